@@ -1,0 +1,1 @@
+//! Multi-stage container builds that reuse layers cached in a registry, with every current builder.

@@ -1,0 +1,46 @@
+//! CLI plumbing every tool shares: logging to stderr, shell completions and man pages from clap.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+pub use clap_complete::Shell;
+
+/// Send `tracing` logs to stderr. `verbose` raises the level (0 = warn,
+/// 1 = info, 2 = debug, 3+ = trace); `RUST_LOG` overrides it.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Write shell completions for the CLI `C` to stdout.
+pub fn print_completions<C: CommandFactory>(shell: Shell) {
+    let mut cmd = C::command();
+    let name = cmd.get_name().to_string();
+    clap_complete::generate(shell, &mut cmd, name, &mut std::io::stdout());
+}
+
+/// Write the roff man page of the CLI `C` to stdout.
+pub fn print_man<C: CommandFactory>() -> std::io::Result<()> {
+    let cmd = C::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut buf)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&buf)?;
+    out.flush()
+}

@@ -1,0 +1,89 @@
+//! Exit codes shared by every tool, so scripts can tell failure classes apart.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | a check found differences (`--check`), or a generic failure |
+//! | 2 | usage error (bad flags; clap's own code) |
+//! | 3 | malformed input (a file, document or line that does not parse) |
+//! | 4 | something named does not exist (unknown component, stage, environment, tag, ref) |
+//! | 5 | git failed or the repository is not usable |
+//! | 6 | network or registry failure (unreachable, 5xx, timeouts) |
+//! | 7 | authentication or authorization failure |
+//! | 8 | a dependency cycle or an invalid graph |
+//! | 9 | an external tool (builder, kubectl, docker) failed |
+//! | 10 | validation rejected the input (policy, schema) |
+//! | 70 | internal error (a bug) |
+
+/// Success.
+pub const SUCCESS: u8 = 0;
+/// A check found differences, or a generic failure.
+pub const FAILURE: u8 = 1;
+/// Usage error (bad flags or arguments).
+pub const USAGE: u8 = 2;
+/// Malformed input.
+pub const INPUT: u8 = 3;
+/// Something named does not exist.
+pub const NOT_FOUND: u8 = 4;
+/// git failed.
+pub const GIT: u8 = 5;
+/// Network or registry failure.
+pub const NETWORK: u8 = 6;
+/// Authentication failure.
+pub const AUTH: u8 = 7;
+/// Dependency cycle or invalid graph.
+pub const CYCLE: u8 = 8;
+/// An external tool failed.
+pub const EXTERNAL: u8 = 9;
+/// Validation rejected the input.
+pub const VALIDATION: u8 = 10;
+/// Internal error.
+pub const INTERNAL: u8 = 70;
+
+/// The exit-code table as help text, for `--help` (`after_help`) of every tool.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   success
+  1   a check found differences (--check), or a generic failure
+  2   usage error (bad flags or arguments)
+  3   malformed input (a file, document or line that does not parse)
+  4   something named does not exist (component, stage, environment, tag, ref)
+  5   git failed or the repository is not usable
+  6   network or registry failure
+  7   authentication or authorization failure
+  8   dependency cycle or invalid graph
+  9   an external tool (builder, kubectl, docker) failed
+  10  validation rejected the input
+  70  internal error";
+
+/// Errors that know their exit code.
+pub trait ExitCode {
+    /// The process exit code for this error.
+    fn exit_code(&self) -> u8;
+}
+
+/// Print an error chain once to stderr as `TOOL: error: outer: inner` and
+/// return the exit code to use. The code is taken from the first error in the
+/// chain of type `E`, else `INTERNAL`... callers usually pass a mapper.
+pub fn report(tool: &str, err: &anyhow::Error, code: u8) -> std::process::ExitCode {
+    let mut line = format!("{tool}: error: {err}");
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    eprintln!("{line}");
+    std::process::ExitCode::from(code)
+}
+
+/// Find the exit code of the first error in the chain that is an `E`.
+pub fn code_of<E: ExitCode + std::error::Error + Send + Sync + 'static>(
+    err: &anyhow::Error,
+    default: u8,
+) -> u8 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<E>().map(ExitCode::exit_code))
+        .unwrap_or(default)
+}

@@ -1,0 +1,8 @@
+//! Shared building blocks of the microplatform tools: exit codes, JSON/file I/O, CLI helpers, and (feature `testing`) the integration-test harness.
+
+pub mod cli;
+pub mod exit;
+pub mod io;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,293 @@
+//! A real Docker engine for tests: Debian's `docker.io` dockerd started by hand (vfs, no iptables, no bridge, own socket), shared or fresh, plus a busybox-static base image.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{Cmd, Output, TestDir, free_port, require, wait_until};
+
+/// The docker CLI to use: Debian's `/usr/bin/docker` (20.10, `BuildKit` built
+/// in) when present, else whatever `docker` is on PATH.
+#[must_use]
+pub fn docker_cli() -> PathBuf {
+    let debian = PathBuf::from("/usr/bin/docker");
+    if debian.exists() {
+        debian
+    } else {
+        require("docker", "docker.io")
+    }
+}
+
+/// A dockerd the tests talk to through `DOCKER_HOST`.
+pub struct Dockerd {
+    /// `unix:///…/sock`.
+    pub host: String,
+    /// The engine's state directory (data root, exec root, socket, log).
+    pub dir: PathBuf,
+    child: Option<Child>,
+    _tmp: Option<TestDir>,
+}
+
+static SHARED: OnceLock<Dockerd> = OnceLock::new();
+
+impl Dockerd {
+    /// The engine shared by all tests of all test binaries: reused when it is
+    /// already running (state in `MICROPLATFORM_TEST_DOCKERD_DIR`, default
+    /// `/tmp/mpt-shared-dockerd`), started otherwise. It outlives the tests;
+    /// `scripts/test.sh` stops it by PID at the end.
+    /// `MICROPLATFORM_TEST_DOCKER_HOST` points the tests at another engine.
+    pub fn shared() -> &'static Dockerd {
+        SHARED.get_or_init(|| {
+            if let Ok(host) = std::env::var("MICROPLATFORM_TEST_DOCKER_HOST") {
+                return Dockerd {
+                    host,
+                    dir: PathBuf::from("/nonexistent"),
+                    child: None,
+                    _tmp: None,
+                };
+            }
+            let dir = PathBuf::from(
+                std::env::var("MICROPLATFORM_TEST_DOCKERD_DIR")
+                    .unwrap_or_else(|_| "/tmp/mpt-shared-dockerd".into()),
+            );
+            std::fs::create_dir_all(&dir).expect("mkdir dockerd dir");
+            let lock = File::create(dir.join("lock")).expect("lock file");
+            lock.lock().expect("flock");
+            let host = format!("unix://{}", dir.join("sock").display());
+            if !ping(&host) {
+                // Not running (or stale): start it detached from this process.
+                let _ = std::fs::remove_file(dir.join("sock"));
+                let _ = std::fs::remove_file(dir.join("pid"));
+                let child = spawn_dockerd(&dir);
+                std::fs::write(dir.join("dockerd.pid"), child.id().to_string()).expect("pid");
+                std::mem::forget(child);
+                wait_ready(&host, &dir);
+            }
+            drop(lock);
+            Dockerd {
+                host,
+                dir,
+                child: None,
+                _tmp: None,
+            }
+        })
+    }
+
+    /// A fresh engine with an empty data root (empty cache), stopped and
+    /// removed on drop.
+    #[must_use]
+    pub fn fresh() -> Self {
+        let tmp = TestDir::new();
+        let dir = tmp.path().to_path_buf();
+        let child = spawn_dockerd(&dir);
+        let host = format!("unix://{}", dir.join("sock").display());
+        wait_ready(&host, &dir);
+        Dockerd {
+            host,
+            dir,
+            child: Some(child),
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// A docker CLI command against this engine.
+    #[must_use]
+    pub fn docker(&self) -> Cmd {
+        Cmd::new(docker_cli()).env("DOCKER_HOST", &self.host)
+    }
+
+    /// Run `docker ARGS` and assert success; returns trimmed stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.docker().args(args).run();
+        out.success();
+        out.stdout.trim().to_string()
+    }
+
+    /// Run `docker ARGS` and return the output without asserting.
+    #[must_use]
+    pub fn try_run(&self, args: &[&str]) -> Output {
+        self.docker().args(args).run()
+    }
+
+    /// Make sure this engine is a single-node swarm manager (idempotent).
+    /// Listens on a free loopback port, so swarms of other engines do not clash.
+    pub fn ensure_swarm(&self) {
+        let state = self.run(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        if state == "active" {
+            return;
+        }
+        let port = free_port();
+        let data_port = free_port();
+        self.run(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &format!("127.0.0.1:{port}"),
+            "--listen-addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-path-port",
+            &data_port.to_string(),
+        ]);
+    }
+
+    /// Build (once per engine) and push a busybox-static base image to
+    /// `registry/base/busybox:1`; returns the reference.
+    pub fn base_image(&self, registry: &str) -> String {
+        let reference = format!("{registry}/base/busybox:1");
+        let tmp = TestDir::new();
+        let tar = busybox_rootfs_tar(tmp.path());
+        let out = Cmd::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "{} import -c 'ENV PATH=/bin' {} {reference}",
+                    docker_cli().display(),
+                    tar.display()
+                ),
+            ])
+            .env("DOCKER_HOST", &self.host)
+            .run();
+        out.success();
+        self.run(&["push", &reference]);
+        reference
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let stopped = wait_until(Duration::from_secs(20), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if !stopped {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            // vfs layers can be large; remove them now.
+            let _ = std::fs::remove_dir_all(self.dir.join("data"));
+        }
+    }
+}
+
+fn spawn_dockerd(dir: &Path) -> Child {
+    let dockerd = require("dockerd", "docker.io");
+    let log = File::create(dir.join("dockerd.log")).expect("log");
+    Command::new(dockerd)
+        .args([
+            "--storage-driver=vfs",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--insecure-registry=127.0.0.0/8",
+        ])
+        .arg(format!("--data-root={}", dir.join("data").display()))
+        .arg(format!("--exec-root={}", dir.join("exec").display()))
+        .arg(format!("--pidfile={}", dir.join("pid").display()))
+        .arg(format!("-H=unix://{}", dir.join("sock").display()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start dockerd")
+}
+
+fn ping(host: &str) -> bool {
+    Command::new(docker_cli())
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .env("DOCKER_HOST", host)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn wait_ready(host: &str, dir: &Path) {
+    let ok = wait_until(Duration::from_secs(60), || ping(host));
+    assert!(
+        ok,
+        "dockerd did not become ready: {}",
+        std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
+    );
+}
+
+/// Make a root file system tarball holding Debian's `/bin/busybox` (from
+/// `busybox-static`) and links for its applets; returns the tar path.
+pub fn busybox_rootfs_tar(work: &Path) -> PathBuf {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("busybox not installed: apt-get install -y busybox-static"));
+    let root = work.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+    for d in ["tmp", "etc", "var/www", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
+    let applets = [
+        "sh",
+        "cat",
+        "echo",
+        "ls",
+        "mkdir",
+        "cp",
+        "mv",
+        "rm",
+        "sleep",
+        "wget",
+        "httpd",
+        "nc",
+        "sed",
+        "grep",
+        "env",
+        "true",
+        "false",
+        "test",
+        "[",
+        "printf",
+        "head",
+        "tail",
+        "dd",
+        "sha256sum",
+        "touch",
+        "chmod",
+        "ln",
+        "date",
+        "id",
+        "hostname",
+        "tr",
+        "wc",
+        "seq",
+        "expr",
+        "uname",
+        "find",
+        "xargs",
+    ];
+    for a in applets {
+        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(a));
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .expect("passwd");
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
+    let tar = work.join("rootfs.tar");
+    let status = Command::new("tar")
+        .args([
+            "-C",
+            &root.to_string_lossy(),
+            "-cf",
+            &tar.to_string_lossy(),
+            ".",
+        ])
+        .status()
+        .expect("tar");
+    assert!(status.success(), "tar failed");
+    tar
+}

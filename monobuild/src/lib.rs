@@ -1,0 +1,1 @@
+//! Change detection and build schedules for monorepos from git diffs and Dependencies files.

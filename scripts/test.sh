@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Run every test of the workspace on this machine.
+#
+# Installs what the tests need when it is missing (as root, with apt-get and
+# pip), then runs `cargo test --workspace`. The tests themselves start the real
+# components they use on 127.0.0.1: docker-registry per test, one shared
+# dockerd (stopped here at the end), git daemons, fake forge/kube endpoints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl)
+VENV="${MICROPLATFORM_VENV:-$HOME/.cache/microplatform/venv}"
+
+need_apt=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
+done
+if ((${#need_apt[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "test.sh: installing ${need_apt[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: missing packages: ${need_apt[*]} (run as root, or: sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+# Schema validators (kubernetes-validate for Kubernetes manifests, jsonschema
+# for Argo workflows), in a venv the tests find through MICROPLATFORM_VENV.
+if [[ ! -x "$VENV/bin/kubernetes-validate" ]]; then
+  echo "test.sh: creating validator venv in $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate jsonschema pyyaml
+fi
+export MICROPLATFORM_VENV="$VENV"
+
+# The shared test dockerd (started lazily by the tests) is ours to stop.
+DOCKERD_DIR="${MICROPLATFORM_TEST_DOCKERD_DIR:-/tmp/mpt-shared-dockerd}"
+export MICROPLATFORM_TEST_DOCKERD_DIR="$DOCKERD_DIR"
+stop_dockerd() {
+  if [[ -f "$DOCKERD_DIR/dockerd.pid" ]]; then
+    pid=$(cat "$DOCKERD_DIR/dockerd.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
+    rm -f "$DOCKERD_DIR/dockerd.pid"
+  fi
+}
+trap stop_dockerd EXIT
+
+cargo build --workspace --bins
+cargo test --workspace "$@"

@@ -1,0 +1,1 @@
+//! Cross-tool end-to-end tests live in `tests/tests/`; this library is empty.
