@@ -28,10 +28,10 @@ fi
 
 # Schema validators (kubernetes-validate for Kubernetes manifests, jsonschema
 # for Argo workflows), in a venv the tests find through MICROPLATFORM_VENV.
-if [[ ! -x "$VENV/bin/kubernetes-validate" ]]; then
+if [[ ! -x "$VENV/bin/kubernetes-validate" ]] || ! "$VENV/bin/python" -c "import hera.workflows.models" 2>/dev/null; then
   echo "test.sh: creating validator venv in $VENV" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate jsonschema pyyaml
+  "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate jsonschema pyyaml hera-workflows
 fi
 export MICROPLATFORM_VENV="$VENV"
 
@@ -49,6 +49,11 @@ stop_dockerd() {
   fi
 }
 trap stop_dockerd EXIT
+# A stale engine state (left by a run whose dockerd is gone) is thrown away, so
+# every run starts from a clean engine (no old swarm, no old containers).
+if [[ -d "$DOCKERD_DIR" ]] && ! { [[ -f "$DOCKERD_DIR/dockerd.pid" ]] && kill -0 "$(cat "$DOCKERD_DIR/dockerd.pid")" 2>/dev/null; }; then
+  rm -rf "$DOCKERD_DIR" 2>/dev/null || true
+fi
 
 cargo build --workspace --bins
 cargo test --workspace "$@"

@@ -1,8 +1,261 @@
-//! Command-line interface of `build-with-cache` (clap derive; doc comments are the help).
+//! Command-line interface of `build-with-cache` (clap derive; doc comments are the help) and the split of the command line into our own options and the `docker build` options passed through in order.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use microplatform_common::cli::Shell;
 
-/// Multi-stage container builds that reuse layers cached in a registry, with every current builder.
+const AFTER_HELP: &str = concat!(
+    "Every option not listed above is a `docker build` option: it is understood where needed ",
+    "(-t/--tag, -f/--file, --build-arg, --target, --platform, --network, --iidfile, ...) and passed ",
+    "to the builder in the order given. -t/--tag is required.\n\n",
+    "Default cache repository: the repository of the first -t tag followed by `/cache` ",
+    "(-t reg:5000/team/app:v1 => reg:5000/team/app/cache). Cache tags: `<branch>-<stage>`.\n\n",
+    "stdout is one JSON document (see docs/build-with-cache.md); builder output goes to stderr.\n\n",
+    "Exit codes:\n",
+    "  0   success\n",
+    "  2   usage error (bad flags or arguments, no -t)\n",
+    "  3   Dockerfile syntax error (the message names file and line)\n",
+    "  4   missing build context or Dockerfile, unknown stage in --from / --target\n",
+    "  6   registry unreachable for the requested image (push, digest lookup, tag copy)\n",
+    "  7   push of the requested image refused (authentication or authorization)\n",
+    "  9   engine or builder not usable (daemon unreachable, program missing)\n",
+    "  N   the builder's own non-zero exit code when a build step fails\n",
+    "  70  internal error"
+);
+
+/// Builder backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Detect: buildx plugin, else Docker with `BuildKit`, else classic Docker, else buildah.
+    Auto,
+    /// Docker classic builder (`DOCKER_BUILDKIT=0`), one build per stage, stage images pushed.
+    Docker,
+    /// Docker with `BuildKit`, inline cache metadata, stage images pushed.
+    Buildkit,
+    /// docker buildx with a registry cache (`mode=max`).
+    Buildx,
+    /// buildah bud `--layers --cache-from/--cache-to`.
+    Buildah,
+}
+
+/// A drop-in for `docker build` that reuses layers cached in a registry, for every stage of a multi-stage Dockerfile.
+///
+/// Usage: build-with-cache [OPTIONS] [DOCKER BUILD OPTIONS] -t IMAGE:TAG PATH|URL|-
 #[derive(Debug, Parser)]
-#[command(name = "build-with-cache", version, after_help = microplatform_common::exit::EXIT_CODES_HELP)]
-pub struct Cli {}
+#[command(name = "build-with-cache", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Repository holding the stage cache images (default: `<repository of the first tag>/cache`).
+    #[arg(long, value_name = "REPO")]
+    pub cache_repo: Option<String>,
+    /// Branch whose cache to read and write; made a valid tag (default: `main`).
+    #[arg(long, value_name = "NAME", env = "BUILD_WITH_CACHE_BRANCH")]
+    pub branch: Option<String>,
+    /// Also read the cache of this branch.
+    #[arg(long, value_name = "NAME", default_value = "main")]
+    pub fallback_branch: String,
+    /// Read caches but never write them (for untrusted pull requests).
+    #[arg(long)]
+    pub no_cache_write: bool,
+    /// Builder backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// Content hash of the sources: if `<repo>:src-HASH` exists, tag it registry-side and build nothing.
+    #[arg(long, value_name = "HASH")]
+    pub source_hash: Option<String>,
+    /// Print the plan (stages, edges, cache refs, backend, exact commands) as JSON and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print shell completions and exit.
+    #[arg(long, value_name = "SHELL")]
+    pub completions: Option<Shell>,
+    /// Print the man page and exit.
+    #[arg(long)]
+    pub man: bool,
+    /// `docker build` options and the build context (PATH, URL or `-`), in order.
+    #[arg(
+        value_name = "DOCKER BUILD ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub docker_args: Vec<String>,
+}
+
+/// Our own options that take a value.
+const OWN_VALUE: &[&str] = &[
+    "--cache-repo",
+    "--branch",
+    "--fallback-branch",
+    "--backend",
+    "--source-hash",
+    "--completions",
+];
+/// Our own flags.
+const OWN_FLAGS: &[&str] = &[
+    "--no-cache-write",
+    "--dry-run",
+    "--man",
+    "--help",
+    "-h",
+    "--version",
+];
+
+/// `docker build` (and buildah bud) options that take a value.
+pub const DOCKER_VALUE: &[&str] = &[
+    "-t",
+    "--tag",
+    "-f",
+    "--file",
+    "--build-arg",
+    "--target",
+    "--platform",
+    "--network",
+    "--cache-from",
+    "--cache-to",
+    "--iidfile",
+    "--label",
+    "--add-host",
+    "--cgroup-parent",
+    "--cpu-period",
+    "--cpu-quota",
+    "-c",
+    "--cpu-shares",
+    "--cpuset-cpus",
+    "--cpuset-mems",
+    "--isolation",
+    "-m",
+    "--memory",
+    "--memory-swap",
+    "--progress",
+    "--secret",
+    "--security-opt",
+    "--shm-size",
+    "--ssh",
+    "--ulimit",
+    "-o",
+    "--output",
+    "--builder",
+    "--allow",
+    "--build-context",
+    "--metadata-file",
+    "--attest",
+    "--sbom",
+    "--provenance",
+    "--annotation",
+    "--root",
+    "--runroot",
+    "--storage-driver",
+    "--storage-opt",
+    "--runtime",
+    "--format",
+    "--authfile",
+    "--creds",
+];
+
+/// Split argv (without the program name) into our own options and the
+/// `docker build` arguments, keeping the order of the latter.
+pub fn split_args(argv: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut own = Vec::new();
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < argv.len() {
+        let a = &argv[i];
+        if a == "--" {
+            rest.extend(argv[i..].iter().cloned());
+            break;
+        }
+        let name = a.split_once('=').map_or(a.as_str(), |(n, _)| n);
+        if OWN_VALUE.contains(&name) {
+            own.push(a.clone());
+            if !a.contains('=') && i + 1 < argv.len() {
+                own.push(argv[i + 1].clone());
+                i += 1;
+            }
+        } else if OWN_FLAGS.contains(&a.as_str()) {
+            own.push(a.clone());
+        } else {
+            rest.push(a.clone());
+            if DOCKER_VALUE.contains(&a.as_str()) && i + 1 < argv.len() {
+                rest.push(argv[i + 1].clone());
+                i += 1;
+            }
+        }
+        i += 1;
+    }
+    (own, rest)
+}
+
+/// Parse the process arguments.
+pub fn parse_from(args: impl IntoIterator<Item = String>) -> Cli {
+    let mut all: Vec<String> = args.into_iter().collect();
+    let program = if all.is_empty() {
+        "build-with-cache".to_string()
+    } else {
+        all.remove(0)
+    };
+    let (mut own, rest) = split_args(&all);
+    own.insert(0, program);
+    if !rest.is_empty() {
+        own.push("--".to_string());
+        own.extend(rest.into_iter().skip_while(|a| a == "--"));
+    }
+    Cli::parse_from(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_string()).collect()
+    }
+
+    #[test]
+    fn own_options_are_pulled_out_in_any_position() {
+        let (own, rest) = split_args(&s(&[
+            "--build-arg",
+            "--dry-run",
+            "-t",
+            "r/a:1",
+            "--branch=feat/x",
+            "--label",
+            "a=b",
+            "--dry-run",
+            "--cache-repo",
+            "r/c",
+            "--pull",
+            ".",
+        ]));
+        assert_eq!(
+            own,
+            s(&["--branch=feat/x", "--dry-run", "--cache-repo", "r/c"])
+        );
+        assert_eq!(
+            rest,
+            s(&[
+                "--build-arg",
+                "--dry-run",
+                "-t",
+                "r/a:1",
+                "--label",
+                "a=b",
+                "--pull",
+                "."
+            ])
+        );
+    }
+
+    #[test]
+    fn clap_gets_the_rest_verbatim() {
+        let cli = parse_from(s(&[
+            "bwc",
+            "-t",
+            "r/a:1",
+            "--no-cache",
+            "--backend",
+            "buildah",
+            "-",
+        ]));
+        assert_eq!(cli.backend, BackendChoice::Buildah);
+        assert_eq!(cli.docker_args, s(&["-t", "r/a:1", "--no-cache", "-"]));
+    }
+}

@@ -1,1 +1,125 @@
 //! Multi-stage container builds that reuse layers cached in a registry, with every current builder.
+//!
+//! The flow: parse the command line ([`cli`], [`args`]), prepare the context
+//! ([`context`]), parse the Dockerfile ([`dockerfile`]) into a stage graph
+//! ([`graph`]), name the cache refs ([`refs`]), pick a backend ([`backend`]),
+//! plan the commands ([`plan`], [`steps`]) and run them ([`run`]) with
+//! registry checks and copies ([`registry`]).
+
+pub mod args;
+pub mod backend;
+pub mod cli;
+pub mod context;
+pub mod dockerfile;
+pub mod error;
+pub mod graph;
+pub mod plan;
+pub mod refs;
+pub mod registry;
+pub mod run;
+pub mod steps;
+
+use crate::backend::Backend;
+use crate::cli::{BackendChoice, Cli};
+pub use crate::error::BuildError;
+use crate::plan::Settings;
+
+/// What the command prints.
+#[derive(Debug)]
+pub enum Output {
+    /// `--dry-run`.
+    Plan(Box<plan::Plan>),
+    /// A build (or a skip).
+    Result(Box<run::BuildResult>),
+}
+
+/// Run `build-with-cache` with parsed arguments.
+pub async fn run(cli: Cli) -> Result<Output, BuildError> {
+    let opts = args::parse(&cli.docker_args)?;
+    for t in &opts.tags {
+        microplatform_common::reference::Reference::parse(t)
+            .map_err(|e| BuildError::Usage(format!("invalid tag {t:?}: {e}")))?;
+    }
+    let ctx = context::prepare(&opts.context, opts.file.as_deref()).await?;
+    let df = dockerfile::parse(&ctx.dockerfile_display, &ctx.text, &opts.build_args)?;
+    let target = graph::target_index(&df, &ctx.dockerfile_display, opts.target.as_deref())?;
+    let cache_repo = cli
+        .cache_repo
+        .clone()
+        .unwrap_or_else(|| refs::default_cache_repo(&opts.tags[0]));
+    if refs::split_tag(&cache_repo).1.is_some() || cache_repo.contains('@') {
+        return Err(BuildError::Usage(format!(
+            "--cache-repo {cache_repo:?} must be a repository without a tag or digest"
+        )));
+    }
+    let settings = Settings {
+        cache_repo,
+        branch: cli.branch.clone().unwrap_or_else(|| "main".to_string()),
+        fallback: cli.fallback_branch.clone(),
+        cache_write: !cli.no_cache_write,
+        source_hash: cli.source_hash.clone(),
+    };
+    if cli.dry_run {
+        let tool = match cli.backend {
+            BackendChoice::Auto => backend::resolve(BackendChoice::Auto)?,
+            BackendChoice::Docker => backend::unprobed(Backend::Docker),
+            BackendChoice::Buildkit => backend::unprobed(Backend::Buildkit),
+            BackendChoice::Buildx => backend::unprobed(Backend::Buildx),
+            BackendChoice::Buildah => backend::unprobed(Backend::Buildah),
+        };
+        let p = plan::make(&df, target, &opts, &ctx, &tool, &settings, "<tmp>".into());
+        return Ok(Output::Plan(Box::new(p)));
+    }
+    let started = std::time::Instant::now();
+    if let Some(hash) = &settings.source_hash {
+        let registry =
+            registry::Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
+        let src = refs::source_ref(&opts.tags[0], hash);
+        if let Some(mut res) = run::try_skip(&registry, &opts.tags, &src).await? {
+            res.durations.total_s = started.elapsed().as_secs_f64();
+            return Ok(Output::Result(Box::new(res)));
+        }
+    }
+    let tool = backend::resolve(cli.backend)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("build-with-cache-")
+        .tempdir()
+        .map_err(|e| BuildError::Io {
+            path: std::env::temp_dir().display().to_string(),
+            source: e,
+        })?;
+    let p = plan::make(
+        &df,
+        target,
+        &opts,
+        &ctx,
+        &tool,
+        &settings,
+        tmp.path().to_path_buf(),
+    );
+    let builder = steps::Builder {
+        tool: &tool,
+        opts: &opts,
+        dockerfile: &ctx.dockerfile,
+        context: &ctx.dir,
+    };
+    let mut res = if tool.backend == Backend::Buildx {
+        run::execute_buildx(&p, builder).await?
+    } else {
+        run::execute(&p, builder).await?
+    };
+    if let Some(f) = &opts.iidfile {
+        let id = std::fs::read_to_string(p.tmp.join(format!(
+            "{}.iid",
+            p.stages.iter().find(|s| s.target).map_or("image", |s| s.name.as_str())
+        )))
+        .unwrap_or_default();
+        microplatform_common::io::atomic_write(std::path::Path::new(f), id.trim().as_bytes())
+            .map_err(|e| BuildError::Io {
+                path: f.clone(),
+                source: e,
+            })?;
+    }
+    res.durations.total_s = started.elapsed().as_secs_f64();
+    Ok(Output::Result(Box::new(res)))
+}

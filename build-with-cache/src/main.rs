@@ -1,10 +1,42 @@
 //! The `build-with-cache` binary: parse arguments, run the library, map errors to exit codes.
 
-mod cli;
-
-use clap::Parser;
+use build_with_cache::Output;
+use build_with_cache::cli::{self, Cli};
+use microplatform_common::exit;
 
 fn main() -> std::process::ExitCode {
-    let _cli = cli::Cli::parse();
-    std::process::ExitCode::SUCCESS
+    let cli = cli::parse_from(std::env::args());
+    if let Some(shell) = cli.completions {
+        microplatform_common::cli::print_completions::<Cli>(shell);
+        return std::process::ExitCode::SUCCESS;
+    }
+    if cli.man {
+        return match microplatform_common::cli::print_man::<Cli>() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => exit::report("build-with-cache", &e.into(), exit::FAILURE),
+        };
+    }
+    microplatform_common::cli::init_logging(0, false);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return exit::report("build-with-cache", &e.into(), exit::INTERNAL),
+    };
+    let result = rt.block_on(build_with_cache::run(cli));
+    let printed = match result {
+        Ok(Output::Plan(p)) => microplatform_common::io::write_json_stdout(&p),
+        Ok(Output::Result(r)) => microplatform_common::io::write_json_stdout(&r),
+        Err(e) => {
+            let code = exit::ExitCode::exit_code(&e);
+            let err: anyhow::Error = e.into();
+            return exit::report("build-with-cache", &err, code);
+        }
+    };
+    match printed {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => exit::report("build-with-cache", &e.into(), exit::FAILURE),
+    }
 }

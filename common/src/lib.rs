@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod exit;
 pub mod io;
+pub mod reference;
+pub mod registry;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,8 +1,194 @@
 //! Command-line interface of `deploy-bot` (clap derive; doc comments are the help).
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use microplatform_common::cli::Shell;
+
+const AFTER_HELP: &str = concat!(
+    "Exit codes:\n",
+    "  0   success (request: pushed, or {\"unchanged\": true})\n",
+    "  1   generic failure (a file could not be read or written)\n",
+    "  2   usage error (bad flags, no webhook secret, address in use)\n",
+    "  3   malformed input (a manifest that does not parse)\n",
+    "  4   something named does not exist (base branch, directory)\n",
+    "  5   git failed (clone, push rejected, repo unusable)\n",
+    "  6   network failure or unexpected forge API answer\n",
+    "  7   authentication failure (GITHUB_TOKEN missing or refused)\n",
+    "  9   an external tool failed\n",
+    "  10  validation rejected the input (namespace, path, label, sha, object namespace)\n",
+    "  70  internal error\n\n",
+    "Environment: GITHUB_TOKEN (forge token, never printed), DEPLOY_BOT_WEBHOOK_SECRET (agent webhook secret)."
+);
 
 /// `GitOps` deploys: pull requests with manifests to a cluster repo, and an agent that verifies, validates and applies what was merged.
 #[derive(Debug, Parser)]
-#[command(name = "deploy-bot", version, after_help = microplatform_common::exit::EXIT_CODES_HELP)]
-pub struct Cli {}
+#[command(name = "deploy-bot", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Put a namespace's manifests into the cluster repo and open (or reuse) a pull request.
+    ///
+    /// Manifests come from stdin (multi-document YAML, split into `<kind>-<name>.yaml`; a compose file becomes
+    /// `compose.yaml`) or from `--dir`. The directory `NS/` of the cluster repo is replaced as a whole.
+    /// Prints `{"schema_version":1,"branch","commit","pull_request":{"number","url"}|null}` or
+    /// `{"schema_version":1,"unchanged":true}`.
+    #[command(after_help = AFTER_HELP)]
+    Request(RequestArgs),
+    /// Watch a cluster repo: take GitHub webhooks, validate and apply what is merged, reconcile periodically.
+    #[command(after_help = AFTER_HELP)]
+    Agent(AgentArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Forges.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ForgeKind {
+    /// GitHub or GitHub Enterprise (REST API; token from GITHUB_TOKEN).
+    Github,
+    /// No forge: push only (request) / no statuses (agent).
+    None,
+}
+
+/// Appliers.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ApplierKind {
+    /// `kubectl apply --server-side` with pruning by inventory label.
+    Kubectl,
+    /// `docker stack deploy --prune` of `NS/compose.yaml` (or docker-compose.yml, stack.yml).
+    Swarm,
+}
+
+/// Forge options shared by both subcommands.
+#[derive(Debug, Args)]
+pub struct ForgeArgs {
+    /// GitHub API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, value_name = "URL", default_value = deploy_bot::github::DEFAULT_API_URL)]
+    pub api_url: String,
+    /// OWNER/NAME of the cluster repo on the forge (default: the last two path segments of --repo).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repo: Option<String>,
+}
+
+/// `request` flags.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The cluster repo (any git URL: https, ssh, git://, file://, a path).
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// The namespace: the directory `NS/` in the cluster repo (a DNS label).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: String,
+    /// Take the manifests from this directory (its `NS/` subdirectory when there is one) instead of stdin.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The source commit (or version), recorded in the branch name and commit message (default: a content hash).
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+    /// A `key=value` recorded in the commit message (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// The base branch (default: the remote's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// Commit straight to the base branch, no pull request (development clusters).
+    #[arg(long)]
+    pub direct: bool,
+    /// Where to open the pull request.
+    #[arg(long, value_enum, default_value_t = ForgeKind::Github)]
+    pub forge: ForgeKind,
+    /// Forge options.
+    #[command(flatten)]
+    pub forge_args: ForgeArgs,
+    /// Commit author name.
+    #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
+    pub author_name: String,
+    /// Commit author email.
+    #[arg(long, value_name = "EMAIL", default_value = "deploy-bot@users.noreply.invalid")]
+    pub author_email: String,
+}
+
+/// `agent` flags.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The cluster repo to watch (any git URL).
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// The branch to apply (default: the remote's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// State: the clone, the durable queue, what was applied per namespace.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// HTTP listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3016")]
+    pub listen: SocketAddr,
+    /// Webhook path.
+    #[arg(long, value_name = "PATH", default_value = "/webhooks")]
+    pub path: String,
+    /// Reconcile interval: apply the branch head even when webhooks are lost (500ms, 30s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
+    pub poll_interval: Duration,
+    /// The applier.
+    #[arg(long, value_enum, default_value_t = ApplierKind::Kubectl)]
+    pub applier: ApplierKind,
+    /// kubectl to run (default: `kubectl` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub kubectl: Option<PathBuf>,
+    /// docker CLI to run for `--applier swarm` (default: `docker` on PATH; DOCKER_HOST is honoured).
+    #[arg(long, value_name = "PATH")]
+    pub docker: Option<PathBuf>,
+    /// File holding the webhook secret (else DEPLOY_BOT_WEBHOOK_SECRET; without a secret the agent refuses to start).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Manage only these namespaces (repeatable; default: every top-level directory that is a DNS label).
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Allow another kind besides the defaults (repeatable).
+    #[arg(long = "allow-kind", value_name = "KIND")]
+    pub allow_kinds: Vec<String>,
+    /// Allow cluster-scoped objects (their kinds must still be allowed).
+    #[arg(long)]
+    pub allow_cluster_scoped: bool,
+    /// Do not require images pinned by digest.
+    #[arg(long)]
+    pub allow_unpinned: bool,
+    /// Only allow images from this registry (host or host/path prefix; repeatable).
+    #[arg(long = "allowed-registry", value_name = "REGISTRY")]
+    pub allowed_registries: Vec<String>,
+    /// Where to report commit statuses and comments (github needs GITHUB_TOKEN).
+    #[arg(long, value_enum, default_value_t = ForgeKind::None)]
+    pub forge: ForgeKind,
+    /// Forge options.
+    #[command(flatten)]
+    pub forge_args: ForgeArgs,
+    /// Environment URL for statuses and comments; `{namespace}` is replaced.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub environment_url: Option<String>,
+    /// Apply pull requests to preview namespaces `<NS>-pr-<N>` (instead of a dry run).
+    #[arg(long)]
+    pub preview: bool,
+    /// Tear preview environments down when their pull request closes.
+    #[arg(long)]
+    pub teardown_on_close: bool,
+}

@@ -1,1 +1,17 @@
 //! `GitOps` deploys: pull requests with manifests to a cluster repo, and an agent that verifies, validates and applies what was merged.
+
+pub mod agent;
+pub mod apply;
+pub mod duration;
+pub mod error;
+pub mod git;
+pub mod github;
+pub mod manifests;
+pub mod metrics;
+pub mod names;
+pub mod queue;
+pub mod request;
+pub mod validate;
+pub mod webhook;
+
+pub use error::{Error, Result};

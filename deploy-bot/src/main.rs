@@ -2,9 +2,170 @@
 
 mod cli;
 
+use std::io::IsTerminal;
+
+use anyhow::Context as _;
 use clap::Parser;
+use deploy_bot::agent::{Agent, AgentConfig};
+use deploy_bot::apply::Applier;
+use deploy_bot::error::Error;
+use deploy_bot::git::Identity;
+use deploy_bot::github::{GitHub, RepoId, Token};
+use deploy_bot::request::{Forge, RequestOptions, request};
+use deploy_bot::validate::Policy;
+use microplatform_common::exit;
+
+use cli::{ApplierKind, Cli, Command, ForgeArgs, ForgeKind};
 
 fn main() -> std::process::ExitCode {
-    let _cli = cli::Cli::parse();
-    std::process::ExitCode::SUCCESS
+    let cli = Cli::parse();
+    microplatform_common::cli::init_logging(cli.verbose, cli.quiet);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return exit::report("deploy-bot", &anyhow::Error::new(e), exit::INTERNAL);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let code = exit::code_of::<Error>(&e, exit::INTERNAL);
+            exit::report("deploy-bot", &e, code)
+        }
+    }
+}
+
+fn github(args: &ForgeArgs, repo_url: &str) -> anyhow::Result<GitHub> {
+    let token = std::env::var("GITHUB_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::Auth {
+            url: "GITHUB_TOKEN".into(),
+            status: 0,
+        })
+        .context("GITHUB_TOKEN is not set (needed for --forge github)")?;
+    let id = repo_id(args, repo_url)?;
+    Ok(GitHub::new(&args.api_url, id, Token::new(token))?)
+}
+
+fn repo_id(args: &ForgeArgs, repo_url: &str) -> anyhow::Result<RepoId> {
+    Ok(match &args.github_repo {
+        Some(r) => RepoId::parse(r)?,
+        None => RepoId::from_git_url(repo_url)?,
+    })
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Completions { shell } => {
+            microplatform_common::cli::print_completions::<Cli>(shell);
+            Ok(())
+        }
+        Command::Man => microplatform_common::cli::print_man::<Cli>().context("writing the man page"),
+        Command::Request(a) => {
+            deploy_bot::names::check_namespace(&a.namespace)?;
+            let labels = a
+                .labels
+                .iter()
+                .map(|l| deploy_bot::names::parse_label(l))
+                .collect::<Result<Vec<_>, _>>()?;
+            let files = match &a.dir {
+                Some(d) => deploy_bot::manifests::read_dir(d, &a.namespace)?,
+                None => {
+                    if std::io::stdin().is_terminal() {
+                        return Err(Error::Usage(
+                            "no manifests: pipe them on stdin or pass --dir".into(),
+                        )
+                        .into());
+                    }
+                    let text = microplatform_common::io::read_stdin()
+                        .map_err(|e| Error::io("<stdin>", e))?;
+                    deploy_bot::manifests::split_stdin(&text, &a.namespace)?
+                }
+            };
+            let forge = match (a.forge, a.direct) {
+                (ForgeKind::Github, false) => Forge::GitHub(github(&a.forge_args, &a.repo)?),
+                _ => Forge::None,
+            };
+            let opts = RequestOptions {
+                repo: a.repo,
+                namespace: a.namespace,
+                sha: a.sha,
+                labels,
+                base: a.base,
+                direct: a.direct,
+                forge,
+                identity: Identity {
+                    name: a.author_name,
+                    email: a.author_email,
+                },
+            };
+            let out = request(&opts, &files).await?;
+            microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;
+            Ok(())
+        }
+        Command::Agent(a) => {
+            let secret = match &a.secret_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .map_err(|e| Error::io(f, e))?
+                    .trim_end_matches(['\n', '\r'])
+                    .as_bytes()
+                    .to_vec(),
+                None => std::env::var("DEPLOY_BOT_WEBHOOK_SECRET")
+                    .unwrap_or_default()
+                    .into_bytes(),
+            };
+            if secret.is_empty() {
+                return Err(Error::Usage(
+                    "no webhook secret: set DEPLOY_BOT_WEBHOOK_SECRET or pass --secret-file (refusing to start)".into(),
+                )
+                .into());
+            }
+            for ns in &a.namespaces {
+                deploy_bot::names::check_namespace(ns)?;
+            }
+            if !a.path.starts_with('/') {
+                return Err(Error::Usage(format!("--path {:?}: must start with '/'", a.path)).into());
+            }
+            let branch = match a.branch {
+                Some(b) => b,
+                None => deploy_bot::git::remote_default_branch(&a.repo)?,
+            };
+            let applier = match a.applier {
+                ApplierKind::Kubectl => Applier::Kubectl(a.kubectl.unwrap_or_else(|| "kubectl".into())),
+                ApplierKind::Swarm => Applier::Swarm(a.docker.unwrap_or_else(|| "docker".into())),
+            };
+            let mut policy = Policy {
+                require_digest: !a.allow_unpinned,
+                allow_cluster_scoped: a.allow_cluster_scoped,
+                allowed_registries: a.allowed_registries,
+                ..Policy::default()
+            };
+            policy.kinds.extend(a.allow_kinds);
+            let github = match a.forge {
+                ForgeKind::Github => Some(github(&a.forge_args, &a.repo)?),
+                ForgeKind::None => None,
+            };
+            let repo_id = repo_id(&a.forge_args, &a.repo).ok();
+            let cfg = AgentConfig {
+                repo: a.repo,
+                branch,
+                state_dir: a.state_dir,
+                listen: a.listen,
+                path: a.path,
+                poll_interval: a.poll_interval,
+                applier,
+                secret,
+                policy,
+                namespaces: a.namespaces,
+                repo_id,
+                github,
+                environment_url: a.environment_url,
+                preview: a.preview,
+                teardown_on_close: a.teardown_on_close,
+            };
+            Agent::new(cfg)?.run().await?;
+            Ok(())
+        }
+    }
 }

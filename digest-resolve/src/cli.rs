@@ -1,8 +1,124 @@
 //! Command-line interface of `digest-resolve` (clap derive; doc comments are the help).
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use microplatform_common::cli::Shell;
+
+/// Extra help after the exit-code table.
+pub const AFTER_HELP: &str = "Exit codes:
+  0   success (with --check: nothing would change)
+  1   --check: a rewrite would change something
+  2   usage error (bad flags or arguments, --in-place with stdin, lock for another platform)
+  3   malformed input (YAML/JSON that does not parse, an invalid image reference, a bad lock file)
+  4   an image, tag, repository or platform does not exist (or is missing from --lock)
+  6   network or registry failure (unreachable, timeouts, 5xx after retries)
+  7   authentication or authorization failure
+  70  internal error
+
+With several failing images, one line per image is printed and the exit code is
+the most fundamental class among them (2, then 3, 7, 6, 4).
+
+Examples:
+  digest-resolve < deploy.yaml > pinned.yaml
+  digest-resolve --in-place k8s/ compose.yaml
+  digest-resolve --check --report - k8s/
+  digest-resolve --lock-output images.lock.json k8s/ > /dev/null
+  digest-resolve --lock images.lock.json < big-stream.yaml
+  digest-resolve --image-path 'example.com/v1/App:spec.workers[*].image' app.yaml";
+
+/// Input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// By file extension (.json is JSON), else by content (a leading `{` or `[` is JSON).
+    Auto,
+    /// YAML (multi-document).
+    Yaml,
+    /// JSON (one or more values).
+    Json,
+}
 
 /// Pin every container image in Kubernetes, Argo and Compose manifests to its registry content digest.
+///
+/// Reads YAML or JSON from stdin or from files and directories, and writes the
+/// same bytes with each image rewritten to `name:tag@sha256:...`: comments,
+/// quoting, key order and document separators stay. Images already pinned by
+/// digest are left as they are, so running it twice gives the same bytes.
 #[derive(Debug, Parser)]
-#[command(name = "digest-resolve", version, after_help = microplatform_common::exit::EXIT_CODES_HELP)]
-pub struct Cli {}
+#[command(name = "digest-resolve", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Files or directories (searched for *.yaml, *.yml, *.json); `-` or none = stdin.
+    pub inputs: Vec<PathBuf>,
+
+    /// Rewrite the files in place (all of them or, on any error, none).
+    #[arg(short = 'i', long, conflicts_with = "check")]
+    pub in_place: bool,
+
+    /// Change nothing; exit 1 when a rewrite would change something (differences on stderr).
+    #[arg(long)]
+    pub check: bool,
+
+    /// Write a JSON report of every image occurrence to FILE (`-` = stderr).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write a lock (normalised reference -> digest, JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub lock_output: Option<PathBuf>,
+
+    /// Resolve from this lock instead of the network (a missing image is an error).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+
+    /// Pin the manifest of this platform (os/arch[/variant]) instead of what the tag names (the index).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Write `name@sha256:...` instead of `name:tag@sha256:...`.
+    #[arg(long)]
+    pub drop_tag: bool,
+
+    /// Check that images already pinned by digest exist in their registry.
+    #[arg(long)]
+    pub verify_pinned: bool,
+
+    /// Talk plain HTTP to this registry (host[:port]); loopback and localhost always are. Repeatable.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+
+    /// At most this many registry requests at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Also look for images at KIND:PATH, e.g. `example.com/v1/App:spec.workers[*].image` or `*:spec.image`. Repeatable.
+    #[arg(long, value_name = "KIND:PATH")]
+    pub image_path: Vec<String>,
+
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+
+    /// Retries per request on timeouts, connection errors, 429 and 5xx.
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+
+    /// Timeout of one HTTP request, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print shell completions for SHELL and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+}

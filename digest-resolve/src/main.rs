@@ -1,10 +1,35 @@
 //! The `digest-resolve` binary: parse arguments, run the library, map errors to exit codes.
 
-mod cli;
-
 use clap::Parser;
+use digest_resolve::cli::Cli;
+use microplatform_common::{cli as common_cli, exit};
 
 fn main() -> std::process::ExitCode {
-    let _cli = cli::Cli::parse();
-    std::process::ExitCode::SUCCESS
+    let cli = Cli::parse();
+    if let Some(shell) = cli.completions {
+        common_cli::print_completions::<Cli>(shell);
+        return std::process::ExitCode::SUCCESS;
+    }
+    if cli.man {
+        return match common_cli::print_man::<Cli>() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => exit::report(
+                "digest-resolve",
+                &anyhow::Error::new(e).context("writing the man page"),
+                exit::FAILURE,
+            ),
+        };
+    }
+    common_cli::init_logging(cli.verbose, cli.quiet);
+    match digest_resolve::run(&cli) {
+        Ok(outcome) if cli.check && outcome.changed => std::process::ExitCode::from(exit::FAILURE),
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(errors) => {
+            let code = digest_resolve::error::combined_exit_code(&errors);
+            for e in &errors {
+                eprintln!("digest-resolve: error: {e}");
+            }
+            std::process::ExitCode::from(code)
+        }
+    }
 }

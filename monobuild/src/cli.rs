@@ -1,8 +1,165 @@
 //! Command-line interface of `monobuild` (clap derive; doc comments are the help).
 
-use clap::Parser;
+use std::path::PathBuf;
 
-/// Change detection and build schedules for monorepos from git diffs and Dependencies files.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use microplatform_common::cli::Shell;
+
+/// Tool-specific notes appended to the shared exit-code table.
+pub const AFTER_HELP: &str = "Exit codes:
+  0   success
+  1   writing the output failed
+  2   usage error (bad flags or arguments)
+  3   malformed input: a Dependencies line, a -f manifest line, the config file, a glob
+  4   not found: unknown dependency (file:line), unknown --scope/why component, missing base branch or commit
+  5   git: not a git repository, git failed, shallow clone without the base, no commits yet
+  8   a cycle of strong dependencies (the cycle is printed with file:line of each edge)
+  70  internal error
+
+Errors are one line on stderr; nothing is written to stdout on error.
+Docs: docs/monobuild.md (JSON contract, config file .monobuild.toml).";
+
+/// Change detection and build schedules for monorepos.
+///
+/// A component is a directory holding a `Dependencies` file (one dependency per line, `!` for a
+/// strong one); its name is its path from the current directory. `print` shows the graph or build
+/// schedule, `diff` what git changes affect, `why` the path from a changed file to a component.
+/// Compatible with the original monobuild's flags and text output.
 #[derive(Debug, Parser)]
-#[command(name = "monobuild", version, after_help = microplatform_common::exit::EXIT_CODES_HELP)]
-pub struct Cli {}
+#[command(name = "monobuild", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Search pattern for dependency files (glob from the current directory; `**` crosses directories).
+    #[arg(long, value_name = "GLOB", global = true)]
+    pub dependency_files: Option<String>,
+    /// Read the whole graph from a full manifest file (`component: dep, !strongdep` lines, as `print --full` writes).
+    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
+    pub file: Option<PathBuf>,
+    /// Root config file (default: `.monobuild.toml` in the current directory, when present).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Run as if started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+    /// Scope the output to a component and its dependencies.
+    #[arg(long, value_name = "COMPONENT", global = true)]
+    pub scope: Option<String>,
+    /// Only list top-level components (that nothing depends on).
+    #[arg(long, global = true)]
+    pub top_level: bool,
+    /// Unknown dependencies are a warning (the edge is dropped) instead of an error.
+    #[arg(long, global = true)]
+    pub allow_unknown: bool,
+    /// More logs on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// `component: dep1, dep2` lines (the original's format).
+    Text,
+    /// The versioned JSON document (docs/monobuild.md).
+    Json,
+    /// Graphviz DOT, changed/affected highlighted.
+    Dot,
+    /// Mermaid flowchart, changed/affected highlighted.
+    Mermaid,
+}
+
+/// What the text and graph formats show.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output the dependencies (every edge), not the build schedule (strong edges).
+    #[arg(long)]
+    pub dependencies: bool,
+    /// Output every edge with `!` on strong ones (the full-manifest format read by -f).
+    #[arg(long)]
+    pub full: bool,
+    /// Print in DOT format for Graphviz (same as --format dot).
+    #[arg(long)]
+    pub dot: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Where the changes come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Base branch: diff against `git merge-base BRANCH HEAD` (default: config `base_branch`, then the remote's HEAD, `main`, `master`).
+    #[arg(long, value_name = "BRANCH")]
+    pub base_branch: Option<String>,
+    /// Main-branch mode: diff against --base-commit instead of a merge base.
+    #[arg(long)]
+    pub main_branch: bool,
+    /// Base commit in main-branch mode.
+    #[arg(long, value_name = "REV", default_value = "HEAD^1")]
+    pub base_commit: String,
+    /// Include uncommitted changes (staged, unstaged, untracked) and hash the working tree.
+    #[arg(long)]
+    pub uncommitted: bool,
+    /// Changed paths on stdin are separated by NUL instead of newlines (with `-`).
+    #[arg(short = 'z', long)]
+    pub null: bool,
+    /// `-`: read the changed paths from stdin instead of asking git.
+    #[arg(value_name = "-", value_parser = ["-"])]
+    pub stdin: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the full build schedule or dependency graph.
+    ///
+    /// Each line is `<component>: <dependency>, <dependency>, ...`, sorted. By default only strong
+    /// edges (the build schedule); --dependencies shows every edge, --full marks strong ones with `!`.
+    Print {
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Hash the working tree (uncommitted changes) instead of HEAD.
+        #[arg(long)]
+        uncommitted: bool,
+    },
+    /// Build schedule for the components affected by git changes.
+    ///
+    /// Feature-branch mode (default) diffs against the merge base with --base-branch; --main-branch
+    /// diffs against --base-commit (default HEAD^1). A trailing `-` reads the changed paths from stdin.
+    /// Affected = changed components plus everything depending on them (weak or strong).
+    Diff {
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Also include the strong dependencies of the selected components.
+        #[arg(long)]
+        rebuild_strong: bool,
+    },
+    /// Explain why a component is affected: the path from a changed file to it.
+    Why {
+        /// The component.
+        component: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// `text` or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}

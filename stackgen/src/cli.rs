@@ -1,8 +1,199 @@
 //! Command-line interface of `stackgen` (clap derive; doc comments are the help).
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use microplatform_common::cli::Shell;
+
+const AFTER_HELP: &str = concat!(
+    "Exit codes:\n",
+    "  0   success\n",
+    "  1   a file could not be written\n",
+    "  2   usage error (bad flags; a branch that slugs to nothing; a bad --tag, --ttl or --name)\n",
+    "  3   malformed input (stack file YAML or key, schedule JSON of the wrong version or shape)\n",
+    "  4   something named does not exist (the stack file, an environment, an environment's host)\n",
+    "  8   the schedule's job graph is invalid (unknown need, cycle)\n",
+    "  10  validation rejected the input (stack file values, task name collisions)\n",
+    "  70  internal error\n",
+    "\n",
+    "Errors are one line on stderr naming the file, line and key (or the JSON field); stdout stays empty."
+);
 
 /// Argo workflows from a monobuild schedule, and per-branch Kubernetes or Swarm stacks from one stack.yaml.
+///
+/// No network I/O: digest-resolve pins the images named here, deploy-bot delivers.
 #[derive(Debug, Parser)]
-#[command(name = "stackgen", version, after_help = microplatform_common::exit::EXIT_CODES_HELP)]
-pub struct Cli {}
+#[command(name = "stackgen", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The stack file [default: stack.yaml in the current directory].
+    #[arg(long, global = true, value_name = "FILE", env = "STACKGEN_STACK")]
+    pub stack: Option<PathBuf>,
+
+    /// More logs on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the stack file; prints a one-line summary.
+    Validate,
+    /// Read monobuild's JSON on stdin, write an Argo Workflow (or WorkflowTemplate) on stdout.
+    Workflow(WorkflowArgs),
+    /// Write the Kubernetes manifests of an environment for a branch.
+    Manifests(Render),
+    /// Write the Docker Swarm stack file (compose 3.8) of an environment for a branch.
+    Compose(ComposeArgs),
+    /// Print the alias of an environment for a branch (Kubernetes namespace, Docker stack name).
+    Namespace(Target),
+    /// Print the URL of an environment for a branch.
+    Url(Target),
+    /// Print the JSON Schema of the stack file.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// An environment and a branch.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The environment (declared in the stack file).
+    #[arg(long, short = 'e', value_name = "ENV")]
+    pub env: String,
+    /// The git branch (made a DNS label).
+    #[arg(long, short = 'b', value_name = "BRANCH")]
+    pub branch: String,
+}
+
+/// An environment, a branch and the image tag.
+#[derive(Debug, Args)]
+pub struct Render {
+    #[command(flatten)]
+    pub target: Target,
+    /// The image tag of every service (images are {registry}/{image}:{tag}).
+    #[arg(long, short = 't', value_name = "TAG")]
+    pub tag: String,
+    /// Write one file per object into DIR/<namespace>/ (replaced as a whole) instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `compose` arguments.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The image tag of every service.
+    #[arg(long, short = 't', value_name = "TAG")]
+    pub tag: String,
+    /// Write the stack file to FILE (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `workflow` arguments.
+#[derive(Debug, Args)]
+pub struct WorkflowArgs {
+    /// Workflow (submitted as is) or WorkflowTemplate.
+    #[arg(long, value_enum, default_value_t = KindArg::Workflow)]
+    pub kind: KindArg,
+    /// metadata.name of a template, the generateName prefix of a workflow.
+    #[arg(long, default_value = "build")]
+    pub name: String,
+    /// metadata.namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// spec.serviceAccountName.
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    /// spec.parallelism: at most N pods at once.
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<u32>,
+    /// Delete the workflow this long after it completes (`3600`, `90s`, `30m`, `12h`, `7d`).
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Pod garbage collection.
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub pod_gc: Option<PodGcArg>,
+    /// Retries of each build and deploy task (0: none).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
+    /// The toolkit's own image (build-with-cache, stackgen, digest-resolve, deploy-bot).
+    #[arg(long, value_name = "IMAGE", default_value = "microplatform/tools:latest")]
+    pub toolkit_image: String,
+    /// The Docker-in-Docker sidecar image of build tasks.
+    #[arg(long, value_name = "IMAGE", default_value = "docker:24-dind")]
+    pub dind_image: String,
+    /// The build context: the repository root (Dockerfiles may copy shared libraries) or the component directory.
+    #[arg(long, value_enum, default_value_t = ContextArg::Root)]
+    pub context: ContextArg,
+    /// Where the repository is checked out, to tell build jobs (a Dockerfile) from deploy jobs (a stack.yaml).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo_dir: PathBuf,
+    /// Default of the `repo` parameter: the git URL the tasks check out.
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+    /// Default of the `revision` parameter (the commit built; also the image tag).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Default of the `branch` parameter.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Default of the `registry` parameter [default: the stack file's registry].
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Default of the `environment` parameter that deploy tasks render.
+    #[arg(long, default_value = "dev")]
+    pub environment: String,
+    /// Default of the `cluster-repo` parameter (deploy-bot's cluster repository).
+    #[arg(long, value_name = "URL")]
+    pub cluster_repo: Option<String>,
+    /// The Secret whose key `token` deploy tasks pass to deploy-bot as GITHUB_TOKEN (optional).
+    #[arg(long, value_name = "NAME", default_value = "deploy-bot-github")]
+    pub token_secret: String,
+}
+
+/// `--kind`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    /// An Argo Workflow.
+    Workflow,
+    /// An Argo WorkflowTemplate.
+    Template,
+}
+
+/// `--context`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ContextArg {
+    /// The repository root.
+    Root,
+    /// The component's directory.
+    Component,
+}
+
+/// `--pod-gc`: Argo's four strategies.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PodGcArg {
+    /// Delete each pod when it completes.
+    #[value(name = "OnPodCompletion")]
+    OnPodCompletion,
+    /// Delete each pod when it succeeds.
+    #[value(name = "OnPodSuccess")]
+    OnPodSuccess,
+    /// Delete the pods when the workflow completes.
+    #[value(name = "OnWorkflowCompletion")]
+    OnWorkflowCompletion,
+    /// Delete the pods when the workflow succeeds.
+    #[value(name = "OnWorkflowSuccess")]
+    OnWorkflowSuccess,
+}

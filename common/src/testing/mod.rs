@@ -4,6 +4,7 @@
 
 pub mod dockerd;
 pub mod registry;
+pub mod token;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -1,0 +1,124 @@
+//! The error type of `build-with-cache` and the exit code of each failure class.
+
+use microplatform_common::exit;
+
+/// Everything that can fail the command.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Bad command line.
+    #[error("{0}")]
+    Usage(String),
+    /// Dockerfile syntax error.
+    #[error("{path}:{line}: {message}")]
+    Syntax {
+        /// Dockerfile path.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--from` (or `FROM`) names a stage that does not exist (before this one).
+    #[error(
+        "{path}:{line}: unknown stage {stage:?} (stages are referenced by `AS` name or index; write external images with a tag, e.g. `busybox:latest`)"
+    )]
+    UnknownStage {
+        /// Dockerfile path.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// The name given.
+        stage: String,
+    },
+    /// `--target` names no stage.
+    #[error("{path}: target stage {target:?} not found (stages: {known})")]
+    UnknownTarget {
+        /// Dockerfile path.
+        path: String,
+        /// Requested target.
+        target: String,
+        /// Known stage names.
+        known: String,
+    },
+    /// Build context or Dockerfile missing.
+    #[error("{what} {path}: {message}")]
+    Missing {
+        /// "build context" or "Dockerfile".
+        what: &'static str,
+        /// The path.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The engine (docker daemon / buildah) cannot be reached.
+    #[error("builder {backend} is not usable: {message}")]
+    Engine {
+        /// Backend name.
+        backend: String,
+        /// Diagnostic line.
+        message: String,
+    },
+    /// The builder failed; its exit code is passed through.
+    #[error("{step} failed with exit code {code} (builder output above)")]
+    Builder {
+        /// What was running.
+        step: String,
+        /// The builder's exit code.
+        code: i32,
+    },
+    /// Pushing the requested image failed.
+    #[error("push of {reference} failed: {message}")]
+    Push {
+        /// The reference.
+        reference: String,
+        /// Diagnostic.
+        message: String,
+    },
+    /// Registry access needed for the result failed (digest lookup, tag copy).
+    #[error("registry: {0}")]
+    Registry(String),
+    /// Local I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl exit::ExitCode for BuildError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            BuildError::Usage(_) => exit::USAGE,
+            BuildError::Syntax { .. } => exit::INPUT,
+            BuildError::UnknownStage { .. }
+            | BuildError::UnknownTarget { .. }
+            | BuildError::Missing { .. } => exit::NOT_FOUND,
+            BuildError::Engine { .. } => exit::EXTERNAL,
+            BuildError::Builder { code, .. } => u8::try_from(*code)
+                .ok()
+                .filter(|c| *c != 0)
+                .unwrap_or(exit::EXTERNAL),
+            BuildError::Push { message, .. } => {
+                let m = message.to_ascii_lowercase();
+                if [
+                    "denied",
+                    "unauthorized",
+                    "authentication",
+                    "forbidden",
+                    "refused",
+                ]
+                .iter()
+                .any(|w| m.contains(w))
+                {
+                    exit::AUTH
+                } else {
+                    exit::NETWORK
+                }
+            }
+            BuildError::Registry(_) => exit::NETWORK,
+            BuildError::Io { .. } => exit::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Registry operations on top of the shared `RegistryClient`: parallel existence checks, the image identity of a cached image (layers and creation time from its config), and the registry-side tag copy (manifest by digest, no layer download).
+
+use std::collections::BTreeMap;
+
+use microplatform_common::reference::Reference;
+use microplatform_common::registry::{ClientOptions, RegistryClient, RegistryError};
+
+/// What identifies an image's content for a cache-hit decision: the layer
+/// diff ids and the creation time of its config (image ids differ between
+/// builders only by cache metadata, which these leave out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageKey {
+    /// `rootfs.diff_ids`.
+    pub diff_ids: Vec<String>,
+    /// `created`.
+    pub created: String,
+}
+
+impl ImageKey {
+    /// Read the key from an image config JSON (OCI or Docker).
+    #[must_use]
+    pub fn from_config(config: &serde_json::Value) -> Option<Self> {
+        let diff_ids = config
+            .pointer("/rootfs/diff_ids")?
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let created = config.get("created")?.as_str()?.to_string();
+        Some(Self { diff_ids, created })
+    }
+}
+
+/// A registry client for this tool.
+#[derive(Clone)]
+pub struct Registry {
+    client: RegistryClient,
+}
+
+fn parse(r: &str) -> Result<Reference, RegistryError> {
+    Reference::parse(r).map_err(|e| RegistryError::Protocol {
+        url: r.to_string(),
+        message: e.to_string(),
+    })
+}
+
+impl Registry {
+    /// A client with short timeouts and few retries (cache access must not stall builds).
+    pub fn new() -> Result<Self, RegistryError> {
+        let opts = ClientOptions {
+            timeout: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(3),
+            max_retries: 1,
+            retry_base_delay: std::time::Duration::from_millis(100),
+            max_retry_delay: std::time::Duration::from_secs(1),
+            ..ClientOptions::default()
+        };
+        Ok(Self {
+            client: RegistryClient::new(opts)?,
+        })
+    }
+
+    /// The manifest digest of a ref, `None` when it does not exist.
+    pub async fn head(&self, r: &str) -> Result<Option<String>, RegistryError> {
+        let reference = parse(r)?;
+        Ok(self
+            .client
+            .head_manifest(&reference)
+            .await?
+            .map(|i| i.digest))
+    }
+
+    /// HEAD many refs in parallel: ref -> digest (missing refs absent) or the error.
+    pub async fn head_all(
+        &self,
+        refs: &[String],
+    ) -> BTreeMap<String, Result<Option<String>, RegistryError>> {
+        let futs = refs
+            .iter()
+            .map(|r| async move { (r.clone(), self.head(r).await) });
+        futures::future::join_all(futs).await.into_iter().collect()
+    }
+
+    /// The content key of the image a ref names (single-platform manifests only).
+    pub async fn image_key(&self, r: &str) -> Result<Option<ImageKey>, RegistryError> {
+        let reference = parse(r)?;
+        let (body, _, _) = self.client.get_manifest(&reference).await?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                url: r.to_string(),
+                message: format!("manifest is not JSON: {e}"),
+            })?;
+        let Some(config_digest) = manifest.pointer("/config/digest").and_then(|d| d.as_str())
+        else {
+            return Ok(None);
+        };
+        let config = self.client.get_blob(&reference, config_digest).await?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&config).map_err(|e| RegistryError::Protocol {
+                url: r.to_string(),
+                message: format!("image config is not JSON: {e}"),
+            })?;
+        Ok(ImageKey::from_config(&config))
+    }
+
+    /// Copy the manifest of `src` to `dst` registry-side (GET + PUT by
+    /// digest, no layer download); returns the digest. Across repositories
+    /// every blob must already exist in the destination (checked first).
+    pub async fn copy(&self, src: &str, dst: &str) -> Result<String, CopyError> {
+        let s = parse(src)?;
+        let d = parse(dst)?;
+        let (body, media_type, digest) = self.client.get_manifest(&s).await?;
+        if s.registry() != d.registry() || s.repository() != d.repository() {
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                    url: src.to_string(),
+                    message: format!("manifest is not JSON: {e}"),
+                })?;
+            let mut blobs: Vec<&str> = Vec::new();
+            if let Some(c) = manifest.pointer("/config/digest").and_then(|v| v.as_str()) {
+                blobs.push(c);
+            }
+            if let Some(layers) = manifest.get("layers").and_then(|v| v.as_array()) {
+                blobs.extend(
+                    layers
+                        .iter()
+                        .filter_map(|l| l.get("digest").and_then(|v| v.as_str())),
+                );
+            }
+            if blobs.is_empty() {
+                return Err(CopyError::BlobsMissing(dst.to_string()));
+            }
+            for b in blobs {
+                if !self.client.blob_exists(&d, b).await? {
+                    return Err(CopyError::BlobsMissing(dst.to_string()));
+                }
+            }
+        }
+        let put = self.client.put_manifest(&d, &body, &media_type).await?;
+        debug_assert_eq!(put, digest);
+        Ok(put)
+    }
+}
+
+/// Why a registry-side copy did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Another repository lacks some blobs (the builder must push instead).
+    #[error("{0}: layers are not in the destination repository")]
+    BlobsMissing(String),
+    /// Registry failure.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}

@@ -1,0 +1,790 @@
+//! `deploy-bot agent`: the webhook server, the worker that drains the durable queue, the reconcile loop, per-namespace serialised applies, and status reports to the forge.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::apply::{Applier, Prepared};
+use crate::error::{Error, Result};
+use crate::git::Git;
+use crate::github::{GitHub, RepoId};
+use crate::metrics::Metrics;
+use crate::names::is_namespace;
+use crate::queue::{Enqueued, Job, Queue};
+use crate::validate::{Policy, validate_kube, validate_stack};
+use crate::webhook::{
+    MAX_BODY, PullRequestEvent, PushEvent, Repository, merged_pull_request, normalize_repo_url,
+    verify_signature,
+};
+
+/// Everything the agent is configured with.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The cluster repo URL.
+    pub repo: String,
+    /// The watched branch.
+    pub branch: String,
+    /// Where the clone, queue and applied state live.
+    pub state_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Webhook path.
+    pub path: String,
+    /// Reconcile interval.
+    pub poll_interval: Duration,
+    /// The applier.
+    pub applier: Applier,
+    /// The webhook secret.
+    pub secret: Vec<u8>,
+    /// Validation policy.
+    pub policy: Policy,
+    /// Namespaces managed (empty = every top-level directory that is a DNS label).
+    pub namespaces: Vec<String>,
+    /// `owner/name` the webhooks must be for.
+    pub repo_id: Option<RepoId>,
+    /// Forge for statuses and comments.
+    pub github: Option<GitHub>,
+    /// Environment URL template (`{namespace}` replaced).
+    pub environment_url: Option<String>,
+    /// Apply pull requests to preview namespaces `<NS>-pr-<N>`.
+    pub preview: bool,
+    /// Tear preview environments down when the pull request closes.
+    pub teardown_on_close: bool,
+}
+
+/// What is recorded per namespace after a successful apply.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Applied {
+    /// The namespace.
+    pub namespace: String,
+    /// The commit applied.
+    pub commit: String,
+    /// The tree of `NS/` at that commit (what decides "changed").
+    pub tree: String,
+    /// Unix time of the apply.
+    pub applied_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Rejected {
+    tree: String,
+    reason: String,
+}
+
+/// The running agent.
+pub struct Agent {
+    cfg: AgentConfig,
+    queue: Queue,
+    metrics: Metrics,
+    ready: AtomicBool,
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    fetch_lock: tokio::sync::Mutex<()>,
+    git: Git,
+    repo_url_norm: String,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("repo", &self.cfg.repo).finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task: {e}")))?
+}
+
+/// Outcome of one namespace.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Applied(String),
+    Invalid(Vec<String>),
+    Failed(String),
+    Error(String),
+}
+
+impl Agent {
+    /// Prepare the state directory (clone, queue); does not start serving.
+    pub fn new(cfg: AgentConfig) -> Result<Arc<Self>> {
+        if cfg.secret.is_empty() {
+            return Err(Error::Usage(
+                "no webhook secret: set DEPLOY_BOT_WEBHOOK_SECRET or --secret-file (the agent refuses to run without one)".into(),
+            ));
+        }
+        let sd = &cfg.state_dir;
+        for d in ["applied", "rejected", "previews", "work"] {
+            std::fs::create_dir_all(sd.join(d)).map_err(|e| Error::io(sd.join(d), e))?;
+        }
+        let queue = Queue::open(&sd.join("queue"))?;
+        let repo_dir = sd.join("repo.git");
+        if !repo_dir.join("HEAD").exists() {
+            Git::new(sd).run(&["init", "--quiet", "--bare", "repo.git"])?;
+        }
+        Ok(Arc::new(Self {
+            repo_url_norm: normalize_repo_url(&cfg.repo),
+            git: Git::bare(repo_dir),
+            cfg,
+            queue,
+            metrics: Metrics::default(),
+            ready: AtomicBool::new(false),
+            locks: std::sync::Mutex::new(HashMap::new()),
+            fetch_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The HTTP routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route(&self.cfg.path, post(webhook))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .with_state(self.clone())
+    }
+
+    /// Serve until SIGTERM or Ctrl-C.
+    pub async fn run(self: Arc<Self>) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.cfg.listen)
+            .await
+            .map_err(|e| Error::Usage(format!("--listen {}: {e}", self.cfg.listen)))?;
+        tracing::info!(
+            "listening on http://{}{} (repo {}, branch {})",
+            listener.local_addr().map_or(self.cfg.listen, |a| a),
+            self.cfg.path,
+            crate::git::redact_url(&self.cfg.repo),
+            self.cfg.branch
+        );
+        let worker = tokio::spawn(self.clone().worker());
+        let reconciler = tokio::spawn(self.clone().reconcile_loop());
+        let app = self.router();
+        let res = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| Error::Internal(format!("server: {e}")));
+        worker.abort();
+        reconciler.abort();
+        res
+    }
+
+    async fn worker(self: Arc<Self>) {
+        loop {
+            let jobs = self.queue.pending();
+            if jobs.is_empty() {
+                tokio::select! {
+                    () = self.queue.wait() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            let seqs: Vec<u64> = jobs.iter().map(|(s, _)| *s).collect();
+            let mut pushes = Vec::new();
+            let mut prs = Vec::new();
+            for (_, job) in jobs {
+                match job {
+                    Job::Push { pull_request, .. } => pushes.push(pull_request),
+                    pr @ Job::PullRequest { .. } => prs.push(pr),
+                }
+            }
+            let mut tasks = Vec::new();
+            if !pushes.is_empty() {
+                // Every push queued so far is served by one fetch of the branch head.
+                let pr = pushes.iter().rev().find_map(|p| *p);
+                let me = self.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = me.sync("push", pr).await {
+                        tracing::error!("push: {e}");
+                    }
+                }));
+            }
+            for job in prs {
+                let me = self.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = me.pull_request(job).await {
+                        tracing::error!("pull request: {e}");
+                    }
+                }));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            if let Err(e) = self.queue.done(&seqs).await {
+                tracing::error!("queue journal: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    async fn reconcile_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.cfg.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self.sync("reconcile", None).await {
+                tracing::error!("reconcile: {e}");
+            }
+        }
+    }
+
+    fn lock_for(&self, ns: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("locks")
+            .entry(ns.to_string())
+            .or_default()
+            .clone()
+    }
+
+    async fn fetch(&self, refspecs: Vec<String>) -> Result<()> {
+        let _g = self.fetch_lock.lock().await;
+        let git = self.git.clone();
+        let url = self.cfg.repo.clone();
+        let res = blocking(move || {
+            let mut args = vec!["fetch", "--quiet", "--force", "--no-tags", "--", &url];
+            args.extend(refspecs.iter().map(String::as_str));
+            git.run(&args).map(|_| ())
+        })
+        .await;
+        if res.is_err() {
+            self.metrics.fetch_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        res
+    }
+
+    async fn git(&self, args: &[&str]) -> Result<String> {
+        let git = self.git.clone();
+        let args: Vec<String> = args.iter().map(|s| (*s).to_string()).collect();
+        blocking(move || git.run(&args.iter().map(String::as_str).collect::<Vec<_>>())).await
+    }
+
+    fn managed(&self, ns: &str) -> bool {
+        is_namespace(ns) && (self.cfg.namespaces.is_empty() || self.cfg.namespaces.iter().any(|n| n == ns))
+    }
+
+    /// Top-level namespace directories at a commit.
+    async fn namespaces_at(&self, commit: &str) -> Result<BTreeSet<String>> {
+        let out = self.git(&["ls-tree", "-d", "--name-only", commit]).await?;
+        let mut set = BTreeSet::new();
+        for name in out.lines() {
+            if self.managed(name) {
+                set.insert(name.to_string());
+            } else if !name.starts_with('.') {
+                tracing::debug!("ignoring directory {name:?} (not a managed namespace)");
+            }
+        }
+        Ok(set)
+    }
+
+    fn applied_path(&self, ns: &str) -> PathBuf {
+        self.cfg.state_dir.join("applied").join(format!("{ns}.json"))
+    }
+
+    /// What was applied to a namespace, if anything.
+    pub fn applied(&self, ns: &str) -> Option<Applied> {
+        let text = std::fs::read(self.applied_path(ns)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn all_applied(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.cfg.state_dir.join("applied")) else {
+            return Vec::new();
+        };
+        rd.filter_map(|e| {
+            let n = e.ok()?.file_name().to_string_lossy().into_owned();
+            let ns = n.strip_suffix(".json")?;
+            is_namespace(ns).then(|| ns.to_string())
+        })
+        .collect()
+    }
+
+    /// Fetch the watched branch and bring every namespace to its head.
+    async fn sync(self: &Arc<Self>, reason: &str, pull_request: Option<u64>) -> Result<()> {
+        let branch = &self.cfg.branch;
+        self.fetch(vec![format!("+refs/heads/{branch}:refs/heads/{branch}")]).await?;
+        self.ready.store(true, Ordering::Relaxed);
+        let head = self.git(&["rev-parse", &format!("refs/heads/{branch}^{{commit}}")]).await?;
+        let namespaces = self.namespaces_at(&head).await?;
+        tracing::debug!("{reason}: head {head}, namespaces {namespaces:?}");
+        let mut tasks = Vec::new();
+        for ns in &namespaces {
+            let me = self.clone();
+            let (ns, head) = (ns.clone(), head.clone());
+            tasks.push(tokio::spawn(async move {
+                me.apply_namespace(&ns, &head, pull_request).await;
+            }));
+        }
+        for ns in self.all_applied() {
+            if !namespaces.contains(&ns) && self.managed(&ns) {
+                let me = self.clone();
+                let head = head.clone();
+                tasks.push(tokio::spawn(async move { me.remove_namespace(&ns, &head).await }));
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+
+    /// Extract `NS/` of a commit into a fresh directory under the state dir.
+    async fn extract(&self, commit: &str, ns: &str) -> Result<tempfile::TempDir> {
+        let work = tempfile::Builder::new()
+            .prefix(&format!("{ns}-"))
+            .tempdir_in(self.cfg.state_dir.join("work"))
+            .map_err(|e| Error::io(self.cfg.state_dir.join("work"), e))?;
+        let git = self.git.clone();
+        let (commit, ns, dest) = (commit.to_string(), ns.to_string(), work.path().to_path_buf());
+        blocking(move || {
+            let tar = git.run_bytes(&["archive", "--format=tar", &commit, "--", &format!("{ns}/")])?;
+            let mut child = std::process::Command::new("tar")
+                .args(["-x", "-C"])
+                .arg(&dest)
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::External { program: "tar".into(), message: e.to_string() })?;
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().expect("piped");
+                stdin.write_all(&tar).map_err(|e| Error::io(&dest, e))?;
+            }
+            let out = child.wait_with_output().map_err(|e| Error::io(&dest, e))?;
+            if !out.status.success() {
+                return Err(Error::External {
+                    program: "tar".into(),
+                    message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(work)
+    }
+
+    fn prepare(&self, dir: &Path, ns: &str, target: &str) -> std::result::Result<Prepared, Vec<String>> {
+        match &self.cfg.applier {
+            Applier::Kubectl(_) => validate_kube(dir, ns, target, &self.cfg.policy).map(Prepared::Kube),
+            Applier::Swarm(_) => validate_stack(dir, ns, &self.cfg.policy).map(Prepared::Stack),
+        }
+    }
+
+    fn env_url(&self, ns: &str) -> Option<String> {
+        self.cfg.environment_url.as_ref().map(|t| t.replace("{namespace}", ns))
+    }
+
+    async fn status(&self, sha: &str, ns: &str, state: &str, description: &str) {
+        if let Some(gh) = &self.cfg.github {
+            let ctx = format!("deploy-bot/{ns}");
+            if let Err(e) = gh.create_status(sha, state, &ctx, description, self.env_url(ns).as_deref()).await {
+                tracing::warn!("status {ctx} {state} on {sha}: {e}");
+            }
+        }
+    }
+
+    async fn comment(&self, number: u64, body: &str) {
+        if let Some(gh) = &self.cfg.github
+            && let Err(e) = gh.create_comment(number, body).await
+        {
+            tracing::warn!("comment on #{number}: {e}");
+        }
+    }
+
+    async fn apply_namespace(self: &Arc<Self>, ns: &str, commit: &str, pull_request: Option<u64>) {
+        let lock = self.lock_for(ns);
+        let _guard = lock.lock().await;
+        let tree = match self.git(&["rev-parse", &format!("{commit}:{ns}")]).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("{ns}: {e}");
+                return;
+            }
+        };
+        if self.applied(ns).is_some_and(|a| a.tree == tree) {
+            self.metrics.applies_skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let rejected_path = self.cfg.state_dir.join("rejected").join(format!("{ns}.json"));
+        if let Ok(bytes) = std::fs::read(&rejected_path)
+            && let Ok(r) = serde_json::from_slice::<Rejected>(&bytes)
+            && r.tree == tree
+        {
+            // Already reported; the same tree fails the same way.
+            tracing::debug!("{ns}: tree {tree} was rejected before: {}", r.reason);
+            return;
+        }
+        tracing::info!("{ns}: applying {commit} (tree {tree})");
+        self.status(commit, ns, "pending", "applying").await;
+        let outcome = self.apply_tree(ns, commit).await;
+        match &outcome {
+            Outcome::Applied(summary) => {
+                let rec = Applied { namespace: ns.into(), commit: commit.into(), tree: tree.clone(), applied_at: now() };
+                let bytes = serde_json::to_vec_pretty(&rec).expect("serialise");
+                if let Err(e) = microplatform_common::io::atomic_write(&self.applied_path(ns), &bytes) {
+                    tracing::error!("{ns}: cannot record the apply: {e}");
+                }
+                let _ = std::fs::remove_file(&rejected_path);
+                self.metrics.applies_ok.fetch_add(1, Ordering::Relaxed);
+                self.metrics.last_apply.store(now(), Ordering::Relaxed);
+                tracing::info!("{ns}: applied {commit}: {summary}");
+                self.status(commit, ns, "success", &format!("applied: {summary}")).await;
+            }
+            Outcome::Invalid(problems) => {
+                let reason = problems.join("; ");
+                let rec = Rejected { tree: tree.clone(), reason: reason.clone() };
+                let _ = microplatform_common::io::atomic_write(&rejected_path, &serde_json::to_vec(&rec).expect("serialise"));
+                self.metrics.applies_invalid.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{ns}: validation failed, nothing applied: {reason}");
+                self.status(commit, ns, "failure", &format!("validation failed: {reason}")).await;
+            }
+            Outcome::Failed(msg) => {
+                self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{ns}: apply failed: {msg}");
+                self.status(commit, ns, "failure", &format!("apply failed: {msg}")).await;
+            }
+            Outcome::Error(msg) => {
+                tracing::error!("{ns}: {msg}");
+                self.status(commit, ns, "error", &format!("deploy-bot error: {msg}")).await;
+            }
+        }
+        if let Some(n) = pull_request {
+            let body = self.describe(ns, commit, &outcome, "merged");
+            self.comment(n, &body).await;
+        }
+    }
+
+    async fn apply_tree(&self, ns: &str, commit: &str) -> Outcome {
+        let work = match self.extract(commit, ns).await {
+            Ok(w) => w,
+            Err(e) => return Outcome::Error(e.to_string()),
+        };
+        let prepared = match self.prepare(&work.path().join(ns), ns, ns) {
+            Ok(p) => p,
+            Err(problems) => return Outcome::Invalid(problems),
+        };
+        match self.cfg.applier.apply(ns, &prepared, &self.cfg.policy).await {
+            Ok(_) => Outcome::Applied(prepared.summary()),
+            Err(e) => Outcome::Failed(e.0),
+        }
+    }
+
+    fn describe(&self, ns: &str, commit: &str, outcome: &Outcome, what: &str) -> String {
+        let short = &commit[..commit.len().min(12)];
+        let (head, detail) = match outcome {
+            Outcome::Applied(s) => ("applied".to_string(), s.clone()),
+            Outcome::Invalid(p) => ("validation failed, nothing applied".to_string(), p.join("\n- ")),
+            Outcome::Failed(m) => ("apply failed".to_string(), m.clone()),
+            Outcome::Error(m) => ("deploy-bot error".to_string(), m.clone()),
+        };
+        let mut body = format!("**deploy-bot** ({what}): namespace `{ns}` at `{short}`: **{head}**");
+        if !detail.is_empty() {
+            body.push_str(&format!("\n\n- {detail}"));
+        }
+        if let Some(u) = self.env_url(ns) {
+            body.push_str(&format!("\n\nEnvironment: {u}"));
+        }
+        body
+    }
+
+    async fn remove_namespace(self: &Arc<Self>, ns: &str, commit: &str) {
+        let lock = self.lock_for(ns);
+        let _guard = lock.lock().await;
+        tracing::info!("{ns}: directory removed at {commit}; pruning what deploy-bot applied");
+        match self.cfg.applier.teardown(ns, &self.cfg.policy, false).await {
+            Ok(_) => {
+                let _ = std::fs::remove_file(self.applied_path(ns));
+                self.status(commit, ns, "success", "namespace removed from the repo; pruned").await;
+            }
+            Err(e) => {
+                self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
+                self.status(commit, ns, "failure", &format!("prune failed: {e}")).await;
+            }
+        }
+    }
+
+    fn preview_name(ns: &str, number: u64) -> String {
+        let suffix = format!("-pr-{number}");
+        let keep = 63usize.saturating_sub(suffix.len());
+        let base: String = ns.chars().take(keep).collect();
+        format!("{}{suffix}", base.trim_end_matches('-'))
+    }
+
+    async fn pull_request(self: &Arc<Self>, job: Job) -> Result<()> {
+        let Job::PullRequest { action, number, head_sha, head_ref, base_ref } = job else {
+            return Ok(());
+        };
+        self.metrics.pr_checks.fetch_add(1, Ordering::Relaxed);
+        let previews_path = self.cfg.state_dir.join("previews").join(format!("{number}.json"));
+        if action == "closed" {
+            if !self.cfg.teardown_on_close {
+                return Ok(());
+            }
+            let targets: Vec<String> = std::fs::read(&previews_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let mut lines = Vec::new();
+            for t in &targets {
+                let lock = self.lock_for(t);
+                let _g = lock.lock().await;
+                match self.cfg.applier.teardown(t, &self.cfg.policy, true).await {
+                    Ok(_) => lines.push(format!("- `{t}`: torn down")),
+                    Err(e) => lines.push(format!("- `{t}`: teardown failed: {e}")),
+                }
+            }
+            let _ = std::fs::remove_file(&previews_path);
+            if !targets.is_empty() {
+                self.comment(number, &format!("**deploy-bot**: pull request closed; preview environments:\n{}", lines.join("\n"))).await;
+            }
+            return Ok(());
+        }
+        let pr_ref = format!("refs/deploy-bot/pr/{number}");
+        if self.fetch(vec![format!("+refs/pull/{number}/head:{pr_ref}")]).await.is_err() {
+            self.fetch(vec![format!("+refs/heads/{head_ref}:{pr_ref}")]).await?;
+        }
+        self.fetch(vec![format!("+refs/heads/{base_ref}:refs/deploy-bot/base/{number}")]).await?;
+        let head = if self.git(&["cat-file", "-e", &format!("{head_sha}^{{commit}}")]).await.is_ok() {
+            head_sha
+        } else {
+            self.git(&["rev-parse", &pr_ref]).await?
+        };
+        let base = self.git(&["merge-base", &format!("refs/deploy-bot/base/{number}"), &head]).await?;
+        let changed = self.git(&["diff", "--name-only", &base, &head]).await?;
+        let present = self.namespaces_at(&head).await?;
+        let namespaces: BTreeSet<String> = changed
+            .lines()
+            .filter_map(|p| p.split_once('/').map(|(d, _)| d.to_string()))
+            .filter(|d| self.managed(d) && present.contains(d))
+            .collect();
+        let mut sections = Vec::new();
+        let mut previews: Vec<String> = std::fs::read(&previews_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        for ns in &namespaces {
+            self.status(&head, ns, "pending", "validating").await;
+            let target = if self.cfg.preview { Self::preview_name(ns, number) } else { ns.clone() };
+            let outcome = match self.extract(&head, ns).await {
+                Err(e) => Outcome::Error(e.to_string()),
+                Ok(work) => match self.prepare(&work.path().join(ns), ns, &target) {
+                    Err(p) => Outcome::Invalid(p),
+                    Ok(prepared) => {
+                        let lock = self.lock_for(&target);
+                        let _g = lock.lock().await;
+                        let r = if self.cfg.preview {
+                            self.cfg.applier.apply(&target, &prepared, &self.cfg.policy).await
+                        } else {
+                            self.cfg.applier.dry_run(&target, &prepared).await
+                        };
+                        match r {
+                            Ok(_) => {
+                                if self.cfg.preview && !previews.contains(&target) {
+                                    previews.push(target.clone());
+                                }
+                                Outcome::Applied(prepared.summary())
+                            }
+                            Err(e) => Outcome::Failed(e.0),
+                        }
+                    }
+                },
+            };
+            let (state, desc) = match &outcome {
+                Outcome::Applied(s) if self.cfg.preview => ("success", format!("preview {target}: {s}")),
+                Outcome::Applied(s) => ("success", format!("valid, dry run passed: {s}")),
+                Outcome::Invalid(p) => ("failure", format!("validation failed: {}", p.join("; "))),
+                Outcome::Failed(m) => ("failure", format!("dry run failed: {m}")),
+                Outcome::Error(m) => ("error", format!("deploy-bot error: {m}")),
+            };
+            self.status(&head, ns, state, &desc).await;
+            sections.push(self.describe(ns, &head, &outcome, if self.cfg.preview { "preview" } else { "check" }));
+        }
+        if self.cfg.preview {
+            let _ = microplatform_common::io::atomic_write(&previews_path, &serde_json::to_vec(&previews).expect("json"));
+        }
+        if !sections.is_empty() {
+            self.comment(number, &sections.join("\n\n---\n\n")).await;
+        }
+        Ok(())
+    }
+
+    fn repo_matches(&self, repo: &Repository) -> bool {
+        if let (Some(id), Some(full)) = (&self.cfg.repo_id, &repo.full_name) {
+            return full.eq_ignore_ascii_case(&id.to_string());
+        }
+        [&repo.clone_url, &repo.ssh_url, &repo.git_url, &repo.html_url]
+            .into_iter()
+            .flatten()
+            .any(|u| normalize_repo_url(u) == self.repo_url_norm)
+    }
+
+    async fn accept(&self, delivery: &str, job: Job) -> (StatusCode, serde_json::Value) {
+        match self.queue.enqueue(delivery, job).await {
+            Ok(Enqueued::Queued(seq)) => {
+                self.metrics.webhook("queued");
+                (StatusCode::ACCEPTED, json!({"queued": seq}))
+            }
+            Ok(Enqueued::Duplicate) => {
+                self.metrics.webhook("duplicate");
+                (StatusCode::OK, json!({"duplicate": true}))
+            }
+            Err(e) => {
+                self.metrics.webhook("error");
+                tracing::error!("cannot queue delivery {delivery}: {e}");
+                (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "queue unavailable"}))
+            }
+        }
+    }
+
+    fn ignored(&self, reason: &str) -> (StatusCode, serde_json::Value) {
+        self.metrics.webhook("ignored");
+        (StatusCode::ACCEPTED, json!({"ignored": reason}))
+    }
+
+    async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, serde_json::Value) {
+        let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        if !verify_signature(&self.cfg.secret, body, sig) {
+            self.metrics.webhook("unauthorized");
+            return (StatusCode::UNAUTHORIZED, json!({"error": "missing or invalid X-Hub-Signature-256"}));
+        }
+        let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Some(delivery) = headers
+            .get("x-github-delivery")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| !d.is_empty() && d.len() <= 128)
+        else {
+            self.metrics.webhook("bad_request");
+            return (StatusCode::BAD_REQUEST, json!({"error": "missing X-GitHub-Delivery"}));
+        };
+        let bad = |e: serde_json::Error| {
+            self.metrics.webhook("bad_request");
+            (StatusCode::BAD_REQUEST, json!({"error": format!("malformed {event} payload: {e}")}))
+        };
+        match event {
+            "ping" => {
+                self.metrics.webhook("ping");
+                (StatusCode::OK, json!({"pong": true}))
+            }
+            "push" => {
+                let ev: PushEvent = match serde_json::from_slice(body) {
+                    Ok(e) => e,
+                    Err(e) => return bad(e),
+                };
+                if !self.repo_matches(&ev.repository) {
+                    return self.ignored("another repository");
+                }
+                if ev.git_ref != format!("refs/heads/{}", self.cfg.branch) {
+                    return self.ignored("another branch");
+                }
+                if ev.after.bytes().all(|b| b == b'0') {
+                    return self.ignored("branch deleted");
+                }
+                if self.queue.is_duplicate(delivery) {
+                    self.metrics.webhook("duplicate");
+                    return (StatusCode::OK, json!({"duplicate": true}));
+                }
+                let pr = ev.head_commit.as_ref().and_then(|c| merged_pull_request(&c.message));
+                self.accept(delivery, Job::Push { after: ev.after, pull_request: pr }).await
+            }
+            "pull_request" => {
+                let ev: PullRequestEvent = match serde_json::from_slice(body) {
+                    Ok(e) => e,
+                    Err(e) => return bad(e),
+                };
+                if !self.repo_matches(&ev.repository) {
+                    return self.ignored("another repository");
+                }
+                if ev.pull_request.base.git_ref != self.cfg.branch {
+                    return self.ignored("pull request for another branch");
+                }
+                if !matches!(ev.action.as_str(), "opened" | "synchronize" | "reopened" | "closed") {
+                    return self.ignored("pull request action not handled");
+                }
+                self.accept(
+                    delivery,
+                    Job::PullRequest {
+                        action: ev.action,
+                        number: ev.number,
+                        head_sha: ev.pull_request.head.sha,
+                        head_ref: ev.pull_request.head.git_ref,
+                        base_ref: ev.pull_request.base.git_ref,
+                    },
+                )
+                .await
+            }
+            _ => {
+                self.metrics.webhook("unsupported");
+                (StatusCode::ACCEPTED, json!({"ignored": format!("event {event:?} not handled")}))
+            }
+        }
+    }
+
+    /// What was applied, per namespace (for tests and the state dir's readers).
+    pub fn applied_all(&self) -> BTreeMap<String, Applied> {
+        self.all_applied().into_iter().filter_map(|ns| Some((ns.clone(), self.applied(&ns)?))).collect()
+    }
+}
+
+async fn webhook(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            let status = rej.status();
+            agent.metrics.webhook(if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" });
+            return (status, axum::Json(json!({"error": rej.body_text()}))).into_response();
+        }
+    };
+    let (status, value) = agent.handle(&headers, &body).await;
+    (status, axum::Json(value)).into_response()
+}
+
+async fn readyz(State(agent): State<Arc<Agent>>) -> Response {
+    if agent.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the cluster repo has not been fetched yet\n").into_response()
+    }
+}
+
+async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        agent.metrics.render(agent.queue.depth(), agent.ready.load(Ordering::Relaxed)),
+    )
+        .into_response()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,218 @@
+//! Running git: a small wrapper with a fixed bot identity, no prompts, and errors that carry git's own message.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// The identity commits are made with.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Author and committer name.
+    pub name: String,
+    /// Author and committer email.
+    pub email: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            name: "deploy-bot".into(),
+            email: "deploy-bot@users.noreply.invalid".into(),
+        }
+    }
+}
+
+/// git, run in one directory (or with `--git-dir`).
+#[derive(Debug, Clone)]
+pub struct Git {
+    dir: PathBuf,
+    git_dir: Option<PathBuf>,
+    identity: Identity,
+}
+
+impl Git {
+    /// git in a working tree (or any directory).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            git_dir: None,
+            identity: Identity::default(),
+        }
+    }
+
+    /// git on a bare repository.
+    pub fn bare(git_dir: impl Into<PathBuf>) -> Self {
+        let g: PathBuf = git_dir.into();
+        Self {
+            dir: g.clone(),
+            git_dir: Some(g),
+            identity: Identity::default(),
+        }
+    }
+
+    /// Use this identity for commits.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The directory git runs in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        if let Some(gd) = &self.git_dir {
+            cmd.arg("--git-dir").arg(gd);
+        }
+        cmd.args(["-c", "core.quotepath=off", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", &self.identity.name)
+            .env("GIT_AUTHOR_EMAIL", &self.identity.email)
+            .env("GIT_COMMITTER_NAME", &self.identity.name)
+            .env("GIT_COMMITTER_EMAIL", &self.identity.email)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE");
+        cmd
+    }
+
+    /// Run git; on success return stdout (trimmed of the trailing newline).
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self.output(args, None)?;
+        if out.0 {
+            Ok(String::from_utf8_lossy(&out.1).trim_end().to_string())
+        } else {
+            Err(self.error(args, &out.2))
+        }
+    }
+
+    /// Run git and return raw stdout bytes.
+    pub fn run_bytes(&self, args: &[&str]) -> Result<Vec<u8>> {
+        let out = self.output(args, None)?;
+        if out.0 {
+            Ok(out.1)
+        } else {
+            Err(self.error(args, &out.2))
+        }
+    }
+
+    /// Run git and report only whether it exited 0 (for `diff --quiet` and the like).
+    pub fn status(&self, args: &[&str]) -> Result<bool> {
+        Ok(self.output(args, None)?.0)
+    }
+
+    /// Run git; (success, stdout, stderr).
+    pub fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<(bool, Vec<u8>, Vec<u8>)> {
+        let mut cmd = self.command(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| Error::Git {
+            args: args.join(" "),
+            message: format!("cannot run git: {e}"),
+        })?;
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin piped");
+            let input = input.to_vec();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        let out = child.wait_with_output().map_err(|e| Error::Git {
+            args: args.join(" "),
+            message: e.to_string(),
+        })?;
+        Ok((out.status.success(), out.stdout, out.stderr))
+    }
+
+    fn error(&self, args: &[&str], stderr: &[u8]) -> Error {
+        let msg = String::from_utf8_lossy(stderr);
+        let msg = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Error::Git {
+            args: redact_args(args),
+            message: if msg.is_empty() {
+                "failed".into()
+            } else {
+                msg
+            },
+        }
+    }
+}
+
+/// Drop credentials from URLs in an argument list before it is shown.
+fn redact_args(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| redact_url(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `https://user:token@host/x` → `https://***@host/x`.
+pub fn redact_url(s: &str) -> String {
+    if let Some((scheme, rest)) = s.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && !userinfo.contains('/')
+    {
+        return format!("{scheme}://***@{host}");
+    }
+    s.to_string()
+}
+
+/// The default branch of a remote, from `git ls-remote --symref URL HEAD`.
+pub fn remote_default_branch(url: &str) -> Result<String> {
+    let git = Git::new(std::env::temp_dir());
+    let out = git.run(&["ls-remote", "--symref", url, "HEAD"])?;
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("ref: ")
+            && let Some((r, _)) = rest.split_once('\t')
+            && let Some(b) = r.strip_prefix("refs/heads/")
+        {
+            return Ok(b.to_string());
+        }
+    }
+    Err(Error::NotFound(format!(
+        "{}: the remote has no default branch (HEAD); pass --base",
+        redact_url(url)
+    )))
+}
+
+/// The commit a remote branch points at, if the branch exists.
+pub fn remote_branch_commit(url: &str, branch: &str) -> Result<Option<String>> {
+    let git = Git::new(std::env::temp_dir());
+    let refname = format!("refs/heads/{branch}");
+    let out = git.run(&["ls-remote", url, &refname])?;
+    Ok(out.lines().find_map(|l| {
+        let (sha, r) = l.split_once('\t')?;
+        (r == refname).then(|| sha.to_string())
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_userinfo() {
+        assert_eq!(
+            redact_url("https://x:secret@github.com/o/r.git"),
+            "https://***@github.com/o/r.git"
+        );
+        assert_eq!(redact_url("file:///tmp/r.git"), "file:///tmp/r.git");
+    }
+}

@@ -1,0 +1,322 @@
+//! The GitHub REST client: exactly the calls deploy-bot makes (find or open a pull request, commit statuses, comments), token never shown.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{Error, Result};
+
+/// Default API root.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// A token that never prints itself.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// Wrap a token.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// `owner/name` of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoId {
+    /// Owner (user or organisation).
+    pub owner: String,
+    /// Repository name (without `.git`).
+    pub name: String,
+}
+
+impl std::fmt::Display for RepoId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+impl RepoId {
+    /// Parse `owner/name`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let (o, n) = s
+            .split_once('/')
+            .ok_or_else(|| Error::Usage(format!("--github-repo {s:?}: expected OWNER/NAME")))?;
+        let ok = |x: &str| {
+            !x.is_empty()
+                && x != "."
+                && x != ".."
+                && x
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !ok(o) || !ok(n) {
+            return Err(Error::Usage(format!(
+                "--github-repo {s:?}: expected OWNER/NAME"
+            )));
+        }
+        Ok(Self {
+            owner: o.to_string(),
+            name: n.trim_end_matches(".git").to_string(),
+        })
+    }
+
+    /// Derive `owner/name` from a git URL: the last two path segments, `.git` stripped.
+    /// Works for `https://host/o/r.git`, `ssh://git@host/o/r`, `git@host:o/r.git`, `git://host/o/r`, `file:///x/o/r.git` and plain paths.
+    pub fn from_git_url(url: &str) -> Result<Self> {
+        let path = if let Some((_, rest)) = url.split_once("://") {
+            rest.split_once('/').map_or("", |(_, p)| p)
+        } else if let Some((host, p)) = url.split_once(':')
+            && !host.contains('/')
+        {
+            p
+        } else {
+            url
+        };
+        let segs: Vec<&str> = path
+            .trim_end_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        if segs.len() < 2 {
+            return Err(Error::Usage(format!(
+                "cannot derive OWNER/NAME from repo URL {:?}; pass --github-repo",
+                crate::git::redact_url(url)
+            )));
+        }
+        Self::parse(&format!("{}/{}", segs[segs.len() - 2], segs[segs.len() - 1]))
+    }
+}
+
+/// A pull request as deploy-bot reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PullRequest {
+    /// Its number.
+    pub number: u64,
+    /// Its web URL.
+    pub url: String,
+}
+
+#[derive(Deserialize)]
+struct ApiPull {
+    number: u64,
+    html_url: String,
+}
+
+/// A GitHub (or GitHub Enterprise) REST client for one repository.
+#[derive(Debug, Clone)]
+pub struct GitHub {
+    http: reqwest::Client,
+    api: String,
+    repo: RepoId,
+    token: Token,
+}
+
+impl GitHub {
+    /// A client for `repo` at `api_url` (`https://api.github.com` or `https://HOST/api/v3`).
+    pub fn new(api_url: &str, repo: RepoId, token: Token) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("deploy-bot/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Self {
+            http,
+            api: api_url.trim_end_matches('/').to_string(),
+            repo,
+            token,
+        })
+    }
+
+    /// The repository.
+    pub fn repo(&self) -> &RepoId {
+        &self.repo
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!(
+            "{}/repos/{}/{}/{tail}",
+            self.api, self.repo.owner, self.repo.name
+        )
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value)> {
+        let mut rb = self
+            .http
+            .request(method, url)
+            .bearer_auth(&self.token.0)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.map_err(|e| Error::Network {
+            url: url.to_string(),
+            message: e.without_url().to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| Error::Network {
+            url: url.to_string(),
+            message: e.without_url().to_string(),
+        })?;
+        let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        match status {
+            200..=299 => Ok((status, value)),
+            401 | 403 => Err(Error::Auth {
+                url: url.to_string(),
+                status,
+            }),
+            _ => Err(Error::Api {
+                url: url.to_string(),
+                status,
+                message: value
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("unexpected answer")
+                    .to_string(),
+            }),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/pulls?head=owner:branch&state=open`: the open pull request for a branch.
+    pub async fn find_open_pull(&self, branch: &str) -> Result<Option<PullRequest>> {
+        let mut url = reqwest::Url::parse(&self.url("pulls")).map_err(|e| Error::Usage(format!(
+            "--api-url: {e}"
+        )))?;
+        url.query_pairs_mut()
+            .append_pair("head", &format!("{}:{branch}", self.repo.owner))
+            .append_pair("state", "open");
+        let (_, v) = self.call(reqwest::Method::GET, url.as_str(), None).await?;
+        let pulls: Vec<ApiPull> = serde_json::from_value(v).map_err(|e| Error::Api {
+            url: url.to_string(),
+            status: 200,
+            message: format!("unexpected pull list: {e}"),
+        })?;
+        Ok(pulls.into_iter().next().map(|p| PullRequest {
+            number: p.number,
+            url: p.html_url,
+        }))
+    }
+
+    /// `POST /repos/{o}/{r}/pulls`.
+    pub async fn create_pull(
+        &self,
+        title: &str,
+        head: &str,
+        base: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
+        let url = self.url("pulls");
+        let (_, v) = self
+            .call(
+                reqwest::Method::POST,
+                &url,
+                Some(json!({"title": title, "head": head, "base": base, "body": body})),
+            )
+            .await?;
+        let p: ApiPull = serde_json::from_value(v).map_err(|e| Error::Api {
+            url: url.clone(),
+            status: 201,
+            message: format!("unexpected pull request: {e}"),
+        })?;
+        Ok(PullRequest {
+            number: p.number,
+            url: p.html_url,
+        })
+    }
+
+    /// Reuse the open pull request for `head`, or open one.
+    pub async fn ensure_pull(
+        &self,
+        title: &str,
+        head: &str,
+        base: &str,
+        body: &str,
+    ) -> Result<PullRequest> {
+        if let Some(p) = self.find_open_pull(head).await? {
+            return Ok(p);
+        }
+        match self.create_pull(title, head, base, body).await {
+            Ok(p) => Ok(p),
+            // Raced with another request: 422 "A pull request already exists".
+            Err(Error::Api { status: 422, .. }) if self.find_open_pull(head).await?.is_some() => {
+                Ok(self.find_open_pull(head).await?.expect("just found"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /repos/{o}/{r}/statuses/{sha}`.
+    pub async fn create_status(
+        &self,
+        sha: &str,
+        state: &str,
+        context: &str,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Result<()> {
+        let mut description: String = description.chars().take(140).collect();
+        if description.is_empty() {
+            description = state.to_string();
+        }
+        let mut body = json!({"state": state, "context": context, "description": description});
+        if let Some(t) = target_url {
+            body["target_url"] = json!(t);
+        }
+        self.call(
+            reqwest::Method::POST,
+            &self.url(&format!("statuses/{sha}")),
+            Some(body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /repos/{o}/{r}/issues/{n}/comments`.
+    pub async fn create_comment(&self, number: u64, body: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &self.url(&format!("issues/{number}/comments")),
+            Some(json!({"body": body})),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_from_urls() {
+        for (url, want) in [
+            ("https://github.com/acme/cluster.git", "acme/cluster"),
+            ("git@github.com:acme/cluster.git", "acme/cluster"),
+            ("ssh://git@ghe.corp/acme/cluster", "acme/cluster"),
+            ("git://127.0.0.1:9418/acme/cluster.git", "acme/cluster"),
+            ("file:///tmp/x/acme/cluster.git", "acme/cluster"),
+            ("/tmp/x/acme/cluster.git", "acme/cluster"),
+        ] {
+            assert_eq!(RepoId::from_git_url(url).unwrap().to_string(), want, "{url}");
+        }
+        assert!(RepoId::from_git_url("https://github.com/x").is_err());
+        assert!(RepoId::parse("a/..").is_err());
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Token::new("ghp_secret")), "Token(***)");
+    }
+}

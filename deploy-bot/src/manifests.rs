@@ -1,0 +1,191 @@
+//! Manifest input for `request`: split multi-document YAML from stdin into one file per object (by kind and name), or take a directory as is.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use crate::error::{Error, Result};
+use crate::names::check_relative_path;
+
+/// File names of compose stacks the swarm applier accepts, in order of preference.
+pub const COMPOSE_FILES: [&str; 3] = ["compose.yaml", "docker-compose.yml", "stack.yml"];
+
+/// Files to put in the namespace directory: relative path → bytes.
+pub type Files = BTreeMap<PathBuf, Vec<u8>>;
+
+/// Parse every YAML document of `text` (empty documents skipped); errors name `origin` and the document number.
+pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>> {
+    let mut docs = Vec::new();
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(de).map_err(|e| Error::Input {
+            path: match e.location() {
+                Some(l) => format!("{origin}:{}:{}", l.line(), l.column()),
+                None => origin.to_string(),
+            },
+            message: format!("document {}: {e}", i + 1),
+        })?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    Ok(docs)
+}
+
+/// Whether a parsed document is a compose file (top-level `services`, no `kind`).
+pub fn is_compose(doc: &Value) -> bool {
+    doc.get("services").is_some() && doc.get("kind").is_none()
+}
+
+fn str_at<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut v = doc;
+    for k in path {
+        v = v.get(*k)?;
+    }
+    v.as_str()
+}
+
+/// Split manifests read from stdin into files named `<kind>-<name>.yaml` (lowercase), deterministically.
+/// A single compose document becomes `compose.yaml`. Objects naming another namespace are refused.
+pub fn split_stdin(text: &str, namespace: &str) -> Result<Files> {
+    let docs = parse_documents(text, "<stdin>")?;
+    if docs.is_empty() {
+        return Err(Error::Input {
+            path: "<stdin>".into(),
+            message: "no manifests (empty input)".into(),
+        });
+    }
+    let mut files = Files::new();
+    if docs.len() == 1 && is_compose(&docs[0]) {
+        files.insert(PathBuf::from("compose.yaml"), text.as_bytes().to_vec());
+        return Ok(files);
+    }
+    for (i, doc) in docs.iter().enumerate() {
+        let at = |message: String| Error::Input {
+            path: "<stdin>".into(),
+            message: format!("document {}: {message}", i + 1),
+        };
+        if !doc.is_mapping() {
+            return Err(at("not a mapping".into()));
+        }
+        let kind = str_at(doc, &["kind"]).ok_or_else(|| at("missing `kind`".into()))?;
+        let name =
+            str_at(doc, &["metadata", "name"]).ok_or_else(|| at("missing `metadata.name`".into()))?;
+        if let Some(ns) = str_at(doc, &["metadata", "namespace"])
+            && ns != namespace
+        {
+            return Err(Error::Validation(format!(
+                "<stdin>: document {} ({kind}/{name}) is in namespace {ns:?}, not {namespace:?}",
+                i + 1
+            )));
+        }
+        let safe = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        };
+        let file = PathBuf::from(format!("{}-{}.yaml", safe(kind), safe(name)));
+        let body = serde_yaml_ng::to_string(doc).map_err(|e| at(e.to_string()))?;
+        if files.insert(file.clone(), body.into_bytes()).is_some() {
+            return Err(at(format!(
+                "duplicate object {kind}/{name} (file {})",
+                file.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
+/// Read a manifest directory as is (regular files, recursively; `.git` skipped; symlinks refused).
+/// When `dir/<namespace>/` exists, that subdirectory is taken (stackgen writes `DIR/<ns>/`).
+pub fn read_dir(dir: &Path, namespace: &str) -> Result<Files> {
+    let root = if dir.join(namespace).is_dir() {
+        dir.join(namespace)
+    } else {
+        dir.to_path_buf()
+    };
+    if !root.is_dir() {
+        return Err(Error::NotFound(format!(
+            "{}: not a directory",
+            root.display()
+        )));
+    }
+    let mut files = Files::new();
+    for entry in walkdir::WalkDir::new(&root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+    {
+        let entry = entry.map_err(|e| Error::Input {
+            path: root.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&root)
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .to_path_buf();
+        if !ft.is_file() {
+            return Err(Error::Name {
+                what: "path",
+                value: entry.path().display().to_string(),
+                reason: "not a regular file (symlinks are refused)".into(),
+            });
+        }
+        check_relative_path(&rel)?;
+        let bytes = std::fs::read(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        files.insert(rel, bytes);
+    }
+    if files.is_empty() {
+        return Err(Error::Input {
+            path: root.display().to_string(),
+            message: "no files".into(),
+        });
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_by_kind_and_name() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: team}\n";
+        let files = split_stdin(text, "team").unwrap();
+        let names: Vec<_> = files.keys().map(|p| p.display().to_string()).collect();
+        assert_eq!(names, ["deployment-web.yaml", "service-web.yaml"]);
+    }
+
+    #[test]
+    fn refuses_other_namespace_and_duplicates() {
+        let text = "kind: Service\nmetadata: {name: web, namespace: other}\n";
+        assert!(split_stdin(text, "team").is_err());
+        let dup = "kind: Service\nmetadata: {name: a}\n---\nkind: Service\nmetadata: {name: a}\n";
+        assert!(split_stdin(dup, "team").is_err());
+    }
+
+    #[test]
+    fn compose_document() {
+        let files = split_stdin("services:\n  web: {image: x}\n", "team").unwrap();
+        assert!(files.contains_key(Path::new("compose.yaml")));
+    }
+
+    #[test]
+    fn parse_error_has_location() {
+        let err = parse_documents("a: [\n", "f.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("f.yaml:"), "{err}");
+    }
+}

@@ -1,0 +1,78 @@
+//! The agent's Prometheus metrics: counters and gauges kept in atomics, rendered as text exposition format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Webhook answers, by outcome.
+pub const OUTCOMES: [&str; 9] = [
+    "queued",
+    "duplicate",
+    "ignored",
+    "ping",
+    "unauthorized",
+    "bad_request",
+    "too_large",
+    "unsupported",
+    "error",
+];
+
+/// All metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    webhooks: [AtomicU64; 9],
+    /// Namespace applies that succeeded.
+    pub applies_ok: AtomicU64,
+    /// Namespace applies that failed validation.
+    pub applies_invalid: AtomicU64,
+    /// Namespace applies the applier failed.
+    pub applies_failed: AtomicU64,
+    /// Namespace applies skipped (already applied).
+    pub applies_skipped: AtomicU64,
+    /// Pull request checks run.
+    pub pr_checks: AtomicU64,
+    /// Reconcile runs.
+    pub reconciles: AtomicU64,
+    /// Fetch failures.
+    pub fetch_errors: AtomicU64,
+    /// Unix time of the last successful apply.
+    pub last_apply: AtomicU64,
+}
+
+impl Metrics {
+    /// Count a webhook answer.
+    pub fn webhook(&self, outcome: &str) {
+        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+            self.webhooks[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Render as Prometheus text.
+    pub fn render(&self, queue_depth: usize, ready: bool) -> String {
+        let mut s = String::new();
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        s.push_str("# HELP deploy_bot_webhook_requests_total Webhook requests by outcome.\n# TYPE deploy_bot_webhook_requests_total counter\n");
+        for (i, o) in OUTCOMES.iter().enumerate() {
+            let _ = writeln!(s, "deploy_bot_webhook_requests_total{{outcome=\"{o}\"}} {}", g(&self.webhooks[i]));
+        }
+        s.push_str("# HELP deploy_bot_applies_total Namespace applies by result.\n# TYPE deploy_bot_applies_total counter\n");
+        for (r, v) in [
+            ("success", &self.applies_ok),
+            ("invalid", &self.applies_invalid),
+            ("failure", &self.applies_failed),
+            ("skipped", &self.applies_skipped),
+        ] {
+            let _ = writeln!(s, "deploy_bot_applies_total{{result=\"{r}\"}} {}", g(v));
+        }
+        for (name, help, v) in [
+            ("deploy_bot_pull_request_checks_total", "Pull request validations run.", &self.pr_checks),
+            ("deploy_bot_reconciles_total", "Reconcile runs.", &self.reconciles),
+            ("deploy_bot_fetch_errors_total", "Failed fetches of the cluster repo.", &self.fetch_errors),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", g(v));
+        }
+        let _ = writeln!(s, "# HELP deploy_bot_last_apply_timestamp_seconds Unix time of the last successful apply.\n# TYPE deploy_bot_last_apply_timestamp_seconds gauge\ndeploy_bot_last_apply_timestamp_seconds {}", g(&self.last_apply));
+        let _ = writeln!(s, "# HELP deploy_bot_queue_depth Deliveries waiting.\n# TYPE deploy_bot_queue_depth gauge\ndeploy_bot_queue_depth {queue_depth}");
+        let _ = writeln!(s, "# HELP deploy_bot_ready Whether the agent is ready.\n# TYPE deploy_bot_ready gauge\ndeploy_bot_ready {}", u8::from(ready));
+        s
+    }
+}

@@ -1,0 +1,386 @@
+//! Validation of a namespace directory before anything is applied: documents parse, kinds allowed, objects in their directory's namespace, images pinned by digest and from allowed registries.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::manifests::{COMPOSE_FILES, is_compose, parse_documents};
+
+/// The label that marks every object deploy-bot applies; its value is the namespace (the prune inventory).
+pub const INVENTORY_LABEL: &str = "deploy-bot.microplatform.dev/inventory";
+
+/// Kinds allowed by default, with the group/version used for pruning.
+pub const DEFAULT_KINDS: &[(&str, &str)] = &[
+    ("ConfigMap", "core/v1"),
+    ("Secret", "core/v1"),
+    ("Service", "core/v1"),
+    ("ServiceAccount", "core/v1"),
+    ("PersistentVolumeClaim", "core/v1"),
+    ("LimitRange", "core/v1"),
+    ("ResourceQuota", "core/v1"),
+    ("Deployment", "apps/v1"),
+    ("StatefulSet", "apps/v1"),
+    ("DaemonSet", "apps/v1"),
+    ("Job", "batch/v1"),
+    ("CronJob", "batch/v1"),
+    ("Ingress", "networking.k8s.io/v1"),
+    ("NetworkPolicy", "networking.k8s.io/v1"),
+    ("PodDisruptionBudget", "policy/v1"),
+    ("HorizontalPodAutoscaler", "autoscaling/v2"),
+    ("Role", "rbac.authorization.k8s.io/v1"),
+    ("RoleBinding", "rbac.authorization.k8s.io/v1"),
+];
+
+/// Kinds that live outside namespaces.
+pub const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "StorageClass",
+    "PriorityClass",
+    "IngressClass",
+    "RuntimeClass",
+    "APIService",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "CSIDriver",
+    "CSINode",
+    "VolumeAttachment",
+];
+
+/// What validation enforces.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Kinds allowed (default [`DEFAULT_KINDS`] plus `--allow-kind`).
+    pub kinds: BTreeSet<String>,
+    /// Allow cluster-scoped kinds (they must still be on the kinds list).
+    pub allow_cluster_scoped: bool,
+    /// Every image must be pinned by digest.
+    pub require_digest: bool,
+    /// When non-empty, every image must come from one of these registries (host, or host/path prefix).
+    pub allowed_registries: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            kinds: DEFAULT_KINDS.iter().map(|(k, _)| (*k).to_string()).collect(),
+            allow_cluster_scoped: false,
+            require_digest: true,
+            allowed_registries: Vec::new(),
+        }
+    }
+}
+
+/// A validated Kubernetes namespace directory, ready for `kubectl apply`.
+#[derive(Debug, Clone)]
+pub struct KubeSet {
+    /// The documents as one multi-document YAML stream, namespace set and inventory label added.
+    pub yaml: String,
+    /// `Kind/name` of every object, sorted.
+    pub objects: Vec<String>,
+    /// `group/version/Kind` of every kind present (for the prune allow-list).
+    pub gvks: BTreeSet<String>,
+}
+
+/// A validated swarm stack.
+#[derive(Debug, Clone)]
+pub struct StackSet {
+    /// The compose file.
+    pub file: PathBuf,
+    /// Service names, sorted.
+    pub services: Vec<String>,
+}
+
+/// Is `image` pinned by a sha256 digest?
+pub fn is_pinned(image: &str) -> bool {
+    image.rsplit_once("@sha256:").is_some_and(|(_, h)| {
+        h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The registry host of an image reference (`docker.io` when none is named).
+pub fn registry_of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            first
+        }
+        _ => "docker.io",
+    }
+}
+
+fn check_image(image: &str, policy: &Policy, what: &str, problems: &mut Vec<String>) {
+    if policy.require_digest && !is_pinned(image) {
+        problems.push(format!("{what}: image {image:?} is not pinned by digest (@sha256:...)"));
+    }
+    if !policy.allowed_registries.is_empty() {
+        let reg = registry_of(image);
+        let ok = policy.allowed_registries.iter().any(|a| {
+            let a = a.trim_end_matches('/');
+            reg == a || image.starts_with(&format!("{a}/"))
+        });
+        if !ok {
+            problems.push(format!(
+                "{what}: image {image:?} is not from an allowed registry ({})",
+                policy.allowed_registries.join(", ")
+            ));
+        }
+    }
+}
+
+fn collect_images(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, val) in m {
+                if let (Some(k), Value::Sequence(items)) = (k.as_str(), val)
+                    && matches!(k, "containers" | "initContainers" | "ephemeralContainers")
+                {
+                    for c in items {
+                        if let Some(img) = c.get("image").and_then(Value::as_str) {
+                            out.push(img.to_string());
+                        }
+                    }
+                }
+                collect_images(val, out);
+            }
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| collect_images(x, out)),
+        Value::Tagged(t) => collect_images(&t.value, out),
+        _ => {}
+    }
+}
+
+fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<String>> {
+    let mut files = Vec::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.map_err(|e| vec![e.to_string()])?;
+        if e.file_type().is_symlink() {
+            return Err(vec![format!("{}: symlinks are not allowed", e.path().display())]);
+        }
+        if e.file_type().is_file()
+            && e.path()
+                .extension()
+                .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+        {
+            files.push(e.path().to_path_buf());
+        }
+    }
+    Ok(files)
+}
+
+/// Validate the Kubernetes manifests of `dir` (the directory `NS/`) and render them for namespace `target`
+/// (the same as `ns`, or a preview namespace). All problems are collected.
+pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Result<KubeSet, Vec<String>> {
+    let files = manifest_files(dir)?;
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    let mut objects = Vec::new();
+    let mut gvks = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    if files.is_empty() {
+        problems.push(format!("{ns}/: no manifests (.yaml, .yml, .json)"));
+    }
+    for f in &files {
+        let rel = f.strip_prefix(dir.parent().unwrap_or(dir)).unwrap_or(f).display().to_string();
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(format!("{rel}: {e}"));
+                continue;
+            }
+        };
+        let docs = match parse_documents(&text, &rel) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        for (i, mut doc) in docs.into_iter().enumerate() {
+            let at = format!("{rel}: document {}", i + 1);
+            let Some(map) = doc.as_mapping() else {
+                problems.push(format!("{at}: not a mapping"));
+                continue;
+            };
+            let api = map.get("apiVersion").and_then(Value::as_str).map(str::to_string);
+            let kind = map.get("kind").and_then(Value::as_str).map(str::to_string);
+            let name = doc
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let (Some(api), Some(kind), Some(name)) = (api, kind, name) else {
+                problems.push(format!("{at}: needs apiVersion, kind and metadata.name"));
+                continue;
+            };
+            let at = format!("{at} ({kind}/{name})");
+            if !policy.kinds.contains(&kind) {
+                problems.push(format!("{at}: kind {kind} is not on the allow-list"));
+                continue;
+            }
+            let cluster = CLUSTER_SCOPED.contains(&kind.as_str());
+            let obj_ns = doc
+                .get("metadata")
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if cluster {
+                if !policy.allow_cluster_scoped {
+                    problems.push(format!("{at}: cluster-scoped kinds are not allowed"));
+                    continue;
+                }
+            } else if let Some(o) = &obj_ns
+                && o != ns
+            {
+                problems.push(format!("{at}: namespace {o:?} is not the directory's namespace {ns:?}"));
+                continue;
+            }
+            let mut images = Vec::new();
+            collect_images(&doc, &mut images);
+            for img in images {
+                check_image(&img, policy, &at, &mut problems);
+            }
+            if !seen.insert(format!("{api}/{kind}/{name}")) {
+                problems.push(format!("{at}: defined twice"));
+                continue;
+            }
+            // Render: namespace and inventory label set.
+            let meta = doc
+                .get_mut("metadata")
+                .and_then(Value::as_mapping_mut)
+                .expect("metadata checked above");
+            if !cluster {
+                meta.insert("namespace".into(), target.into());
+            }
+            let labels = meta
+                .entry("labels".into())
+                .or_insert_with(|| Value::Mapping(Mapping::new()));
+            if !labels.is_mapping() {
+                problems.push(format!("{at}: metadata.labels is not a mapping"));
+                continue;
+            }
+            labels
+                .as_mapping_mut()
+                .expect("mapping")
+                .insert(INVENTORY_LABEL.into(), target.into());
+            let gv = if api.contains('/') { api.clone() } else { format!("core/{api}") };
+            gvks.insert(format!("{gv}/{kind}"));
+            objects.push(format!("{kind}/{name}"));
+            out.push(doc);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut yaml = String::new();
+    for d in &out {
+        yaml.push_str("---\n");
+        yaml.push_str(&serde_yaml_ng::to_string(d).map_err(|e| vec![e.to_string()])?);
+    }
+    objects.sort();
+    Ok(KubeSet { yaml, objects, gvks })
+}
+
+/// Find the compose file of a swarm namespace directory.
+pub fn compose_file(dir: &Path) -> Option<PathBuf> {
+    COMPOSE_FILES.iter().map(|f| dir.join(f)).find(|p| p.is_file())
+}
+
+/// Validate the swarm stack of `dir` (`compose.yaml`, `docker-compose.yml` or `stack.yml`).
+pub fn validate_stack(dir: &Path, ns: &str, policy: &Policy) -> Result<StackSet, Vec<String>> {
+    let Some(file) = compose_file(dir) else {
+        return Err(vec![format!(
+            "{ns}/: no stack file ({})",
+            COMPOSE_FILES.join(", ")
+        )]);
+    };
+    let rel = format!("{ns}/{}", file.file_name().unwrap_or_default().to_string_lossy());
+    let text = std::fs::read_to_string(&file).map_err(|e| vec![format!("{rel}: {e}")])?;
+    let docs = parse_documents(&text, &rel).map_err(|e| vec![e.to_string()])?;
+    let [doc] = docs.as_slice() else {
+        return Err(vec![format!("{rel}: expected exactly one YAML document")]);
+    };
+    if !is_compose(doc) {
+        return Err(vec![format!("{rel}: not a compose file (no top-level `services`)")]);
+    }
+    let Some(services) = doc.get("services").and_then(Value::as_mapping) else {
+        return Err(vec![format!("{rel}: `services` is not a mapping")]);
+    };
+    let mut problems = Vec::new();
+    let mut names = Vec::new();
+    for (k, svc) in services {
+        let name = k.as_str().unwrap_or("?").to_string();
+        let at = format!("{rel}: service {name}");
+        if svc.get("build").is_some() {
+            problems.push(format!("{at}: `build` is not allowed; use a pushed image"));
+        }
+        match svc.get("image").and_then(Value::as_str) {
+            Some(img) => check_image(img, policy, &at, &mut problems),
+            None => problems.push(format!("{at}: no image")),
+        }
+        names.push(name);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    names.sort();
+    Ok(StackSet { file, services: names })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("team")).unwrap();
+        for (n, c) in files {
+            std::fs::write(t.path().join("team").join(n), c).unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn pinned_and_registry() {
+        assert!(is_pinned(&format!("r.io/a@{D}")));
+        assert!(!is_pinned("r.io/a:1"));
+        assert_eq!(registry_of("127.0.0.1:5000/x/y"), "127.0.0.1:5000");
+        assert_eq!(registry_of("busybox"), "docker.io");
+    }
+
+    #[test]
+    fn renders_namespace_and_label() {
+        let t = dir_with(&[(
+            "d.yaml",
+            &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  template:\n    spec:\n      containers: [{{name: a, image: \"r.io/a@{D}\"}}]\n"),
+        )]);
+        let set = validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap();
+        assert!(set.yaml.contains("namespace: team"));
+        assert!(set.yaml.contains(INVENTORY_LABEL));
+        assert_eq!(set.objects, ["Deployment/web"]);
+        assert!(set.gvks.contains("apps/v1/Deployment"));
+    }
+
+    #[test]
+    fn rejects_everything_wrong() {
+        let t = dir_with(&[
+            ("a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"),
+            ("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: other}\n"),
+            ("c.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"),
+            ("d.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec: {template: {spec: {containers: [{name: a, image: 'busybox:1'}]}}}\n"),
+            ("e.yaml", "a: [\n"),
+        ]);
+        let p = validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap_err();
+        assert_eq!(p.len(), 5, "{p:#?}");
+    }
+}

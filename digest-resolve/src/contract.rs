@@ -1,0 +1,111 @@
+//! The JSON contracts: the report (`--report`) and the lock (`--lock-output` / `--lock`), both `schema_version` 1.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Version of both JSON formats.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `--report`: every image occurrence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Always 1.
+    pub schema_version: u32,
+    /// The platform asked for (`--platform`), or null.
+    pub platform: Option<String>,
+    /// Occurrences in input order.
+    pub images: Vec<ReportEntry>,
+}
+
+/// Where an image value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Resolved by the registry.
+    Registry,
+    /// Resolved from `--lock`.
+    Lock,
+    /// Already pinned by digest (left as is).
+    Pinned,
+    /// Not a reference but a template (`{{...}}`, `${...}`): left as is.
+    Skipped,
+}
+
+/// One image occurrence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportEntry {
+    /// Input file (`-` for stdin).
+    pub file: String,
+    /// 0-based document index within the file.
+    pub document: usize,
+    /// Path of the value, e.g. `spec.template.spec.containers[0].image`.
+    pub path: String,
+    /// 1-based line of the value.
+    pub line: usize,
+    /// The value as written.
+    pub original: String,
+    /// The fully qualified reference it names (`docker.io/library/nginx:1.25`), or null when skipped.
+    pub reference: Option<String>,
+    /// The value written (equal to `original` when unchanged).
+    pub resolved: String,
+    /// `sha256:...`, or null when skipped.
+    pub digest: Option<String>,
+    /// Whether the value changed.
+    pub changed: bool,
+    /// Where the digest came from.
+    pub source: Source,
+}
+
+/// `--lock-output` / `--lock`: normalised reference -> digest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    /// Always 1.
+    pub schema_version: u32,
+    /// The platform the digests are for (`linux/arm64`), or null for what the tags name.
+    pub platform: Option<String>,
+    /// `docker.io/library/nginx:1.25` -> `sha256:...`, sorted.
+    pub images: BTreeMap<String, String>,
+}
+
+impl Lock {
+    /// Read and validate a lock file.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Lock {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let lock: Lock = serde_json::from_str(&text).map_err(|e| Error::Lock {
+            path: path.to_path_buf(),
+            message: format!("invalid lock JSON: {e}"),
+        })?;
+        if lock.schema_version != SCHEMA_VERSION {
+            return Err(Error::Lock {
+                path: path.to_path_buf(),
+                message: format!(
+                    "unsupported schema_version {} (expected {SCHEMA_VERSION})",
+                    lock.schema_version
+                ),
+            });
+        }
+        for (r, d) in &lock.images {
+            let ok = microplatform_common::reference::Reference::parse(r)
+                .ok()
+                .and_then(|x| x.with_digest(d).ok())
+                .is_some();
+            if !ok {
+                return Err(Error::Lock {
+                    path: path.to_path_buf(),
+                    message: format!("invalid entry {r:?}: {d:?}"),
+                });
+            }
+        }
+        Ok(lock)
+    }
+}

@@ -1,0 +1,568 @@
+//! Documents as trees of nodes that remember where each scalar's bytes are, parsed from YAML (yaml-rust2 events) or JSON (own scanner).
+
+// Line numbers are counted only for error messages.
+#![allow(clippy::naive_bytecount)]
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::TScalarStyle;
+
+/// How a scalar is written in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Plain (unquoted) on one line.
+    Plain,
+    /// `'single'` or `"double"` quoted (JSON strings too).
+    Quoted,
+    /// Something we cannot splice safely (block scalars, multi-line plain).
+    Other,
+}
+
+/// A scalar and the byte range of its text (inside the quotes for quoted ones).
+#[derive(Debug, Clone)]
+pub struct Scalar {
+    /// The parsed value.
+    pub value: String,
+    /// How it is written.
+    pub style: Style,
+    /// Byte range of the raw text to replace (only meaningful unless `Style::Other`).
+    pub span: (usize, usize),
+    /// 1-based line.
+    pub line: usize,
+    /// Whether this is a plain null (`~`, `null`, empty).
+    pub null: bool,
+}
+
+/// A node of a document.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// A scalar.
+    Scalar(Scalar),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in source order.
+    Map(Vec<(Node, Node)>),
+    /// A YAML alias to an anchored node (by anchor id).
+    Alias(usize),
+}
+
+impl Node {
+    /// The value of a mapping key (string keys only).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(entries) => entries.iter().find_map(|(k, v)| match k {
+                Node::Scalar(s) if s.value == key => Some(v),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The scalar string, if this is a non-null scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Scalar(s) if !s.null => Some(&s.value),
+            _ => None,
+        }
+    }
+}
+
+/// One document of a stream.
+#[derive(Debug)]
+pub struct Document {
+    /// 0-based index in its file.
+    pub index: usize,
+    /// The root node.
+    pub root: Node,
+    /// Anchored nodes by anchor id (YAML only).
+    pub anchors: HashMap<usize, Node>,
+}
+
+impl Document {
+    /// Follow aliases.
+    pub fn deref<'a>(&'a self, node: &'a Node) -> &'a Node {
+        let mut n = node;
+        for _ in 0..64 {
+            match n {
+                Node::Alias(id) => match self.anchors.get(id) {
+                    Some(t) => n = t,
+                    None => return n,
+                },
+                _ => return n,
+            }
+        }
+        n
+    }
+}
+
+/// A parse failure with its position.
+#[derive(Debug, Clone)]
+pub struct ParseError {
+    /// 0-based document index where it happened.
+    pub document: usize,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Whether text looks like JSON (first non-blank byte is `{` or `[`).
+pub fn looks_like_json(text: &str) -> bool {
+    matches!(
+        text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n'])
+            .as_bytes()
+            .first(),
+        Some(b'{' | b'[')
+    )
+}
+
+/// Converts the yaml-rust2 marker index (counted in chars) to byte offsets,
+/// walking forward only (events arrive in source order).
+struct CharToByte<'a> {
+    text: &'a str,
+    ascii: bool,
+    char_pos: usize,
+    byte_pos: usize,
+}
+
+impl<'a> CharToByte<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            ascii: text.is_ascii(),
+            char_pos: 0,
+            byte_pos: 0,
+        }
+    }
+
+    fn byte(&mut self, char_index: usize) -> usize {
+        if self.ascii {
+            return char_index;
+        }
+        if char_index < self.char_pos {
+            // Rare (never for scalars in order); restart.
+            self.char_pos = 0;
+            self.byte_pos = 0;
+        }
+        let mut it = self.text[self.byte_pos..].chars();
+        while self.char_pos < char_index {
+            match it.next() {
+                Some(c) => {
+                    self.byte_pos += c.len_utf8();
+                    self.char_pos += 1;
+                }
+                None => break,
+            }
+        }
+        self.byte_pos
+    }
+}
+
+enum Frame {
+    Seq(Vec<Node>, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, usize),
+}
+
+/// Parse a YAML stream into documents.
+pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut conv = CharToByte::new(text);
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut root: Option<Node> = None;
+    let mut doc_index = 0usize;
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| ParseError {
+            document: doc_index,
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_string(),
+        })?;
+        let node = match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                anchors = HashMap::new();
+                root = None;
+                continue;
+            }
+            Event::DocumentEnd => {
+                docs.push(Document {
+                    index: doc_index,
+                    root: root.take().unwrap_or(Node::Seq(Vec::new())),
+                    anchors: std::mem::take(&mut anchors),
+                });
+                doc_index += 1;
+                continue;
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq(Vec::new(), anchor));
+                continue;
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map(Vec::new(), None, anchor));
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, anchor)) => {
+                    let n = Node::Seq(items);
+                    if anchor > 0 {
+                        anchors.insert(anchor, n.clone());
+                    }
+                    n
+                }
+                _ => unreachable!("parser emits balanced events"),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(entries, _, anchor)) => {
+                    let n = Node::Map(entries);
+                    if anchor > 0 {
+                        anchors.insert(anchor, n.clone());
+                    }
+                    n
+                }
+                _ => unreachable!("parser emits balanced events"),
+            },
+            Event::Alias(id) => Node::Alias(id),
+            Event::Scalar(value, style, anchor, tag) => {
+                let start = conv.byte(mark.index());
+                let s = scalar_from_yaml(text, value, style, start, mark.line(), tag.is_some());
+                let n = Node::Scalar(s);
+                if anchor > 0 {
+                    anchors.insert(anchor, n.clone());
+                }
+                n
+            }
+            Event::Nothing | Event::StreamStart => continue,
+        };
+        match stack.last_mut() {
+            Some(Frame::Seq(items, _)) => items.push(node),
+            Some(Frame::Map(entries, key, _)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+            None => root = Some(node),
+        }
+    }
+    Ok(docs)
+}
+
+fn scalar_from_yaml(
+    text: &str,
+    value: String,
+    style: TScalarStyle,
+    start: usize,
+    line: usize,
+    tagged: bool,
+) -> Scalar {
+    let bytes = text.as_bytes();
+    let (style, span) = match style {
+        TScalarStyle::Plain => {
+            let end = start + value.len();
+            if text.get(start..end) == Some(value.as_str()) {
+                (Style::Plain, (start, end))
+            } else {
+                (Style::Other, (start, start))
+            }
+        }
+        TScalarStyle::SingleQuoted if bytes.get(start) == Some(&b'\'') => {
+            let mut i = start + 1;
+            loop {
+                match bytes.get(i) {
+                    Some(b'\'') if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                    Some(b'\'') | None => break,
+                    Some(_) => i += 1,
+                }
+            }
+            (Style::Quoted, (start + 1, i))
+        }
+        TScalarStyle::DoubleQuoted if bytes.get(start) == Some(&b'"') => {
+            let mut i = start + 1;
+            loop {
+                match bytes.get(i) {
+                    Some(b'\\') => i += 2,
+                    Some(b'"') | None => break,
+                    Some(_) => i += 1,
+                }
+            }
+            (Style::Quoted, (start + 1, i.min(text.len())))
+        }
+        _ => (Style::Other, (start, start)),
+    };
+    let null = style == Style::Plain
+        && !tagged
+        && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL");
+    Scalar {
+        value,
+        style,
+        span,
+        line,
+        null,
+    }
+}
+
+/// Parse a JSON stream (one or more values separated by whitespace).
+pub fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
+    let mut p = JsonParser {
+        b: text.as_bytes(),
+        text,
+        i: 0,
+        doc: 0,
+    };
+    let mut docs = Vec::new();
+    loop {
+        p.ws();
+        if p.i >= p.b.len() {
+            break;
+        }
+        let root = p.value(0)?;
+        docs.push(Document {
+            index: p.doc,
+            root,
+            anchors: HashMap::new(),
+        });
+        p.doc += 1;
+    }
+    Ok(docs)
+}
+
+struct JsonParser<'a> {
+    b: &'a [u8],
+    text: &'a str,
+    i: usize,
+    doc: usize,
+}
+
+impl JsonParser<'_> {
+    fn err(&self, message: impl Into<String>) -> ParseError {
+        let upto = &self.b[..self.i.min(self.b.len())];
+        let line = upto.iter().filter(|&&c| c == b'\n').count() + 1;
+        let col = upto.iter().rev().take_while(|&&c| c != b'\n').count() + 1;
+        ParseError {
+            document: self.doc,
+            line,
+            column: col,
+            message: message.into(),
+        }
+    }
+
+    fn line(&self) -> usize {
+        self.b[..self.i].iter().filter(|&&c| c == b'\n').count() + 1
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\r' | b'\n') {
+            self.i += 1;
+        }
+        if self.i == 0 && self.text.starts_with('\u{feff}') {
+            self.i = 3;
+            self.ws();
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Node, ParseError> {
+        if depth > 512 {
+            return Err(self.err("nesting too deep"));
+        }
+        self.ws();
+        match self.b.get(self.i) {
+            None => Err(self.err("unexpected end of input")),
+            Some(b'{') => {
+                self.i += 1;
+                let mut entries = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Node::Map(entries));
+                }
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b'"') {
+                        return Err(self.err("expected a string key"));
+                    }
+                    let k = self.string(0)?;
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b':') {
+                        return Err(self.err("expected ':'"));
+                    }
+                    self.i += 1;
+                    let v = self.value(depth + 1)?;
+                    entries.push((k, v));
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Node::Map(entries));
+                        }
+                        _ => return Err(self.err("expected ',' or '}'")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Node::Seq(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Node::Seq(items));
+                        }
+                        _ => return Err(self.err("expected ',' or ']'")),
+                    }
+                }
+            }
+            Some(b'"') => self.string(0),
+            Some(_) => {
+                let start = self.i;
+                while self.i < self.b.len()
+                    && (self.b[self.i].is_ascii_alphanumeric()
+                        || matches!(self.b[self.i], b'-' | b'+' | b'.'))
+                {
+                    self.i += 1;
+                }
+                let tok = &self.text[start..self.i];
+                let ok = matches!(tok, "true" | "false" | "null")
+                    || (!tok.is_empty() && tok.parse::<f64>().is_ok() && !tok.starts_with('+'));
+                if !ok {
+                    self.i = start;
+                    return Err(self.err(format!(
+                        "unexpected {:?}",
+                        self.text[start..].chars().next().unwrap_or(' ')
+                    )));
+                }
+                Ok(Node::Scalar(Scalar {
+                    value: tok.to_string(),
+                    style: Style::Other,
+                    span: (start, self.i),
+                    line: self.line(),
+                    null: tok == "null",
+                }))
+            }
+        }
+    }
+
+    fn string(&mut self, _depth: usize) -> Result<Node, ParseError> {
+        let line = self.line();
+        self.i += 1;
+        let start = self.i;
+        let mut value = String::new();
+        let mut seg = self.i;
+        loop {
+            match self.b.get(self.i) {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    value.push_str(&self.text[seg..self.i]);
+                    let end = self.i;
+                    self.i += 1;
+                    return Ok(Node::Scalar(Scalar {
+                        value,
+                        style: Style::Quoted,
+                        span: (start, end),
+                        line,
+                        null: false,
+                    }));
+                }
+                Some(b'\\') => {
+                    value.push_str(&self.text[seg..self.i]);
+                    let esc = self.b.get(self.i + 1).copied();
+                    self.i += 2;
+                    match esc {
+                        Some(b'"') => value.push('"'),
+                        Some(b'\\') => value.push('\\'),
+                        Some(b'/') => value.push('/'),
+                        Some(b'b') => value.push('\u{8}'),
+                        Some(b'f') => value.push('\u{c}'),
+                        Some(b'n') => value.push('\n'),
+                        Some(b'r') => value.push('\r'),
+                        Some(b't') => value.push('\t'),
+                        Some(b'u') => {
+                            let hex = |p: &Self, at: usize| {
+                                p.text
+                                    .get(at..at + 4)
+                                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                            };
+                            let Some(mut cp) = hex(self, self.i) else {
+                                return Err(self.err("invalid \\u escape"));
+                            };
+                            self.i += 4;
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.text.get(self.i..self.i + 2) == Some("\\u")
+                                && let Some(lo) = hex(self, self.i + 2)
+                                && (0xDC00..0xE000).contains(&lo)
+                            {
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                                self.i += 6;
+                            }
+                            value.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    }
+                    seg = self.i;
+                }
+                Some(c) if *c < 0x20 => return Err(self.err("control character in string")),
+                Some(_) => self.i += 1,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_span(text: &str, doc: &Document) -> String {
+        let c = doc.root.get("image").unwrap();
+        match doc.deref(c) {
+            Node::Scalar(s) => text[s.span.0..s.span.1].to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn yaml_spans_for_every_style() {
+        for (src, raw) in [
+            ("image: nginx:1.25\n", "nginx:1.25"),
+            ("image: 'nginx:1.25' # c\n", "nginx:1.25"),
+            ("image: \"nginx:1.25\"\n", "nginx:1.25"),
+            ("# é ü\nname: ünï\nimage: &a nginx\n", "nginx"),
+            ("{image: nginx}\n", "nginx"),
+            ("x: &i nginx:2\nimage: *i\n", "nginx:2"),
+        ] {
+            let docs = parse_yaml(src).unwrap();
+            assert_eq!(image_span(src, &docs[0]), raw, "{src}");
+        }
+    }
+
+    #[test]
+    fn yaml_documents_and_errors() {
+        let docs = parse_yaml("a: 1\n---\nb: 2\n---\n").unwrap();
+        assert_eq!(docs.len(), 3);
+        let e = parse_yaml("a: 1\n---\nb: [1, 2\n").unwrap_err();
+        assert_eq!(e.document, 1);
+        assert!(e.line >= 3, "{e:?}");
+    }
+
+    #[test]
+    fn json_spans_and_errors() {
+        let src = "{\"a\": [1, true, null, -2.5e3], \"image\": \"ng\\u0069nx\"}\n{\"image\":\"x\"}";
+        let docs = parse_json(src).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].root.get("image").unwrap().as_str(), Some("nginx"));
+        assert_eq!(image_span(src, &docs[0]), "ng\\u0069nx");
+        let e = parse_json("{\n\"a\": tru }").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(parse_json("{\"a\": 1,}").is_err());
+    }
+}

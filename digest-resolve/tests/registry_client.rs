@@ -1,0 +1,172 @@
+//! The shared registry client (`microplatform_common::registry`) against a real `docker-registry`: anonymous, Basic and Bearer.
+
+use microplatform_common::io::sha256_digest;
+use microplatform_common::reference::Reference;
+use microplatform_common::registry::{ClientOptions, Platform, RegistryClient, RegistryError};
+use microplatform_common::testing::TestDir;
+use microplatform_common::testing::registry::{
+    DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Registry, RegistryAuth,
+};
+use microplatform_common::testing::token::TokenServer;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client_with(dir: &TestDir, config: &str) -> RegistryClient {
+    let file = dir.write("config.json", config);
+    RegistryClient::new(ClientOptions {
+        auth_files: Some(vec![file]),
+        max_retries: 1,
+        retry_base_delay: std::time::Duration::from_millis(10),
+        ..ClientOptions::default()
+    })
+    .unwrap()
+}
+
+fn auth_config(addr: &str, user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    format!(r#"{{"auths":{{"{addr}":{{"auth":"{auth}"}}}}}}"#)
+}
+
+#[test]
+fn anonymous_head_get_put_and_platforms() {
+    let reg = Registry::start();
+    let dir = TestDir::new();
+    let client = client_with(&dir, "{}");
+    let (oci, _) = reg.push_image("app/oci", "v1", OCI_MANIFEST, "a");
+    let (docker, _) = reg.push_image("app/docker", "v1", DOCKER_MANIFEST, "b");
+    let (index, per) = reg.push_index(
+        "app/multi",
+        "v1",
+        "c",
+        &[("linux", "amd64"), ("linux", "arm64")],
+    );
+    let r = |s: &str| Reference::parse(&format!("{}/{s}", reg.addr)).unwrap();
+    let served: Vec<Vec<u8>> = ["app/oci", "app/docker", "app/multi"]
+        .iter()
+        .map(|repo| reg.get_manifest(repo, "v1").2)
+        .collect();
+    let has_copy = rt().block_on(async {
+        for (i, (name, want)) in [
+            ("app/oci:v1", &oci),
+            ("app/docker:v1", &docker),
+            ("app/multi:v1", &index),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let info = client.head_manifest(&r(name)).await.unwrap().unwrap();
+            assert_eq!(&info.digest, want);
+            let (body, _, digest) = client.get_manifest(&r(name)).await.unwrap();
+            assert_eq!(sha256_digest(&body), *want);
+            assert_eq!(&digest, want);
+            // The registry serves exactly these bytes.
+            assert_eq!(served[i], body);
+        }
+        let info = client
+            .head_manifest(&r("app/multi:v1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.media_type, OCI_INDEX);
+        let arm = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(
+            client
+                .resolve(&r("app/multi:v1"), Some(&arm))
+                .await
+                .unwrap(),
+            per[1].1
+        );
+        let amd = Platform::parse("linux/amd64").unwrap();
+        assert_eq!(
+            client.resolve(&r("app/oci:v1"), Some(&amd)).await.unwrap(),
+            oci
+        );
+        assert!(matches!(
+            client.resolve(&r("app/oci:v1"), Some(&arm)).await,
+            Err(RegistryError::NotFound { .. })
+        ));
+        assert_eq!(
+            client.head_manifest(&r("app/oci:nope")).await.unwrap(),
+            None
+        );
+        let e = client
+            .resolve(&r("app/nothere:v1"), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 4, "{e}");
+        assert!(e.to_string().contains("NAME_UNKNOWN"), "{e}");
+        let e = client.resolve(&r("app/oci:nope"), None).await.unwrap_err();
+        assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
+        // Put a copy under a new tag: same digest.
+        let (body, mt, _) = client.get_manifest(&r("app/oci:v1")).await.unwrap();
+        let d = client
+            .put_manifest(&r("app/oci:copy"), &body, &mt)
+            .await
+            .unwrap();
+        assert_eq!(d, oci);
+        "copy"
+    });
+    assert!(reg.has("app/oci", has_copy));
+}
+
+#[test]
+fn basic_auth_good_and_bad_credentials() {
+    let reg = Registry::start_with(RegistryAuth::Basic {
+        user: "alice".into(),
+        password: "s3cret".into(),
+    });
+    let (d, _) = reg.push_image("team/app", "1.0", OCI_MANIFEST, "x");
+    let r = Reference::parse(&format!("{}/team/app:1.0", reg.addr)).unwrap();
+    let dir = TestDir::new();
+    rt().block_on(async {
+        let good = client_with(&dir, &auth_config(&reg.addr, "alice", "s3cret"));
+        assert_eq!(good.resolve(&r, None).await.unwrap(), d);
+        let bad = client_with(&dir, &auth_config(&reg.addr, "alice", "wrong"));
+        let e = bad.resolve(&r, None).await.unwrap_err();
+        assert_eq!(e.exit_code(), 7, "{e}");
+        let none = client_with(&dir, "{}");
+        let e = none.resolve(&r, None).await.unwrap_err();
+        assert_eq!(e.exit_code(), 7, "{e}");
+        assert!(e.to_string().contains("no credentials"), "{e}");
+    });
+}
+
+#[test]
+fn bearer_token_flow_reuses_one_token_per_scope() {
+    let tokens = TokenServer::start("bob", "hunter2");
+    let reg = Registry::start_with(tokens.registry_auth());
+    let (d1, _) = tokens.push_image(&reg, "svc/one", "v1", OCI_MANIFEST, "1");
+    let (d2, _) = tokens.push_image(&reg, "svc/one", "v2", DOCKER_MANIFEST, "2");
+    let dir = TestDir::new();
+    rt().block_on(async {
+        let c = client_with(&dir, &auth_config(&reg.addr, "bob", "hunter2"));
+        let r1 = Reference::parse(&format!("{}/svc/one:v1", reg.addr)).unwrap();
+        let r2 = Reference::parse(&format!("{}/svc/one:v2", reg.addr)).unwrap();
+        assert_eq!(c.resolve(&r1, None).await.unwrap(), d1);
+        assert_eq!(c.resolve(&r2, None).await.unwrap(), d2);
+        assert_eq!(c.resolve(&r1, None).await.unwrap(), d1);
+        assert_eq!(
+            tokens.scopes_requested(),
+            vec!["repository:svc/one:pull".to_string()]
+        );
+        // Push needs a pull,push token.
+        let (body, mt, _) = c.get_manifest(&r1).await.unwrap();
+        let r3 = Reference::parse(&format!("{}/svc/one:v3", reg.addr)).unwrap();
+        assert_eq!(c.put_manifest(&r3, &body, &mt).await.unwrap(), d1);
+        assert!(
+            tokens
+                .scopes_requested()
+                .contains(&"repository:svc/one:pull,push".to_string())
+        );
+        let bad = client_with(&dir, &auth_config(&reg.addr, "bob", "nope"));
+        let e = bad.resolve(&r1, None).await.unwrap_err();
+        assert_eq!(e.exit_code(), 7, "{e}");
+        assert!(e.to_string().contains("/token"), "{e}");
+    });
+}

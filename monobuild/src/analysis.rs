@@ -1,0 +1,734 @@
+//! The whole computation behind `print`, `diff` and `why`: discover manifests, build and check the graph, find the changed files and components, propagate impact, hash, and select.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::git::{Change, Git, RepoInfo, Status};
+use crate::graph::Graph;
+use crate::manifest::{self, Manifest};
+
+/// Default manifest glob, as in the original monobuild.
+pub const DEFAULT_DEPENDENCY_FILES: &str = "**/Dependencies";
+
+/// At most this many "changed: FILE" reasons are listed per component.
+const MAX_FILE_REASONS: usize = 20;
+
+/// Where the graph comes from and how to read the repository.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// The monobuild root (component names are relative to it); usually the working directory.
+    pub root: PathBuf,
+    /// Manifest glob (`--dependency-files`); `None` = config or default.
+    pub dependency_files: Option<String>,
+    /// Full manifest file (`-f`).
+    pub file: Option<PathBuf>,
+    /// Root config file (`--config`); `None` = `.monobuild.toml` in the root when present.
+    pub config: Option<PathBuf>,
+    /// Unknown dependencies are warnings, not errors.
+    pub allow_unknown: bool,
+    /// Include uncommitted changes (and hash the working tree).
+    pub uncommitted: bool,
+}
+
+/// Where the changed files come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// No changes (`print`).
+    Nothing,
+    /// Paths given on stdin (`diff -`).
+    Paths(Vec<String>),
+    /// Feature-branch mode: diff against the merge base with this branch (`None` = default base).
+    Feature(Option<String>),
+    /// Main-branch mode: diff against this commit.
+    Main(String),
+}
+
+/// A changed file and the components it marks.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    /// The change.
+    pub change: Change,
+    /// Indices of the components containing the path or its old path.
+    pub components: Vec<usize>,
+    /// Whether it matches a global input.
+    pub global: bool,
+    /// Whether it matches an `ignore` glob of the config.
+    pub ignored: bool,
+}
+
+/// Why a component is changed (for `why`).
+#[derive(Debug, Clone)]
+pub enum Cause {
+    /// A file inside it (index into `changes`).
+    File(usize),
+    /// A global input (index into `changes`).
+    Global(usize),
+    /// Everything is affected (no merge base, first commit).
+    Everything,
+}
+
+/// The base of a diff.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Base {
+    /// The branch or revision as given or found.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The commit diffed against (the merge base in feature-branch mode).
+    pub commit: String,
+}
+
+/// The head of a diff.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Head {
+    /// `HEAD`'s commit.
+    pub commit: String,
+    /// Whether uncommitted changes were included.
+    pub uncommitted: bool,
+}
+
+/// Everything computed.
+#[derive(Debug)]
+pub struct Analysis {
+    /// `print`, `feature-branch`, `main-branch` or `stdin`.
+    pub mode: &'static str,
+    /// The component graph.
+    pub graph: Graph,
+    /// Merkle hash per component.
+    pub hashes: Vec<String>,
+    /// Changed per component.
+    pub changed: Vec<bool>,
+    /// Affected (changed or depending on a changed one) per component.
+    pub affected: Vec<bool>,
+    /// Human-readable reasons per component.
+    pub reasons: Vec<Vec<String>>,
+    /// First cause per changed component.
+    pub causes: Vec<Option<Cause>>,
+    /// The changed files.
+    pub changes: Vec<FileChange>,
+    /// Components whose manifest was deleted.
+    pub deleted_components: Vec<String>,
+    /// The diff base.
+    pub base: Option<Base>,
+    /// The diff head.
+    pub head: Option<Head>,
+    /// Set when everything is affected without a diff (no merge base, first commit).
+    pub full_rebuild: Option<String>,
+    /// Warnings (unknown dependencies with `--allow-unknown`).
+    pub warnings: Vec<String>,
+}
+
+struct Discovered {
+    manifests: Vec<Manifest>,
+    /// Files of the root outside git (for hashing); empty inside a repository.
+    walked: Vec<String>,
+}
+
+fn read_manifest(root: &Path, rel: &str) -> Result<Option<Manifest>> {
+    let path = root.join(rel);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(manifest::parse_dependencies(
+            &manifest::component_of_manifest(rel),
+            rel,
+            &bytes,
+        )?)),
+        // Listed by git but deleted in the working tree: the component is gone.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            path: rel.to_string(),
+            source,
+        }),
+    }
+}
+
+fn walk(root: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+    {
+        let entry = entry.map_err(|e| Error::Read {
+            path: e
+                .path()
+                .map_or_else(|| root.display().to_string(), |p| p.display().to_string()),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("walk failed")),
+        })?;
+        if (entry.file_type().is_file() || entry.file_type().is_symlink())
+            && let Ok(rel) = entry.path().strip_prefix(root)
+            && let Some(s) = rel.to_str()
+        {
+            files.push(s.replace(std::path::MAIN_SEPARATOR, "/"));
+        }
+    }
+    Ok(files)
+}
+
+fn discover(inputs: &Inputs, repo: Option<&RepoInfo>, git: &Git, glob: &str) -> Result<Discovered> {
+    if let Some(file) = &inputs.file {
+        let shown = file.display().to_string();
+        let text =
+            std::fs::read_to_string(inputs.root.join(file)).map_err(|source| Error::Read {
+                path: shown.clone(),
+                source,
+            })?;
+        return Ok(Discovered {
+            manifests: manifest::parse_full(&shown, &text)?,
+            walked: Vec::new(),
+        });
+    }
+    let matcher = config::glob(glob)?;
+    let (paths, walked) = if repo.is_some() {
+        let listed = git.ls_files_glob(glob, inputs.uncommitted)?;
+        (
+            listed
+                .into_iter()
+                .filter(|p| matcher.is_match(p))
+                .collect::<Vec<_>>(),
+            Vec::new(),
+        )
+    } else {
+        let files = walk(&inputs.root)?;
+        (
+            files
+                .iter()
+                .filter(|p| matcher.is_match(p.as_str()))
+                .cloned()
+                .collect(),
+            files,
+        )
+    };
+    let mut manifests = Vec::with_capacity(paths.len());
+    for p in &paths {
+        if let Some(m) = read_manifest(&inputs.root, p)? {
+            manifests.push(m);
+        }
+    }
+    // Two manifests in one directory (a glob matching several names) define the component once.
+    manifests.sort_by(|a, b| a.component.cmp(&b.component));
+    manifests.dedup_by(|b, a| {
+        if a.component == b.component {
+            a.deps.append(&mut b.deps);
+            true
+        } else {
+            false
+        }
+    });
+    Ok(Discovered { manifests, walked })
+}
+
+/// Content ids per component outside git: sha256 over relative path and content of every file below it.
+fn walked_tree_ids(root: &Path, graph: &Graph, files: &[String]) -> Vec<String> {
+    let mut hashers: Vec<Sha256> = vec![Sha256::new(); graph.len()];
+    for f in files {
+        let owners = graph.owners(f);
+        if owners.is_empty() {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(root.join(f)) else {
+            continue;
+        };
+        let digest = Sha256::digest(&bytes);
+        for o in owners {
+            let name = &graph.names[o];
+            let rel = if name == "." {
+                f.as_str()
+            } else {
+                &f[name.len() + 1..]
+            };
+            hashers[o].update(rel.as_bytes());
+            hashers[o].update(b"\0");
+            hashers[o].update(digest);
+        }
+    }
+    hashers
+        .into_iter()
+        .map(|h| format!("fs:{}", hex::encode(h.finalize())))
+        .collect()
+}
+
+fn global_id(entries: &[(String, String)]) -> String {
+    if entries.is_empty() {
+        return String::new();
+    }
+    let mut h = Sha256::new();
+    for (p, id) in entries {
+        h.update(p.as_bytes());
+        h.update(b"\0");
+        h.update(id.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+fn is_parent_of_head(rev: &str) -> bool {
+    matches!(
+        rev.trim(),
+        "HEAD^" | "HEAD^1" | "HEAD~" | "HEAD~1" | "@^" | "@^1" | "@~" | "@~1"
+    )
+}
+
+struct DiffResult {
+    changes: Vec<Change>,
+    base: Option<Base>,
+    head: Option<Head>,
+    full_rebuild: Option<String>,
+}
+
+fn git_changes(
+    inputs: &Inputs,
+    repo: &RepoInfo,
+    git: &Git,
+    source: &Source,
+    config: &Config,
+) -> Result<DiffResult> {
+    let head_commit = git.commit_of("HEAD")?.ok_or(Error::NoCommits)?;
+    let head = Some(Head {
+        commit: head_commit.clone(),
+        uncommitted: inputs.uncommitted,
+    });
+    let (reference, base_commit) = match source {
+        Source::Feature(branch) => {
+            let branch = match branch.clone().or_else(|| config.file.base_branch.clone()) {
+                Some(b) => b,
+                None => git.default_base()?.ok_or_else(|| Error::BaseNotFound {
+                    kind: "branch",
+                    rev: "main".into(),
+                    hint: " (no --base-branch given, and none of origin/HEAD, main, master exists)"
+                        .into(),
+                })?,
+            };
+            let Some(tip) = git.commit_of(&branch)? else {
+                return Err(Error::BaseNotFound {
+                    kind: "branch",
+                    rev: branch,
+                    hint: if repo.shallow {
+                        " (shallow clone: fetch it, e.g. git fetch --depth=50 origin BRANCH)".into()
+                    } else {
+                        String::new()
+                    },
+                });
+            };
+            match git.merge_base(&tip, &head_commit)? {
+                Some(mb) => (branch, mb),
+                None if repo.shallow => {
+                    return Err(Error::Shallow {
+                        what: format!("the merge base of {branch} and HEAD"),
+                    });
+                }
+                None => {
+                    return Ok(DiffResult {
+                        changes: Vec::new(),
+                        base: Some(Base {
+                            reference: branch.clone(),
+                            commit: tip,
+                        }),
+                        head,
+                        full_rebuild: Some(format!(
+                            "no merge base between {branch} and HEAD: everything is affected"
+                        )),
+                    });
+                }
+            }
+        }
+        Source::Main(rev) => match git.commit_of(rev)? {
+            Some(c) => (rev.clone(), c),
+            None if repo.shallow => {
+                return Err(Error::Shallow {
+                    what: format!("base commit '{rev}'"),
+                });
+            }
+            None if is_parent_of_head(rev) && git.is_root_commit(&head_commit)? => {
+                return Ok(DiffResult {
+                    changes: Vec::new(),
+                    base: None,
+                    head,
+                    full_rebuild: Some(
+                        "first commit (HEAD has no parent): everything is affected".into(),
+                    ),
+                });
+            }
+            None => {
+                return Err(Error::BaseNotFound {
+                    kind: "commit",
+                    rev: rev.clone(),
+                    hint: String::new(),
+                });
+            }
+        },
+        Source::Nothing | Source::Paths(_) => unreachable!("not a git source"),
+    };
+    let mut changes = git.diff(
+        &base_commit,
+        if inputs.uncommitted {
+            None
+        } else {
+            Some(&head_commit)
+        },
+    )?;
+    if inputs.uncommitted {
+        for path in git.untracked()? {
+            changes.push(Change {
+                path,
+                status: Status::Added,
+                old_path: None,
+            });
+        }
+    }
+    Ok(DiffResult {
+        changes,
+        base: Some(Base {
+            reference,
+            commit: base_commit,
+        }),
+        head,
+        full_rebuild: None,
+    })
+}
+
+/// Run the analysis.
+pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
+    let git = Git::new(&inputs.root);
+    let repo = git.repo_info()?;
+    let needs_git = matches!(source, Source::Feature(_) | Source::Main(_));
+    if needs_git && repo.is_none() {
+        return Err(Error::NotARepository(inputs.root.display().to_string()));
+    }
+    let config = Config::load(&inputs.root, inputs.config.as_deref())?;
+    let glob = inputs
+        .dependency_files
+        .clone()
+        .or_else(|| config.file.dependency_files.clone())
+        .unwrap_or_else(|| DEFAULT_DEPENDENCY_FILES.to_string());
+    let discovered = discover(inputs, repo.as_ref(), &git, &glob)?;
+    let (graph, warnings) = Graph::build(discovered.manifests, inputs.allow_unknown)?;
+    graph.check_strong_cycles()?;
+    let n = graph.len();
+
+    let mode = match source {
+        Source::Nothing => "print",
+        Source::Paths(_) => "stdin",
+        Source::Feature(_) => "feature-branch",
+        Source::Main(_) => "main-branch",
+    };
+    let diff = match (source, &repo) {
+        (Source::Nothing, _) => DiffResult {
+            changes: Vec::new(),
+            base: None,
+            head: None,
+            full_rebuild: None,
+        },
+        (Source::Paths(paths), _) => DiffResult {
+            changes: paths
+                .iter()
+                .map(|p| Change {
+                    path: p.clone(),
+                    status: Status::Modified,
+                    old_path: None,
+                })
+                .collect(),
+            base: None,
+            head: None,
+            full_rebuild: None,
+        },
+        (_, Some(repo)) => git_changes(inputs, repo, &git, source, &config)?,
+        (_, None) => unreachable!("checked above"),
+    };
+
+    // Changed files to components.
+    let manifest_glob = config::glob(&glob)?;
+    let mut changed = vec![false; n];
+    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut file_reasons = vec![0usize; n];
+    let mut causes: Vec<Option<Cause>> = vec![None; n];
+    let mut file_changes = Vec::with_capacity(diff.changes.len());
+    let mut deleted_components = Vec::new();
+    let mut global_changes = Vec::new();
+    for (ci, change) in diff.changes.into_iter().enumerate() {
+        let ignored = config.ignore.is_match(&change.path)
+            && change
+                .old_path
+                .as_deref()
+                .is_none_or(|o| config.ignore.is_match(o));
+        let global = !ignored
+            && (config.global.is_match(&change.path)
+                || change
+                    .old_path
+                    .as_deref()
+                    .is_some_and(|o| config.global.is_match(o)));
+        let mut components = Vec::new();
+        if !ignored {
+            components = graph.owners(&change.path);
+            if let Some(old) = &change.old_path {
+                components.extend(graph.owners(old));
+                components.sort_unstable();
+                components.dedup();
+            }
+        }
+        // A manifest that went away (deleted, or renamed from) is a deleted component.
+        if inputs.file.is_none() {
+            let gone = match change.status {
+                Status::Deleted => Some(change.path.as_str()),
+                Status::Renamed => change.old_path.as_deref(),
+                _ => None,
+            };
+            if let Some(p) = gone
+                && manifest_glob.is_match(p)
+            {
+                let c = manifest::component_of_manifest(p);
+                if !graph.index.contains_key(&c) {
+                    deleted_components.push(c);
+                }
+            }
+        }
+        let reason = match (&change.status, &change.old_path) {
+            (Status::Renamed, Some(old)) => format!("renamed: {old} -> {}", change.path),
+            (Status::Copied, Some(old)) => format!("copied: {old} -> {}", change.path),
+            (Status::Added, _) => format!("added: {}", change.path),
+            (Status::Deleted, _) => format!("deleted: {}", change.path),
+            _ => format!("changed: {}", change.path),
+        };
+        for &c in &components {
+            changed[c] = true;
+            causes[c].get_or_insert(Cause::File(ci));
+            file_reasons[c] += 1;
+            if file_reasons[c] <= MAX_FILE_REASONS {
+                reasons[c].push(reason.clone());
+            }
+        }
+        if global {
+            global_changes.push(ci);
+        }
+        file_changes.push(FileChange {
+            change,
+            components,
+            global,
+            ignored,
+        });
+    }
+    for (c, &count) in file_reasons.iter().enumerate() {
+        if count > MAX_FILE_REASONS {
+            reasons[c].push(format!(
+                "... and {} more changed files",
+                count - MAX_FILE_REASONS
+            ));
+        }
+    }
+    deleted_components.sort();
+    deleted_components.dedup();
+    for &gi in &global_changes {
+        let reason = format!("global input changed: {}", file_changes[gi].change.path);
+        for c in 0..n {
+            changed[c] = true;
+            causes[c].get_or_insert(Cause::Global(gi));
+            if reasons[c].len() < MAX_FILE_REASONS + 1 {
+                reasons[c].push(reason.clone());
+            }
+        }
+    }
+    if let Some(why) = &diff.full_rebuild {
+        for c in 0..n {
+            changed[c] = true;
+            causes[c] = Some(Cause::Everything);
+            reasons[c].push(why.clone());
+        }
+    }
+    let affected = graph.affected(&changed);
+    for c in 0..n {
+        if affected[c] {
+            for e in &graph.deps[c] {
+                if affected[e.to] && e.to != c {
+                    reasons[c].push(format!(
+                        "depends on {} ({})",
+                        graph.names[e.to],
+                        if e.strong { "strong" } else { "weak" }
+                    ));
+                }
+            }
+        }
+    }
+
+    // Hashes.
+    let tree_ids: Vec<String> = match &repo {
+        Some(info) => {
+            let tree = if inputs.uncommitted {
+                Some(git.worktree_tree(&info.toplevel)?)
+            } else {
+                git.commit_of("HEAD")?
+            };
+            let (ids, global) = match &tree {
+                Some(t) => {
+                    let ids = git.tree_ids(t, &info.prefix, &graph.index, n)?;
+                    let global = if config.file.global_inputs.is_empty() {
+                        String::new()
+                    } else {
+                        let mut paths = Vec::new();
+                        for g in &config.file.global_inputs {
+                            paths.extend(git.ls_files_glob(g, inputs.uncommitted)?);
+                        }
+                        paths.retain(|p| config.global.is_match(p));
+                        paths.sort();
+                        paths.dedup();
+                        global_id(&git.blob_ids(t, &info.prefix, &paths)?)
+                    };
+                    (ids, global)
+                }
+                None => (vec![None; n], String::new()),
+            };
+            let ids: Vec<String> = ids
+                .into_iter()
+                .map(|i| i.unwrap_or_else(|| "absent".into()))
+                .collect();
+            return Ok(finish(
+                mode,
+                graph,
+                &ids,
+                &global,
+                changed,
+                affected,
+                reasons,
+                causes,
+                file_changes,
+                deleted_components,
+                diff.base,
+                diff.head,
+                diff.full_rebuild,
+                warnings,
+            ));
+        }
+        None => walked_tree_ids(&inputs.root, &graph, &discovered.walked),
+    };
+    let global = if config.file.global_inputs.is_empty() {
+        String::new()
+    } else {
+        let files = if discovered.walked.is_empty() {
+            walk(&inputs.root)?
+        } else {
+            discovered.walked.clone()
+        };
+        let entries: Vec<(String, String)> = files
+            .iter()
+            .filter(|p| config.global.is_match(p.as_str()))
+            .filter_map(|p| {
+                std::fs::read(inputs.root.join(p))
+                    .ok()
+                    .map(|b| (p.clone(), hex::encode(Sha256::digest(b))))
+            })
+            .collect();
+        global_id(&entries)
+    };
+    Ok(finish(
+        mode,
+        graph,
+        &tree_ids,
+        &global,
+        changed,
+        affected,
+        reasons,
+        causes,
+        file_changes,
+        deleted_components,
+        diff.base,
+        diff.head,
+        diff.full_rebuild,
+        warnings,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    mode: &'static str,
+    graph: Graph,
+    tree_ids: &[String],
+    global: &str,
+    changed: Vec<bool>,
+    affected: Vec<bool>,
+    reasons: Vec<Vec<String>>,
+    causes: Vec<Option<Cause>>,
+    file_changes: Vec<FileChange>,
+    deleted_components: Vec<String>,
+    base: Option<Base>,
+    head: Option<Head>,
+    full_rebuild: Option<String>,
+    warnings: Vec<String>,
+) -> Analysis {
+    let hashes = graph.hashes(tree_ids, global);
+    Analysis {
+        mode,
+        graph,
+        hashes,
+        changed,
+        affected,
+        reasons,
+        causes,
+        changes: file_changes,
+        deleted_components,
+        base,
+        head,
+        full_rebuild,
+        warnings,
+    }
+}
+
+/// Selection filters, applied in the original's order: scope, top-level, then rebuild-strong.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only this component and its dependencies.
+    pub scope: Option<String>,
+    /// Only components nothing depends on.
+    pub top_level: bool,
+    /// Add the strong dependencies of the selection (diff only).
+    pub rebuild_strong: bool,
+}
+
+impl Analysis {
+    /// The selected components: everything (print) or the affected ones (diff), filtered.
+    /// Components added by `--rebuild-strong` get a reason.
+    pub fn select(&mut self, sel: &Selection) -> Result<Vec<bool>> {
+        let g = &self.graph;
+        let mut selected = if self.mode == "print" {
+            vec![true; g.len()]
+        } else {
+            self.affected.clone()
+        };
+        if let Some(scope) = &sel.scope {
+            let i = g.find(scope)?;
+            let mut start = vec![false; g.len()];
+            start[i] = true;
+            let mut within = g.descendants(&start, false);
+            within[i] = true;
+            for (s, w) in selected.iter_mut().zip(within) {
+                *s &= w;
+            }
+        }
+        if sel.top_level {
+            for (s, t) in selected.iter_mut().zip(g.top_level()) {
+                *s &= t;
+            }
+        }
+        if sel.rebuild_strong && self.mode != "print" {
+            let strong = g.descendants(&selected, true);
+            for i in 0..g.len() {
+                if strong[i] && !selected[i] {
+                    let by = g.rdeps[i]
+                        .iter()
+                        .find(|&&d| {
+                            (selected[d] || strong[d])
+                                && g.deps[d].iter().any(|e| e.to == i && e.strong)
+                        })
+                        .map_or_else(String::new, |&d| format!(" of {}", g.names[d]));
+                    self.reasons[i]
+                        .push(format!("strong dependency{by}, rebuilt (--rebuild-strong)"));
+                }
+            }
+            for (s, t) in selected.iter_mut().zip(strong) {
+                *s |= t;
+            }
+        }
+        Ok(selected)
+    }
+}

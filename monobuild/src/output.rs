@@ -1,0 +1,489 @@
+//! Rendering: the original's text lines, DOT and Mermaid graphs with changed/affected highlighting, and the versioned JSON document.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::analysis::{Analysis, Base, Cause, Head};
+use crate::git::Status;
+
+/// JSON schema version of `--format json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which edges the text and graph formats show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edges {
+    /// Strong edges only (the build schedule; default).
+    Schedule,
+    /// Every edge (`--dependencies`).
+    Dependencies,
+    /// Every edge, strong ones marked `!` (`--full`).
+    Full,
+}
+
+fn deps_in_selection<'a>(
+    a: &'a Analysis,
+    c: usize,
+    selected: &'a [bool],
+    edges: Edges,
+) -> impl Iterator<Item = (usize, bool)> + 'a {
+    a.graph.deps[c]
+        .iter()
+        .filter(move |e| selected[e.to] && (edges != Edges::Schedule || e.strong))
+        .map(|e| (e.to, e.strong))
+}
+
+/// `name: dep1, dep2` per selected component, sorted, exactly as the original monobuild prints.
+pub fn text(a: &Analysis, selected: &[bool], edges: Edges) -> String {
+    let mut out = String::new();
+    for c in (0..a.graph.len()).filter(|&c| selected[c]) {
+        out.push_str(&a.graph.names[c]);
+        out.push_str(": ");
+        let mut first = true;
+        for (d, strong) in deps_in_selection(a, c, selected, edges) {
+            if !first {
+                out.push_str(", ");
+            }
+            first = false;
+            if edges == Edges::Full && strong {
+                out.push('!');
+            }
+            out.push_str(&a.graph.names[d]);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn dot_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn highlight(a: &Analysis, c: usize) -> Option<&'static str> {
+    if a.mode == "print" {
+        None
+    } else if a.changed[c] {
+        Some("changed")
+    } else if a.affected[c] {
+        Some("affected")
+    } else {
+        None
+    }
+}
+
+/// `GraphViz` DOT. The schedule points from a dependency to what waits for it (as the original);
+/// `--dependencies`/`--full` point from a component to its dependencies, weak edges dashed.
+/// In `diff`, changed components are filled red and affected ones yellow.
+pub fn dot(a: &Analysis, selected: &[bool], edges: Edges) -> String {
+    let g = &a.graph;
+    let mut out = String::new();
+    if edges == Edges::Schedule {
+        out.push_str("digraph schedule {\n  rankdir=\"LR\"\n  node [shape=box]\n");
+    } else {
+        out.push_str("digraph dependencies {\n");
+    }
+    for c in (0..g.len()).filter(|&c| selected[c]) {
+        let deps: Vec<(usize, bool)> = deps_in_selection(a, c, selected, edges).collect();
+        if deps.is_empty() {
+            let _ = writeln!(out, "  {}", dot_quote(&g.names[c]));
+        }
+        for (d, strong) in deps {
+            if edges == Edges::Schedule {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {}",
+                    dot_quote(&g.names[d]),
+                    dot_quote(&g.names[c])
+                );
+            } else {
+                let style = if strong { "" } else { " [style=dashed]" };
+                let _ = writeln!(
+                    out,
+                    "  {} -> {}{style}",
+                    dot_quote(&g.names[c]),
+                    dot_quote(&g.names[d])
+                );
+            }
+        }
+    }
+    for c in (0..g.len()).filter(|&c| selected[c]) {
+        match highlight(a, c) {
+            Some("changed") => {
+                let _ = writeln!(
+                    out,
+                    "  {} [style=filled, fillcolor=\"#f8b4b4\"]",
+                    dot_quote(&g.names[c])
+                );
+            }
+            Some(_) => {
+                let _ = writeln!(
+                    out,
+                    "  {} [style=filled, fillcolor=\"#fde68a\"]",
+                    dot_quote(&g.names[c])
+                );
+            }
+            None => {}
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mermaid_label(s: &str) -> String {
+    s.replace('"', "#quot;")
+}
+
+/// Mermaid flowchart, same edge directions as DOT; classes `changed` and `affected` highlight the diff.
+pub fn mermaid(a: &Analysis, selected: &[bool], edges: Edges) -> String {
+    let g = &a.graph;
+    let mut out = String::from("graph LR\n");
+    let ids: Vec<usize> = (0..g.len()).filter(|&c| selected[c]).collect();
+    for &c in &ids {
+        let _ = writeln!(out, "  n{c}[\"{}\"]", mermaid_label(&g.names[c]));
+    }
+    for &c in &ids {
+        for (d, strong) in deps_in_selection(a, c, selected, edges) {
+            if edges == Edges::Schedule {
+                let _ = writeln!(out, "  n{d} --> n{c}");
+            } else if strong {
+                let _ = writeln!(out, "  n{c} --> n{d}");
+            } else {
+                let _ = writeln!(out, "  n{c} -.-> n{d}");
+            }
+        }
+    }
+    if a.mode != "print" {
+        out.push_str("  classDef changed fill:#f8b4b4,stroke:#b91c1c\n  classDef affected fill:#fde68a,stroke:#b45309\n");
+        for &c in &ids {
+            if let Some(class) = highlight(a, c) {
+                let _ = writeln!(out, "  class n{c} {class}");
+            }
+        }
+    }
+    out
+}
+
+/// The JSON document (`schema_version` 1), see docs/monobuild.md.
+#[derive(Debug, Serialize)]
+pub struct Document<'a> {
+    /// Always 1 for this layout.
+    pub schema_version: u32,
+    /// `print`, `feature-branch`, `main-branch` or `stdin`.
+    pub mode: &'a str,
+    /// The diff base (null for print, stdin and a first commit).
+    pub base: Option<&'a Base>,
+    /// The diff head (null for print and stdin).
+    pub head: Option<&'a Head>,
+    /// Why everything is affected without a diff, or null.
+    pub full_rebuild: Option<&'a str>,
+    /// The changed files.
+    pub changed_files: Vec<ChangedFile<'a>>,
+    /// Components whose manifest was deleted or moved away.
+    pub deleted_components: &'a [String],
+    /// Every component, by name.
+    pub components: Components<'a>,
+    /// The build schedule of the selected components.
+    pub schedule: Schedule<'a>,
+}
+
+/// One changed file.
+#[derive(Debug, Serialize)]
+pub struct ChangedFile<'a> {
+    /// Path relative to the root.
+    pub path: &'a str,
+    /// What happened.
+    pub status: Status,
+    /// Rename/copy source.
+    pub old_path: Option<&'a str>,
+    /// Components containing the path (or its old path).
+    pub components: Vec<&'a str>,
+    /// Whether it is a global input.
+    pub global: bool,
+    /// Whether the config's `ignore` globs exclude it.
+    pub ignored: bool,
+}
+
+/// Every component, serialized as a map by name (without building an intermediate value).
+#[derive(Debug)]
+pub struct Components<'a> {
+    a: &'a Analysis,
+    selected: Vec<bool>,
+}
+
+impl Serialize for Components<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (a, g) = (self.a, &self.a.graph);
+        let mut map = s.serialize_map(Some(g.len()))?;
+        for c in 0..g.len() {
+            let comp = Component {
+                changed: a.changed[c],
+                affected: a.affected[c],
+                selected: self.selected[c],
+                hash: &a.hashes[c],
+                manifest: &g.manifest[c],
+                dependencies: g.deps[c]
+                    .iter()
+                    .map(|e| Dependency {
+                        name: &g.names[e.to],
+                        strong: e.strong,
+                    })
+                    .collect(),
+                dependents: g.rdeps[c].iter().map(|&d| g.names[d].as_str()).collect(),
+                reasons: &a.reasons[c],
+            };
+            map.serialize_entry(&g.names[c], &comp)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Dependency<'a> {
+    name: &'a str,
+    strong: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Component<'a> {
+    changed: bool,
+    affected: bool,
+    selected: bool,
+    hash: &'a str,
+    manifest: &'a str,
+    dependencies: Vec<Dependency<'a>>,
+    dependents: Vec<&'a str>,
+    reasons: &'a [String],
+}
+
+/// The schedule of selected components.
+#[derive(Debug, Serialize)]
+pub struct Schedule<'a> {
+    /// Layers by strong edges, each sorted.
+    pub stages: Vec<Vec<&'a str>>,
+    /// One job per selected component with its strong dependencies inside the selection.
+    pub jobs: Vec<Job<'a>>,
+}
+
+/// One job of the schedule.
+#[derive(Debug, Serialize)]
+pub struct Job<'a> {
+    /// Component name.
+    pub name: &'a str,
+    /// Strong dependencies inside the selection.
+    pub needs: Vec<&'a str>,
+    /// The component's hash.
+    pub hash: &'a str,
+    /// Stage index (0-based).
+    pub stage: usize,
+}
+
+/// Build the JSON document.
+pub fn json<'a>(a: &'a Analysis, selected: &[bool]) -> Document<'a> {
+    let g = &a.graph;
+    let components = Components {
+        a,
+        selected: selected.to_vec(),
+    };
+    let stages = g.stages(selected);
+    let mut stage_of = vec![0usize; g.len()];
+    for (si, s) in stages.iter().enumerate() {
+        for &c in s {
+            stage_of[c] = si;
+        }
+    }
+    let jobs = (0..g.len())
+        .filter(|&c| selected[c])
+        .map(|c| Job {
+            name: &g.names[c],
+            needs: deps_in_selection(a, c, selected, Edges::Schedule)
+                .filter(|&(d, _)| d != c)
+                .map(|(d, _)| g.names[d].as_str())
+                .collect(),
+            hash: &a.hashes[c],
+            stage: stage_of[c],
+        })
+        .collect();
+    Document {
+        schema_version: SCHEMA_VERSION,
+        mode: a.mode,
+        base: a.base.as_ref(),
+        head: a.head.as_ref(),
+        full_rebuild: a.full_rebuild.as_deref(),
+        changed_files: a
+            .changes
+            .iter()
+            .map(|f| ChangedFile {
+                path: &f.change.path,
+                status: f.change.status,
+                old_path: f.change.old_path.as_deref(),
+                components: f.components.iter().map(|&c| g.names[c].as_str()).collect(),
+                global: f.global,
+                ignored: f.ignored,
+            })
+            .collect(),
+        deleted_components: &a.deleted_components,
+        components,
+        schedule: Schedule {
+            stages: stages
+                .iter()
+                .map(|s| s.iter().map(|&c| g.names[c].as_str()).collect())
+                .collect(),
+            jobs,
+        },
+    }
+}
+
+/// One step of a `why` explanation.
+#[derive(Debug, Serialize)]
+pub struct WhyStep {
+    /// The component.
+    pub component: String,
+    /// The dependency it is affected through (next step), null for the changed one.
+    pub depends_on: Option<String>,
+    /// Whether that edge is strong.
+    pub strong: Option<bool>,
+    /// Where the edge is declared (`file:line`).
+    pub declared_at: Option<String>,
+}
+
+/// `why` as JSON.
+#[derive(Debug, Serialize)]
+pub struct Why {
+    /// Always 1.
+    pub schema_version: u32,
+    /// The component asked about.
+    pub component: String,
+    /// Whether it is affected.
+    pub affected: bool,
+    /// Whether it is changed itself.
+    pub changed: bool,
+    /// The root cause: a changed file, a global input, or why everything is affected.
+    pub cause: Option<String>,
+    /// From the component to the changed one it depends on (shortest path).
+    pub path: Vec<WhyStep>,
+}
+
+/// Explain why component `c` is affected: the shortest dependency path to a changed component,
+/// and the file that changed it.
+pub fn why(a: &Analysis, c: usize) -> Why {
+    let g = &a.graph;
+    let mut out = Why {
+        schema_version: SCHEMA_VERSION,
+        component: g.names[c].clone(),
+        affected: a.affected[c],
+        changed: a.changed[c],
+        cause: None,
+        path: Vec::new(),
+    };
+    if !a.affected[c] {
+        return out;
+    }
+    // BFS along dependency edges to the nearest changed component.
+    let mut prev = vec![usize::MAX; g.len()];
+    prev[c] = c;
+    let mut queue = std::collections::VecDeque::from([c]);
+    let mut target = None;
+    while let Some(node) = queue.pop_front() {
+        if a.changed[node] {
+            target = Some(node);
+            break;
+        }
+        for edge in &g.deps[node] {
+            if a.affected[edge.to] && prev[edge.to] == usize::MAX {
+                prev[edge.to] = node;
+                queue.push_back(edge.to);
+            }
+        }
+    }
+    let Some(found) = target else { return out };
+    let mut chain = vec![found];
+    let mut cur = found;
+    while cur != c {
+        cur = prev[cur];
+        chain.push(cur);
+    }
+    chain.reverse();
+    for pair in chain.windows(2) {
+        let edge = g.deps[pair[0]]
+            .iter()
+            .find(|edge| edge.to == pair[1])
+            .expect("edge on path");
+        out.path.push(WhyStep {
+            component: g.names[pair[0]].clone(),
+            depends_on: Some(g.names[pair[1]].clone()),
+            strong: Some(edge.strong),
+            declared_at: Some(format!("{}:{}", g.manifest[pair[0]], edge.line)),
+        });
+    }
+    out.path.push(WhyStep {
+        component: g.names[found].clone(),
+        depends_on: None,
+        strong: None,
+        declared_at: None,
+    });
+    out.cause = match &a.causes[found] {
+        Some(Cause::File(i)) => {
+            let file = &a.changes[*i].change;
+            Some(match &file.old_path {
+                Some(old) => format!("{} was {} from {old}", file.path, status_word(file.status)),
+                None => format!("{} was {}", file.path, status_word(file.status)),
+            })
+        }
+        Some(Cause::Global(i)) => Some(format!(
+            "global input {} was {}",
+            a.changes[*i].change.path,
+            status_word(a.changes[*i].change.status)
+        )),
+        Some(Cause::Everything) => a.full_rebuild.clone(),
+        None => None,
+    };
+    out
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Added => "added",
+        Status::Modified => "modified",
+        Status::Deleted => "deleted",
+        Status::Renamed => "renamed",
+        Status::Copied => "copied",
+        Status::TypeChanged => "changed in type",
+    }
+}
+
+/// `why` as text.
+pub fn why_text(w: &Why) -> String {
+    let mut out = String::new();
+    if !w.affected {
+        let _ = writeln!(out, "{} is not affected", w.component);
+        return out;
+    }
+    let cause = w.cause.as_deref().unwrap_or("changed");
+    if w.changed {
+        let _ = writeln!(out, "{} is changed: {cause}", w.component);
+        return out;
+    }
+    let _ = writeln!(out, "{} is affected:", w.component);
+    for step in &w.path {
+        match &step.depends_on {
+            Some(d) => {
+                let kind = if step.strong == Some(true) {
+                    "strong"
+                } else {
+                    "weak"
+                };
+                let _ = writeln!(
+                    out,
+                    "  {} depends on {d} ({kind}, {})",
+                    step.component,
+                    step.declared_at.as_deref().unwrap_or("?")
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  {} is changed: {cause}", step.component);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,114 @@
+//! The Docker Swarm stack file (compose 3.8) of a resolved environment, for `docker stack deploy -c FILE <alias>`.
+
+use serde_json::{Map, Value, json};
+
+use crate::quantity;
+use crate::resolve::{self, Resolved};
+use crate::stack::{Port, Service};
+
+fn healthcheck(s: &Service) -> Option<Value> {
+    let h = s.health.as_ref()?;
+    let test: Vec<String> = if let Some(http) = &h.http {
+        // Compose has no HTTP probe: the image's wget does it (busybox, alpine and debian-slim have one).
+        vec![
+            "CMD".into(),
+            "wget".into(),
+            "-q".into(),
+            "-O".into(),
+            "/dev/null".into(),
+            format!("http://127.0.0.1:{}{}", http.port, http.path),
+        ]
+    } else {
+        let mut t = vec!["CMD".to_string()];
+        t.extend(h.command.clone().unwrap_or_default());
+        t
+    };
+    Some(json!({
+        "test": test,
+        "interval": format!("{}s", h.interval()),
+        "timeout": format!("{}s", h.timeout()),
+        "retries": h.retries(),
+    }))
+}
+
+fn resources(s: &Service) -> Option<Value> {
+    let r = s.resources.as_ref()?;
+    let mut m = Map::new();
+    for (k, list) in [("limits", &r.limits), ("reservations", &r.requests)] {
+        if let Some(l) = list {
+            let mut q = Map::new();
+            if let Some(c) = l.cpu.as_deref().and_then(quantity::compose_cpus) {
+                q.insert("cpus".into(), json!(c));
+            }
+            if let Some(mem) = l.memory.as_deref().and_then(quantity::compose_memory) {
+                q.insert("memory".into(), json!(mem));
+            }
+            if !q.is_empty() {
+                m.insert(k.into(), Value::Object(q));
+            }
+        }
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
+fn published(p: &Port) -> Option<Value> {
+    let host = p.published?;
+    Some(json!({
+        "target": p.port,
+        "published": host,
+        "protocol": p.protocol.lower(),
+        "mode": "host",
+    }))
+}
+
+fn labels(r: &Resolved<'_>, name: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": r.namespace,
+        "app.kubernetes.io/part-of": r.stack,
+        "app.kubernetes.io/managed-by": "stackgen",
+        "stackgen.dev/environment": r.env,
+    })
+}
+
+/// The stack file as a JSON value (compose 3.8). Services reach each other by
+/// name on the stack's default network, an attachable overlay named
+/// `<alias>_default`; only ports with `published` are published, in host mode.
+pub fn document(r: &Resolved<'_>, tag: &str) -> Value {
+    let mut services = Map::new();
+    for (name, s) in &r.services {
+        let mut svc = Map::new();
+        svc.insert("image".into(), json!(resolve::image(r.registry, s, tag)));
+        if !s.args.is_empty() {
+            svc.insert("command".into(), json!(s.args));
+        }
+        if !s.env.is_empty() {
+            svc.insert("environment".into(), json!(s.env));
+        }
+        let ports: Vec<Value> = s.ports.iter().filter_map(published).collect();
+        if !ports.is_empty() {
+            svc.insert("ports".into(), Value::Array(ports));
+        }
+        if let Some(h) = healthcheck(s) {
+            svc.insert("healthcheck".into(), h);
+        }
+        let mut deploy = Map::new();
+        deploy.insert("replicas".into(), json!(s.replicas));
+        deploy.insert("labels".into(), labels(r, name));
+        if let Some(res) = resources(s) {
+            deploy.insert("resources".into(), res);
+        }
+        svc.insert("deploy".into(), Value::Object(deploy));
+        services.insert((*name).to_string(), Value::Object(svc));
+    }
+    json!({
+        "version": "3.8",
+        "services": services,
+        "networks": {"default": {"driver": "overlay", "attachable": true}},
+    })
+}
+
+/// The stack file as YAML.
+pub fn render(r: &Resolved<'_>, tag: &str) -> String {
+    crate::manifests::to_yaml(&document(r, tag))
+}

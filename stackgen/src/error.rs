@@ -1,0 +1,140 @@
+//! The library's error type: every failure names its place (file, line, key or field) and knows its exit code.
+
+use microplatform_common::exit;
+
+/// Everything that can go wrong in `stackgen`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The stack file does not parse (YAML syntax, unknown key, wrong type).
+    #[error("{path}:{line}:{column}: {message}")]
+    StackSyntax {
+        /// The stack file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, starting with the key.
+        message: String,
+    },
+    /// The stack file parses but a value is invalid.
+    #[error("{path}:{line}:{column}: {key}: {message}")]
+    StackInvalid {
+        /// The stack file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The dotted key (`services.api.ports[0].port`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--env` names no environment of the stack file.
+    #[error("unknown environment `{name}` (valid: {valid})")]
+    UnknownEnvironment {
+        /// The name asked for.
+        name: String,
+        /// The environments declared, comma-separated.
+        valid: String,
+    },
+    /// A branch name that leaves nothing once slugged.
+    #[error("branch `{branch}` has no letters or digits, so it cannot name an environment")]
+    EmptyBranch {
+        /// The branch.
+        branch: String,
+    },
+    /// An environment has no host template, so it has no URL.
+    #[error("environment `{env}` has no `host`, so it has no URL")]
+    NoHost {
+        /// The environment.
+        env: String,
+    },
+    /// A rendered name (namespace, host) is not valid.
+    #[error("environment `{env}`: {what} `{value}` {message}")]
+    Render {
+        /// The environment.
+        env: String,
+        /// `namespace` or `host`.
+        what: &'static str,
+        /// The rendered value.
+        value: String,
+        /// Why it is invalid.
+        message: String,
+    },
+    /// The schedule JSON is malformed or of another version.
+    #[error("schedule: {field}: {message}")]
+    Schedule {
+        /// The JSON path of the field (`schedule.jobs[3].needs`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The schedule's job graph is invalid (unknown dependency, cycle).
+    #[error("schedule: {field}: {message}")]
+    Graph {
+        /// The JSON path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two jobs whose names give the same Argo task name, or names Argo cannot take.
+    #[error("workflow: {message}")]
+    Naming {
+        /// What collides or is invalid.
+        message: String,
+    },
+    /// A bad option value.
+    #[error("{option}: {message}")]
+    Usage {
+        /// The option.
+        option: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error (see `microplatform_common::exit`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                exit::NOT_FOUND
+            }
+            Error::Read { .. } | Error::StackSyntax { .. } | Error::Schedule { .. } => exit::INPUT,
+            Error::Write { .. } => exit::FAILURE,
+            Error::StackInvalid { .. } | Error::Render { .. } | Error::Naming { .. } => {
+                exit::VALIDATION
+            }
+            Error::UnknownEnvironment { .. } | Error::NoHost { .. } => exit::NOT_FOUND,
+            Error::EmptyBranch { .. } | Error::Usage { .. } => exit::USAGE,
+            Error::Graph { .. } => exit::CYCLE,
+        }
+    }
+}
+
+impl exit::ExitCode for Error {
+    fn exit_code(&self) -> u8 {
+        Error::exit_code(self)
+    }
+}
+
+/// Result with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

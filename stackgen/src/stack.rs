@@ -1,0 +1,612 @@
+//! The stack file (`stack.yaml`): its model (with the JSON Schema derived from it), parsing with line numbers, and validation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::positions::{self, Positions};
+use crate::slug;
+
+/// A stack: services built from a monorepo's components, and the environments they are deployed to.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "stackgen stack file (stack.yaml)")]
+pub struct StackFile {
+    /// The stack name (a DNS label): `{stack}` in templates, `app.kubernetes.io/part-of`.
+    pub name: String,
+    /// Registry host and path prefix, without scheme or trailing `/`; images are `{registry}/{image}:{tag}`.
+    pub registry: String,
+    /// The services, by name (DNS labels); services reach each other by these names.
+    pub services: BTreeMap<String, Service>,
+    /// The environments, by name (DNS labels).
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// One service: a container image with ports, environment, replicas, health check, resources and ingress.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// The monobuild component (a path such as `services/api`) that builds the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// The image repository under the registry, without tag or digest.
+    pub image: String,
+    /// Container ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Container arguments (Kubernetes `args`, compose `command`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Number of replicas (default 1).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Health check: exactly one of `http` or `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// CPU and memory requests and limits (Kubernetes quantities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Route `{host}{path}` of the environment to this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Ingress>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A container port.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    /// The container port (1-65535); the Service listens on the same port.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+    /// Port name (an IANA service name: lowercase, at most 15 characters); default `<protocol>-<port>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `TCP` (default) or `UDP`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Swarm only: publish on this host port in `mode: host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub published: Option<u32>,
+}
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// UDP.
+    #[serde(rename = "UDP")]
+    Udp,
+}
+
+impl Protocol {
+    /// `TCP` or `UDP`.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+    /// `tcp` or `udp`.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl Port {
+    /// The port's name: the declared one, else `<protocol>-<port>`.
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.protocol.lower(), self.port))
+    }
+}
+
+/// A health check.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// An HTTP GET that must answer 2xx or 3xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    /// A command run in the container that must exit 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Seconds between checks (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u32>,
+    /// Seconds a check may take (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    /// Failed checks before the container counts as unhealthy (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+}
+
+impl Health {
+    /// Seconds between checks.
+    pub fn interval(&self) -> u32 {
+        self.interval_seconds.unwrap_or(10)
+    }
+    /// Seconds a check may take.
+    pub fn timeout(&self) -> u32 {
+        self.timeout_seconds.unwrap_or(3)
+    }
+    /// Failures before unhealthy.
+    pub fn retries(&self) -> u32 {
+        self.retries.unwrap_or(3)
+    }
+}
+
+/// An HTTP health check.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// The path, starting with `/`.
+    pub path: String,
+    /// The container port.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+}
+
+/// Resource requests and limits.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// What the scheduler reserves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ResourceList>,
+    /// The most the container may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ResourceList>,
+}
+
+/// CPU and memory quantities.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceList {
+    /// CPU, in cores (`1`, `0.5`) or millicores (`250m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory in bytes with an optional suffix (`64Mi`, `1G`, `512Ki`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// An ingress route.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ingress {
+    /// The path prefix, starting with `/`.
+    pub path: String,
+    /// The service port to route to (default: the first port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+}
+
+/// An environment: where and how the stack is deployed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Template of the alias (Kubernetes namespace, Docker stack name), e.g. `{stack}-{branch}`;
+    /// placeholders `{stack}`, `{branch}`, `{env}`. Must render to a DNS label.
+    pub namespace: String,
+    /// Template of the host name, e.g. `{branch}.dev.example.com`. Needed for `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `spec.ingressClassName` of the Ingress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_class: Option<String>,
+    /// Per-service overrides (only of declared services).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, Override>,
+    /// Declared services left out of this environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omit: Vec<String>,
+    /// Services only in this environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub add: BTreeMap<String, Service>,
+}
+
+/// Overrides of a service in one environment.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    /// Environment variables merged over the service's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Replicas in this environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+/// The JSON Schema of the stack file, pretty-printed with a final newline.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(StackFile);
+    let mut s = serde_json::to_string_pretty(&schema).expect("schema serialises");
+    s.push('\n');
+    s
+}
+
+/// A parsed and validated stack file with the positions of its keys.
+#[derive(Debug)]
+pub struct Stack {
+    /// The file name, for messages.
+    pub path: String,
+    /// The content.
+    pub file: StackFile,
+}
+
+impl Stack {
+    /// Read, parse and validate a stack file.
+    pub fn load(path: &Path) -> Result<Stack> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &text)
+    }
+
+    /// Parse and validate stack file text; `path` names it in messages.
+    pub fn parse(path: &str, text: &str) -> Result<Stack> {
+        let syntax = |line: usize, column: usize, message: String| Error::StackSyntax {
+            path: path.to_string(),
+            line,
+            column,
+            message,
+        };
+        let (positions, duplicate) =
+            positions::index(text).map_err(|(pos, msg)| syntax(pos.line, pos.column, msg))?;
+        if let Some(d) = duplicate {
+            return Err(Error::StackInvalid {
+                path: path.to_string(),
+                line: d.pos.line,
+                column: d.pos.column,
+                key: d.path,
+                message: "duplicate key".into(),
+            });
+        }
+        let file: StackFile = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let mut message = e.to_string();
+            if let Some(i) = message.rfind(" at line ") {
+                message.truncate(i);
+            }
+            syntax(line, column, message)
+        })?;
+        let v = Validator {
+            path,
+            positions: &positions,
+        };
+        v.stack(&file)?;
+        Ok(Stack {
+            path: path.to_string(),
+            file,
+        })
+    }
+
+    /// The environment names, comma-separated.
+    pub fn environment_names(&self) -> String {
+        self.file
+            .environments
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+struct Validator<'a> {
+    path: &'a str,
+    positions: &'a Positions,
+}
+
+impl Validator<'_> {
+    fn err(&self, key: &str, message: impl Into<String>) -> Error {
+        let pos = self.positions.of(key);
+        Error::StackInvalid {
+            path: self.path.to_string(),
+            line: pos.line,
+            column: pos.column,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn label(&self, key: &str, value: &str) -> Result<()> {
+        match slug::dns_label_problem(value) {
+            None => Ok(()),
+            Some(p) => Err(self.err(key, format!("`{value}` {p}"))),
+        }
+    }
+
+    fn stack(&self, f: &StackFile) -> Result<()> {
+        self.label("name", &f.name)?;
+        self.registry(&f.registry)?;
+        if f.services.is_empty() {
+            return Err(self.err("services", "declare at least one service"));
+        }
+        for (name, s) in &f.services {
+            self.service(&format!("services.{name}"), name, s)?;
+        }
+        if f.environments.is_empty() {
+            return Err(self.err("environments", "declare at least one environment"));
+        }
+        for (name, e) in &f.environments {
+            self.environment(f, name, e)?;
+        }
+        Ok(())
+    }
+
+    fn registry(&self, r: &str) -> Result<()> {
+        let ok = !r.is_empty()
+            && !r.contains("://")
+            && !r.ends_with('/')
+            && !r.starts_with('/')
+            && !r.contains("//")
+            && r.bytes().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'/' | b':')
+            });
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(
+                "registry",
+                format!("`{r}` is not a registry host with an optional path (no scheme, no trailing `/`)"),
+            ))
+        }
+    }
+
+    fn port_number(&self, key: &str, p: u32) -> Result<()> {
+        if (1..=65535).contains(&p) {
+            Ok(())
+        } else {
+            Err(self.err(key, format!("{p} is not a port (1-65535)")))
+        }
+    }
+
+    fn service(&self, key: &str, name: &str, s: &Service) -> Result<()> {
+        self.label(key, name)?;
+        if let Some(c) = &s.component
+            && (c.is_empty() || c.starts_with('/') || c.split('/').any(|p| p == ".." || p.is_empty()))
+        {
+            return Err(self.err(
+                &format!("{key}.component"),
+                format!("`{c}` is not a relative component path"),
+            ));
+        }
+        let image_ok = !s.image.is_empty()
+            && s.image.split('/').all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+                    })
+                    && part.as_bytes()[0].is_ascii_alphanumeric()
+                    && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
+            });
+        if !image_ok {
+            return Err(self.err(
+                &format!("{key}.image"),
+                format!(
+                    "`{}` is not an image repository (lowercase `a-z0-9._-` separated by `/`, no tag or digest)",
+                    s.image
+                ),
+            ));
+        }
+        let mut seen_ports = BTreeSet::new();
+        let mut seen_names = BTreeSet::new();
+        for (i, p) in s.ports.iter().enumerate() {
+            let pk = format!("{key}.ports[{i}]");
+            self.port_number(&format!("{pk}.port"), p.port)?;
+            if !seen_ports.insert((p.port, p.protocol)) {
+                return Err(self.err(
+                    &format!("{pk}.port"),
+                    format!("duplicate port {}/{}", p.port, p.protocol.upper()),
+                ));
+            }
+            let pname = p.name();
+            if let Some(n) = &p.name
+                && !is_port_name(n)
+            {
+                return Err(self.err(
+                    &format!("{pk}.name"),
+                    format!("`{n}` is not a port name (lowercase letters, digits and `-`, at most 15 characters, with a letter)"),
+                ));
+            }
+            if !seen_names.insert(pname.clone()) {
+                return Err(self.err(&format!("{pk}.name"), format!("duplicate port name `{pname}`")));
+            }
+            if let Some(pp) = p.published {
+                self.port_number(&format!("{pk}.published"), pp)?;
+            }
+        }
+        for var in s.env.keys() {
+            self.env_name(&format!("{key}.env.{var}"), var)?;
+        }
+        if let Some(h) = &s.health {
+            let hk = format!("{key}.health");
+            match (&h.http, &h.command) {
+                (Some(http), None) => {
+                    if !http.path.starts_with('/') {
+                        return Err(self.err(&format!("{hk}.http.path"), format!("`{}` must start with `/`", http.path)));
+                    }
+                    self.port_number(&format!("{hk}.http.port"), http.port)?;
+                }
+                (None, Some(cmd)) => {
+                    if cmd.is_empty() {
+                        return Err(self.err(&format!("{hk}.command"), "the command is empty"));
+                    }
+                }
+                _ => return Err(self.err(&hk, "give exactly one of `http` or `command`")),
+            }
+            for (k, v) in [("interval_seconds", h.interval_seconds), ("timeout_seconds", h.timeout_seconds), ("retries", h.retries)] {
+                if v == Some(0) {
+                    return Err(self.err(&format!("{hk}.{k}"), "must be at least 1"));
+                }
+            }
+        }
+        if let Some(r) = &s.resources {
+            for (which, list) in [("requests", &r.requests), ("limits", &r.limits)] {
+                if let Some(l) = list {
+                    if let Some(c) = &l.cpu
+                        && crate::quantity::cpu_millis(c).is_none()
+                    {
+                        return Err(self.err(
+                            &format!("{key}.resources.{which}.cpu"),
+                            format!("`{c}` is not a CPU quantity (`1`, `0.5`, `250m`)"),
+                        ));
+                    }
+                    if let Some(m) = &l.memory
+                        && crate::quantity::memory_bytes(m).is_none()
+                    {
+                        return Err(self.err(
+                            &format!("{key}.resources.{which}.memory"),
+                            format!("`{m}` is not a memory quantity (`64Mi`, `1G`, `1048576`)"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(ing) = &s.ingress {
+            let ik = format!("{key}.ingress");
+            if !ing.path.starts_with('/') || ing.path.contains(char::is_whitespace) {
+                return Err(self.err(&format!("{ik}.path"), format!("`{}` must start with `/` and have no spaces", ing.path)));
+            }
+            if !s.ports.iter().any(|p| p.protocol == Protocol::Tcp) {
+                return Err(self.err(&ik, "a service with an ingress needs a TCP port"));
+            }
+            if let Some(p) = ing.port
+                && !s.ports.iter().any(|sp| sp.port == p && sp.protocol == Protocol::Tcp)
+            {
+                return Err(self.err(&format!("{ik}.port"), format!("{p} is not a TCP port of this service")));
+            }
+        }
+        Ok(())
+    }
+
+    fn env_name(&self, key: &str, var: &str) -> Result<()> {
+        let b = var.as_bytes();
+        let ok = !b.is_empty()
+            && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(key, format!("`{var}` is not an environment variable name")))
+        }
+    }
+
+    fn template(&self, key: &str, f: &StackFile, env: &str, t: &str, host: bool) -> Result<()> {
+        // Render with a short and a very long branch: both must be valid.
+        for branch in ["main", &"b".repeat(100)] {
+            let rendered = slug::render(t, &f.name, env, branch).map_err(|m| self.err(key, m))?;
+            if host {
+                if !slug::is_dns_name(&rendered) {
+                    return Err(self.err(key, format!("renders to `{rendered}`, which is not a DNS name")));
+                }
+            } else if let Some(p) = slug::dns_label_problem(&rendered) {
+                return Err(self.err(key, format!("renders to `{rendered}`, which {p}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn environment(&self, f: &StackFile, name: &str, e: &Environment) -> Result<()> {
+        let key = format!("environments.{name}");
+        self.label(&key, name)?;
+        self.template(&format!("{key}.namespace"), f, name, &e.namespace, false)?;
+        if let Some(h) = &e.host {
+            self.template(&format!("{key}.host"), f, name, h, true)?;
+        }
+        if let Some(c) = &e.ingress_class
+            && slug::dns_label_problem(c).is_some()
+            && !slug::is_dns_name(c)
+        {
+            return Err(self.err(&format!("{key}.ingress_class"), format!("`{c}` is not a DNS name")));
+        }
+        for (svc, o) in &e.services {
+            let ok = format!("{key}.services.{svc}");
+            if !f.services.contains_key(svc) {
+                return Err(self.err(&ok, format!("overrides `{svc}`, which is not a declared service (declared: {})", names(&f.services))));
+            }
+            if e.omit.contains(svc) {
+                return Err(self.err(&ok, format!("overrides `{svc}`, which this environment omits")));
+            }
+            for var in o.env.keys() {
+                self.env_name(&format!("{ok}.env.{var}"), var)?;
+            }
+        }
+        let mut omitted = BTreeSet::new();
+        for (i, svc) in e.omit.iter().enumerate() {
+            let ok = format!("{key}.omit[{i}]");
+            if !f.services.contains_key(svc) {
+                return Err(self.err(&ok, format!("omits `{svc}`, which is not a declared service (declared: {})", names(&f.services))));
+            }
+            if !omitted.insert(svc) {
+                return Err(self.err(&ok, format!("duplicate `{svc}`")));
+            }
+        }
+        for (svc, s) in &e.add {
+            let ak = format!("{key}.add.{svc}");
+            if f.services.contains_key(svc) {
+                return Err(self.err(&ak, format!("duplicate service `{svc}`: it is declared in `services`")));
+            }
+            self.service(&ak, svc, s)?;
+        }
+        // Across the services of this environment: published ports and ingress paths are unique.
+        let mut published = BTreeMap::new();
+        let mut paths = BTreeMap::new();
+        let all = f
+            .services
+            .iter()
+            .filter(|(n, _)| !omitted.contains(n))
+            .map(|(n, s)| (format!("services.{n}"), s))
+            .chain(e.add.iter().map(|(n, s)| (format!("{key}.add.{n}"), s)));
+        for (skey, s) in all {
+            for (i, p) in s.ports.iter().enumerate() {
+                if let Some(pp) = p.published {
+                    let here = format!("{skey}.ports[{i}].published");
+                    if let Some(prev) = published.insert((pp, p.protocol), here.clone()) {
+                        return Err(self.err(&here, format!("duplicate published port {pp} (also {prev}) in environment `{name}`")));
+                    }
+                }
+            }
+            if let Some(ing) = &s.ingress {
+                let here = format!("{skey}.ingress.path");
+                if let Some(prev) = paths.insert(ing.path.clone(), here.clone()) {
+                    return Err(self.err(&here, format!("duplicate ingress path `{}` (also {prev}) in environment `{name}`", ing.path)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn names<V>(m: &BTreeMap<String, V>) -> String {
+    m.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `n` is an IANA service name as Kubernetes port names must be.
+pub fn is_port_name(n: &str) -> bool {
+    n.len() <= 15
+        && slug::is_dns_label(n)
+        && !n.contains("--")
+        && n.bytes().any(|c| c.is_ascii_lowercase())
+}

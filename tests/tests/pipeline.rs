@@ -1,0 +1,379 @@
+//! End-to-end: `scripts/local-platform up` and `scripts/pipeline` on a fresh git copy of `examples/shop`: the whole chain (monobuild → stackgen → build-with-cache → digest-resolve → deploy-bot → swarm), a library change rebuilding and redeploying exactly its dependents, and a no-change run that builds, commits and restarts nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use microplatform_common::testing::dockerd::Dockerd;
+use microplatform_common::testing::registry::Registry;
+use microplatform_common::testing::{Cmd, Output, TestDir, bin, free_port, git_in};
+use serde::Deserialize;
+
+/// `OUT/summary.json` written by scripts/pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Summary {
+    schema_version: u32,
+    branch: String,
+    commit: String,
+    environment: String,
+    namespace: String,
+    tag: String,
+    affected: Vec<String>,
+    built: Vec<String>,
+    skipped: Vec<String>,
+    libraries: Vec<String>,
+    deployed: Deployed,
+    urls: Vec<String>,
+    out_dir: String,
+    seconds: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deployed {
+    unchanged: bool,
+    cluster_commit: String,
+    images: std::collections::BTreeMap<String, String>,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn script(name: &str) -> PathBuf {
+    workspace_root().join("scripts").join(name)
+}
+
+fn bin_dir() -> PathBuf {
+    bin("deploy-bot").parent().expect("bin dir").to_path_buf()
+}
+
+/// A unique, DNS-friendly suffix for branch names (stacks on the shared engine).
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 100_000)
+}
+
+/// The platform, brought up by `scripts/local-platform up` on the shared
+/// engine and a harness registry (both reused, not started by the script),
+/// with its own state directory and agent port; `down` on drop.
+struct Platform {
+    state: TestDir,
+    agent_port: u16,
+    docker_host: String,
+    registry_port: String,
+}
+
+impl Platform {
+    fn cmd(&self) -> Cmd {
+        Cmd::new(script("local-platform"))
+            .env("MICROPLATFORM_STATE_DIR", self.state.path())
+            .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
+            .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
+            .env("MICROPLATFORM_BIN_DIR", bin_dir())
+            .env("DOCKER_HOST", &self.docker_host)
+    }
+
+    fn up(reg: &Registry, dockerd: &Dockerd) -> Self {
+        dockerd.ensure_swarm();
+        let platform = Platform {
+            state: TestDir::new(),
+            agent_port: free_port(),
+            docker_host: dockerd.host.clone(),
+            registry_port: reg.addr.rsplit(':').next().expect("port").to_string(),
+        };
+        let out = platform.cmd().arg("up").run();
+        out.success()
+            .stderr_contains("registry: using the one already on")
+            .stderr_contains("docker: using the engine at")
+            .stderr_contains("deploy-bot agent: started");
+        platform
+    }
+
+    fn pipeline(&self, repo: &Path, branch: &str, out: &Path) -> Output {
+        Cmd::new(script("pipeline"))
+            .env("MICROPLATFORM_STATE_DIR", self.state.path())
+            .args(["--out", &out.to_string_lossy()])
+            .arg(repo)
+            .arg(branch)
+            .run()
+    }
+
+    fn cluster_repo(&self) -> PathBuf {
+        self.state.join("cluster.git")
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.cmd().args(["down"]).run();
+    }
+}
+
+fn summary(out: &Path) -> Summary {
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("summary.json: {e}\n{text}"))
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// Every task (running and historic) of a service: a restart adds one.
+fn task_ids(dockerd: &Dockerd, service: &str) -> BTreeSet<String> {
+    dockerd
+        .run(&["service", "ps", "-q", "--no-trunc", service])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn updated_at(dockerd: &Dockerd, service: &str) -> String {
+    dockerd.run(&["service", "inspect", "--format", "{{.UpdatedAt}}", service])
+}
+
+/// Every ref of the cluster repo with its commit.
+fn refs(repo: &Path) -> String {
+    git_in(repo, &["for-each-ref", "--format=%(refname) %(objectname)"])
+}
+
+/// The files of a directory tree, relative path → bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, acc: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                walk(root, &p, acc);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned();
+                acc.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    let mut acc = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut acc);
+    acc
+}
+
+/// A fresh git repo: `main` holds only a README (the project is new), the
+/// branch adds a copy of examples/shop.
+fn shop_repo(branch: &str) -> TestDir {
+    let repo = TestDir::new();
+    repo.git_init();
+    repo.write("README.md", "# shop\n");
+    repo.commit_all("Start");
+    repo.git(&["checkout", "-q", "-b", branch]);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(workspace_root().join("examples/shop/."))
+        .arg(repo.path())
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    repo.commit_all("Add the shop");
+    repo
+}
+
+#[test]
+fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
+    let reg = Registry::start();
+    let dockerd = Dockerd::shared();
+    let platform = Platform::up(&reg, dockerd);
+    let branch = unique("e2e");
+    let repo = shop_repo(&branch);
+    let runs = TestDir::new();
+
+    // Run 1: everything is new: both images built in schedule order, deployed, answering.
+    let out1 = runs.join("run1");
+    let run = platform.pipeline(repo.path(), &branch, &out1);
+    run.success();
+    for step in [
+        "diff", "workflow", "prepare", "build", "render", "resolve", "request", "merge", "apply",
+        "smoke",
+    ] {
+        run.stderr_contains(&format!("] {step}"));
+    }
+    let s1 = summary(&out1);
+    assert_eq!(s1.schema_version, 1);
+    assert_eq!(s1.branch, branch);
+    assert_eq!(s1.commit, repo.git(&["rev-parse", "HEAD"]));
+    assert_eq!(s1.environment, "dev");
+    assert_eq!(s1.namespace, format!("shop-{branch}"));
+    assert_eq!(s1.tag, branch);
+    assert_eq!(sorted(&s1.built), ["api", "web"]);
+    assert!(s1.skipped.is_empty(), "{s1:?}");
+    assert_eq!(sorted(&s1.libraries), ["libs/greeting", "libs/page"]);
+    assert_eq!(
+        sorted(&s1.affected),
+        ["libs/greeting", "libs/page", "services/api", "services/web"]
+    );
+    assert!(!s1.deployed.unchanged);
+    assert_eq!(s1.urls, [format!("http://{branch}.shop.dev.localhost/")]);
+    assert_eq!(Path::new(&s1.out_dir), out1.as_path());
+    assert!(s1.seconds > 0.0);
+    for (svc, image) in &s1.deployed.images {
+        let prefix = format!("{}/shop/{svc}:{branch}@sha256:", reg.addr);
+        assert!(image.starts_with(&prefix), "{image} is not {prefix}…");
+    }
+    // The saved workflow is an Argo Workflow with a task per scheduled job.
+    let workflow = std::fs::read_to_string(out1.join("workflow.yaml")).expect("workflow");
+    assert!(workflow.contains("kind: Workflow"), "{workflow}");
+    // The front page shows both services' greetings: web called api by name.
+    let page = std::fs::read_to_string(out1.join("smoke/web-ingress.txt")).expect("smoke page");
+    assert!(page.contains("web says: Hello, visitor!"), "{page}");
+    assert!(page.contains("api says: Hello, web!"), "{page}");
+    // Merged: the cluster repo's main holds the resolved stack, no deploy branch is left.
+    let cluster = platform.cluster_repo();
+    assert_eq!(
+        git_in(&cluster, &["rev-parse", "main"]),
+        s1.deployed.cluster_commit
+    );
+    let compose1 = git_in(
+        &cluster,
+        &["show", &format!("main:shop-{branch}/compose.yaml")],
+    );
+    assert_eq!(
+        compose1.trim(),
+        std::fs::read_to_string(out1.join("deploy/compose.yaml"))
+            .expect("compose")
+            .trim()
+    );
+    assert!(
+        !refs(&cluster).contains("refs/heads/deploy/"),
+        "{}",
+        refs(&cluster)
+    );
+    let api = format!("shop-{branch}_api");
+    let web = format!("shop-{branch}_web");
+    let api_tasks1 = task_ids(dockerd, &api);
+    let web_tasks1 = task_ids(dockerd, &web);
+    let api_updated1 = updated_at(dockerd, &api);
+
+    // Run 2: a change to libs/page: only web (its one dependent) is rebuilt and redeployed.
+    let layout = repo.read("libs/page/layout.html");
+    repo.write(
+        "libs/page/layout.html",
+        layout.replace(
+            "shop example of the microplatform tools",
+            "shop, second edition",
+        ),
+    );
+    repo.commit_all("New footer");
+    let out2 = runs.join("run2");
+    platform.pipeline(repo.path(), &branch, &out2).success();
+    let s2 = summary(&out2);
+    assert_eq!(s2.built, ["web"], "{s2:?}");
+    assert_eq!(s2.skipped, ["api"], "{s2:?}");
+    assert!(!s2.deployed.unchanged);
+    assert_eq!(s2.deployed.images["api"], s1.deployed.images["api"]);
+    assert_ne!(s2.deployed.images["web"], s1.deployed.images["web"]);
+    let page = std::fs::read_to_string(out2.join("smoke/web-ingress.txt")).expect("smoke page");
+    assert!(page.contains("shop, second edition"), "{page}");
+    assert!(page.contains("api says: Hello, web!"), "{page}");
+    let api_tasks2 = task_ids(dockerd, &api);
+    let web_tasks2 = task_ids(dockerd, &web);
+    assert_eq!(api_tasks2, api_tasks1, "api was restarted");
+    assert_eq!(updated_at(dockerd, &api), api_updated1, "api was updated");
+    assert!(
+        web_tasks2.len() > web_tasks1.len(),
+        "web was not redeployed"
+    );
+    let refs2 = refs(&cluster);
+
+    // Run 3: no change: nothing built, byte-identical manifests, no commit, no restart.
+    let out3 = runs.join("run3");
+    let run = platform.pipeline(repo.path(), &branch, &out3);
+    run.success().stderr_contains("unchanged");
+    let s3 = summary(&out3);
+    assert!(s3.built.is_empty(), "{s3:?}");
+    assert_eq!(sorted(&s3.skipped), ["api", "web"]);
+    assert!(s3.deployed.unchanged);
+    assert_eq!(s3.deployed.cluster_commit, s2.deployed.cluster_commit);
+    assert_eq!(s3.deployed.images, s2.deployed.images);
+    let request: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out3.join("request.json")).expect("request"))
+            .expect("request json");
+    assert_eq!(request["unchanged"], serde_json::Value::Bool(true));
+    assert_eq!(
+        std::fs::read(out3.join("deploy/compose.yaml")).expect("compose3"),
+        std::fs::read(out2.join("deploy/compose.yaml")).expect("compose2")
+    );
+    assert_eq!(tree(&out3.join("manifests")), tree(&out2.join("manifests")));
+    assert!(!tree(&out3.join("manifests")).is_empty());
+    assert_eq!(refs(&cluster), refs2, "the cluster repo changed");
+    assert_eq!(task_ids(dockerd, &api), api_tasks2, "api was restarted");
+    assert_eq!(task_ids(dockerd, &web), web_tasks2, "web was restarted");
+
+    // down stops what up started (the agent) and nothing else.
+    platform.cmd().arg("down").run().success();
+    let agent = std::net::TcpStream::connect(("127.0.0.1", platform.agent_port));
+    assert!(agent.is_err(), "the agent still listens");
+    assert!(reg.has("shop/api", &branch), "the registry was stopped");
+    dockerd.run(&["version"]);
+    dockerd.run(&["stack", "rm", &format!("shop-{branch}")]);
+}
+
+#[test]
+fn pipeline_without_platform_settings_is_a_usage_error() {
+    let state = TestDir::new();
+    let out = Cmd::new(script("pipeline"))
+        .env("MICROPLATFORM_STATE_DIR", state.path())
+        .env_remove("MICROPLATFORM_REGISTRY")
+        .env_remove("MICROPLATFORM_CLUSTER_REPO")
+        .args([
+            workspace_root()
+                .join("examples/shop")
+                .to_string_lossy()
+                .as_ref(),
+            "x",
+        ])
+        .run();
+    out.code(2)
+        .stdout_empty()
+        .stderr_one_line()
+        .stderr_contains("scripts/local-platform up");
+}
+
+#[test]
+fn pipeline_names_a_missing_branch() {
+    let repo = TestDir::new();
+    repo.git_init();
+    repo.write("stack.yaml", "name: x\n");
+    repo.commit_all("x");
+    let state = TestDir::new();
+    let out = Cmd::new(script("pipeline"))
+        .env("MICROPLATFORM_STATE_DIR", state.path())
+        .args([
+            "--registry",
+            "127.0.0.1:1",
+            "--cluster-repo",
+            "file:///nonexistent",
+            "--agent-url",
+            "http://127.0.0.1:1",
+            "--webhook-secret-file",
+            "/nonexistent",
+            "--docker-host",
+            "unix:///nonexistent",
+            "--bin-dir",
+        ])
+        .arg(bin_dir())
+        .arg(repo.path())
+        .arg("no-such-branch")
+        .run();
+    out.code(2)
+        .stdout_empty()
+        .stderr_one_line()
+        .stderr_contains("no branch no-such-branch");
+}
