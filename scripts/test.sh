@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl)
+APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl openssl python3-yaml)
 VENV="${MICROPLATFORM_VENV:-$HOME/.cache/microplatform/venv}"
 
 need_apt=()

@@ -7,8 +7,9 @@ const AFTER_HELP: &str = concat!(
     "Every option not listed above is a `docker build` option: it is understood where needed ",
     "(-t/--tag, -f/--file, --build-arg, --target, --platform, --network, --iidfile, ...) and passed ",
     "to the builder in the order given. -t/--tag is required.\n\n",
-    "Default cache repository: the repository of the first -t tag followed by `/cache` ",
-    "(-t reg:5000/team/app:v1 => reg:5000/team/app/cache). Cache tags: `<branch>-<stage>`.\n\n",
+    "Default cache repository: the repository of the first -t tag itself ",
+    "(-t reg:5000/team/app:v1 => reg:5000/team/app); stage cache tags are `cache-<branch>-<stage>`, ",
+    "buildah layer caches go to `<cache repo>/layers-<branch>`, --source-hash to `<repo>:src-<HASH>`.\n\n",
     "stdout is one JSON document (see docs/build-with-cache.md); builder output goes to stderr.\n\n",
     "Exit codes:\n",
     "  0   success\n",
@@ -44,7 +45,7 @@ pub enum BackendChoice {
 #[derive(Debug, Parser)]
 #[command(name = "build-with-cache", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Repository holding the stage cache images (default: `<repository of the first tag>/cache`).
+    /// Repository holding the stage cache images (default: the repository of the first tag).
     #[arg(long, value_name = "REPO")]
     pub cache_repo: Option<String>,
     /// Branch whose cache to read and write; made a valid tag (default: `main`).

@@ -20,11 +20,14 @@ pub struct Prepared {
     pub tmp: Option<tempfile::TempDir>,
 }
 
+/// A git URL: `git://…`, `git@…`, `github.com/…`, or any `scheme://…` URL
+/// whose path ends in `.git` (`https://…/repo.git`, `file:///srv/repo.git`);
+/// `#ref:subdir` may follow.
 fn is_git_url(s: &str) -> bool {
     s.starts_with("git://")
         || s.starts_with("git@")
         || s.starts_with("github.com/")
-        || (s.starts_with("http")
+        || (s.contains("://")
             && s.split('#')
                 .next()
                 .is_some_and(|u| u.to_ascii_lowercase().ends_with(".git")))

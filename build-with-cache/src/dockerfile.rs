@@ -57,6 +57,8 @@ pub struct Stage {
     pub index: usize,
     /// Lower-cased `AS` name, if any.
     pub name: Option<String>,
+    /// The `AS` name as written (buildah matches `--target` case-sensitively).
+    pub name_as_written: Option<String>,
     /// The base, after `ARG` substitution.
     pub base: Source,
     /// `--platform=` of the `FROM`, after substitution.
@@ -83,7 +85,7 @@ impl Stage {
     /// The value to pass to `--target` (name, or index for unnamed stages).
     #[must_use]
     pub fn target_arg(&self) -> Option<String> {
-        self.name.clone()
+        self.name_as_written.clone()
     }
 }
 
@@ -432,11 +434,13 @@ fn build(
                 let words: Vec<&str> = args.split_whitespace().collect();
                 let mut vars = global_args.clone();
                 platform_args(&mut vars, platform.as_deref());
-                let (image, name) = match words.as_slice() {
-                    [image] => (*image, None),
-                    [image, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
-                        (*image, Some(name.to_ascii_lowercase()))
-                    }
+                let (image, name, written) = match words.as_slice() {
+                    [image] => (*image, None, None),
+                    [image, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => (
+                        *image,
+                        Some(name.to_ascii_lowercase()),
+                        Some((*name).to_string()),
+                    ),
                     [] => return Err(syntax(path, ins.line, "FROM needs an image")),
                     _ => {
                         return Err(syntax(
@@ -486,6 +490,7 @@ fn build(
                 stages.push(Stage {
                     index: stages.len(),
                     name,
+                    name_as_written: written,
                     base,
                     platform: platform_flag,
                     line: ins.line,
@@ -623,6 +628,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.stages[0].base, Source::Image("docker.io/lib/x:2".into()));
+    }
+
+    #[test]
+    fn platform_args_and_scratch() {
+        let mut args = BTreeMap::new();
+        args.insert("TARGETPLATFORM".to_string(), "linux/arm64".to_string());
+        let d = parse(
+            "Dockerfile",
+            "FROM --platform=$BUILDPLATFORM golang:1 AS b\nFROM scratch\nCOPY --from=b /x /x\n",
+            &args,
+        )
+        .unwrap();
+        assert!(
+            d.stages[0]
+                .platform
+                .as_deref()
+                .unwrap()
+                .starts_with("linux/")
+        );
+        assert_eq!(d.stages[1].base, Source::Scratch);
+        let e = p("FROM --plat=x a\n").unwrap_err();
+        assert!(e.to_string().contains("unknown FROM flag"), "{e}");
+        let e = p("FROM a AS 1bad\n").unwrap_err();
+        assert!(e.to_string().contains("invalid stage name"), "{e}");
+        let e = p("# escape=x\nFROM a\n").unwrap_err();
+        assert!(e.to_string().contains("Dockerfile:1"), "{e}");
     }
 
     #[test]

@@ -102,15 +102,9 @@ impl exit::ExitCode for BuildError {
                 .unwrap_or(exit::EXTERNAL),
             BuildError::Push { message, .. } => {
                 let m = message.to_ascii_lowercase();
-                if [
-                    "denied",
-                    "unauthorized",
-                    "authentication",
-                    "forbidden",
-                    "refused",
-                ]
-                .iter()
-                .any(|w| m.contains(w))
+                if ["denied", "auth", "forbidden"]
+                    .iter()
+                    .any(|w| m.contains(w))
                 {
                     exit::AUTH
                 } else {

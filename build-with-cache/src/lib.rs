@@ -109,11 +109,11 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
         run::execute(&p, builder).await?
     };
     if let Some(f) = &opts.iidfile {
-        let id = std::fs::read_to_string(p.tmp.join(format!(
-            "{}.iid",
-            p.stages.iter().find(|s| s.target).map_or("image", |s| s.name.as_str())
-        )))
-        .unwrap_or_default();
+        let file = match (tool.backend, p.stages.iter().find(|s| s.target)) {
+            (Backend::Buildx, _) | (_, None) => "image.iid".to_string(),
+            (_, Some(t)) => format!("{}.iid", t.name),
+        };
+        let id = std::fs::read_to_string(p.tmp.join(file)).unwrap_or_default();
         microplatform_common::io::atomic_write(std::path::Path::new(f), id.trim().as_bytes())
             .map_err(|e| BuildError::Io {
                 path: f.clone(),

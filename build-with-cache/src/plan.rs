@@ -41,6 +41,9 @@ pub struct StagePlan {
     /// `--target` value (`None`: the last stage, unnamed).
     #[serde(skip)]
     pub target_arg: Option<String>,
+    /// Names of the stages it needs, itself included.
+    #[serde(skip)]
+    pub closure: Vec<String>,
 }
 
 /// The whole plan.
@@ -123,6 +126,35 @@ impl Plan {
         (read, self.cache_write.then_some(own))
     }
 
+    /// The cache sources for building `st`, out of `available`: its own
+    /// refs first, then those of the stages it needs, then any others
+    /// (user `--cache-from`); refs of stages it does not need are left out,
+    /// so `BuildKit` takes each layer's metadata from its own stage image.
+    #[must_use]
+    pub fn stage_cache_from(&self, st: &StagePlan, available: &[String]) -> Vec<String> {
+        let owner = |c: &String| {
+            self.stages
+                .iter()
+                .find(|s| s.cache_from.contains(c))
+                .map(|s| s.name.clone())
+        };
+        let mut out: Vec<String> = st
+            .cache_from
+            .iter()
+            .filter(|c| available.contains(c))
+            .cloned()
+            .collect();
+        for c in available {
+            if out.contains(c) {
+                continue;
+            }
+            if owner(c).is_none_or(|o| st.closure.contains(&o)) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+
     /// Whether branch and fallback differ.
     #[must_use]
     pub fn has_fallback(&self) -> bool {
@@ -178,11 +210,11 @@ pub fn make(
                 tracked,
                 cache_ref,
                 cache_from,
-                target_arg: if is_target && i == df.stages.len() - 1 && st.name.is_none() {
-                    None
-                } else {
-                    st.name.clone()
-                },
+                target_arg: st.target_arg(),
+                closure: graph::needed(df, i)
+                    .into_iter()
+                    .map(|d| df.stages[d].label())
+                    .collect(),
             }
         })
         .collect();
@@ -220,30 +252,26 @@ pub fn make(
         tmp,
     };
     if tool.backend == Backend::Buildx {
-        {
-            plan.cache_read
+        plan.cache_read
+            .push(refs::buildx_ref(&s.cache_repo, &s.branch));
+        if let Some(f) = fallback {
+            plan.cache_read.push(refs::buildx_ref(&s.cache_repo, f));
+        }
+        if s.cache_write {
+            plan.cache_write_refs
                 .push(refs::buildx_ref(&s.cache_repo, &s.branch));
-            if let Some(f) = fallback {
-                plan.cache_read.push(refs::buildx_ref(&s.cache_repo, f));
-            }
-            if s.cache_write {
-                plan.cache_write_refs
-                    .push(refs::buildx_ref(&s.cache_repo, &s.branch));
-            }
         }
     } else {
-        {
-            for st in &plan.stages {
-                plan.cache_read.extend(st.cache_from.iter().cloned());
-                if s.cache_write {
-                    plan.cache_write_refs.extend(st.cache_ref.iter().cloned());
-                }
+        for st in &plan.stages {
+            plan.cache_read.extend(st.cache_from.iter().cloned());
+            if s.cache_write {
+                plan.cache_write_refs.extend(st.cache_ref.iter().cloned());
             }
-            if tool.backend == Backend::Buildah {
-                let (read, write) = plan.buildah_layers();
-                plan.cache_read.extend(read);
-                plan.cache_write_refs.extend(write);
-            }
+        }
+        if tool.backend == Backend::Buildah {
+            let (read, write) = plan.buildah_layers();
+            plan.cache_read.extend(read);
+            plan.cache_write_refs.extend(write);
         }
     }
     plan.cache_read.extend(opts.cache_from.iter().cloned());
@@ -308,7 +336,7 @@ fn dry_run_commands(plan: &Plan, opts: &BuildOptions, ctx: &Prepared, tool: &Too
                 out.push(b.build(
                     &st.name,
                     st.target_arg.as_deref(),
-                    &stage_refs,
+                    &plan.stage_cache_from(st, &stage_refs),
                     tags,
                     &iid,
                     buildah_cache,

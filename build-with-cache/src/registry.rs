@@ -16,7 +16,49 @@ pub struct ImageKey {
     pub created: String,
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-01-02T03:04:05.123Z`).
+#[allow(clippy::many_single_char_names)]
+fn epoch_seconds(t: &str) -> Option<f64> {
+    let t = t.strip_suffix('Z')?;
+    let (date, time) = t.split_once('T')?;
+    let mut d = date.split('-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut hms = time.split(':');
+    let (h, min) = (
+        hms.next()?.parse::<i64>().ok()?,
+        hms.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = hms.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3_600 + min * 60) as f64 + sec)
+}
+
 impl ImageKey {
+    /// Whether two images are the same build result: the same layers, and
+    /// creation times equal or less than a second apart (`BuildKit` stores
+    /// layer times in its inline cache metadata a little later than the
+    /// image history; a step that really ran again is much later).
+    #[must_use]
+    pub fn matches(&self, other: &ImageKey) -> bool {
+        if self.diff_ids != other.diff_ids {
+            return false;
+        }
+        if self.created == other.created {
+            return true;
+        }
+        match (epoch_seconds(&self.created), epoch_seconds(&other.created)) {
+            (Some(a), Some(b)) => (a - b).abs() < 1.0,
+            _ => false,
+        }
+    }
+
     /// Read the key from an image config JSON (OCI or Docker).
     #[must_use]
     pub fn from_config(config: &serde_json::Value) -> Option<Self> {
@@ -151,4 +193,23 @@ pub enum CopyError {
     /// Registry failure.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_within_a_second() {
+        let k = |c: &str| ImageKey {
+            diff_ids: vec!["sha256:a".into()],
+            created: c.into(),
+        };
+        assert_eq!(epoch_seconds("1970-01-02T00:00:01Z"), Some(86_401.0));
+        assert!(k("2026-11-25T19:30:23.188607665Z").matches(&k("2026-11-25T19:30:23.189465587Z")));
+        assert!(!k("2026-11-25T19:30:23.1Z").matches(&k("2026-11-25T19:30:25.1Z")));
+        let mut other = k("2026-11-25T19:30:23.1Z");
+        other.diff_ids.push("sha256:b".into());
+        assert!(!k("2026-11-25T19:30:23.1Z").matches(&other));
+    }
 }

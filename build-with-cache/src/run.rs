@@ -172,6 +172,35 @@ impl Runner<'_> {
         let t = Instant::now();
         let r = exec(step, false).map_err(|e| self.spawn_error(step, &e))?;
         self.durations.build_s += t.elapsed().as_secs_f64();
+        self.check_build(step, &r)
+    }
+
+    /// Run build steps at once (`BuildKit` shares the steps they have in
+    /// common); the first failure in the given order fails the command.
+    fn build_parallel(&mut self, steps: &[Step]) -> Result<(), BuildError> {
+        let t = Instant::now();
+        let ran: Vec<Result<Ran, std::io::Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = steps
+                .iter()
+                .map(|step| scope.spawn(move || exec(step, false)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("build thread panicked")))
+                })
+                .collect()
+        });
+        self.durations.build_s += t.elapsed().as_secs_f64();
+        for (step, r) in steps.iter().zip(ran) {
+            let r = r.map_err(|e| self.spawn_error(step, &e))?;
+            self.check_build(step, &r)?;
+        }
+        Ok(())
+    }
+
+    fn check_build(&self, step: &Step, r: &Ran) -> Result<(), BuildError> {
         if r.code != 0 {
             let joined = r.stderr_tail.join("\n").to_ascii_lowercase();
             let engine_down = joined.contains("cannot connect to the docker daemon")
@@ -180,7 +209,7 @@ impl Runner<'_> {
             if engine_down {
                 return Err(BuildError::Engine {
                     backend: self.plan.backend.name().to_string(),
-                    message: last_line(&r),
+                    message: last_line(r),
                 });
             }
             return Err(BuildError::Builder {
@@ -410,8 +439,37 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         cache_read.push(layers_from.clone());
     }
 
-    // 3. Build each tracked stage, then the target.
+    // 3. Build each tracked stage, then the target. BuildKit builds every
+    // stage target on its own (sharing common steps), so they run at once.
     let tmp = &plan.tmp;
+    let parallel = backend == Backend::Buildkit;
+    if parallel {
+        let steps: Vec<Step> = plan
+            .stages
+            .iter()
+            .filter(|st| st.tracked)
+            .map(|st| {
+                let tags: &[String] = if st.target { &plan.tags } else { &[] };
+                r.builder.build(
+                    &st.name,
+                    st.target_arg.as_deref(),
+                    &plan.stage_cache_from(st, &cache_from),
+                    tags,
+                    &tmp.join(format!("{}.iid", st.name)),
+                    None,
+                )
+            })
+            .collect();
+        eprintln!(
+            "build-with-cache: building stages {} in parallel",
+            steps
+                .iter()
+                .filter_map(|s| s.stage.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        r.build_parallel(&steps)?;
+    }
     let mut results = Vec::new();
     let mut target_hit: Option<String> = None;
     let mut target_image = String::new();
@@ -433,13 +491,15 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         let step = r.builder.build(
             &st.name,
             st.target_arg.as_deref(),
-            &cache_from,
+            &plan.stage_cache_from(st, &cache_from),
             tags,
             &iid,
             buildah_cache,
         );
-        eprintln!("build-with-cache: building stage {}", st.name);
-        r.build(&step)?;
+        if !parallel {
+            eprintln!("build-with-cache: building stage {}", st.name);
+            r.build(&step)?;
+        }
         let image = std::fs::read_to_string(&iid)
             .map_err(|e| BuildError::Io {
                 path: iid.display().to_string(),
@@ -452,9 +512,19 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         let hit_from = local.as_ref().and_then(|lk| {
             st.cache_from
                 .iter()
-                .find(|c| keys.get(*c) == Some(lk))
+                .find(|c| keys.get(*c).is_some_and(|k| k.matches(lk)))
                 .cloned()
         });
+        if hit_from.is_none() {
+            tracing::debug!(
+                "stage {}: built {local:?}; cached: {:?}",
+                st.name,
+                st.cache_from
+                    .iter()
+                    .map(|c| keys.get(c))
+                    .collect::<Vec<_>>()
+            );
+        }
         let cache = if hit_from.is_some() {
             CacheStatus::Hit
         } else {

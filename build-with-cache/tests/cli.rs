@@ -50,7 +50,7 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
     assert_eq!(p.target, "stage-3");
     assert_eq!(p.stages[0].base, "127.0.0.1:5999/base/busybox:1");
     assert_eq!(p.stages[1].depends_on, ["deps"]);
-    assert_eq!(p.stages[1].line, 7);
+    assert_eq!(p.stages[1].line, 8);
     let edges: Vec<_> = p
         .edges
         .iter()
@@ -197,11 +197,7 @@ fn dry_run_buildx_uses_registry_cache_with_mode_max() {
     assert!(p.commands[0].condition.is_some());
     assert_eq!(
         p.commands.last().unwrap().argv,
-        [
-            "registry-copy",
-            IMAGE,
-            "127.0.0.1:5999/team/app:src-abc123"
-        ]
+        ["registry-copy", IMAGE, "127.0.0.1:5999/team/app:src-abc123"]
     );
 }
 
@@ -265,9 +261,11 @@ fn unknown_from_stage_is_an_error() {
     let out = bwc(&dir).args(["-t", IMAGE, "--dry-run", "."]).run();
     out.code(4).stdout_empty().stderr_one_line();
     out.stderr_contains(":3: unknown stage \"tow\"");
-    let out = bwc(&dir)
-        .args(["-t", IMAGE, "--target", "nope", "."])
-        .run();
+    dir.write(
+        "Dockerfile",
+        "FROM a:1 AS one\nFROM a:1\nCOPY --from=one /x /x\n",
+    );
+    let out = bwc(&dir).args(["-t", IMAGE, "--target", "nope", "."]).run();
     out.code(4).stdout_empty().stderr_one_line();
     out.stderr_contains("target stage \"nope\" not found");
 }
@@ -317,4 +315,48 @@ fn completions_and_man() {
         .run()
         .success()
         .stdout_contains("Exit codes");
+}
+
+#[test]
+fn git_url_context_is_cloned_with_ref_and_subdirectory() {
+    let repo = TestDir::new();
+    repo.git_init();
+    repo.write("svc/Dockerfile", "FROM a:1 AS one\nFROM one AS two\n");
+    repo.commit_all("first");
+    repo.git(&["branch", "release"]);
+    repo.write("svc/Dockerfile", "FROM a:1 AS changed\n");
+    repo.commit_all("second");
+    let bare = TestDir::new();
+    let url = format!("file://{}/repo.git", bare.path().display());
+    microplatform_common::testing::git_in(
+        bare.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &repo.path().display().to_string(),
+            "repo.git",
+        ],
+    );
+    let dir = TestDir::new();
+    let p = plan(
+        &dir,
+        &[
+            "--dry-run",
+            "--backend",
+            "docker",
+            "-t",
+            IMAGE,
+            &format!("{url}#release:svc"),
+        ],
+    );
+    let names: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["one", "two"]);
+    assert!(p.context.ends_with("/src/svc"), "{}", p.context);
+    let out = bwc(&dir)
+        .args(["--dry-run", "--backend", "docker", "-t", IMAGE])
+        .arg(format!("{url}#no-such-ref"))
+        .run();
+    out.code(4).stdout_empty().stderr_one_line();
+    out.stderr_contains("build context file://");
 }

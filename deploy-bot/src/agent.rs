@@ -1,6 +1,7 @@
 //! `deploy-bot agent`: the webhook server, the worker that drains the durable queue, the reconcile loop, per-namespace serialised applies, and status reports to the forge.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,18 +92,24 @@ pub struct Agent {
     ready: AtomicBool,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     fetch_lock: tokio::sync::Mutex<()>,
+    /// Namespaces whose apply failed: (tree, attempts, not before), for exponential backoff.
+    backoff: std::sync::Mutex<HashMap<String, (String, u32, std::time::Instant)>>,
     git: Git,
     repo_url_norm: String,
 }
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").field("repo", &self.cfg.repo).finish_non_exhaustive()
+        f.debug_struct("Agent")
+            .field("repo", &self.cfg.repo)
+            .finish_non_exhaustive()
     }
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -146,6 +153,7 @@ impl Agent {
             ready: AtomicBool::new(false),
             locks: std::sync::Mutex::new(HashMap::new()),
             fetch_lock: tokio::sync::Mutex::new(()),
+            backoff: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -276,7 +284,8 @@ impl Agent {
     }
 
     fn managed(&self, ns: &str) -> bool {
-        is_namespace(ns) && (self.cfg.namespaces.is_empty() || self.cfg.namespaces.iter().any(|n| n == ns))
+        is_namespace(ns)
+            && (self.cfg.namespaces.is_empty() || self.cfg.namespaces.iter().any(|n| n == ns))
     }
 
     /// Top-level namespace directories at a commit.
@@ -294,7 +303,10 @@ impl Agent {
     }
 
     fn applied_path(&self, ns: &str) -> PathBuf {
-        self.cfg.state_dir.join("applied").join(format!("{ns}.json"))
+        self.cfg
+            .state_dir
+            .join("applied")
+            .join(format!("{ns}.json"))
     }
 
     /// What was applied to a namespace, if anything.
@@ -318,9 +330,25 @@ impl Agent {
     /// Fetch the watched branch and bring every namespace to its head.
     async fn sync(self: &Arc<Self>, reason: &str, pull_request: Option<u64>) -> Result<()> {
         let branch = &self.cfg.branch;
-        self.fetch(vec![format!("+refs/heads/{branch}:refs/heads/{branch}")]).await?;
+        if let Err(e) = self
+            .fetch(vec![format!("+refs/heads/{branch}:refs/heads/{branch}")])
+            .await
+        {
+            // A repo without the branch yet (nothing merged) is not an error: nothing to apply.
+            let url = self.cfg.repo.clone();
+            let b = branch.clone();
+            let exists = blocking(move || crate::git::remote_branch_commit(&url, &b)).await;
+            if matches!(exists, Ok(None)) {
+                tracing::info!("{reason}: branch {branch} does not exist yet; nothing to apply");
+                self.ready.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            return Err(e);
+        }
         self.ready.store(true, Ordering::Relaxed);
-        let head = self.git(&["rev-parse", &format!("refs/heads/{branch}^{{commit}}")]).await?;
+        let head = self
+            .git(&["rev-parse", &format!("refs/heads/{branch}^{{commit}}")])
+            .await?;
         let namespaces = self.namespaces_at(&head).await?;
         tracing::debug!("{reason}: head {head}, namespaces {namespaces:?}");
         let mut tasks = Vec::new();
@@ -335,7 +363,9 @@ impl Agent {
             if !namespaces.contains(&ns) && self.managed(&ns) {
                 let me = self.clone();
                 let head = head.clone();
-                tasks.push(tokio::spawn(async move { me.remove_namespace(&ns, &head).await }));
+                tasks.push(tokio::spawn(async move {
+                    me.remove_namespace(&ns, &head).await;
+                }));
             }
         }
         for t in tasks {
@@ -351,16 +381,24 @@ impl Agent {
             .tempdir_in(self.cfg.state_dir.join("work"))
             .map_err(|e| Error::io(self.cfg.state_dir.join("work"), e))?;
         let git = self.git.clone();
-        let (commit, ns, dest) = (commit.to_string(), ns.to_string(), work.path().to_path_buf());
+        let (commit, ns, dest) = (
+            commit.to_string(),
+            ns.to_string(),
+            work.path().to_path_buf(),
+        );
         blocking(move || {
-            let tar = git.run_bytes(&["archive", "--format=tar", &commit, "--", &format!("{ns}/")])?;
+            let tar =
+                git.run_bytes(&["archive", "--format=tar", &commit, "--", &format!("{ns}/")])?;
             let mut child = std::process::Command::new("tar")
                 .args(["-x", "-C"])
                 .arg(&dest)
                 .stdin(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
-                .map_err(|e| Error::External { program: "tar".into(), message: e.to_string() })?;
+                .map_err(|e| Error::External {
+                    program: "tar".into(),
+                    message: e.to_string(),
+                })?;
             {
                 use std::io::Write;
                 let mut stdin = child.stdin.take().expect("piped");
@@ -379,21 +417,34 @@ impl Agent {
         Ok(work)
     }
 
-    fn prepare(&self, dir: &Path, ns: &str, target: &str) -> std::result::Result<Prepared, Vec<String>> {
+    fn prepare(
+        &self,
+        dir: &Path,
+        ns: &str,
+        target: &str,
+    ) -> std::result::Result<Prepared, Vec<String>> {
         match &self.cfg.applier {
-            Applier::Kubectl(_) => validate_kube(dir, ns, target, &self.cfg.policy).map(Prepared::Kube),
+            Applier::Kubectl(_) => {
+                validate_kube(dir, ns, target, &self.cfg.policy).map(Prepared::Kube)
+            }
             Applier::Swarm(_) => validate_stack(dir, ns, &self.cfg.policy).map(Prepared::Stack),
         }
     }
 
     fn env_url(&self, ns: &str) -> Option<String> {
-        self.cfg.environment_url.as_ref().map(|t| t.replace("{namespace}", ns))
+        self.cfg
+            .environment_url
+            .as_ref()
+            .map(|t| t.replace("{namespace}", ns))
     }
 
     async fn status(&self, sha: &str, ns: &str, state: &str, description: &str) {
         if let Some(gh) = &self.cfg.github {
             let ctx = format!("deploy-bot/{ns}");
-            if let Err(e) = gh.create_status(sha, state, &ctx, description, self.env_url(ns).as_deref()).await {
+            if let Err(e) = gh
+                .create_status(sha, state, &ctx, description, self.env_url(ns).as_deref())
+                .await
+            {
                 tracing::warn!("status {ctx} {state} on {sha}: {e}");
             }
         }
@@ -421,7 +472,11 @@ impl Agent {
             self.metrics.applies_skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let rejected_path = self.cfg.state_dir.join("rejected").join(format!("{ns}.json"));
+        let rejected_path = self
+            .cfg
+            .state_dir
+            .join("rejected")
+            .join(format!("{ns}.json"));
         if let Ok(bytes) = std::fs::read(&rejected_path)
             && let Ok(r) = serde_json::from_slice::<Rejected>(&bytes)
             && r.tree == tree
@@ -430,44 +485,100 @@ impl Agent {
             tracing::debug!("{ns}: tree {tree} was rejected before: {}", r.reason);
             return;
         }
+        if let Some((t, attempts, not_before)) = self.backoff.lock().expect("backoff").get(ns)
+            && *t == tree
+            && std::time::Instant::now() < *not_before
+        {
+            tracing::debug!(
+                "{ns}: apply of tree {tree} failed {attempts} times; waiting before retrying"
+            );
+            return;
+        }
         tracing::info!("{ns}: applying {commit} (tree {tree})");
         self.status(commit, ns, "pending", "applying").await;
         let outcome = self.apply_tree(ns, commit).await;
         match &outcome {
             Outcome::Applied(summary) => {
-                let rec = Applied { namespace: ns.into(), commit: commit.into(), tree: tree.clone(), applied_at: now() };
+                let rec = Applied {
+                    namespace: ns.into(),
+                    commit: commit.into(),
+                    tree: tree.clone(),
+                    applied_at: now(),
+                };
                 let bytes = serde_json::to_vec_pretty(&rec).expect("serialise");
-                if let Err(e) = microplatform_common::io::atomic_write(&self.applied_path(ns), &bytes) {
+                if let Err(e) =
+                    microplatform_common::io::atomic_write(&self.applied_path(ns), &bytes)
+                {
                     tracing::error!("{ns}: cannot record the apply: {e}");
                 }
                 let _ = std::fs::remove_file(&rejected_path);
+                self.backoff.lock().expect("backoff").remove(ns);
                 self.metrics.applies_ok.fetch_add(1, Ordering::Relaxed);
                 self.metrics.last_apply.store(now(), Ordering::Relaxed);
                 tracing::info!("{ns}: applied {commit}: {summary}");
-                self.status(commit, ns, "success", &format!("applied: {summary}")).await;
+                self.status(commit, ns, "success", &format!("applied: {summary}"))
+                    .await;
             }
             Outcome::Invalid(problems) => {
                 let reason = problems.join("; ");
-                let rec = Rejected { tree: tree.clone(), reason: reason.clone() };
-                let _ = microplatform_common::io::atomic_write(&rejected_path, &serde_json::to_vec(&rec).expect("serialise"));
+                let rec = Rejected {
+                    tree: tree.clone(),
+                    reason: reason.clone(),
+                };
+                let _ = microplatform_common::io::atomic_write(
+                    &rejected_path,
+                    &serde_json::to_vec(&rec).expect("serialise"),
+                );
                 self.metrics.applies_invalid.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{ns}: validation failed, nothing applied: {reason}");
-                self.status(commit, ns, "failure", &format!("validation failed: {reason}")).await;
+                self.status(
+                    commit,
+                    ns,
+                    "failure",
+                    &format!("validation failed: {reason}"),
+                )
+                .await;
             }
             Outcome::Failed(msg) => {
+                self.note_failure(ns, &tree);
                 self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{ns}: apply failed: {msg}");
-                self.status(commit, ns, "failure", &format!("apply failed: {msg}")).await;
+                self.status(commit, ns, "failure", &format!("apply failed: {msg}"))
+                    .await;
             }
             Outcome::Error(msg) => {
+                self.note_failure(ns, &tree);
                 tracing::error!("{ns}: {msg}");
-                self.status(commit, ns, "error", &format!("deploy-bot error: {msg}")).await;
+                self.status(commit, ns, "error", &format!("deploy-bot error: {msg}"))
+                    .await;
             }
         }
         if let Some(n) = pull_request {
             let body = self.describe(ns, commit, &outcome, "merged");
             self.comment(n, &body).await;
         }
+    }
+
+    /// Back off retries of a tree whose apply failed: one poll interval, doubling, at most 10 minutes.
+    fn note_failure(&self, ns: &str, tree: &str) {
+        let mut map = self.backoff.lock().expect("backoff");
+        let attempts = match map.get(ns) {
+            Some((t, a, _)) if t == tree => a + 1,
+            _ => 1,
+        };
+        let delay = self
+            .cfg
+            .poll_interval
+            .saturating_mul(1 << (attempts - 1).min(16))
+            .min(Duration::from_secs(600));
+        map.insert(
+            ns.to_string(),
+            (
+                tree.to_string(),
+                attempts,
+                std::time::Instant::now() + delay,
+            ),
+        );
     }
 
     async fn apply_tree(&self, ns: &str, commit: &str) -> Outcome {
@@ -479,7 +590,12 @@ impl Agent {
             Ok(p) => p,
             Err(problems) => return Outcome::Invalid(problems),
         };
-        match self.cfg.applier.apply(ns, &prepared, &self.cfg.policy).await {
+        match self
+            .cfg
+            .applier
+            .apply(ns, &prepared, &self.cfg.policy)
+            .await
+        {
             Ok(_) => Outcome::Applied(prepared.summary()),
             Err(e) => Outcome::Failed(e.0),
         }
@@ -488,17 +604,24 @@ impl Agent {
     fn describe(&self, ns: &str, commit: &str, outcome: &Outcome, what: &str) -> String {
         let short = &commit[..commit.len().min(12)];
         let (head, detail) = match outcome {
+            Outcome::Applied(s) if what == "check" => {
+                ("valid, dry run passed".to_string(), s.clone())
+            }
             Outcome::Applied(s) => ("applied".to_string(), s.clone()),
-            Outcome::Invalid(p) => ("validation failed, nothing applied".to_string(), p.join("\n- ")),
+            Outcome::Invalid(p) => (
+                "validation failed, nothing applied".to_string(),
+                p.join("\n- "),
+            ),
             Outcome::Failed(m) => ("apply failed".to_string(), m.clone()),
             Outcome::Error(m) => ("deploy-bot error".to_string(), m.clone()),
         };
-        let mut body = format!("**deploy-bot** ({what}): namespace `{ns}` at `{short}`: **{head}**");
+        let mut body =
+            format!("**deploy-bot** ({what}): namespace `{ns}` at `{short}`: **{head}**");
         if !detail.is_empty() {
-            body.push_str(&format!("\n\n- {detail}"));
+            let _ = write!(body, "\n\n- {detail}");
         }
         if let Some(u) = self.env_url(ns) {
-            body.push_str(&format!("\n\nEnvironment: {u}"));
+            let _ = write!(body, "\n\nEnvironment: {u}");
         }
         body
     }
@@ -510,11 +633,18 @@ impl Agent {
         match self.cfg.applier.teardown(ns, &self.cfg.policy, false).await {
             Ok(_) => {
                 let _ = std::fs::remove_file(self.applied_path(ns));
-                self.status(commit, ns, "success", "namespace removed from the repo; pruned").await;
+                self.status(
+                    commit,
+                    ns,
+                    "success",
+                    "namespace removed from the repo; pruned",
+                )
+                .await;
             }
             Err(e) => {
                 self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
-                self.status(commit, ns, "failure", &format!("prune failed: {e}")).await;
+                self.status(commit, ns, "failure", &format!("prune failed: {e}"))
+                    .await;
             }
         }
     }
@@ -527,11 +657,22 @@ impl Agent {
     }
 
     async fn pull_request(self: &Arc<Self>, job: Job) -> Result<()> {
-        let Job::PullRequest { action, number, head_sha, head_ref, base_ref } = job else {
+        let Job::PullRequest {
+            action,
+            number,
+            head_sha,
+            head_ref,
+            base_ref,
+        } = job
+        else {
             return Ok(());
         };
         self.metrics.pr_checks.fetch_add(1, Ordering::Relaxed);
-        let previews_path = self.cfg.state_dir.join("previews").join(format!("{number}.json"));
+        let previews_path = self
+            .cfg
+            .state_dir
+            .join("previews")
+            .join(format!("{number}.json"));
         if action == "closed" {
             if !self.cfg.teardown_on_close {
                 return Ok(());
@@ -551,21 +692,46 @@ impl Agent {
             }
             let _ = std::fs::remove_file(&previews_path);
             if !targets.is_empty() {
-                self.comment(number, &format!("**deploy-bot**: pull request closed; preview environments:\n{}", lines.join("\n"))).await;
+                self.comment(
+                    number,
+                    &format!(
+                        "**deploy-bot**: pull request closed; preview environments:\n{}",
+                        lines.join("\n")
+                    ),
+                )
+                .await;
             }
             return Ok(());
         }
         let pr_ref = format!("refs/deploy-bot/pr/{number}");
-        if self.fetch(vec![format!("+refs/pull/{number}/head:{pr_ref}")]).await.is_err() {
-            self.fetch(vec![format!("+refs/heads/{head_ref}:{pr_ref}")]).await?;
+        if self
+            .fetch(vec![format!("+refs/pull/{number}/head:{pr_ref}")])
+            .await
+            .is_err()
+        {
+            self.fetch(vec![format!("+refs/heads/{head_ref}:{pr_ref}")])
+                .await?;
         }
-        self.fetch(vec![format!("+refs/heads/{base_ref}:refs/deploy-bot/base/{number}")]).await?;
-        let head = if self.git(&["cat-file", "-e", &format!("{head_sha}^{{commit}}")]).await.is_ok() {
+        self.fetch(vec![format!(
+            "+refs/heads/{base_ref}:refs/deploy-bot/base/{number}"
+        )])
+        .await?;
+        let head = if self
+            .git(&["cat-file", "-e", &format!("{head_sha}^{{commit}}")])
+            .await
+            .is_ok()
+        {
             head_sha
         } else {
             self.git(&["rev-parse", &pr_ref]).await?
         };
-        let base = self.git(&["merge-base", &format!("refs/deploy-bot/base/{number}"), &head]).await?;
+        let base = self
+            .git(&[
+                "merge-base",
+                &format!("refs/deploy-bot/base/{number}"),
+                &head,
+            ])
+            .await?;
         let changed = self.git(&["diff", "--name-only", &base, &head]).await?;
         let present = self.namespaces_at(&head).await?;
         let namespaces: BTreeSet<String> = changed
@@ -580,7 +746,11 @@ impl Agent {
             .unwrap_or_default();
         for ns in &namespaces {
             self.status(&head, ns, "pending", "validating").await;
-            let target = if self.cfg.preview { Self::preview_name(ns, number) } else { ns.clone() };
+            let target = if self.cfg.preview {
+                Self::preview_name(ns, number)
+            } else {
+                ns.clone()
+            };
             let outcome = match self.extract(&head, ns).await {
                 Err(e) => Outcome::Error(e.to_string()),
                 Ok(work) => match self.prepare(&work.path().join(ns), ns, &target) {
@@ -589,7 +759,10 @@ impl Agent {
                         let lock = self.lock_for(&target);
                         let _g = lock.lock().await;
                         let r = if self.cfg.preview {
-                            self.cfg.applier.apply(&target, &prepared, &self.cfg.policy).await
+                            self.cfg
+                                .applier
+                                .apply(&target, &prepared, &self.cfg.policy)
+                                .await
                         } else {
                             self.cfg.applier.dry_run(&target, &prepared).await
                         };
@@ -606,17 +779,27 @@ impl Agent {
                 },
             };
             let (state, desc) = match &outcome {
-                Outcome::Applied(s) if self.cfg.preview => ("success", format!("preview {target}: {s}")),
+                Outcome::Applied(s) if self.cfg.preview => {
+                    ("success", format!("preview {target}: {s}"))
+                }
                 Outcome::Applied(s) => ("success", format!("valid, dry run passed: {s}")),
                 Outcome::Invalid(p) => ("failure", format!("validation failed: {}", p.join("; "))),
                 Outcome::Failed(m) => ("failure", format!("dry run failed: {m}")),
                 Outcome::Error(m) => ("error", format!("deploy-bot error: {m}")),
             };
             self.status(&head, ns, state, &desc).await;
-            sections.push(self.describe(ns, &head, &outcome, if self.cfg.preview { "preview" } else { "check" }));
+            sections.push(self.describe(
+                ns,
+                &head,
+                &outcome,
+                if self.cfg.preview { "preview" } else { "check" },
+            ));
         }
         if self.cfg.preview {
-            let _ = microplatform_common::io::atomic_write(&previews_path, &serde_json::to_vec(&previews).expect("json"));
+            let _ = microplatform_common::io::atomic_write(
+                &previews_path,
+                &serde_json::to_vec(&previews).expect("json"),
+            );
         }
         if !sections.is_empty() {
             self.comment(number, &sections.join("\n\n---\n\n")).await;
@@ -624,14 +807,22 @@ impl Agent {
         Ok(())
     }
 
+    /// The payload is for the watched repo: its `full_name` is our `OWNER/NAME`, or one of its URLs is `--repo`.
     fn repo_matches(&self, repo: &Repository) -> bool {
-        if let (Some(id), Some(full)) = (&self.cfg.repo_id, &repo.full_name) {
-            return full.eq_ignore_ascii_case(&id.to_string());
+        if let (Some(id), Some(full)) = (&self.cfg.repo_id, &repo.full_name)
+            && full.eq_ignore_ascii_case(&id.to_string())
+        {
+            return true;
         }
-        [&repo.clone_url, &repo.ssh_url, &repo.git_url, &repo.html_url]
-            .into_iter()
-            .flatten()
-            .any(|u| normalize_repo_url(u) == self.repo_url_norm)
+        [
+            &repo.clone_url,
+            &repo.ssh_url,
+            &repo.git_url,
+            &repo.html_url,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|u| normalize_repo_url(u) == self.repo_url_norm)
     }
 
     async fn accept(&self, delivery: &str, job: Job) -> (StatusCode, serde_json::Value) {
@@ -647,7 +838,10 @@ impl Agent {
             Err(e) => {
                 self.metrics.webhook("error");
                 tracing::error!("cannot queue delivery {delivery}: {e}");
-                (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "queue unavailable"}))
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "queue unavailable"}),
+                )
             }
         }
     }
@@ -658,23 +852,37 @@ impl Agent {
     }
 
     async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, serde_json::Value) {
-        let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+        let sig = headers
+            .get("x-hub-signature-256")
+            .and_then(|v| v.to_str().ok());
         if !verify_signature(&self.cfg.secret, body, sig) {
             self.metrics.webhook("unauthorized");
-            return (StatusCode::UNAUTHORIZED, json!({"error": "missing or invalid X-Hub-Signature-256"}));
+            return (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "missing or invalid X-Hub-Signature-256"}),
+            );
         }
-        let event = headers.get("x-github-event").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let event = headers
+            .get("x-github-event")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let Some(delivery) = headers
             .get("x-github-delivery")
             .and_then(|v| v.to_str().ok())
             .filter(|d| !d.is_empty() && d.len() <= 128)
         else {
             self.metrics.webhook("bad_request");
-            return (StatusCode::BAD_REQUEST, json!({"error": "missing X-GitHub-Delivery"}));
+            return (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "missing X-GitHub-Delivery"}),
+            );
         };
         let bad = |e: serde_json::Error| {
             self.metrics.webhook("bad_request");
-            (StatusCode::BAD_REQUEST, json!({"error": format!("malformed {event} payload: {e}")}))
+            (
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("malformed {event} payload: {e}")}),
+            )
         };
         match event {
             "ping" => {
@@ -699,8 +907,18 @@ impl Agent {
                     self.metrics.webhook("duplicate");
                     return (StatusCode::OK, json!({"duplicate": true}));
                 }
-                let pr = ev.head_commit.as_ref().and_then(|c| merged_pull_request(&c.message));
-                self.accept(delivery, Job::Push { after: ev.after, pull_request: pr }).await
+                let pr = ev
+                    .head_commit
+                    .as_ref()
+                    .and_then(|c| merged_pull_request(&c.message));
+                self.accept(
+                    delivery,
+                    Job::Push {
+                        after: ev.after,
+                        pull_request: pr,
+                    },
+                )
+                .await
             }
             "pull_request" => {
                 let ev: PullRequestEvent = match serde_json::from_slice(body) {
@@ -713,7 +931,10 @@ impl Agent {
                 if ev.pull_request.base.git_ref != self.cfg.branch {
                     return self.ignored("pull request for another branch");
                 }
-                if !matches!(ev.action.as_str(), "opened" | "synchronize" | "reopened" | "closed") {
+                if !matches!(
+                    ev.action.as_str(),
+                    "opened" | "synchronize" | "reopened" | "closed"
+                ) {
                     return self.ignored("pull request action not handled");
                 }
                 self.accept(
@@ -730,23 +951,39 @@ impl Agent {
             }
             _ => {
                 self.metrics.webhook("unsupported");
-                (StatusCode::ACCEPTED, json!({"ignored": format!("event {event:?} not handled")}))
+                (
+                    StatusCode::ACCEPTED,
+                    json!({"ignored": format!("event {event:?} not handled")}),
+                )
             }
         }
     }
 
     /// What was applied, per namespace (for tests and the state dir's readers).
     pub fn applied_all(&self) -> BTreeMap<String, Applied> {
-        self.all_applied().into_iter().filter_map(|ns| Some((ns.clone(), self.applied(&ns)?))).collect()
+        self.all_applied()
+            .into_iter()
+            .filter_map(|ns| Some((ns.clone(), self.applied(&ns)?)))
+            .collect()
     }
 }
 
-async fn webhook(State(agent): State<Arc<Agent>>, headers: HeaderMap, body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn webhook(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(rej) => {
             let status = rej.status();
-            agent.metrics.webhook(if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_request" });
+            agent
+                .metrics
+                .webhook(if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "bad_request"
+                });
             return (status, axum::Json(json!({"error": rej.body_text()}))).into_response();
         }
     };
@@ -758,14 +995,20 @@ async fn readyz(State(agent): State<Arc<Agent>>) -> Response {
     if agent.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the cluster repo has not been fetched yet\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the cluster repo has not been fetched yet\n",
+        )
+            .into_response()
     }
 }
 
 async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        agent.metrics.render(agent.queue.depth(), agent.ready.load(Ordering::Relaxed)),
+        agent
+            .metrics
+            .render(agent.queue.depth(), agent.ready.load(Ordering::Relaxed)),
     )
         .into_response()
 }

@@ -52,7 +52,11 @@ async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<Str
     let name = program.display().to_string();
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     tracing::info!("run {name} {}", args.join(" "));
@@ -75,7 +79,11 @@ async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<Str
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         let err = String::from_utf8_lossy(&out.stderr);
-        let err: Vec<&str> = err.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let err: Vec<&str> = err
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         Err(ApplyError(format!(
             "{} {} failed ({}): {}",
             program.file_name().unwrap_or_default().to_string_lossy(),
@@ -110,10 +118,22 @@ fn prune_allowlist(policy: &Policy, set: Option<&KubeSet>) -> Vec<String> {
 
 impl Applier {
     /// Apply a prepared namespace to `target` (the namespace or stack name).
-    pub async fn apply(&self, target: &str, prepared: &Prepared, policy: &Policy) -> Result<String, ApplyError> {
+    pub async fn apply(
+        &self,
+        target: &str,
+        prepared: &Prepared,
+        policy: &Policy,
+    ) -> Result<String, ApplyError> {
         match (self, prepared) {
             (Self::Kubectl(k), Prepared::Kube(set)) => {
-                let mut ns_args = s(&["apply", "--server-side", "--field-manager", FIELD_MANAGER, "-f", "-"]);
+                let mut ns_args = s(&[
+                    "apply",
+                    "--server-side",
+                    "--field-manager",
+                    FIELD_MANAGER,
+                    "-f",
+                    "-",
+                ]);
                 ns_args.insert(1, "--force-conflicts".into());
                 run(k, &ns_args, Some(&namespace_doc(target))).await?;
                 let mut args = s(&[
@@ -147,7 +167,9 @@ impl Applier {
                 ];
                 run(d, &args, None).await
             }
-            _ => Err(ApplyError("internal: applier and prepared set disagree".into())),
+            _ => Err(ApplyError(
+                "internal: applier and prepared set disagree".into(),
+            )),
         }
     }
 
@@ -169,18 +191,38 @@ impl Applier {
                 args.insert(3, "--force-conflicts".into());
                 run(k, &args, Some(&set.yaml)).await
             }
-            (Self::Swarm(_), Prepared::Stack(_)) => Ok("validated (swarm has no server-side dry run)".into()),
-            _ => Err(ApplyError("internal: applier and prepared set disagree".into())),
+            (Self::Swarm(_), Prepared::Stack(_)) => {
+                Ok("validated (swarm has no server-side dry run)".into())
+            }
+            _ => Err(ApplyError(
+                "internal: applier and prepared set disagree".into(),
+            )),
         }
     }
 
     /// Remove everything deploy-bot applied to `target`.
     /// `delete_namespace`: for preview environments the namespace itself goes.
-    pub async fn teardown(&self, target: &str, policy: &Policy, delete_namespace: bool) -> Result<String, ApplyError> {
+    pub async fn teardown(
+        &self,
+        target: &str,
+        policy: &Policy,
+        delete_namespace: bool,
+    ) -> Result<String, ApplyError> {
         match self {
             Self::Kubectl(k) => {
                 if delete_namespace {
-                    return run(k, &s(&["delete", "namespace", target, "--ignore-not-found", "--wait=false"]), None).await;
+                    return run(
+                        k,
+                        &s(&[
+                            "delete",
+                            "namespace",
+                            target,
+                            "--ignore-not-found",
+                            "--wait=false",
+                        ]),
+                        None,
+                    )
+                    .await;
                 }
                 let kinds: Vec<String> = prune_allowlist(policy, None)
                     .into_iter()
@@ -189,10 +231,20 @@ impl Applier {
                         let kind = parts.next().unwrap_or_default().to_lowercase();
                         let _version = parts.next();
                         let group = parts.next().unwrap_or("core");
-                        if group == "core" { kind } else { format!("{kind}.{group}") }
+                        if group == "core" {
+                            kind
+                        } else {
+                            format!("{kind}.{group}")
+                        }
                     })
                     .collect();
-                let mut args = s(&["delete", "--namespace", target, "--ignore-not-found", "--selector"]);
+                let mut args = s(&[
+                    "delete",
+                    "--namespace",
+                    target,
+                    "--ignore-not-found",
+                    "--selector",
+                ]);
                 args.push(format!("{INVENTORY_LABEL}={target}"));
                 args.push(kinds.join(","));
                 run(k, &args, None).await

@@ -1,4 +1,6 @@
 //! Command-line interface of `deploy-bot` (clap derive; doc comments are the help).
+// Doc comments here are the --help text, written for terminals, not rustdoc.
+#![allow(clippy::doc_markdown)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -124,7 +126,11 @@ pub struct RequestArgs {
     #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
     pub author_name: String,
     /// Commit author email.
-    #[arg(long, value_name = "EMAIL", default_value = "deploy-bot@users.noreply.invalid")]
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        default_value = "deploy-bot@users.noreply.invalid"
+    )]
     pub author_email: String,
 }
 

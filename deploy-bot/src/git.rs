@@ -28,7 +28,7 @@ impl Default for Identity {
 #[derive(Debug, Clone)]
 pub struct Git {
     dir: PathBuf,
-    git_dir: Option<PathBuf>,
+    bare: Option<PathBuf>,
     identity: Identity,
 }
 
@@ -37,7 +37,7 @@ impl Git {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
-            git_dir: None,
+            bare: None,
             identity: Identity::default(),
         }
     }
@@ -47,7 +47,7 @@ impl Git {
         let g: PathBuf = git_dir.into();
         Self {
             dir: g.clone(),
-            git_dir: Some(g),
+            bare: Some(g),
             identity: Identity::default(),
         }
     }
@@ -66,7 +66,7 @@ impl Git {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("git");
-        if let Some(gd) = &self.git_dir {
+        if let Some(gd) = &self.bare {
             cmd.arg("--git-dir").arg(gd);
         }
         cmd.args(["-c", "core.quotepath=off", "-c", "commit.gpgsign=false"])
@@ -89,7 +89,7 @@ impl Git {
         if out.0 {
             Ok(String::from_utf8_lossy(&out.1).trim_end().to_string())
         } else {
-            Err(self.error(args, &out.2))
+            Err(Self::error(args, &out.2))
         }
     }
 
@@ -99,7 +99,7 @@ impl Git {
         if out.0 {
             Ok(out.1)
         } else {
-            Err(self.error(args, &out.2))
+            Err(Self::error(args, &out.2))
         }
     }
 
@@ -136,7 +136,7 @@ impl Git {
         Ok((out.status.success(), out.stdout, out.stderr))
     }
 
-    fn error(&self, args: &[&str], stderr: &[u8]) -> Error {
+    fn error(args: &[&str], stderr: &[u8]) -> Error {
         let msg = String::from_utf8_lossy(stderr);
         let msg = msg
             .lines()
@@ -146,11 +146,7 @@ impl Git {
             .join("; ");
         Error::Git {
             args: redact_args(args),
-            message: if msg.is_empty() {
-                "failed".into()
-            } else {
-                msg
-            },
+            message: if msg.is_empty() { "failed".into() } else { msg },
         }
     }
 }

@@ -52,8 +52,7 @@ impl RepoId {
             !x.is_empty()
                 && x != "."
                 && x != ".."
-                && x
-                    .bytes()
+                && x.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         };
         if !ok(o) || !ok(n) {
@@ -90,7 +89,11 @@ impl RepoId {
                 crate::git::redact_url(url)
             )));
         }
-        Self::parse(&format!("{}/{}", segs[segs.len() - 2], segs[segs.len() - 1]))
+        Self::parse(&format!(
+            "{}/{}",
+            segs[segs.len() - 2],
+            segs[segs.len() - 1]
+        ))
     }
 }
 
@@ -191,9 +194,8 @@ impl GitHub {
 
     /// `GET /repos/{o}/{r}/pulls?head=owner:branch&state=open`: the open pull request for a branch.
     pub async fn find_open_pull(&self, branch: &str) -> Result<Option<PullRequest>> {
-        let mut url = reqwest::Url::parse(&self.url("pulls")).map_err(|e| Error::Usage(format!(
-            "--api-url: {e}"
-        )))?;
+        let mut url = reqwest::Url::parse(&self.url("pulls"))
+            .map_err(|e| Error::Usage(format!("--api-url: {e}")))?;
         url.query_pairs_mut()
             .append_pair("head", &format!("{}:{branch}", self.repo.owner))
             .append_pair("state", "open");
@@ -309,7 +311,11 @@ mod tests {
             ("file:///tmp/x/acme/cluster.git", "acme/cluster"),
             ("/tmp/x/acme/cluster.git", "acme/cluster"),
         ] {
-            assert_eq!(RepoId::from_git_url(url).unwrap().to_string(), want, "{url}");
+            assert_eq!(
+                RepoId::from_git_url(url).unwrap().to_string(),
+                want,
+                "{url}"
+            );
         }
         assert!(RepoId::from_git_url("https://github.com/x").is_err());
         assert!(RepoId::parse("a/..").is_err());

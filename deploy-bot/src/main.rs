@@ -20,7 +20,10 @@ use cli::{ApplierKind, Cli, Command, ForgeArgs, ForgeKind};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     microplatform_common::cli::init_logging(cli.verbose, cli.quiet);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             return exit::report("deploy-bot", &anyhow::Error::new(e), exit::INTERNAL);
@@ -61,7 +64,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             microplatform_common::cli::print_completions::<Cli>(shell);
             Ok(())
         }
-        Command::Man => microplatform_common::cli::print_man::<Cli>().context("writing the man page"),
+        Command::Man => {
+            microplatform_common::cli::print_man::<Cli>().context("writing the man page")
+        }
         Command::Request(a) => {
             deploy_bot::names::check_namespace(&a.namespace)?;
             let labels = a
@@ -69,19 +74,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|l| deploy_bot::names::parse_label(l))
                 .collect::<Result<Vec<_>, _>>()?;
-            let files = match &a.dir {
-                Some(d) => deploy_bot::manifests::read_dir(d, &a.namespace)?,
-                None => {
-                    if std::io::stdin().is_terminal() {
-                        return Err(Error::Usage(
-                            "no manifests: pipe them on stdin or pass --dir".into(),
-                        )
-                        .into());
-                    }
-                    let text = microplatform_common::io::read_stdin()
-                        .map_err(|e| Error::io("<stdin>", e))?;
-                    deploy_bot::manifests::split_stdin(&text, &a.namespace)?
+            let files = if let Some(d) = &a.dir {
+                deploy_bot::manifests::read_dir(d, &a.namespace)?
+            } else {
+                if std::io::stdin().is_terminal() {
+                    return Err(Error::Usage(
+                        "no manifests: pipe them on stdin or pass --dir".into(),
+                    )
+                    .into());
                 }
+                let text =
+                    microplatform_common::io::read_stdin().map_err(|e| Error::io("<stdin>", e))?;
+                deploy_bot::manifests::split_stdin(&text, &a.namespace)?
             };
             let forge = match (a.forge, a.direct) {
                 (ForgeKind::Github, false) => Forge::GitHub(github(&a.forge_args, &a.repo)?),
@@ -125,14 +129,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 deploy_bot::names::check_namespace(ns)?;
             }
             if !a.path.starts_with('/') {
-                return Err(Error::Usage(format!("--path {:?}: must start with '/'", a.path)).into());
+                return Err(
+                    Error::Usage(format!("--path {:?}: must start with '/'", a.path)).into(),
+                );
             }
             let branch = match a.branch {
                 Some(b) => b,
                 None => deploy_bot::git::remote_default_branch(&a.repo)?,
             };
             let applier = match a.applier {
-                ApplierKind::Kubectl => Applier::Kubectl(a.kubectl.unwrap_or_else(|| "kubectl".into())),
+                ApplierKind::Kubectl => {
+                    Applier::Kubectl(a.kubectl.unwrap_or_else(|| "kubectl".into()))
+                }
                 ApplierKind::Swarm => Applier::Swarm(a.docker.unwrap_or_else(|| "docker".into())),
             };
             let mut policy = Policy {

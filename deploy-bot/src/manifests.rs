@@ -70,8 +70,8 @@ pub fn split_stdin(text: &str, namespace: &str) -> Result<Files> {
             return Err(at("not a mapping".into()));
         }
         let kind = str_at(doc, &["kind"]).ok_or_else(|| at("missing `kind`".into()))?;
-        let name =
-            str_at(doc, &["metadata", "name"]).ok_or_else(|| at("missing `metadata.name`".into()))?;
+        let name = str_at(doc, &["metadata", "name"])
+            .ok_or_else(|| at("missing `metadata.name`".into()))?;
         if let Some(ns) = str_at(doc, &["metadata", "namespace"])
             && ns != namespace
         {

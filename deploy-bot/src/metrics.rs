@@ -52,7 +52,11 @@ impl Metrics {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         s.push_str("# HELP deploy_bot_webhook_requests_total Webhook requests by outcome.\n# TYPE deploy_bot_webhook_requests_total counter\n");
         for (i, o) in OUTCOMES.iter().enumerate() {
-            let _ = writeln!(s, "deploy_bot_webhook_requests_total{{outcome=\"{o}\"}} {}", g(&self.webhooks[i]));
+            let _ = writeln!(
+                s,
+                "deploy_bot_webhook_requests_total{{outcome=\"{o}\"}} {}",
+                g(&self.webhooks[i])
+            );
         }
         s.push_str("# HELP deploy_bot_applies_total Namespace applies by result.\n# TYPE deploy_bot_applies_total counter\n");
         for (r, v) in [
@@ -64,15 +68,42 @@ impl Metrics {
             let _ = writeln!(s, "deploy_bot_applies_total{{result=\"{r}\"}} {}", g(v));
         }
         for (name, help, v) in [
-            ("deploy_bot_pull_request_checks_total", "Pull request validations run.", &self.pr_checks),
-            ("deploy_bot_reconciles_total", "Reconcile runs.", &self.reconciles),
-            ("deploy_bot_fetch_errors_total", "Failed fetches of the cluster repo.", &self.fetch_errors),
+            (
+                "deploy_bot_pull_request_checks_total",
+                "Pull request validations run.",
+                &self.pr_checks,
+            ),
+            (
+                "deploy_bot_reconciles_total",
+                "Reconcile runs.",
+                &self.reconciles,
+            ),
+            (
+                "deploy_bot_fetch_errors_total",
+                "Failed fetches of the cluster repo.",
+                &self.fetch_errors,
+            ),
         ] {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", g(v));
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                g(v)
+            );
         }
-        let _ = writeln!(s, "# HELP deploy_bot_last_apply_timestamp_seconds Unix time of the last successful apply.\n# TYPE deploy_bot_last_apply_timestamp_seconds gauge\ndeploy_bot_last_apply_timestamp_seconds {}", g(&self.last_apply));
-        let _ = writeln!(s, "# HELP deploy_bot_queue_depth Deliveries waiting.\n# TYPE deploy_bot_queue_depth gauge\ndeploy_bot_queue_depth {queue_depth}");
-        let _ = writeln!(s, "# HELP deploy_bot_ready Whether the agent is ready.\n# TYPE deploy_bot_ready gauge\ndeploy_bot_ready {}", u8::from(ready));
+        let _ = writeln!(
+            s,
+            "# HELP deploy_bot_last_apply_timestamp_seconds Unix time of the last successful apply.\n# TYPE deploy_bot_last_apply_timestamp_seconds gauge\ndeploy_bot_last_apply_timestamp_seconds {}",
+            g(&self.last_apply)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP deploy_bot_queue_depth Deliveries waiting.\n# TYPE deploy_bot_queue_depth gauge\ndeploy_bot_queue_depth {queue_depth}"
+        );
+        let _ = writeln!(
+            s,
+            "# HELP deploy_bot_ready Whether the agent is ready.\n# TYPE deploy_bot_ready gauge\ndeploy_bot_ready {}",
+            u8::from(ready)
+        );
         s
     }
 }

@@ -63,7 +63,7 @@ pub fn check_sha(sha: &str) -> Result<()> {
         && sha.len() <= 64
         && !sha.starts_with(['.', '-'])
         && !sha.contains("..")
-        && !sha.ends_with(".lock")
+        && !sha.to_ascii_lowercase().ends_with(".lock")
         && sha
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
@@ -110,7 +110,17 @@ mod tests {
             assert!(is_namespace(ok), "{ok}");
         }
         for bad in [
-            "", "..", "../x", "/etc", "A", "a_b", "-a", "a-", "a/b", "a.b", &"a".repeat(64),
+            "",
+            "..",
+            "../x",
+            "/etc",
+            "A",
+            "a_b",
+            "-a",
+            "a-",
+            "a/b",
+            "a.b",
+            &"a".repeat(64),
         ] {
             assert!(!is_namespace(bad), "{bad}");
         }

@@ -44,9 +44,17 @@ pub enum Job {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Record {
-    Enq { seq: u64, delivery: String, job: Job },
-    Done { seq: u64 },
-    Seen { delivery: String },
+    Enq {
+        seq: u64,
+        delivery: String,
+        job: Job,
+    },
+    Done {
+        seqs: Vec<u64>,
+    },
+    Seen {
+        delivery: String,
+    },
 }
 
 /// The answer to an enqueue.
@@ -59,9 +67,65 @@ pub enum Enqueued {
 }
 
 struct Append {
+    rec: Record,
     line: Vec<u8>,
     done: oneshot::Sender<std::io::Result<()>>,
 }
+
+/// What the journal holds, replayed: remembered delivery ids (oldest first) and pending jobs.
+/// The writer thread keeps one in step with the file, so it can compact it while running.
+#[derive(Default)]
+struct Mirror {
+    order: VecDeque<String>,
+    pending: BTreeMap<u64, Job>,
+}
+
+impl Mirror {
+    fn apply(&mut self, rec: &Record) {
+        match rec {
+            Record::Enq { seq, delivery, job } => {
+                if !delivery.is_empty() {
+                    self.order.push_back(delivery.clone());
+                }
+                self.pending.insert(*seq, job.clone());
+            }
+            Record::Done { seqs } => {
+                for s in seqs {
+                    self.pending.remove(s);
+                }
+            }
+            Record::Seen { delivery } => self.order.push_back(delivery.clone()),
+        }
+        while self.order.len() > REMEMBERED_DELIVERIES {
+            self.order.pop_front();
+        }
+    }
+
+    /// The compacted journal: `seen` for each remembered delivery, `enq` for each pending job.
+    fn snapshot(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for d in &self.order {
+            let rec = Record::Seen {
+                delivery: d.clone(),
+            };
+            serde_json::to_writer(&mut buf, &rec).expect("serialise journal record");
+            buf.push(b'\n');
+        }
+        for (seq, job) in &self.pending {
+            let rec = Record::Enq {
+                seq: *seq,
+                delivery: String::new(),
+                job: job.clone(),
+            };
+            serde_json::to_writer(&mut buf, &rec).expect("serialise journal record");
+            buf.push(b'\n');
+        }
+        buf
+    }
+}
+
+/// Compact the journal while running once this much was appended since the last compaction.
+const COMPACT_AT: u64 = 16 * 1024 * 1024;
 
 struct State {
     seen: HashSet<String>,
@@ -80,13 +144,20 @@ pub struct Queue {
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Queue")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl Queue {
     /// Open (or create) the journal `dir/queue.journal`: replay it, compact it, and start the writer thread.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_with(dir, COMPACT_AT)
+    }
+
+    /// [`Queue::open`], compacting the journal after `compact_at` appended bytes.
+    pub fn open_with(dir: &Path, compact_at: u64) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join("queue.journal");
         let mut st = State {
@@ -101,7 +172,11 @@ impl Queue {
                 let line = line.map_err(|e| Error::io(&path, e))?;
                 // A torn last line (crash mid-write, never acknowledged) is skipped.
                 let Ok(rec) = serde_json::from_str::<Record>(&line) else {
-                    tracing::warn!("{}:{}: skipping unreadable journal record", path.display(), n + 1);
+                    tracing::warn!(
+                        "{}:{}: skipping unreadable journal record",
+                        path.display(),
+                        n + 1
+                    );
                     continue;
                 };
                 match rec {
@@ -110,30 +185,22 @@ impl Queue {
                         st.pending.insert(seq, job);
                         st.next_seq = st.next_seq.max(seq + 1);
                     }
-                    Record::Done { seq } => {
-                        st.pending.remove(&seq);
-                        st.next_seq = st.next_seq.max(seq + 1);
+                    Record::Done { seqs } => {
+                        for seq in seqs {
+                            st.pending.remove(&seq);
+                            st.next_seq = st.next_seq.max(seq + 1);
+                        }
                     }
                     Record::Seen { delivery } => remember(&mut st, delivery),
                 }
             }
         }
         // Compact: remembered deliveries, then what is still pending.
-        let mut buf = Vec::new();
+        let mut mirror = Mirror::default();
         let skip = st.order.len().saturating_sub(REMEMBERED_DELIVERIES);
-        for d in st.order.iter().skip(skip) {
-            serde_json::to_writer(&mut buf, &Record::Seen { delivery: d.clone() })
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            buf.push(b'\n');
-        }
-        for (seq, job) in &st.pending {
-            serde_json::to_writer(
-                &mut buf,
-                &Record::Enq { seq: *seq, delivery: String::new(), job: job.clone() },
-            )
-            .map_err(|e| Error::Internal(e.to_string()))?;
-            buf.push(b'\n');
-        }
+        mirror.order = st.order.iter().skip(skip).cloned().collect();
+        mirror.pending.clone_from(&st.pending);
+        let buf = mirror.snapshot();
         microplatform_common::io::atomic_write(&path, &buf).map_err(|e| Error::io(&path, e))?;
         sync_dir(dir);
         let file = OpenOptions::new()
@@ -143,7 +210,10 @@ impl Queue {
         let (tx, rx) = std::sync::mpsc::channel::<Append>();
         std::thread::Builder::new()
             .name("queue-journal".into())
-            .spawn(move || writer(file, &rx))
+            .spawn({
+                let path = path.clone();
+                move || writer(file, &rx, &path, mirror, compact_at)
+            })
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(Self {
             state: Mutex::new(st),
@@ -157,10 +227,12 @@ impl Queue {
         let mut line = serde_json::to_vec(rec).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let (done, rx) = oneshot::channel();
+        let rec = serde_json::from_slice(&line).map_err(std::io::Error::other)?;
         self.tx
-            .send(Append { line, done })
+            .send(Append { rec, line, done })
             .map_err(|_| std::io::Error::other("journal writer stopped"))?;
-        rx.await.map_err(|_| std::io::Error::other("journal writer stopped"))?
+        rx.await
+            .map_err(|_| std::io::Error::other("journal writer stopped"))?
     }
 
     /// Accept a delivery: fsynced before this returns `Queued`; a delivery id seen before is `Duplicate`.
@@ -175,20 +247,32 @@ impl Queue {
             st.next_seq += 1;
             seq
         };
-        let rec = Record::Enq { seq, delivery: delivery.to_string(), job: job.clone() };
+        let rec = Record::Enq {
+            seq,
+            delivery: delivery.to_string(),
+            job: job.clone(),
+        };
         if let Err(e) = self.append(&rec).await {
             let mut st = self.state.lock().expect("queue lock");
             st.seen.remove(delivery);
             return Err(e);
         }
-        self.state.lock().expect("queue lock").pending.insert(seq, job);
+        self.state
+            .lock()
+            .expect("queue lock")
+            .pending
+            .insert(seq, job);
         self.notify.notify_one();
         Ok(Enqueued::Queued(seq))
     }
 
     /// Remember a delivery id without queueing work (ignored events), so a redelivery answers the same.
     pub fn is_duplicate(&self, delivery: &str) -> bool {
-        self.state.lock().expect("queue lock").seen.contains(delivery)
+        self.state
+            .lock()
+            .expect("queue lock")
+            .seen
+            .contains(delivery)
     }
 
     /// Take every pending job (they stay in the journal until [`Queue::done`]).
@@ -204,9 +288,13 @@ impl Queue {
 
     /// Mark jobs finished.
     pub async fn done(&self, seqs: &[u64]) -> std::io::Result<()> {
-        for seq in seqs {
-            self.append(&Record::Done { seq: *seq }).await?;
+        if seqs.is_empty() {
+            return Ok(());
         }
+        self.append(&Record::Done {
+            seqs: seqs.to_vec(),
+        })
+        .await?;
         let mut st = self.state.lock().expect("queue lock");
         for seq in seqs {
             st.pending.remove(seq);
@@ -246,7 +334,15 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Group commit: write every record waiting, fsync once, then acknowledge them all.
-fn writer(mut file: File, rx: &std::sync::mpsc::Receiver<Append>) {
+fn writer(
+    mut file: File,
+    rx: &std::sync::mpsc::Receiver<Append>,
+    path: &Path,
+    mut mirror: Mirror,
+    compact_at: u64,
+) {
+    let mut written = 0u64;
+    let mut broken: Option<String> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 4096 {
@@ -259,13 +355,46 @@ fn writer(mut file: File, rx: &std::sync::mpsc::Receiver<Append>) {
         for a in &batch {
             buf.extend_from_slice(&a.line);
         }
-        let res = file.write_all(&buf).and_then(|()| file.sync_data());
+        let res = match &broken {
+            Some(why) => Err(std::io::Error::other(why.clone())),
+            None => file.write_all(&buf).and_then(|()| file.sync_data()),
+        };
+        if res.is_ok() {
+            for a in &batch {
+                mirror.apply(&a.rec);
+            }
+            written += buf.len() as u64;
+        }
         for a in batch {
             let r = match &res {
                 Ok(()) => Ok(()),
                 Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };
             let _ = a.done.send(r);
+        }
+        if res.is_ok() && written >= compact_at {
+            // Everything acknowledged is in the mirror; rewrite the journal from it.
+            let snapshot = mirror.snapshot();
+            match microplatform_common::io::atomic_write(path, &snapshot) {
+                Ok(()) => {
+                    if let Some(dir) = path.parent() {
+                        sync_dir(dir);
+                    }
+                    match OpenOptions::new().append(true).open(path) {
+                        Ok(f) => {
+                            file = f;
+                            written = 0;
+                            tracing::debug!("journal compacted to {} bytes", snapshot.len());
+                        }
+                        Err(e) => {
+                            // The old handle points at the replaced file: refuse work rather than lose it.
+                            tracing::error!("{}: cannot reopen the journal: {e}", path.display());
+                            broken = Some(format!("journal unusable: {e}"));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("{}: compaction failed, continuing: {e}", path.display()),
+            }
         }
     }
 }
@@ -275,7 +404,51 @@ mod tests {
     use super::*;
 
     fn push(s: &str) -> Job {
-        Job::Push { after: s.into(), pull_request: None }
+        Job::Push {
+            after: s.into(),
+            pull_request: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn compacts_while_running_without_losing_work() {
+        let t = tempfile::tempdir().unwrap();
+        {
+            let q = Queue::open_with(t.path(), 2048).unwrap();
+            for i in 0..200u64 {
+                let seq = match q.enqueue(&format!("d{i}"), push("x")).await.unwrap() {
+                    Enqueued::Queued(s) => s,
+                    Enqueued::Duplicate => panic!("duplicate"),
+                };
+                if i % 3 != 0 {
+                    q.done(&[seq]).await.unwrap();
+                }
+            }
+            // Compacted while running: most `done` records are gone, replaced by `seen` records.
+            let text = std::fs::read_to_string(t.path().join("queue.journal")).unwrap();
+            let done = text
+                .lines()
+                .filter(|l| l.contains("\"op\":\"done\""))
+                .count();
+            let seen = text
+                .lines()
+                .filter(|l| l.contains("\"op\":\"seen\""))
+                .count();
+            assert!(
+                done < 100 && seen > 100,
+                "not compacted: {done} done, {seen} seen"
+            );
+        }
+        let q = Queue::open(t.path()).unwrap();
+        let pending: Vec<u64> = q.pending().into_iter().map(|(s, _)| s).collect();
+        let want: Vec<u64> = (0..200u64).filter(|i| i % 3 == 0).map(|i| i + 1).collect();
+        assert_eq!(pending, want);
+        for i in [0, 57, 199] {
+            assert_eq!(
+                q.enqueue(&format!("d{i}"), push("x")).await.unwrap(),
+                Enqueued::Duplicate
+            );
+        }
     }
 
     #[tokio::test]
@@ -283,18 +456,36 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         {
             let q = Queue::open(t.path()).unwrap();
-            assert_eq!(q.enqueue("d1", push("a")).await.unwrap(), Enqueued::Queued(1));
-            assert_eq!(q.enqueue("d1", push("a")).await.unwrap(), Enqueued::Duplicate);
-            assert_eq!(q.enqueue("d2", push("b")).await.unwrap(), Enqueued::Queued(2));
+            assert_eq!(
+                q.enqueue("d1", push("a")).await.unwrap(),
+                Enqueued::Queued(1)
+            );
+            assert_eq!(
+                q.enqueue("d1", push("a")).await.unwrap(),
+                Enqueued::Duplicate
+            );
+            assert_eq!(
+                q.enqueue("d2", push("b")).await.unwrap(),
+                Enqueued::Queued(2)
+            );
             q.done(&[1]).await.unwrap();
         }
         // Simulate a torn write after the last acknowledged record.
-        let mut f = OpenOptions::new().append(true).open(t.path().join("queue.journal")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(t.path().join("queue.journal"))
+            .unwrap();
         f.write_all(b"{\"op\":\"enq\",\"se").unwrap();
         drop(f);
         let q = Queue::open(t.path()).unwrap();
         assert_eq!(q.pending(), vec![(2, push("b"))]);
-        assert_eq!(q.enqueue("d1", push("a")).await.unwrap(), Enqueued::Duplicate);
-        assert_eq!(q.enqueue("d3", push("c")).await.unwrap(), Enqueued::Queued(3));
+        assert_eq!(
+            q.enqueue("d1", push("a")).await.unwrap(),
+            Enqueued::Duplicate
+        );
+        assert_eq!(
+            q.enqueue("d3", push("c")).await.unwrap(),
+            Enqueued::Queued(3)
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `deploy-bot request`: put a namespace's manifests into the cluster repo on a branch (or the base branch) and open or reuse the pull request.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
@@ -117,7 +118,12 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
                     // Same content already on the branch (same parent, same tree): keep it.
                     let existing = remote_branch_commit(&opts.repo, &branch)?;
                     if let Some(old) = existing {
-                        git.run(&["fetch", "--quiet", "origin", &format!("refs/heads/{branch}")])?;
+                        git.run(&[
+                            "fetch",
+                            "--quiet",
+                            "origin",
+                            &format!("refs/heads/{branch}"),
+                        ])?;
                         let same = git.run(&["rev-parse", "FETCH_HEAD^{tree}"])?
                             == git.run(&["rev-parse", "HEAD^{tree}"])?
                             && git.run(&["rev-parse", "FETCH_HEAD^"]).ok()
@@ -147,7 +153,7 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
                 opts.namespace, opts.namespace
             );
             for (k, v) in &opts.labels {
-                body.push_str(&format!("\n- {k}: {v}"));
+                let _ = write!(body, "\n- {k}: {v}");
             }
             Some(gh.ensure_pull(&title, &branch, &base, &body).await?)
         }
@@ -183,9 +189,12 @@ fn prepare_commit(
         &work.to_string_lossy(),
     ])
     .map_err(|e| match e {
-        Error::Git { message, .. } if message.contains("not found in upstream") => Error::NotFound(
-            format!("branch {base:?} does not exist in {}", redact_url(&opts.repo)),
-        ),
+        Error::Git { message, .. } if message.contains("not found in upstream") => {
+            Error::NotFound(format!(
+                "branch {base:?} does not exist in {}",
+                redact_url(&opts.repo)
+            ))
+        }
         other => other,
     })?;
     let git = Git::new(work).with_identity(opts.identity.clone());
@@ -205,21 +214,30 @@ fn prepare_commit(
         return Ok(None);
     }
     let mut msg = format!("deploy {}: {sha}\n\n", opts.namespace);
-    msg.push_str(&format!("Deploy-Namespace: {}\nDeploy-Sha: {sha}\n", opts.namespace));
+    let _ = write!(
+        msg,
+        "Deploy-Namespace: {}
+Deploy-Sha: {sha}
+",
+        opts.namespace
+    );
     for (k, v) in &opts.labels {
-        msg.push_str(&format!("Deploy-Label: {k}={v}\n"));
+        let _ = writeln!(msg, "Deploy-Label: {k}={v}");
     }
-    git.output(&["commit", "--quiet", "--no-verify", "-F", "-"], Some(msg.as_bytes()))
-        .and_then(|(ok, _, err)| {
-            if ok {
-                Ok(())
-            } else {
-                Err(Error::Git {
-                    args: "commit".into(),
-                    message: String::from_utf8_lossy(&err).trim().to_string(),
-                })
-            }
-        })?;
+    git.output(
+        &["commit", "--quiet", "--no-verify", "-F", "-"],
+        Some(msg.as_bytes()),
+    )
+    .and_then(|(ok, _, err)| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Git {
+                args: "commit".into(),
+                message: String::from_utf8_lossy(&err).trim().to_string(),
+            })
+        }
+    })?;
     Ok(Some(git.run(&["rev-parse", "HEAD"])?))
 }
 

@@ -70,7 +70,10 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            kinds: DEFAULT_KINDS.iter().map(|(k, _)| (*k).to_string()).collect(),
+            kinds: DEFAULT_KINDS
+                .iter()
+                .map(|(k, _)| (*k).to_string())
+                .collect(),
             allow_cluster_scoped: false,
             require_digest: true,
             allowed_registries: Vec::new(),
@@ -101,16 +104,16 @@ pub struct StackSet {
 /// Is `image` pinned by a sha256 digest?
 pub fn is_pinned(image: &str) -> bool {
     image.rsplit_once("@sha256:").is_some_and(|(_, h)| {
-        h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
 /// The registry host of an image reference (`docker.io` when none is named).
 pub fn registry_of(image: &str) -> &str {
     match image.split_once('/') {
-        Some((first, _))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first
         }
         _ => "docker.io",
@@ -119,7 +122,9 @@ pub fn registry_of(image: &str) -> &str {
 
 fn check_image(image: &str, policy: &Policy, what: &str, problems: &mut Vec<String>) {
     if policy.require_digest && !is_pinned(image) {
-        problems.push(format!("{what}: image {image:?} is not pinned by digest (@sha256:...)"));
+        problems.push(format!(
+            "{what}: image {image:?} is not pinned by digest (@sha256:...)"
+        ));
     }
     if !policy.allowed_registries.is_empty() {
         let reg = registry_of(image);
@@ -163,7 +168,10 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<String>> {
     for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let e = e.map_err(|e| vec![e.to_string()])?;
         if e.file_type().is_symlink() {
-            return Err(vec![format!("{}: symlinks are not allowed", e.path().display())]);
+            return Err(vec![format!(
+                "{}: symlinks are not allowed",
+                e.path().display()
+            )]);
         }
         if e.file_type().is_file()
             && e.path()
@@ -178,7 +186,12 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<String>> {
 
 /// Validate the Kubernetes manifests of `dir` (the directory `NS/`) and render them for namespace `target`
 /// (the same as `ns`, or a preview namespace). All problems are collected.
-pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Result<KubeSet, Vec<String>> {
+pub fn validate_kube(
+    dir: &Path,
+    ns: &str,
+    target: &str,
+    policy: &Policy,
+) -> Result<KubeSet, Vec<String>> {
     let files = manifest_files(dir)?;
     let mut problems = Vec::new();
     let mut out = Vec::new();
@@ -189,7 +202,11 @@ pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Res
         problems.push(format!("{ns}/: no manifests (.yaml, .yml, .json)"));
     }
     for f in &files {
-        let rel = f.strip_prefix(dir.parent().unwrap_or(dir)).unwrap_or(f).display().to_string();
+        let rel = f
+            .strip_prefix(dir.parent().unwrap_or(dir))
+            .unwrap_or(f)
+            .display()
+            .to_string();
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
             Err(e) => {
@@ -210,7 +227,10 @@ pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Res
                 problems.push(format!("{at}: not a mapping"));
                 continue;
             };
-            let api = map.get("apiVersion").and_then(Value::as_str).map(str::to_string);
+            let api = map
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let kind = map.get("kind").and_then(Value::as_str).map(str::to_string);
             let name = doc
                 .get("metadata")
@@ -240,7 +260,9 @@ pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Res
             } else if let Some(o) = &obj_ns
                 && o != ns
             {
-                problems.push(format!("{at}: namespace {o:?} is not the directory's namespace {ns:?}"));
+                problems.push(format!(
+                    "{at}: namespace {o:?} is not the directory's namespace {ns:?}"
+                ));
                 continue;
             }
             let mut images = Vec::new();
@@ -271,7 +293,11 @@ pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Res
                 .as_mapping_mut()
                 .expect("mapping")
                 .insert(INVENTORY_LABEL.into(), target.into());
-            let gv = if api.contains('/') { api.clone() } else { format!("core/{api}") };
+            let gv = if api.contains('/') {
+                api.clone()
+            } else {
+                format!("core/{api}")
+            };
             gvks.insert(format!("{gv}/{kind}"));
             objects.push(format!("{kind}/{name}"));
             out.push(doc);
@@ -286,12 +312,19 @@ pub fn validate_kube(dir: &Path, ns: &str, target: &str, policy: &Policy) -> Res
         yaml.push_str(&serde_yaml_ng::to_string(d).map_err(|e| vec![e.to_string()])?);
     }
     objects.sort();
-    Ok(KubeSet { yaml, objects, gvks })
+    Ok(KubeSet {
+        yaml,
+        objects,
+        gvks,
+    })
 }
 
 /// Find the compose file of a swarm namespace directory.
 pub fn compose_file(dir: &Path) -> Option<PathBuf> {
-    COMPOSE_FILES.iter().map(|f| dir.join(f)).find(|p| p.is_file())
+    COMPOSE_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
 }
 
 /// Validate the swarm stack of `dir` (`compose.yaml`, `docker-compose.yml` or `stack.yml`).
@@ -302,14 +335,19 @@ pub fn validate_stack(dir: &Path, ns: &str, policy: &Policy) -> Result<StackSet,
             COMPOSE_FILES.join(", ")
         )]);
     };
-    let rel = format!("{ns}/{}", file.file_name().unwrap_or_default().to_string_lossy());
+    let rel = format!(
+        "{ns}/{}",
+        file.file_name().unwrap_or_default().to_string_lossy()
+    );
     let text = std::fs::read_to_string(&file).map_err(|e| vec![format!("{rel}: {e}")])?;
     let docs = parse_documents(&text, &rel).map_err(|e| vec![e.to_string()])?;
     let [doc] = docs.as_slice() else {
         return Err(vec![format!("{rel}: expected exactly one YAML document")]);
     };
     if !is_compose(doc) {
-        return Err(vec![format!("{rel}: not a compose file (no top-level `services`)")]);
+        return Err(vec![format!(
+            "{rel}: not a compose file (no top-level `services`)"
+        )]);
     }
     let Some(services) = doc.get("services").and_then(Value::as_mapping) else {
         return Err(vec![format!("{rel}: `services` is not a mapping")]);
@@ -332,7 +370,10 @@ pub fn validate_stack(dir: &Path, ns: &str, policy: &Policy) -> Result<StackSet,
         return Err(problems);
     }
     names.sort();
-    Ok(StackSet { file, services: names })
+    Ok(StackSet {
+        file,
+        services: names,
+    })
 }
 
 #[cfg(test)]
@@ -362,9 +403,12 @@ mod tests {
     fn renders_namespace_and_label() {
         let t = dir_with(&[(
             "d.yaml",
-            &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  template:\n    spec:\n      containers: [{{name: a, image: \"r.io/a@{D}\"}}]\n"),
+            &format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  template:\n    spec:\n      containers: [{{name: a, image: \"r.io/a@{D}\"}}]\n"
+            ),
         )]);
-        let set = validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap();
+        let set =
+            validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap();
         assert!(set.yaml.contains("namespace: team"));
         assert!(set.yaml.contains(INVENTORY_LABEL));
         assert_eq!(set.objects, ["Deployment/web"]);
@@ -374,13 +418,23 @@ mod tests {
     #[test]
     fn rejects_everything_wrong() {
         let t = dir_with(&[
-            ("a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"),
-            ("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: other}\n"),
+            (
+                "a.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n",
+            ),
+            (
+                "b.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: other}\n",
+            ),
             ("c.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"),
-            ("d.yaml", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec: {template: {spec: {containers: [{name: a, image: 'busybox:1'}]}}}\n"),
+            (
+                "d.yaml",
+                "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec: {template: {spec: {containers: [{name: a, image: 'busybox:1'}]}}}\n",
+            ),
             ("e.yaml", "a: [\n"),
         ]);
-        let p = validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap_err();
+        let p =
+            validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap_err();
         assert_eq!(p.len(), 5, "{p:#?}");
     }
 }

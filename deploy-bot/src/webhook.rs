@@ -111,7 +111,11 @@ pub struct Branch {
 pub fn merged_pull_request(message: &str) -> Option<u64> {
     let first = message.lines().next().unwrap_or_default();
     if let Some(rest) = first.strip_prefix("Merge pull request #") {
-        return rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok();
+        return rest
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok();
     }
     let open = first.rfind("(#")?;
     first[open + 2..].strip_suffix(')')?.parse().ok()
@@ -146,23 +150,40 @@ mod tests {
         assert_eq!(sign(secret, b"Hello, World!"), sig);
         assert!(verify_signature(secret, b"Hello, World!", Some(sig)));
         assert!(!verify_signature(secret, b"Hello, World?", Some(sig)));
-        assert!(!verify_signature(secret, b"Hello, World!", Some(&sig[..sig.len() - 2])));
+        assert!(!verify_signature(
+            secret,
+            b"Hello, World!",
+            Some(&sig[..sig.len() - 2])
+        ));
         assert!(!verify_signature(secret, b"Hello, World!", None));
-        assert!(!verify_signature(secret, b"Hello, World!", Some("sha1=757107ea")));
+        assert!(!verify_signature(
+            secret,
+            b"Hello, World!",
+            Some("sha1=757107ea")
+        ));
         assert!(!verify_signature(b"other", b"Hello, World!", Some(sig)));
     }
 
     #[test]
     fn merged_pr_numbers() {
-        assert_eq!(merged_pull_request("Merge pull request #12 from a/b\n\nx"), Some(12));
+        assert_eq!(
+            merged_pull_request("Merge pull request #12 from a/b\n\nx"),
+            Some(12)
+        );
         assert_eq!(merged_pull_request("Deploy web (#7)"), Some(7));
         assert_eq!(merged_pull_request("deploy web"), None);
     }
 
     #[test]
     fn repo_urls() {
-        assert_eq!(normalize_repo_url("git@github.com:Acme/Cluster.git"), "github.com/acme/cluster");
-        assert_eq!(normalize_repo_url("https://x:y@github.com/acme/cluster"), "github.com/acme/cluster");
+        assert_eq!(
+            normalize_repo_url("git@github.com:Acme/Cluster.git"),
+            "github.com/acme/cluster"
+        );
+        assert_eq!(
+            normalize_repo_url("https://x:y@github.com/acme/cluster"),
+            "github.com/acme/cluster"
+        );
         assert_eq!(normalize_repo_url("file:///tmp/r.git"), "/tmp/r");
     }
 }

@@ -42,8 +42,23 @@ fn stdin_opens_a_pull_request_reuses_it_and_is_unchanged_after_merge() {
     let run = || {
         repo.dir
             .cmd("deploy-bot")
-            .args(["request", "--repo", &repo.url(), "--namespace", "team", "--sha", "abc123"])
-            .args(["--label", "app=web", "--label", "pipeline=42", "--api-url", &gh.url()])
+            .args([
+                "request",
+                "--repo",
+                &repo.url(),
+                "--namespace",
+                "team",
+                "--sha",
+                "abc123",
+            ])
+            .args([
+                "--label",
+                "app=web",
+                "--label",
+                "pipeline=42",
+                "--api-url",
+                &gh.url(),
+            ])
             .env("GITHUB_TOKEN", TOKEN)
             .stdin(manifests.clone())
             .run()
@@ -55,21 +70,42 @@ fn stdin_opens_a_pull_request_reuses_it_and_is_unchanged_after_merge() {
     assert_eq!(p.schema_version, 1);
     assert_eq!(p.branch, "deploy/team/abc123");
     let pr = p.pull_request.expect("pull request");
-    assert_eq!(pr, Pr { number: 1, url: format!("{}/acme/cluster/pull/1", gh.url()) });
+    assert_eq!(
+        pr,
+        Pr {
+            number: 1,
+            url: format!("{}/acme/cluster/pull/1", gh.url())
+        }
+    );
     // The branch holds the split files, committed by the bot, with sha and labels in the message.
-    assert_eq!(repo.git(&["rev-parse", "refs/heads/deploy/team/abc123"]), p.commit);
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/heads/deploy/team/abc123"]),
+        p.commit
+    );
     let files = repo.git(&["ls-tree", "-r", "--name-only", &p.commit, "team"]);
     assert_eq!(files, "team/deployment-web.yaml\nteam/service-web.yaml");
     let author = repo.git(&["log", "-1", "--format=%an <%ae>|%B", &p.commit]);
-    assert!(author.starts_with("deploy-bot <deploy-bot@users.noreply.invalid>|deploy team: abc123"), "{author}");
-    assert!(author.contains("Deploy-Sha: abc123") && author.contains("Deploy-Label: app=web") && author.contains("Deploy-Label: pipeline=42"));
+    assert!(
+        author.starts_with("deploy-bot <deploy-bot@users.noreply.invalid>|deploy team: abc123"),
+        "{author}"
+    );
+    assert!(
+        author.contains("Deploy-Sha: abc123")
+            && author.contains("Deploy-Label: app=web")
+            && author.contains("Deploy-Label: pipeline=42")
+    );
     // Same request again: the open pull request and the commit are reused.
     let again: Pushed = run().json();
     assert_eq!(again.commit, p.commit);
     assert_eq!(again.pull_request.unwrap().number, 1);
     gh.with(|r| {
         assert_eq!(r.pulls.len(), 1);
-        assert!(r.requests.iter().any(|q| q.contains("GET /repos/acme/cluster/pulls") && q.contains("acme:deploy/team/abc123")));
+        assert!(
+            r.requests
+                .iter()
+                .any(|q| q.contains("GET /repos/acme/cluster/pulls")
+                    && q.contains("acme:deploy/team/abc123"))
+        );
         assert!(r.auth.iter().all(|a| a == &format!("Bearer {TOKEN}")));
     });
     // After the merge the directory would not change: nothing pushed or opened.
@@ -86,13 +122,34 @@ fn stdin_opens_a_pull_request_reuses_it_and_is_unchanged_after_merge() {
 #[test]
 fn dir_replaces_the_namespace_directory_as_a_whole_direct_to_default_branch() {
     let repo = ClusterRepo::new();
-    repo.commit(&[("team/old.yaml", "kind: ConfigMap\n"), ("other/keep.yaml", "kind: ConfigMap\n")], &[], "seed");
+    repo.commit(
+        &[
+            ("team/old.yaml", "kind: ConfigMap\n"),
+            ("other/keep.yaml", "kind: ConfigMap\n"),
+        ],
+        &[],
+        "seed",
+    );
     let src = TestDir::new();
     src.write("out/team/web.yaml", deployment("team", "web", IMAGE));
-    src.write("out/team/sub/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+    src.write(
+        "out/team/sub/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
     let out = src
         .cmd("deploy-bot")
-        .args(["request", "--repo", &repo.bare.to_string_lossy(), "--namespace", "team", "--dir", "out", "--direct", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.bare.to_string_lossy(),
+            "--namespace",
+            "team",
+            "--dir",
+            "out",
+            "--direct",
+            "--forge",
+            "none",
+        ])
         .run();
     out.success();
     let p: Pushed = out.json();
@@ -100,11 +157,25 @@ fn dir_replaces_the_namespace_directory_as_a_whole_direct_to_default_branch() {
     assert!(p.pull_request.is_none());
     assert_eq!(repo.git(&["rev-parse", "main"]), p.commit);
     let files = repo.git(&["ls-tree", "-r", "--name-only", "main"]);
-    assert_eq!(files, "README.md\nother/keep.yaml\nteam/sub/cm.yaml\nteam/web.yaml");
+    assert_eq!(
+        files,
+        "README.md\nother/keep.yaml\nteam/sub/cm.yaml\nteam/web.yaml"
+    );
     // Nothing changes the second time.
     let u: Unchanged = src
         .cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--dir", "out", "--direct", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--dir",
+            "out",
+            "--direct",
+            "--forge",
+            "none",
+        ])
         .run()
         .json();
     assert!(u.unchanged);
@@ -118,20 +189,43 @@ fn pushes_over_git_daemon_and_honours_base_and_enterprise_api_url() {
     repo.commit(&[], &[], "second");
     git_in(&repo.work, &["push", "-q", "origin", "main:release"]);
     let port = free_port();
-    let mut daemon = std::process::Command::new("git")
-        .args(["daemon", "--listen=127.0.0.1", &format!("--port={port}"), "--export-all", "--enable=receive-pack", "--reuseaddr"])
+    // Run git-daemon itself (not the `git` wrapper), so killing it by PID stops the server.
+    let exec_path = git_in(repo.dir.path(), &["--exec-path"]);
+    let mut daemon = std::process::Command::new(format!("{exec_path}/git-daemon"))
+        .args([
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            "--export-all",
+            "--enable=receive-pack",
+            "--reuseaddr",
+        ])
         .arg(format!("--base-path={}", repo.dir.path().display()))
         .arg(repo.dir.path())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let url = format!("git://127.0.0.1:{port}/acme/cluster.git");
-    assert!(wait_until(Duration::from_secs(10), || std::process::Command::new("git").args(["ls-remote", &url]).output().is_ok_and(|o| o.status.success())));
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::process::Command::new("git")
+            .args(["ls-remote", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }));
     let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
     let out = repo
         .dir
         .cmd("deploy-bot")
-        .args(["request", "--repo", &url, "--namespace", "team", "--base", "release", "--api-url", &format!("{}/api/v3", gh.url())])
+        .args([
+            "request",
+            "--repo",
+            &url,
+            "--namespace",
+            "team",
+            "--base",
+            "release",
+            "--api-url",
+            &format!("{}/api/v3", gh.url()),
+        ])
         .env("GITHUB_TOKEN", TOKEN)
         .stdin(deployment("team", "web", IMAGE))
         .run();
@@ -139,8 +233,15 @@ fn pushes_over_git_daemon_and_honours_base_and_enterprise_api_url() {
     let _ = daemon.wait();
     out.success();
     let p: Pushed = out.json();
-    assert!(p.branch.starts_with("deploy/team/") && p.branch.len() == "deploy/team/".len() + 12, "{}", p.branch);
-    assert_eq!(repo.git(&["rev-parse", &format!("{}^", p.commit)]), repo.git(&["rev-parse", "release"]));
+    assert!(
+        p.branch.starts_with("deploy/team/") && p.branch.len() == "deploy/team/".len() + 12,
+        "{}",
+        p.branch
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", &format!("{}^", p.commit)]),
+        repo.git(&["rev-parse", "release"])
+    );
     gh.with(|r| {
         assert_eq!(r.pulls[0].base, "release");
         assert_eq!(r.pulls[0].head, p.branch);
@@ -152,23 +253,58 @@ fn bad_namespaces_paths_and_input_are_refused_and_nothing_is_pushed() {
     let repo = ClusterRepo::new();
     let refs = repo.git(&["for-each-ref"]);
     let t = TestDir::new();
-    for ns in ["../etc", "/abs", "a/b", "..", "Team", "a_b", "-x", &"x".repeat(64)] {
+    for ns in [
+        "../etc",
+        "/abs",
+        "a/b",
+        "..",
+        "Team",
+        "a_b",
+        "-x",
+        &"x".repeat(64),
+    ] {
         let out = t
             .cmd("deploy-bot")
-            .args(["request", "--repo", &repo.url(), "--namespace", ns, "--forge", "none"])
+            .args([
+                "request",
+                "--repo",
+                &repo.url(),
+                &format!("--namespace={ns}"),
+                "--forge",
+                "none",
+            ])
             .stdin(deployment("x", "web", IMAGE))
             .run();
-        out.code(10).stdout_empty().stderr_one_line().stderr_contains("invalid namespace");
+        out.code(10)
+            .stdout_empty()
+            .stderr_one_line()
+            .stderr_contains("invalid namespace");
     }
     // Another object's namespace, malformed YAML, a bad sha, a symlink in --dir.
     t.cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--forge",
+            "none",
+        ])
         .stdin(deployment("other", "web", IMAGE))
         .run()
         .code(10)
         .stderr_contains("namespace \"other\"");
     t.cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--forge",
+            "none",
+        ])
         .stdin("kind: [\n")
         .run()
         .code(3)
@@ -176,7 +312,17 @@ fn bad_namespaces_paths_and_input_are_refused_and_nothing_is_pushed() {
         .stderr_one_line()
         .stderr_contains("<stdin>:");
     t.cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--sha", "../../x", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--sha",
+            "../../x",
+            "--forge",
+            "none",
+        ])
         .stdin(deployment("team", "web", IMAGE))
         .run()
         .code(10)
@@ -184,12 +330,32 @@ fn bad_namespaces_paths_and_input_are_refused_and_nothing_is_pushed() {
     t.write("d/a.yaml", "kind: ConfigMap\n");
     std::os::unix::fs::symlink("/etc/passwd", t.join("d/passwd.yaml")).unwrap();
     t.cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--dir", "d", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--dir",
+            "d",
+            "--forge",
+            "none",
+        ])
         .run()
         .code(10)
         .stderr_contains("symlinks are refused");
     t.cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--label", "novalue", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--label",
+            "novalue",
+            "--forge",
+            "none",
+        ])
         .stdin(deployment("team", "web", IMAGE))
         .run()
         .code(10);
@@ -204,7 +370,16 @@ fn token_is_never_printed_and_auth_failures_exit_7() {
     let out = repo
         .dir
         .cmd("deploy-bot")
-        .args(["-vv", "request", "--repo", &repo.url(), "--namespace", "team", "--api-url", &gh.url()])
+        .args([
+            "-vv",
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--api-url",
+            &gh.url(),
+        ])
         .env("GITHUB_TOKEN", secret)
         .env("RUST_LOG", "trace")
         .stdin(deployment("team", "web", IMAGE))
@@ -222,7 +397,17 @@ fn token_is_never_printed_and_auth_failures_exit_7() {
     // A missing base branch.
     repo.dir
         .cmd("deploy-bot")
-        .args(["request", "--repo", &repo.url(), "--namespace", "team", "--base", "nope", "--forge", "none"])
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--base",
+            "nope",
+            "--forge",
+            "none",
+        ])
         .stdin(deployment("team", "web", IMAGE))
         .run()
         .code(4)
@@ -232,10 +417,32 @@ fn token_is_never_printed_and_auth_failures_exit_7() {
 #[test]
 fn help_completions_and_man() {
     let t = TestDir::new();
-    t.cmd("deploy-bot").arg("--help").run().success().stdout_contains("Exit codes:").stdout_contains("request");
-    t.cmd("deploy-bot").args(["request", "--help"]).run().success().stdout_contains("--namespace").stdout_contains("10  validation");
-    t.cmd("deploy-bot").args(["agent", "--help"]).run().success().stdout_contains("--poll-interval");
-    t.cmd("deploy-bot").args(["completions", "bash"]).run().success().stdout_contains("deploy-bot");
-    t.cmd("deploy-bot").arg("man").run().success().stdout_contains(".TH");
+    t.cmd("deploy-bot")
+        .arg("--help")
+        .run()
+        .success()
+        .stdout_contains("Exit codes:")
+        .stdout_contains("request");
+    t.cmd("deploy-bot")
+        .args(["request", "--help"])
+        .run()
+        .success()
+        .stdout_contains("--namespace")
+        .stdout_contains("10  validation");
+    t.cmd("deploy-bot")
+        .args(["agent", "--help"])
+        .run()
+        .success()
+        .stdout_contains("--poll-interval");
+    t.cmd("deploy-bot")
+        .args(["completions", "bash"])
+        .run()
+        .success()
+        .stdout_contains("deploy-bot");
+    t.cmd("deploy-bot")
+        .arg("man")
+        .run()
+        .success()
+        .stdout_contains(".TH");
     t.cmd("deploy-bot").arg("--bogus").run().code(2);
 }

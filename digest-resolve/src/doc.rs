@@ -162,12 +162,241 @@ impl<'a> CharToByte<'a> {
 }
 
 enum Frame {
-    Seq(Vec<Node>, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, usize),
+    Seq(Vec<Node>, usize, Option<Vec<u32>>),
+    Map(Vec<(Node, Node)>, Option<Node>, usize, Option<Vec<u32>>),
+}
+
+/// The paths that can matter (a trie over keys, from every image path), so
+/// that the parser keeps only those nodes. `items[*]` leads back to the root
+/// (a `List`'s items are documents of their own).
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    nodes: Vec<INode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct INode {
+    /// A few keys per node: a vector beats hashing here.
+    keys: Vec<(String, u32)>,
+    any_value: Option<u32>,
+    items: Option<u32>,
+}
+
+/// A step of a path, for [`Interest::add`].
+#[derive(Debug, Clone, Copy)]
+pub enum IStep<'a> {
+    /// A mapping key.
+    Key(&'a str),
+    /// Any value of a mapping.
+    AnyValue,
+    /// Any item of a sequence.
+    Items,
+}
+
+impl Interest {
+    /// An interest in `kind`, `apiVersion` and `items[*]` (back to the root).
+    pub fn new() -> Self {
+        let mut i = Self {
+            nodes: vec![INode::default()],
+        };
+        i.add(&[IStep::Key("kind")]);
+        i.add(&[IStep::Key("apiVersion")]);
+        let items = i.child(0, IStep::Key("items"));
+        i.nodes[items as usize].items = Some(0);
+        i
+    }
+
+    fn child(&mut self, at: u32, step: IStep<'_>) -> u32 {
+        let next = u32::try_from(self.nodes.len()).expect("small trie");
+        let node = &mut self.nodes[at as usize];
+        let slot = match step {
+            IStep::Key(k) => {
+                if let Some(&(_, n)) = node.keys.iter().find(|(x, _)| x == k) {
+                    return n;
+                }
+                node.keys.push((k.to_string(), next));
+                self.nodes.push(INode::default());
+                return next;
+            }
+            IStep::AnyValue => &mut node.any_value,
+            IStep::Items => &mut node.items,
+        };
+        if let Some(n) = *slot {
+            n
+        } else {
+            *slot = Some(next);
+            self.nodes.push(INode::default());
+            next
+        }
+    }
+
+    /// Add a path from the document root.
+    pub fn add(&mut self, steps: &[IStep<'_>]) {
+        let mut at = 0;
+        for s in steps {
+            at = self.child(at, *s);
+        }
+    }
+
+    fn value_states(&self, states: &[u32], key: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for &s in states {
+            let n = &self.nodes[s as usize];
+            let by_key = n.keys.iter().find(|(k, _)| k == key).map(|(_, c)| *c);
+            for c in [by_key, n.any_value].into_iter().flatten() {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
+    fn item_states(&self, states: &[u32]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for &s in states {
+            if let Some(c) = self.nodes[s as usize].items
+                && !out.contains(&c)
+            {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// Where the next node goes, and which interest states it has (`None` = keep all).
+fn position_states(interest: Option<&Interest>, stack: &[Frame]) -> (bool, Option<Vec<u32>>) {
+    let Some(interest) = interest else {
+        return (false, None);
+    };
+    match stack.last() {
+        None => (false, Some(vec![0])),
+        Some(Frame::Seq(_, _, st)) => (false, st.as_ref().map(|st| interest.item_states(st))),
+        Some(Frame::Map(_, None, _, _)) => (true, Some(Vec::new())),
+        Some(Frame::Map(_, Some(k), _, st)) => (
+            false,
+            st.as_ref().map(|st| match k {
+                Node::Scalar(k) => interest.value_states(st, &k.value),
+                _ => Vec::new(),
+            }),
+        ),
+    }
 }
 
 /// Parse a YAML stream into documents.
 pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
+    parse_yaml_piece(text, 0, 0, None)
+}
+
+/// Byte offsets where a line starting a new document (`---` followed by a
+/// blank or the end) begins. Such a line can never be scalar content (YAML's
+/// `c-forbidden`), so the stream may be cut there.
+fn document_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"---")
+            && matches!(b.get(i + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
+            && i > 0
+        {
+            out.push(i);
+        }
+        match b[i..].iter().position(|&c| c == b'\n') {
+            Some(n) => i += n + 1,
+            None => break,
+        }
+    }
+    out
+}
+
+type Slot<T> = std::sync::Mutex<Option<Result<Vec<(usize, T)>, ParseError>>>;
+
+/// Parse a YAML stream in parallel pieces (cut at document markers) and call
+/// `each` on every document; returns the results in document order. Byte
+/// spans, lines and document indices are those of the whole stream.
+pub fn scan_yaml<T: Send>(
+    text: &str,
+    interest: Option<&Interest>,
+    each: impl Fn(&Document) -> T + Sync,
+) -> Result<Vec<(usize, T)>, ParseError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // Directives (`%YAML`) belong to the next document: do not cut then.
+    let has_directives = text.starts_with('%') || text.contains("\n%");
+    if threads == 1 || text.len() < 1 << 20 || has_directives {
+        let docs = parse_yaml_piece(text, 0, 0, interest)?;
+        return Ok(docs.iter().map(|d| (d.index, each(d))).collect());
+    }
+    let starts = document_starts(text);
+    let pieces_wanted = threads * 4;
+    let target = text.len() / pieces_wanted + 1;
+    let mut cuts = vec![0];
+    for s in starts {
+        if s - cuts.last().copied().unwrap_or(0) >= target {
+            cuts.push(s);
+        }
+    }
+    cuts.push(text.len());
+    // (start, end, newlines before start), counted in one pass.
+    let mut lines_before = 0;
+    let pieces: Vec<(usize, usize, usize)> = cuts
+        .windows(2)
+        .map(|w| {
+            let p = (w[0], w[1], lines_before);
+            lines_before += text.as_bytes()[w[0]..w[1]]
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count();
+            p
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Slot<T>> = pieces.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(a, b, base_line)) = pieces.get(i) else {
+                        break;
+                    };
+                    let r = parse_yaml_piece(&text[a..b], a, base_line, interest)
+                        .map(|docs| docs.iter().map(|d| (d.index, each(d))).collect());
+                    *results[i].lock().expect("result slot") = Some(r);
+                }
+            });
+        }
+    });
+    let mut out = Vec::new();
+    for slot in results {
+        let r = slot
+            .into_inner()
+            .expect("result slot")
+            .expect("piece parsed");
+        let base = out.len();
+        match r {
+            Ok(docs) => out.extend(docs.into_iter().map(|(i, t)| (base + i, t))),
+            Err(mut e) => {
+                e.document += base;
+                return Err(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a piece of a stream that starts at byte `base` and after
+/// `base_line` newlines. With an interest, nodes on no interesting path are
+/// not kept (unless the piece may use anchors, which can point anywhere).
+fn parse_yaml_piece(
+    text: &str,
+    base: usize,
+    base_line: usize,
+    interest: Option<&Interest>,
+) -> Result<Vec<Document>, ParseError> {
+    let interest = interest.filter(|_| !text.contains('&'));
+    let mut skip = 0usize;
     let mut parser = Parser::new_from_str(text);
     let mut conv = CharToByte::new(text);
     let mut docs = Vec::new();
@@ -178,10 +407,40 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
     loop {
         let (event, mark) = parser.next_token().map_err(|e| ParseError {
             document: doc_index,
-            line: e.marker().line(),
+            line: e.marker().line() + base_line,
             column: e.marker().col() + 1,
             message: e.info().to_string(),
         })?;
+        if skip > 0 {
+            match event {
+                Event::SequenceStart(..) | Event::MappingStart(..) => skip += 1,
+                Event::SequenceEnd | Event::MappingEnd => skip -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        let is_value = matches!(
+            event,
+            Event::SequenceStart(..)
+                | Event::MappingStart(..)
+                | Event::Scalar(..)
+                | Event::Alias(..)
+        );
+        let (is_key, states) = if is_value {
+            position_states(interest, &stack)
+        } else {
+            (false, None)
+        };
+        if !is_key && states.as_ref().is_some_and(Vec::is_empty) {
+            // Nothing below this value can be an image: drop it and its key.
+            if let Some(Frame::Map(_, key, _, _)) = stack.last_mut() {
+                *key = None;
+            }
+            if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
+                skip = 1;
+            }
+            continue;
+        }
         let node = match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
@@ -199,15 +458,15 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
                 continue;
             }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq(Vec::new(), anchor));
+                stack.push(Frame::Seq(Vec::new(), anchor, states));
                 continue;
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(Vec::new(), None, anchor));
+                stack.push(Frame::Map(Vec::new(), None, anchor, states));
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(items, anchor)) => {
+                Some(Frame::Seq(items, anchor, _)) => {
                     let n = Node::Seq(items);
                     if anchor > 0 {
                         anchors.insert(anchor, n.clone());
@@ -217,7 +476,7 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
                 _ => unreachable!("parser emits balanced events"),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(entries, _, anchor)) => {
+                Some(Frame::Map(entries, _, anchor, _)) => {
                     let n = Node::Map(entries);
                     if anchor > 0 {
                         anchors.insert(anchor, n.clone());
@@ -229,7 +488,15 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
             Event::Alias(id) => Node::Alias(id),
             Event::Scalar(value, style, anchor, tag) => {
                 let start = conv.byte(mark.index());
-                let s = scalar_from_yaml(text, value, style, start, mark.line(), tag.is_some());
+                let mut s = scalar_from_yaml(
+                    text,
+                    value,
+                    style,
+                    start,
+                    mark.line() + base_line,
+                    tag.is_some(),
+                );
+                s.span = (s.span.0 + base, s.span.1 + base);
                 let n = Node::Scalar(s);
                 if anchor > 0 {
                     anchors.insert(anchor, n.clone());
@@ -239,8 +506,8 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
             Event::Nothing | Event::StreamStart => continue,
         };
         match stack.last_mut() {
-            Some(Frame::Seq(items, _)) => items.push(node),
-            Some(Frame::Map(entries, key, _)) => match key.take() {
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            Some(Frame::Map(entries, key, _, _)) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => entries.push((k, node)),
             },
@@ -552,6 +819,63 @@ mod tests {
         let e = parse_yaml("a: 1\n---\nb: [1, 2\n").unwrap_err();
         assert_eq!(e.document, 1);
         assert!(e.line >= 3, "{e:?}");
+    }
+
+    #[test]
+    fn parallel_scan_matches_serial_parse() {
+        let mut text = String::from("# head\n");
+        for i in 0..40_000 {
+            use std::fmt::Write as _;
+            let _ = write!(
+                text,
+                "---\nkind: Pod # ü\nspec: {{containers: [{{image: 'img{i}'}}]}}\nx: |\n  --- not a marker\n"
+            );
+        }
+        let serial: Vec<(usize, usize, (usize, usize), String)> = parse_yaml(&text)
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let Node::Scalar(s) = d
+                    .root
+                    .get("spec")
+                    .unwrap()
+                    .get("containers")
+                    .map(|c| match c {
+                        Node::Seq(v) => v[0].get("image").unwrap().clone(),
+                        _ => panic!(),
+                    })
+                    .unwrap()
+                else {
+                    panic!()
+                };
+                (d.index, s.line, s.span, s.value)
+            })
+            .collect();
+        let parallel = scan_yaml(&text, None, |d| {
+            let Node::Seq(v) = d.root.get("spec").unwrap().get("containers").unwrap() else {
+                panic!()
+            };
+            let Node::Scalar(s) = v[0].get("image").unwrap() else {
+                panic!()
+            };
+            (s.line, s.span, s.value.clone())
+        })
+        .unwrap();
+        assert_eq!(serial.len(), 40_000);
+        assert_eq!(
+            serial,
+            parallel
+                .into_iter()
+                .map(|(i, (l, sp, v))| (i, l, sp, v))
+                .collect::<Vec<_>>()
+        );
+        let (_, _, (a, b), v) = &serial[39_999];
+        assert_eq!(&text[*a..*b], v);
+        let mut bad = text.clone();
+        bad.push_str("---\na: [\n");
+        let e = scan_yaml(&bad, None, |_| ()).unwrap_err();
+        assert_eq!(e.document, 40_000);
+        assert!(e.line > 40_000 * 5, "{e:?}");
     }
 
     #[test]

@@ -79,6 +79,12 @@ pub fn expand(args: &[PathBuf]) -> Result<Vec<Option<PathBuf>>, Error> {
             out.push(Some(a.clone()));
         }
     }
+    // A file named twice (directly and through a directory) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| match p {
+        Some(p) => seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+        None => true,
+    });
     Ok(out)
 }
 

@@ -19,6 +19,7 @@ pub mod resolve;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use microplatform_common::reference::Reference;
 use microplatform_common::registry::Platform;
@@ -36,14 +37,21 @@ pub struct Outcome {
     pub changed: bool,
 }
 
+/// A parsed reference and its fully qualified form (the lock key), shared
+/// by every occurrence of the same value.
+struct Parsed {
+    r: Reference,
+    key: String,
+}
+
 /// How an occurrence is handled.
 enum Plan {
     /// A template expression, not a reference: left alone.
     Skip,
     /// Already pinned.
-    Pinned(Reference),
+    Pinned(Rc<Parsed>),
     /// To resolve.
-    Resolve(Reference),
+    Resolve(Rc<Parsed>),
     /// Failed before resolution (the error is already recorded).
     Failed,
 }
@@ -121,30 +129,48 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     }
 
     // Parse and locate.
-    let parsed: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = inputs
-            .iter()
-            .map(|inp| {
-                s.spawn(|| {
-                    let docs = if inp.json {
-                        doc::parse_json(&inp.text)
-                    } else {
-                        doc::parse_yaml(&inp.text)
-                    };
-                    docs.map(|docs| {
-                        docs.iter()
-                            .map(|d| (d.index, locate::find_images(d, &rules)))
-                            .collect::<Vec<_>>()
-                    })
-                })
+    let interest = locate::interest(&rules);
+    // Files are parsed by a few workers (a big YAML stream is itself split
+    // into pieces parsed in parallel).
+    let parse_one = |inp: &input::Input| {
+        if inp.json {
+            doc::parse_json(&inp.text).map(|docs| {
+                docs.iter()
+                    .map(|d| (d.index, locate::find_images(d, &rules)))
+                    .collect::<Vec<_>>()
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("parser thread"))
-            .collect()
+        } else {
+            doc::scan_yaml(&inp.text, Some(&interest), |d| {
+                locate::find_images(d, &rules)
+            })
+        }
+    };
+    let slots: Vec<std::sync::Mutex<Option<_>>> =
+        inputs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(inputs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(inp) = inputs.get(i) else { break };
+                    *slots[i].lock().expect("slot") = Some(parse_one(inp));
+                }
+            });
+        }
     });
+    let parsed: Vec<_> = slots
+        .into_iter()
+        .map(|m| m.into_inner().expect("slot").expect("parsed"))
+        .collect();
     let mut occurrences = Vec::new();
+    let mut cache: HashMap<
+        String,
+        Result<Rc<Parsed>, microplatform_common::reference::ReferenceError>,
+    > = HashMap::new();
     for (i, result) in parsed.into_iter().enumerate() {
         let inp = &inputs[i];
         let found = match result {
@@ -169,12 +195,23 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     path: f.path,
                     line: f.scalar.line,
                 };
-                let value = f.scalar.value.clone();
-                let plan = if is_template(&value) {
+                let value = &f.scalar.value;
+                let plan = if is_template(value) {
                     tracing::warn!("{at}: image {value:?} is a template; left as is");
                     Plan::Skip
                 } else {
-                    match Reference::parse(&value) {
+                    let parsed = cache
+                        .entry(value.clone())
+                        .or_insert_with(|| {
+                            Reference::parse(value).map(|r| {
+                                Rc::new(Parsed {
+                                    key: r.to_string(),
+                                    r,
+                                })
+                            })
+                        })
+                        .clone();
+                    match parsed {
                         Err(source) => {
                             errors.push(Error::InvalidReference {
                                 at: at.clone(),
@@ -183,7 +220,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                             });
                             Plan::Failed
                         }
-                        Ok(r) if r.digest().is_some() => Plan::Pinned(r),
+                        Ok(r) if r.r.digest().is_some() => Plan::Pinned(r),
                         Ok(r) if f.scalar.style == Style::Other => {
                             errors.push(Error::Unsupported {
                                 at: at.clone(),
@@ -210,11 +247,15 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     let mut to_resolve: BTreeMap<String, Reference> = BTreeMap::new();
     for o in &occurrences {
         match &o.plan {
-            Plan::Resolve(r) => {
-                to_resolve.entry(r.to_string()).or_insert_with(|| r.clone());
+            Plan::Resolve(p) => {
+                to_resolve
+                    .entry(p.key.clone())
+                    .or_insert_with(|| p.r.clone());
             }
-            Plan::Pinned(r) if cli.verify_pinned => {
-                to_resolve.entry(r.to_string()).or_insert_with(|| r.clone());
+            Plan::Pinned(p) if cli.verify_pinned => {
+                to_resolve
+                    .entry(p.key.clone())
+                    .or_insert_with(|| p.r.clone());
             }
             _ => {}
         }
@@ -250,8 +291,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     let mut lock_out: BTreeMap<String, String> = BTreeMap::new();
     let mut edits: Vec<Vec<((usize, usize), String)>> = vec![Vec::new(); inputs.len()];
     let mut changed_lines = Vec::new();
+    let mut changed = false;
+    let want_report = cli.report.is_some();
+    let mut new_texts: HashMap<&str, String> = HashMap::new();
     for o in &occurrences {
-        let original = o.scalar.value.clone();
+        let original = &o.scalar.value;
         let entry = |reference: Option<String>,
                      resolved: String,
                      digest: Option<String>,
@@ -260,7 +304,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
             document: o.at.document,
             path: o.at.path.clone(),
             line: o.at.line,
-            changed: resolved != original,
+            changed: resolved != *original,
             original: original.clone(),
             reference,
             resolved,
@@ -268,29 +312,44 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
             source,
         };
         match &o.plan {
-            Plan::Failed => {}
-            Plan::Skip => report.push(entry(None, original.clone(), None, Source::Skipped)),
-            Plan::Pinned(r) => {
+            Plan::Skip if want_report => {
+                report.push(entry(None, original.clone(), None, Source::Skipped));
+            }
+            Plan::Failed | Plan::Skip => {}
+            Plan::Pinned(p) => {
                 if cli.verify_pinned
-                    && let Some(Err(f)) = resolved.get(&r.to_string())
+                    && let Some(Err(f)) = resolved.get(&p.key)
                 {
-                    errors.push(f.to_error(o.at.clone(), &original, r, cli.lock.as_ref()));
+                    errors.push(f.to_error(o.at.clone(), original, &p.r, cli.lock.as_ref()));
+                    continue;
+                }
+                if !want_report {
                     continue;
                 }
                 report.push(entry(
-                    Some(r.to_string()),
+                    Some(p.key.clone()),
                     original.clone(),
-                    r.digest().map(str::to_string),
+                    p.r.digest().map(str::to_string),
                     Source::Pinned,
                 ));
             }
-            Plan::Resolve(r) => match resolved.get(&r.to_string()) {
+            Plan::Resolve(p) => match resolved.get(&p.key) {
                 Some(Ok(digest)) => {
-                    let new = pinned_text(&original, r, digest, cli.drop_tag);
-                    lock_out.insert(r.to_string(), digest.clone());
-                    if new != original {
-                        changed_lines.push(format!("{}: {original} -> {new}", o.at));
+                    let new = new_texts
+                        .entry(original.as_str())
+                        .or_insert_with(|| pinned_text(original, &p.r, digest, cli.drop_tag));
+                    if cli.lock_output.is_some() && !lock_out.contains_key(&p.key) {
+                        lock_out.insert(p.key.clone(), digest.clone());
+                    }
+                    if *new != *original {
+                        changed = true;
+                        if cli.check {
+                            changed_lines.push(format!("{}: {original} -> {new}", o.at));
+                        }
                         edits[o.input].push((o.scalar.span, new.clone()));
+                    }
+                    if !want_report {
+                        continue;
                     }
                     let source = if lock.is_some() {
                         Source::Lock
@@ -298,16 +357,19 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                         Source::Registry
                     };
                     report.push(entry(
-                        Some(r.to_string()),
-                        new,
+                        Some(p.key.clone()),
+                        new.clone(),
                         Some(digest.clone()),
                         source,
                     ));
                 }
                 Some(Err(f)) => {
-                    errors.push(f.to_error(o.at.clone(), &original, r, cli.lock.as_ref()));
+                    errors.push(f.to_error(o.at.clone(), original, &p.r, cli.lock.as_ref()));
                 }
-                None => errors.push(Error::Usage(format!("internal: {r} was not resolved"))),
+                None => errors.push(Error::Usage(format!(
+                    "internal: {} was not resolved",
+                    p.key
+                ))),
             },
         }
     }
@@ -321,7 +383,6 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         .zip(edits.iter_mut())
         .map(|(inp, e)| splice(&inp.text, e))
         .collect();
-    let changed = !changed_lines.is_empty();
     if let Some(path) = &cli.report {
         let r = Report {
             schema_version: SCHEMA_VERSION,
@@ -359,21 +420,24 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         write_all_or_nothing(&targets).map_err(|e| vec![e])?;
         return Ok(Outcome { changed });
     }
-    let mut stdout = Vec::with_capacity(outputs.iter().map(String::len).sum::<usize>() + 16);
-    for (i, (inp, out)) in inputs.iter().zip(&outputs).enumerate() {
-        if i > 0 && !inp.json {
-            if !stdout.is_empty() && !stdout.ends_with(b"\n") {
-                stdout.push(b'\n');
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        let mut last_nl = true;
+        for (i, (inp, text)) in inputs.iter().zip(&outputs).enumerate() {
+            if i > 0 && !last_nl {
+                out.write_all(b"\n")?;
             }
-            if !out.starts_with("---") {
-                stdout.extend_from_slice(b"---\n");
+            if i > 0 && !inp.json && !text.starts_with("---") {
+                out.write_all(b"---\n")?;
             }
-        } else if i > 0 && !stdout.ends_with(b"\n") {
-            stdout.push(b'\n');
+            out.write_all(text.as_bytes())?;
+            if !text.is_empty() {
+                last_nl = text.ends_with('\n');
+            }
         }
-        stdout.extend_from_slice(out.as_bytes());
-    }
-    microplatform_common::io::write_stdout(&stdout).map_err(|e| {
+        out.flush()
+    };
+    write().map_err(|e| {
         vec![Error::Write {
             path: PathBuf::from("-"),
             source: e,

@@ -1,6 +1,6 @@
 //! Where images are: built-in rules per kind (Kubernetes workloads, Argo templates, Compose services) and user `--image-path` rules.
 
-use crate::doc::{Document, Node, Scalar};
+use crate::doc::{Document, IStep, Interest, Node, Scalar};
 
 /// One step of an image path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,67 @@ fn api_group(api_version: &str) -> &str {
     }
 }
 
+const POD_KINDS: [&str; 9] = [
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+];
+
+const ARGO_TEMPLATE_PATHS: [&str; 7] = [
+    "templates[*].container.image",
+    "templates[*].script.image",
+    "templates[*].containerSet.containers[*].image",
+    "templates[*].initContainers[*].image",
+    "templates[*].sidecars[*].image",
+    "templateDefaults.container.image",
+    "templateDefaults.script.image",
+];
+
+/// The parser only needs to keep nodes on these paths (built-in and `rules`).
+pub fn interest(rules: &[ImagePath]) -> Interest {
+    let mut all: Vec<Vec<Step>> = Vec::new();
+    for kind in POD_KINDS {
+        let (path, _) = pod_spec_path(kind).expect("pod kind");
+        for list in POD_LISTS {
+            let mut s: Vec<Step> = path.iter().map(|p| Step::Key((*p).to_string())).collect();
+            s.extend([
+                Step::Key(list.into()),
+                Step::AllItems,
+                Step::Key("image".into()),
+            ]);
+            all.push(s);
+        }
+    }
+    for base in [&["spec"][..], &["spec", "workflowSpec"][..]] {
+        for tail in ARGO_TEMPLATE_PATHS {
+            let mut s: Vec<Step> = base.iter().map(|p| Step::Key((*p).to_string())).collect();
+            s.extend(parse_steps(tail).expect("built-in path"));
+            all.push(s);
+        }
+    }
+    all.push(parse_steps("services.*.image").expect("built-in path"));
+    all.extend(rules.iter().map(|r| r.steps.clone()));
+    let mut i = Interest::new();
+    for steps in &all {
+        let is: Vec<IStep<'_>> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Key(k) => IStep::Key(k),
+                Step::AllValues => IStep::AnyValue,
+                Step::AllItems | Step::Item(_) => IStep::Items,
+            })
+            .collect();
+        i.add(&is);
+    }
+    i
+}
+
 /// Every image in a document: built-in locations plus `rules`.
 pub fn find_images(doc: &Document, rules: &[ImagePath]) -> Vec<Found> {
     let mut out = Vec::new();
@@ -197,15 +258,7 @@ fn visit(
             };
             if let Some(base) = templates {
                 let base: Vec<Step> = base.iter().map(|p| Step::Key((*p).to_string())).collect();
-                for tail in [
-                    "templates[*].container.image",
-                    "templates[*].script.image",
-                    "templates[*].containerSet.containers[*].image",
-                    "templates[*].initContainers[*].image",
-                    "templates[*].sidecars[*].image",
-                    "templateDefaults.container.image",
-                    "templateDefaults.script.image",
-                ] {
+                for tail in ARGO_TEMPLATE_PATHS {
                     let mut s = base.clone();
                     s.extend(parse_steps(tail).expect("built-in path"));
                     steps.push(s);
@@ -228,11 +281,14 @@ fn visit(
         }
     }
     for s in &steps {
-        walk(doc, root, s, prefix, out);
+        let mut path = String::with_capacity(96);
+        path.push_str(prefix);
+        walk(doc, root, s, &mut path, out);
     }
 }
 
-fn walk(doc: &Document, node: &Node, steps: &[Step], path: &str, out: &mut Vec<Found>) {
+fn walk(doc: &Document, node: &Node, steps: &[Step], path: &mut String, out: &mut Vec<Found>) {
+    use std::fmt::Write as _;
     let node = doc.deref(node);
     let Some((step, rest)) = steps.split_first() else {
         if let Node::Scalar(s) = node
@@ -245,33 +301,43 @@ fn walk(doc: &Document, node: &Node, steps: &[Step], path: &str, out: &mut Vec<F
         }
         return;
     };
+    let len = path.len();
     match (step, node) {
         (Step::Key(k), Node::Map(_)) => {
             if let Some(v) = node.get(k) {
-                walk(doc, v, rest, &format!("{path}{k}."), out);
+                path.push_str(k);
+                path.push('.');
+                walk(doc, v, rest, path, out);
             }
         }
         (Step::AllValues, Node::Map(entries)) => {
             for (k, v) in entries {
                 if let Some(k) = doc.deref(k).as_str() {
-                    walk(doc, v, rest, &format!("{path}{k}."), out);
+                    path.truncate(len);
+                    path.push_str(k);
+                    path.push('.');
+                    walk(doc, v, rest, path, out);
                 }
             }
         }
         (Step::AllItems, Node::Seq(items)) => {
-            let base = path.trim_end_matches('.');
+            let base = path.trim_end_matches('.').len();
             for (i, item) in items.iter().enumerate() {
-                walk(doc, item, rest, &format!("{base}[{i}]."), out);
+                path.truncate(base);
+                let _ = write!(path, "[{i}].");
+                walk(doc, item, rest, path, out);
             }
         }
         (Step::Item(i), Node::Seq(items)) => {
             if let Some(item) = items.get(*i) {
-                let base = path.trim_end_matches('.');
-                walk(doc, item, rest, &format!("{base}[{i}]."), out);
+                path.truncate(path.trim_end_matches('.').len());
+                let _ = write!(path, "[{i}].");
+                walk(doc, item, rest, path, out);
             }
         }
         _ => {}
     }
+    path.truncate(len);
 }
 
 #[cfg(test)]
@@ -281,10 +347,22 @@ mod tests {
 
     fn paths(src: &str, rules: &[ImagePath]) -> Vec<(String, String)> {
         let docs = parse_yaml(src).unwrap();
-        docs.iter()
+        let full: Vec<(String, String)> = docs
+            .iter()
             .flat_map(|d| find_images(d, rules))
             .map(|f| (f.path, f.scalar.value))
-            .collect()
+            .collect();
+        // The pruned parse finds exactly the same images.
+        let i = interest(rules);
+        let pruned: Vec<(String, String)> =
+            crate::doc::scan_yaml(src, Some(&i), |d| find_images(d, rules))
+                .unwrap()
+                .into_iter()
+                .flat_map(|(_, f)| f)
+                .map(|f| (f.path, f.scalar.value))
+                .collect();
+        assert_eq!(full, pruned);
+        full
     }
 
     #[test]

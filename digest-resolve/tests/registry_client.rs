@@ -170,3 +170,146 @@ fn bearer_token_flow_reuses_one_token_per_scope() {
         assert!(e.to_string().contains("/token"), "{e}");
     });
 }
+
+#[test]
+fn retries_5xx_and_429_then_succeeds() {
+    use microplatform_common::testing::token::{HttpResponse, TinyServer};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let digest = sha256_digest(b"manifest");
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let d = digest.clone();
+    let server = TinyServer::start(move |req| {
+        if req.target == "/v2/" {
+            return HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: b"{}".to_vec(),
+            };
+        }
+        assert_eq!(req.method, "HEAD");
+        assert!(
+            req.header("accept")
+                .is_some_and(|a| a.contains("image.index") && a.contains("manifest.v2"))
+        );
+        match h.fetch_add(1, Ordering::SeqCst) {
+            0 => HttpResponse {
+                status: 503,
+                headers: vec![],
+                body: vec![],
+            },
+            1 => HttpResponse {
+                status: 429,
+                headers: vec![("Retry-After".into(), "1".into())],
+                body: vec![],
+            },
+            _ => HttpResponse {
+                status: 200,
+                headers: vec![
+                    ("Docker-Content-Digest".into(), d.clone()),
+                    ("Content-Type".into(), OCI_MANIFEST.into()),
+                    ("Content-Length".into(), "8".into()),
+                ],
+                body: vec![],
+            },
+        }
+    });
+    let dir = TestDir::new();
+    let file = dir.write("config.json", "{}");
+    let client = RegistryClient::new(ClientOptions {
+        auth_files: Some(vec![file]),
+        max_retries: 3,
+        retry_base_delay: std::time::Duration::from_millis(10),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let r = Reference::parse(&format!("{}/flaky/app:v1", server.addr)).unwrap();
+    let start = std::time::Instant::now();
+    let got = rt().block_on(client.resolve(&r, None)).unwrap();
+    assert_eq!(got, digest);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    // Retry-After: 1 was honoured (a lower bound, not a timing race).
+    assert!(start.elapsed() >= std::time::Duration::from_secs(1));
+    // Out of retries: a network error (exit 6) naming the URL.
+    let h2 = std::sync::Arc::new(AtomicUsize::new(0));
+    let h3 = h2.clone();
+    let down = TinyServer::start(move |req| {
+        if req.target == "/v2/" {
+            return HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: vec![],
+            };
+        }
+        h3.fetch_add(1, Ordering::SeqCst);
+        HttpResponse {
+            status: 502,
+            headers: vec![],
+            body: b"bad gateway".to_vec(),
+        }
+    });
+    let r = Reference::parse(&format!("{}/flaky/app:v1", down.addr)).unwrap();
+    let e = rt().block_on(client.resolve(&r, None)).unwrap_err();
+    assert_eq!(e.exit_code(), 6, "{e}");
+    assert!(e.to_string().contains("/v2/flaky/app/manifests/v1"), "{e}");
+    assert_eq!(h2.load(Ordering::SeqCst), 4, "1 try + 3 retries");
+}
+
+#[test]
+fn credential_helper_supplies_basic_credentials() {
+    let reg = Registry::start_with(RegistryAuth::Basic {
+        user: "helper-user".into(),
+        password: "helper-pass".into(),
+    });
+    let (d, _) = reg.push_image("h/app", "v1", OCI_MANIFEST, "h");
+    let dir = TestDir::new();
+    // A docker-credential-* helper on PATH, as docker runs it: `get` with the server on stdin.
+    let helper = dir.write(
+        "bin/docker-credential-mpttest",
+        format!(
+            "#!/bin/sh\nread server\n[ \"$1\" = get ] || exit 1\n[ \"$server\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"ServerURL\":\"'$server'\",\"Username\":\"helper-user\",\"Secret\":\"helper-pass\"}}'\n",
+            reg.addr
+        ),
+    );
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&helper)
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let config = dir.write(
+        "config.json",
+        format!(r#"{{"credHelpers":{{"{}":"mpttest"}}}}"#, reg.addr),
+    );
+    let out = microplatform_common::testing::Cmd::new(microplatform_common::testing::bin(
+        "digest-resolve",
+    ))
+    .env("PATH", &path)
+    .env("DOCKER_CONFIG", dir.path())
+    .env_remove("REGISTRY_AUTH_FILE")
+    .stdin(format!(
+        "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
+        reg.addr
+    ))
+    .run();
+    assert!(config.exists());
+    out.success().stdout_contains(&format!("h/app:v1@{d}"));
+    // credsStore is used for registries without a credHelpers entry.
+    dir.write("config.json", r#"{"credsStore":"mpttest"}"#);
+    let out = microplatform_common::testing::Cmd::new(microplatform_common::testing::bin(
+        "digest-resolve",
+    ))
+    .env("PATH", &path)
+    .env("DOCKER_CONFIG", dir.path())
+    .env_remove("REGISTRY_AUTH_FILE")
+    .stdin(format!(
+        "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
+        reg.addr
+    ))
+    .run();
+    out.success().stdout_contains(&format!("h/app:v1@{d}"));
+}

@@ -68,6 +68,8 @@ pub enum Cause {
     Global(usize),
     /// Everything is affected (no merge base, first commit).
     Everything,
+    /// Its edges changed in the `-f` full-manifest file.
+    Graph,
 }
 
 /// The base of a diff.
@@ -120,27 +122,12 @@ pub struct Analysis {
     pub warnings: Vec<String>,
 }
 
-struct Discovered {
-    manifests: Vec<Manifest>,
-    /// Files of the root outside git (for hashing); empty inside a repository.
-    walked: Vec<String>,
-}
-
-fn read_manifest(root: &Path, rel: &str) -> Result<Option<Manifest>> {
-    let path = root.join(rel);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(manifest::parse_dependencies(
-            &manifest::component_of_manifest(rel),
-            rel,
-            &bytes,
-        )?)),
-        // Listed by git but deleted in the working tree: the component is gone.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Read {
-            path: rel.to_string(),
-            source,
-        }),
-    }
+/// The files of the state being analysed: a git tree listing, or a directory walk outside git.
+enum State {
+    /// Inside git: the files of HEAD or of a working-tree snapshot with blob ids, and the manifests' contents.
+    Git(crate::git::Listing, crate::git::Blobs),
+    /// Outside git: the files below the root.
+    Walked(Vec<String>),
 }
 
 fn walk(root: &Path) -> Result<Vec<String>> {
@@ -168,7 +155,7 @@ fn walk(root: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-fn discover(inputs: &Inputs, repo: Option<&RepoInfo>, git: &Git, glob: &str) -> Result<Discovered> {
+fn read_manifests(inputs: &Inputs, state: &State, glob: &str) -> Result<Vec<Manifest>> {
     if let Some(file) = &inputs.file {
         let shown = file.display().to_string();
         let text =
@@ -176,36 +163,34 @@ fn discover(inputs: &Inputs, repo: Option<&RepoInfo>, git: &Git, glob: &str) -> 
                 path: shown.clone(),
                 source,
             })?;
-        return Ok(Discovered {
-            manifests: manifest::parse_full(&shown, &text)?,
-            walked: Vec::new(),
-        });
+        return manifest::parse_full(&shown, &text);
     }
-    let matcher = config::glob(glob)?;
-    let (paths, walked) = if repo.is_some() {
-        let listed = git.ls_files_glob(glob, inputs.uncommitted)?;
-        (
-            listed
-                .into_iter()
-                .filter(|p| matcher.is_match(p))
-                .collect::<Vec<_>>(),
-            Vec::new(),
-        )
-    } else {
-        let files = walk(&inputs.root)?;
-        (
-            files
-                .iter()
-                .filter(|p| matcher.is_match(p.as_str()))
-                .cloned()
-                .collect(),
-            files,
-        )
-    };
-    let mut manifests = Vec::with_capacity(paths.len());
-    for p in &paths {
-        if let Some(m) = read_manifest(&inputs.root, p)? {
-            manifests.push(m);
+    // A GlobSet picks a fast strategy (e.g. a basename literal for `**/Dependencies`).
+    let matcher = config::globset(&[glob.to_string()])?;
+    let mut manifests = Vec::new();
+    match state {
+        State::Git(_, blobs) => {
+            manifests.reserve(blobs.len());
+            for (path, bytes) in blobs {
+                manifests.push(manifest::parse_dependencies(
+                    &manifest::component_of_manifest(path),
+                    path,
+                    bytes,
+                )?);
+            }
+        }
+        State::Walked(files) => {
+            for rel in files.iter().filter(|p| matcher.is_match(p.as_str())) {
+                let bytes = std::fs::read(inputs.root.join(rel)).map_err(|source| Error::Read {
+                    path: rel.clone(),
+                    source,
+                })?;
+                manifests.push(manifest::parse_dependencies(
+                    &manifest::component_of_manifest(rel),
+                    rel,
+                    &bytes,
+                )?);
+            }
         }
     }
     // Two manifests in one directory (a glob matching several names) define the component once.
@@ -218,37 +203,94 @@ fn discover(inputs: &Inputs, repo: Option<&RepoInfo>, git: &Git, glob: &str) -> 
             false
         }
     });
-    Ok(Discovered { manifests, walked })
+    Ok(manifests)
 }
 
-/// Content ids per component outside git: sha256 over relative path and content of every file below it.
-fn walked_tree_ids(root: &Path, graph: &Graph, files: &[String]) -> Vec<String> {
-    let mut hashers: Vec<Sha256> = vec![Sha256::new(); graph.len()];
-    for f in files {
-        let owners = graph.owners(f);
-        if owners.is_empty() {
-            continue;
+/// Content ids per component: the git tree id of its directory, or outside git a sha256 over
+/// relative path and content of every file below it; plus the id of the global inputs.
+fn content_ids(
+    root: &Path,
+    graph: &Graph,
+    state: &State,
+    config: &Config,
+) -> (Vec<String>, String) {
+    match state {
+        State::Git(listing, _) => {
+            // Each file's record (mode, blob id, stage and path from the root) goes into the hash of
+            // every component containing it. Records come sorted by path, so the files of one
+            // directory share their owners and the lookup runs once per directory.
+            let mut hashers: Vec<Sha256> = vec![Sha256::new(); graph.len()];
+            let mut global = Vec::new();
+            let mut last_dir: Option<&[u8]> = None;
+            let mut owners: Vec<usize> = Vec::new();
+            let check_global = !config.file.global_inputs.is_empty();
+            for (rec, path_at) in listing.records() {
+                let path = &rec[path_at..];
+                let dir = path
+                    .iter()
+                    .rposition(|b| *b == b'/')
+                    .map_or(&path[..0], |i| &path[..i]);
+                if last_dir != Some(dir) {
+                    owners = std::str::from_utf8(path)
+                        .map(|p| graph.owners(p))
+                        .unwrap_or_default();
+                    last_dir = Some(dir);
+                }
+                if check_global
+                    && let Ok(p) = std::str::from_utf8(path)
+                    && config.global.is_match(p)
+                {
+                    global.push((
+                        p.to_string(),
+                        String::from_utf8_lossy(&rec[..path_at]).into_owned(),
+                    ));
+                }
+                for &o in &owners {
+                    hashers[o].update(rec);
+                    hashers[o].update(b"\0");
+                }
+            }
+            let ids = hashers
+                .into_iter()
+                .map(|h| format!("git:{}", hex::encode(h.finalize())))
+                .collect();
+            (ids, global_id(&global))
         }
-        let Ok(bytes) = std::fs::read(root.join(f)) else {
-            continue;
-        };
-        let digest = Sha256::digest(&bytes);
-        for o in owners {
-            let name = &graph.names[o];
-            let rel = if name == "." {
-                f.as_str()
-            } else {
-                &f[name.len() + 1..]
-            };
-            hashers[o].update(rel.as_bytes());
-            hashers[o].update(b"\0");
-            hashers[o].update(digest);
+        State::Walked(files) => {
+            let mut hashers: Vec<Sha256> = vec![Sha256::new(); graph.len()];
+            let mut global = Vec::new();
+            for f in files {
+                let owners = graph.owners(f);
+                let is_global = config.global.is_match(f.as_str());
+                if owners.is_empty() && !is_global {
+                    continue;
+                }
+                let Ok(bytes) = std::fs::read(root.join(f)) else {
+                    continue;
+                };
+                let digest = Sha256::digest(&bytes);
+                if is_global {
+                    global.push((f.clone(), hex::encode(digest)));
+                }
+                for o in owners {
+                    let name = &graph.names[o];
+                    let rel = if name == "." {
+                        f.as_str()
+                    } else {
+                        &f[name.len() + 1..]
+                    };
+                    hashers[o].update(rel.as_bytes());
+                    hashers[o].update(b"\0");
+                    hashers[o].update(digest);
+                }
+            }
+            let ids = hashers
+                .into_iter()
+                .map(|h| format!("fs:{}", hex::encode(h.finalize())))
+                .collect();
+            (ids, global_id(&global))
         }
     }
-    hashers
-        .into_iter()
-        .map(|h| format!("fs:{}", hex::encode(h.finalize())))
-        .collect()
 }
 
 fn global_id(entries: &[(String, String)]) -> String {
@@ -391,11 +433,16 @@ fn git_changes(
 }
 
 /// Run the analysis.
+///
+/// Inside git, `diff` and `why` read the committed state (HEAD), or with `--uncommitted` a snapshot
+/// of the working tree; `print` and stdin mode always read the working tree (like the original).
+/// The git diff runs in a second thread while the tree is listed and the manifests are parsed.
 pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
+    let started = std::time::Instant::now();
     let git = Git::new(&inputs.root);
     let repo = git.repo_info()?;
-    let needs_git = matches!(source, Source::Feature(_) | Source::Main(_));
-    if needs_git && repo.is_none() {
+    let git_source = matches!(source, Source::Feature(_) | Source::Main(_));
+    if git_source && repo.is_none() {
         return Err(Error::NotARepository(inputs.root.display().to_string()));
     }
     let config = Config::load(&inputs.root, inputs.config.as_deref())?;
@@ -404,43 +451,109 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         .clone()
         .or_else(|| config.file.dependency_files.clone())
         .unwrap_or_else(|| DEFAULT_DEPENDENCY_FILES.to_string());
-    let discovered = discover(inputs, repo.as_ref(), &git, &glob)?;
-    let (graph, warnings) = Graph::build(discovered.manifests, inputs.allow_unknown)?;
-    graph.check_strong_cycles()?;
-    let n = graph.len();
-
+    let worktree = inputs.uncommitted || !git_source;
     let mode = match source {
         Source::Nothing => "print",
         Source::Paths(_) => "stdin",
         Source::Feature(_) => "feature-branch",
         Source::Main(_) => "main-branch",
     };
-    let diff = match (source, &repo) {
-        (Source::Nothing, _) => DiffResult {
-            changes: Vec::new(),
-            base: None,
-            head: None,
-            full_rebuild: None,
-        },
-        (Source::Paths(paths), _) => DiffResult {
-            changes: paths
-                .iter()
-                .map(|p| Change {
-                    path: p.clone(),
-                    status: Status::Modified,
-                    old_path: None,
-                })
-                .collect(),
-            base: None,
-            head: None,
-            full_rebuild: None,
-        },
-        (_, Some(repo)) => git_changes(inputs, repo, &git, source, &config)?,
-        (_, None) => unreachable!("checked above"),
+
+    // Manifests to fetch from git (none with -f); a GlobSet picks a fast strategy
+    // (a basename literal for `**/Dependencies`).
+    let manifest_glob = config::globset(std::slice::from_ref(&glob))?;
+    let fetch_manifests = inputs.file.is_none();
+    // `**/NAME` (the default) is a plain basename test: no glob machinery per listed file.
+    let basename = glob
+        .strip_prefix("**/")
+        .filter(|b| !b.is_empty() && !b.contains(['/', '*', '?', '[', ']', '{', '}', '\\']));
+    let suffix = basename.map(|b| format!("/{b}"));
+    let want = |path: &str| {
+        fetch_manifests
+            && match (basename, &suffix) {
+                (Some(b), Some(s)) => path == b || path.ends_with(s.as_str()),
+                _ => manifest_glob.is_match(path),
+            }
     };
+    let (graph, warnings, state, diff) = std::thread::scope(|scope| -> Result<_> {
+        let diff_thread = match (&repo, git_source) {
+            (Some(info), true) => {
+                Some(scope.spawn(|| git_changes(inputs, info, &git, source, &config)))
+            }
+            _ => None,
+        };
+        let state = match &repo {
+            Some(_) if worktree => {
+                let index = git.worktree_index()?;
+                let (listing, blobs) = git.list_files_with_blobs(Some(&index), &want)?;
+                State::Git(listing, blobs)
+            }
+            Some(_) => {
+                // The committed state: the index, when it holds exactly HEAD (checked in parallel),
+                // else a temporary index read from HEAD.
+                let check = scope.spawn(|| git.index_matches_head());
+                let (listing, blobs) = git.list_files_with_blobs(None, &want)?;
+                let matches = check.join().expect("diff-index thread panicked");
+                let head = || git.commit_of("HEAD")?.ok_or(Error::NoCommits);
+                match matches {
+                    Ok(true) => State::Git(listing, blobs),
+                    Ok(false) => {
+                        tracing::debug!("staged changes: listing HEAD through a temporary index");
+                        let index = git.commit_index(&head()?)?;
+                        let (listing, blobs) = git.list_files_with_blobs(Some(&index), &want)?;
+                        State::Git(listing, blobs)
+                    }
+                    Err(e) => {
+                        head()?;
+                        return Err(e);
+                    }
+                }
+            }
+            None => State::Walked(walk(&inputs.root)?),
+        };
+        tracing::debug!("files listed after {:?}", started.elapsed());
+        let manifests = read_manifests(inputs, &state, &glob)?;
+        tracing::debug!(
+            "{} manifests read after {:?}",
+            manifests.len(),
+            started.elapsed()
+        );
+        let (graph, warnings) = Graph::build(manifests, inputs.allow_unknown)?;
+        graph.check_strong_cycles()?;
+        tracing::debug!(
+            "graph of {} edges checked after {:?}",
+            graph.edge_count(),
+            started.elapsed()
+        );
+        let diff = match diff_thread {
+            Some(handle) => handle.join().expect("git diff thread panicked")?,
+            None => DiffResult {
+                changes: match source {
+                    Source::Paths(paths) => paths
+                        .iter()
+                        .map(|p| Change {
+                            path: p.clone(),
+                            status: Status::Modified,
+                            old_path: None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                base: None,
+                head: None,
+                full_rebuild: None,
+            },
+        };
+        tracing::debug!(
+            "{} changes after {:?}",
+            diff.changes.len(),
+            started.elapsed()
+        );
+        Ok((graph, warnings, state, diff))
+    })?;
+    let n = graph.len();
 
     // Changed files to components.
-    let manifest_glob = config::glob(&glob)?;
     let mut changed = vec![false; n];
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut file_reasons = vec![0usize; n];
@@ -510,6 +623,42 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
             ignored,
         });
     }
+    // With -f, the graph lives in one file: when it changed, mark the components whose edges changed.
+    if let (Some(file), Some(base)) = (&inputs.file, &diff.base) {
+        let rel = file.to_string_lossy();
+        let rel = rel.strip_prefix("./").unwrap_or(&rel);
+        if file_changes
+            .iter()
+            .any(|f| f.change.path == rel || f.change.old_path.as_deref() == Some(rel))
+        {
+            let old = git
+                .show(&base.commit, rel)?
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| manifest::parse_full(rel, &text).ok())
+                .unwrap_or_default();
+            let old: std::collections::HashMap<&str, Vec<(&str, bool)>> = old
+                .iter()
+                .map(|m| {
+                    let mut deps: Vec<(&str, bool)> =
+                        m.deps.iter().map(|d| (d.name.as_str(), d.strong)).collect();
+                    deps.sort_unstable();
+                    deps.dedup();
+                    (m.component.as_str(), deps)
+                })
+                .collect();
+            for c in 0..n {
+                let now: Vec<(&str, bool)> = graph.deps[c]
+                    .iter()
+                    .map(|e| (graph.names[e.to].as_str(), e.strong))
+                    .collect();
+                if old.get(graph.names[c].as_str()) != Some(&now) {
+                    changed[c] = true;
+                    causes[c].get_or_insert(Cause::Graph);
+                    reasons[c].push(format!("dependencies changed in {rel}"));
+                }
+            }
+        }
+    }
     for (c, &count) in file_reasons.iter().enumerate() {
         if count > MAX_FILE_REASONS {
             reasons[c].push(format!(
@@ -552,75 +701,10 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         }
     }
 
-    // Hashes.
-    let tree_ids: Vec<String> = match &repo {
-        Some(info) => {
-            let tree = if inputs.uncommitted {
-                Some(git.worktree_tree(&info.toplevel)?)
-            } else {
-                git.commit_of("HEAD")?
-            };
-            let (ids, global) = match &tree {
-                Some(t) => {
-                    let ids = git.tree_ids(t, &info.prefix, &graph.index, n)?;
-                    let global = if config.file.global_inputs.is_empty() {
-                        String::new()
-                    } else {
-                        let mut paths = Vec::new();
-                        for g in &config.file.global_inputs {
-                            paths.extend(git.ls_files_glob(g, inputs.uncommitted)?);
-                        }
-                        paths.retain(|p| config.global.is_match(p));
-                        paths.sort();
-                        paths.dedup();
-                        global_id(&git.blob_ids(t, &info.prefix, &paths)?)
-                    };
-                    (ids, global)
-                }
-                None => (vec![None; n], String::new()),
-            };
-            let ids: Vec<String> = ids
-                .into_iter()
-                .map(|i| i.unwrap_or_else(|| "absent".into()))
-                .collect();
-            return Ok(finish(
-                mode,
-                graph,
-                &ids,
-                &global,
-                changed,
-                affected,
-                reasons,
-                causes,
-                file_changes,
-                deleted_components,
-                diff.base,
-                diff.head,
-                diff.full_rebuild,
-                warnings,
-            ));
-        }
-        None => walked_tree_ids(&inputs.root, &graph, &discovered.walked),
-    };
-    let global = if config.file.global_inputs.is_empty() {
-        String::new()
-    } else {
-        let files = if discovered.walked.is_empty() {
-            walk(&inputs.root)?
-        } else {
-            discovered.walked.clone()
-        };
-        let entries: Vec<(String, String)> = files
-            .iter()
-            .filter(|p| config.global.is_match(p.as_str()))
-            .filter_map(|p| {
-                std::fs::read(inputs.root.join(p))
-                    .ok()
-                    .map(|b| (p.clone(), hex::encode(Sha256::digest(b))))
-            })
-            .collect();
-        global_id(&entries)
-    };
+    tracing::debug!("impact computed after {:?}", started.elapsed());
+    let (tree_ids, global) = content_ids(&inputs.root, &graph, &state, &config);
+    drop(state);
+    tracing::debug!("content ids after {:?}", started.elapsed());
     Ok(finish(
         mode,
         graph,

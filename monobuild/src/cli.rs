@@ -105,7 +105,8 @@ pub struct SourceArgs {
     /// Base commit in main-branch mode.
     #[arg(long, value_name = "REV", default_value = "HEAD^1")]
     pub base_commit: String,
-    /// Include uncommitted changes (staged, unstaged, untracked) and hash the working tree.
+    /// Include uncommitted changes (staged, unstaged, untracked) and read/hash the working tree
+    /// instead of HEAD. (Stdin mode always reads the working tree.)
     #[arg(long)]
     pub uncommitted: bool,
     /// Changed paths on stdin are separated by NUL instead of newlines (with `-`).
@@ -123,12 +124,11 @@ pub enum Command {
     ///
     /// Each line is `<component>: <dependency>, <dependency>, ...`, sorted. By default only strong
     /// edges (the build schedule); --dependencies shows every edge, --full marks strong ones with `!`.
+    ///
+    /// Reads the working tree as it is (uncommitted changes included), like the original.
     Print {
         #[command(flatten)]
         output: OutputArgs,
-        /// Hash the working tree (uncommitted changes) instead of HEAD.
-        #[arg(long)]
-        uncommitted: bool,
     },
     /// Build schedule for the components affected by git changes.
     ///

@@ -1,6 +1,5 @@
 //! Everything monobuild asks git: repository facts, base resolution, `-z` name-status diffs, manifest listing and directory tree ids (one `ls-tree` pass).
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,6 +44,52 @@ pub struct RepoInfo {
     pub shallow: bool,
     /// The repository's top-level directory.
     pub toplevel: PathBuf,
+}
+
+/// The output of one `git ls-files -s -z` pass (of the real index or a temporary one), parsed lazily.
+#[derive(Debug)]
+pub struct Listing {
+    bytes: Vec<u8>,
+}
+
+/// Files' contents fetched with a listing: `(path, bytes)` in path order.
+pub type Blobs = Vec<(String, Vec<u8>)>;
+
+/// One entry of a [`Listing`].
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The file mode (`100644`, `100755`, `120000` symlink, `160000` submodule).
+    pub mode: &'a str,
+    /// The object id.
+    pub id: &'a str,
+    /// The path relative to the working directory.
+    pub path: &'a str,
+}
+
+impl Listing {
+    /// The raw records in path order: `<mode> SP <id> SP <stage> TAB <path>` and the path's offset.
+    pub fn records(&self) -> impl Iterator<Item = (&[u8], usize)> {
+        split_z(&self.bytes).filter_map(|rec| {
+            rec.iter()
+                .position(|b| *b == b'\t')
+                .map(|tab| (rec, tab + 1))
+        })
+    }
+
+    /// The entries in path order (paths that are not UTF-8 are skipped).
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
+        split_z(&self.bytes).filter_map(parse_entry)
+    }
+}
+
+/// Parse one `ls-files -s` record: `<mode> SP <id> SP <stage> TAB <path>`.
+fn parse_entry(rec: &[u8]) -> Option<Entry<'_>> {
+    let tab = rec.iter().position(|b| *b == b'\t')?;
+    let meta = std::str::from_utf8(&rec[..tab]).ok()?;
+    let path = std::str::from_utf8(&rec[tab + 1..]).ok()?;
+    let mut parts = meta.split(' ');
+    let (mode, id) = (parts.next()?, parts.next()?);
+    Some(Entry { mode, id, path })
 }
 
 /// Runs git in one directory.
@@ -239,127 +284,210 @@ impl Git {
         parse_name_status(&out)
     }
 
+    /// The contents of `path` (relative to the working directory) in `commit`, `None` when absent.
+    pub fn show(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let spec = format!("{commit}:./{path}");
+        let (ok, out, _) = self.output(["cat-file", "blob", &spec], &[])?;
+        Ok(ok.then_some(out))
+    }
+
     /// Untracked, not ignored files below the working directory.
     pub fn untracked(&self) -> Result<Vec<String>> {
         let out = self.run(&["ls-files", "-z", "--others", "--exclude-standard"])?;
         Ok(split_z(&out).map(utf8).collect())
     }
 
-    /// Files below the working directory matching a glob pathspec (tracked; plus untracked when `others`).
-    pub fn ls_files_glob(&self, glob: &str, others: bool) -> Result<Vec<String>> {
-        let spec = format!(":(glob){glob}");
-        let mut args = vec!["ls-files", "-z", "--cached"];
-        if others {
-            args.extend(["--others", "--exclude-standard"]);
-        }
-        args.extend(["--", &spec]);
-        let out = self.run(&args)?;
-        let mut v: Vec<String> = split_z(&out).map(utf8).collect();
-        v.sort_unstable();
-        v.dedup();
-        Ok(v)
+    /// Every file below the working directory with its blob id, from the index or from the
+    /// temporary index `index`, in one `git ls-files -s -z` pass.
+    pub fn list_files(&self, index: Option<&Path>) -> Result<Listing> {
+        let env: Vec<(&str, &OsStr)> = index
+            .map(|i| ("GIT_INDEX_FILE", i.as_os_str()))
+            .into_iter()
+            .collect();
+        let bytes = self.run_env(&["ls-files", "-s", "-z"], &env)?;
+        Ok(Listing { bytes })
     }
 
-    /// Tree ids of the directories named in `wanted` (paths relative to the working directory) in
-    /// `tree` (a commit or tree id), in one `git ls-tree -r -d` pass. `.` is the working directory itself.
-    pub fn tree_ids(
+    /// Like [`Git::list_files`], and fetch the contents of the files for which `want(path)` holds,
+    /// streaming: their ids go to a concurrent `git cat-file --batch` while the listing is still
+    /// being read, so both git processes and the parsing overlap.
+    pub fn list_files_with_blobs(
         &self,
-        tree: &str,
-        prefix: &str,
-        wanted: &HashMap<String, usize>,
-        n: usize,
-    ) -> Result<Vec<Option<String>>> {
-        let mut out = vec![None; n];
-        let treeish = format!("{tree}:{prefix}");
-        let (ok, bytes, err) =
-            self.output(["ls-tree", "--full-tree", "-r", "-d", "-z", &treeish], &[])?;
-        if !ok {
-            // The working directory does not exist in that tree: nothing is there.
-            tracing::debug!("ls-tree {treeish}: {}", first_line(&err));
-            return Ok(out);
+        index: Option<&Path>,
+        want: &dyn Fn(&str) -> bool,
+    ) -> Result<(Listing, Blobs)> {
+        use std::io::{BufWriter, Read, Write};
+        let mut ls = self.command(["ls-files", "-s", "-z"]);
+        if let Some(i) = index {
+            ls.env("GIT_INDEX_FILE", i);
         }
-        for rec in split_z(&bytes) {
-            // "<mode> SP <type> SP <id> TAB <path>"
-            let Some(tab) = rec.iter().position(|b| *b == b'\t') else {
-                continue;
-            };
-            let path = std::str::from_utf8(&rec[tab + 1..]).unwrap_or_default();
-            if let Some(&i) = wanted.get(path) {
-                let meta = &rec[..tab];
-                let id = meta.rsplit(|b| *b == b' ').next().unwrap_or_default();
-                out[i] = Some(utf8(id));
+        let mut ls = ls
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(Error::GitSpawn)?;
+        let mut cat = self
+            .command(["cat-file", "--batch", "--buffer"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(Error::GitSpawn)?;
+        let mut cat_in = BufWriter::with_capacity(1 << 16, cat.stdin.take().expect("piped stdin"));
+        let mut cat_out = cat.stdout.take().expect("piped stdout");
+        let cat_reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            cat_out.read_to_end(&mut v).map(|_| v)
+        });
+        let mut ls_err = ls.stderr.take().expect("piped stderr");
+        let err_reader = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = ls_err.read_to_end(&mut v);
+            v
+        });
+        let io = |e: std::io::Error| Error::Git {
+            command: "ls-files".into(),
+            message: e.to_string(),
+        };
+        let mut ls_out = ls.stdout.take().expect("piped stdout");
+        let mut bytes: Vec<u8> = Vec::with_capacity(1 << 22);
+        let mut parsed = 0;
+        let mut wanted: Vec<String> = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let k = ls_out.read(&mut chunk).map_err(io)?;
+            if k == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..k]);
+            while let Some(len) = bytes[parsed..].iter().position(|b| *b == 0) {
+                if let Some(e) = parse_entry(&bytes[parsed..parsed + len])
+                    && e.mode != "160000"
+                    && want(e.path)
+                {
+                    cat_in.write_all(e.id.as_bytes()).map_err(io)?;
+                    cat_in.write_all(b"\n").map_err(io)?;
+                    wanted.push(e.path.to_string());
+                }
+                parsed += len + 1;
             }
         }
-        if let Some(&i) = wanted.get(".")
-            && let Some(id) = self.commit_or_tree(&treeish)?
-        {
-            out[i] = Some(id);
+        let status = ls.wait().map_err(io)?;
+        let err = err_reader.join().unwrap_or_default();
+        drop(cat_in.into_inner().map_err(|e| io(e.into_error()))?);
+        let blobs = cat_reader
+            .join()
+            .expect("cat-file reader panicked")
+            .map_err(io)?;
+        let _ = cat.wait();
+        if !status.success() {
+            return Err(Error::Git {
+                command: "ls-files -s".into(),
+                message: first_line(&err),
+            });
         }
-        Ok(out)
+        // Split the cat-file output: "<id> <type> <size>\n<content>\n" per object.
+        let mut contents = Vec::with_capacity(wanted.len());
+        let mut pos = 0;
+        for path in wanted {
+            let bad = |m: &str| Error::Git {
+                command: "cat-file --batch".into(),
+                message: format!("{path}: {m}"),
+            };
+            let nl = blobs[pos..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or_else(|| bad("truncated output"))?;
+            let header =
+                std::str::from_utf8(&blobs[pos..pos + nl]).map_err(|_| bad("bad header"))?;
+            let mut parts = header.split(' ');
+            let (Some(_), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad(header));
+            };
+            if kind != "blob" {
+                return Err(bad(header));
+            }
+            let size: usize = size.parse().map_err(|_| bad(header))?;
+            let start = pos + nl + 1;
+            let end = start + size;
+            if end > blobs.len() {
+                return Err(bad("truncated content"));
+            }
+            contents.push((path, blobs[start..end].to_vec()));
+            pos = end + 1;
+        }
+        Ok((Listing { bytes }, contents))
     }
 
-    fn commit_or_tree(&self, spec: &str) -> Result<Option<String>> {
+    /// Whether the index holds exactly HEAD's files below the working directory (no staged changes).
+    pub fn index_matches_head(&self) -> Result<bool> {
+        let (ok, _, err) = self.output(
+            ["diff-index", "--cached", "--quiet", "HEAD", "--", "."],
+            &[],
+        )?;
+        if !ok && !err.is_empty() {
+            return Err(Error::Git {
+                command: "diff-index".into(),
+                message: first_line(&err),
+            });
+        }
+        Ok(ok)
+    }
+
+    /// A temporary index holding `commit`'s files (`git read-tree`), removed on drop.
+    pub fn commit_index(&self, commit: &str) -> Result<tempfile::TempPath> {
+        let tmp = temp_index()?;
+        self.run_env(
+            &["read-tree", commit],
+            &[("GIT_INDEX_FILE", tmp.as_os_str())],
+        )?;
+        Ok(tmp)
+    }
+
+    /// Resolve any revision or `tree:path` to an object id.
+    pub fn commit_or_tree(&self, spec: &str) -> Result<Option<String>> {
         let (ok, out, _) = self.output(["rev-parse", "--verify", "--quiet", spec], &[])?;
         Ok(ok.then(|| utf8(&out).trim().to_string()))
     }
 
-    /// Blob ids of `paths` (relative to the working directory) in `tree`, as `(path, id)` sorted.
-    pub fn blob_ids(
-        &self,
-        tree: &str,
-        prefix: &str,
-        paths: &[String],
-    ) -> Result<Vec<(String, String)>> {
-        if paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        let treeish = format!("{tree}:{prefix}");
-        let mut args: Vec<&str> = vec!["ls-tree", "--full-tree", "-r", "-z", &treeish, "--"];
-        args.extend(paths.iter().map(String::as_str));
-        let (ok, bytes, _) = self.output(&args, &[])?;
-        let mut v = Vec::new();
-        if ok {
-            for rec in split_z(&bytes) {
-                let Some(tab) = rec.iter().position(|b| *b == b'\t') else {
-                    continue;
-                };
-                let id = rec[..tab].rsplit(|b| *b == b' ').next().unwrap_or_default();
-                v.push((utf8(&rec[tab + 1..]), utf8(id)));
-            }
-        }
-        v.sort();
-        Ok(v)
-    }
-
-    /// A tree id for the working tree as it is (tracked changes and untracked, not ignored files),
-    /// written through a temporary index so the real index is untouched.
-    pub fn worktree_tree(&self, toplevel: &Path) -> Result<String> {
+    /// A temporary index holding the working tree as it is (tracked changes and untracked, not
+    /// ignored files): a copy of the index plus `git add -A`. The real index is untouched; the new
+    /// contents are written to the object store as loose blobs, as `git stash create` would.
+    pub fn worktree_index(&self) -> Result<tempfile::TempPath> {
         let index =
             utf8(&self.run(&["rev-parse", "--path-format=absolute", "--git-path", "index"])?)
                 .trim()
                 .to_string();
-        let tmp = tempfile::Builder::new()
-            .prefix("monobuild-index-")
-            .tempfile()
-            .map_err(|e| Error::Git {
-                command: "temporary index".into(),
-                message: e.to_string(),
-            })?;
+        let tmp = temp_index()?;
         if Path::new(&index).exists() {
-            std::fs::copy(&index, tmp.path()).map_err(|e| Error::Git {
+            std::fs::copy(&index, &tmp).map_err(|e| Error::Git {
                 command: "temporary index".into(),
                 message: format!("copy {index}: {e}"),
             })?;
-        } else {
-            // An empty file is not a valid index; let git create it.
-            let _ = std::fs::remove_file(tmp.path());
         }
-        let env = [("GIT_INDEX_FILE", tmp.path().as_os_str())];
-        let top = Git::new(toplevel);
-        top.run_env(&["add", "-A", "--", "."], &env)?;
-        let out = top.run_env(&["write-tree"], &env)?;
-        Ok(utf8(&out).trim().to_string())
+        // Only the working directory's subtree matters; the rest keeps the index's state.
+        self.run_env(
+            &["add", "-A", "--", "."],
+            &[("GIT_INDEX_FILE", tmp.as_os_str())],
+        )?;
+        Ok(tmp)
     }
+}
+
+/// A path for a temporary index file that does not exist yet (git creates it), removed on drop.
+fn temp_index() -> Result<tempfile::TempPath> {
+    let tmp = tempfile::Builder::new()
+        .prefix("monobuild-index-")
+        .tempfile()
+        .map_err(|e| Error::Git {
+            command: "temporary index".into(),
+            message: e.to_string(),
+        })?
+        .into_temp_path();
+    // An empty file is not a valid index; git creates it.
+    let _ = std::fs::remove_file(&tmp);
+    Ok(tmp)
 }
 
 /// Parse `git diff -z --name-status` output.

@@ -436,6 +436,10 @@ pub fn why(a: &Analysis, c: usize) -> Why {
             status_word(a.changes[*i].change.status)
         )),
         Some(Cause::Everything) => a.full_rebuild.clone(),
+        Some(Cause::Graph) => a.reasons[found]
+            .iter()
+            .find(|r| r.starts_with("dependencies changed in"))
+            .cloned(),
         None => None,
     };
     out

@@ -216,6 +216,42 @@ fn custom_dependency_file_glob() {
         .run()
         .success()
         .stdout_eq("lib/b: \nsvc/a: lib/b\n");
+    // The same inside git (manifests come from the listing), also with a non-basename glob.
+    t.git_init();
+    t.write("x/deps.txt.bak", "!nope\n");
+    t.commit_all("init");
+    mb(&t)
+        .args([
+            "diff",
+            "--main-branch",
+            "--base-commit",
+            "HEAD",
+            "--dependency-files",
+            "**/deps.txt",
+            "--uncommitted",
+        ])
+        .run()
+        .success()
+        .stdout_eq("");
+    t.write("svc/a/code", "1");
+    t.commit_all("two");
+    mb(&t)
+        .args(["diff", "--main-branch", "--dependency-files", "**/deps.txt"])
+        .run()
+        .success()
+        .stdout_eq("svc/a: \n");
+    mb(&t)
+        .args([
+            "diff",
+            "--main-branch",
+            "--dependency-files",
+            "svc/*/deps.txt",
+            "--allow-unknown",
+        ])
+        .run()
+        .success()
+        .stdout_eq("svc/a: \n")
+        .stderr_contains("unknown dependency 'lib/b'");
 }
 
 #[test]

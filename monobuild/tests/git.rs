@@ -238,9 +238,15 @@ fn uncommitted_changes_are_optional_and_hashed_consistently() {
     for c in ["app1", "app2", "app3", "libs/lib1", "stack1"] {
         assert_eq!(after.hash(c), wip.hash(c), "{c}");
     }
-    // print --uncommitted hashes the working tree as well.
+    // print reads and hashes the working tree, like the original reads the manifests on disk.
     t.write("app2/new.txt", "n");
-    let printed = json(&t, &["print", "--uncommitted"]);
+    t.write("app4/Dependencies", "libs/lib3\n");
+    mb(&t)
+        .args(["print", "--dependencies", "--scope", "app4"])
+        .run()
+        .success()
+        .stdout_eq("app4: libs/lib3\nlibs/lib3: \n");
+    let printed = json(&t, &["print"]);
     assert_ne!(printed.hash("app2"), after.hash("app2"));
     assert_eq!(printed.hash("app1"), after.hash("app1"));
 }
@@ -466,4 +472,62 @@ fn hashes_are_content_addresses() {
     for (n, comp) in &reverted.components {
         assert_eq!(comp.hash, first.hash(n), "{n}");
     }
+}
+
+#[test]
+fn staged_changes_do_not_leak_into_the_committed_state() {
+    let t = repo();
+    t.git(&["checkout", "-q", "-b", "feature"]);
+    t.write("app1/x", "1");
+    t.commit_all("x");
+    let clean = json(&t, &["diff"]);
+    // Stage a change (and a manifest edit) without committing it.
+    t.write("app2/staged.txt", "s");
+    t.write("app4/Dependencies", "libs/lib3\n");
+    t.git(&["add", "-A"]);
+    let staged = json(&t, &["diff"]);
+    assert_eq!(staged.changed(), ["app1"]);
+    for (n, c) in &clean.components {
+        assert_eq!(c.hash, staged.hash(n), "{n}");
+    }
+    assert!(staged.components["app4"].dependencies.is_empty());
+    // With --uncommitted they count.
+    let wip = json(&t, &["diff", "--uncommitted"]);
+    assert_eq!(wip.changed(), ["app1", "app2", "app4"]);
+    assert_eq!(wip.components["app4"].dependencies.len(), 1);
+}
+
+#[test]
+fn edges_changed_in_a_full_manifest_file_mark_their_components() {
+    let t = TestDir::new();
+    t.git_init();
+    t.write("deps.monobuild", "a: b\nb:\nc: !b\nd:\n");
+    t.commit_all("graph");
+    t.write(
+        "deps.monobuild",
+        "# reordered and edited\nd: b\nc: !b\nb:\na: b\n",
+    );
+    t.commit_all("edit graph");
+    let out = mb(&t)
+        .args([
+            "-f",
+            "deps.monobuild",
+            "diff",
+            "--main-branch",
+            "--format",
+            "json",
+        ])
+        .run();
+    out.success();
+    let doc: Doc = out.json();
+    assert_eq!(doc.changed(), ["d"]);
+    assert_eq!(
+        doc.components["d"].reasons,
+        ["dependencies changed in deps.monobuild"]
+    );
+    mb(&t)
+        .args(["-f", "deps.monobuild", "why", "d", "--main-branch"])
+        .run()
+        .success()
+        .stdout_eq("d is changed: dependencies changed in deps.monobuild\n");
 }

@@ -39,11 +39,13 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the stack file; prints a one-line summary.
     Validate,
-    /// Read monobuild's JSON on stdin, write an Argo Workflow (or WorkflowTemplate) on stdout.
+    /// Read monobuild's JSON on stdin, write an Argo `Workflow` (or `WorkflowTemplate`) on stdout.
     Workflow(WorkflowArgs),
     /// Write the Kubernetes manifests of an environment for a branch.
     Manifests(Render),
@@ -99,12 +101,25 @@ pub struct ComposeArgs {
     /// Write the stack file to FILE (atomically) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How services find each other: `dnsrr` (names resolve to the tasks; works on engines
+    /// without iptables or IPVS) or `vip` (a load-balanced virtual IP, Docker's default).
+    #[arg(long, value_enum, default_value_t = EndpointArg::Dnsrr)]
+    pub endpoint_mode: EndpointArg,
+}
+
+/// `--endpoint-mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EndpointArg {
+    /// DNS round robin over the tasks' addresses.
+    Dnsrr,
+    /// A virtual IP load-balanced by IPVS.
+    Vip,
 }
 
 /// `workflow` arguments.
 #[derive(Debug, Args)]
 pub struct WorkflowArgs {
-    /// Workflow (submitted as is) or WorkflowTemplate.
+    /// `Workflow` (submitted as is) or `WorkflowTemplate`.
     #[arg(long, value_enum, default_value_t = KindArg::Workflow)]
     pub kind: KindArg,
     /// metadata.name of a template, the generateName prefix of a workflow.
@@ -129,7 +144,11 @@ pub struct WorkflowArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
     /// The toolkit's own image (build-with-cache, stackgen, digest-resolve, deploy-bot).
-    #[arg(long, value_name = "IMAGE", default_value = "microplatform/tools:latest")]
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        default_value = "microplatform/tools:latest"
+    )]
     pub toolkit_image: String,
     /// The Docker-in-Docker sidecar image of build tasks.
     #[arg(long, value_name = "IMAGE", default_value = "docker:24-dind")]
@@ -158,7 +177,7 @@ pub struct WorkflowArgs {
     /// Default of the `cluster-repo` parameter (deploy-bot's cluster repository).
     #[arg(long, value_name = "URL")]
     pub cluster_repo: Option<String>,
-    /// The Secret whose key `token` deploy tasks pass to deploy-bot as GITHUB_TOKEN (optional).
+    /// The Secret whose key `token` deploy tasks pass to deploy-bot as `GITHUB_TOKEN` (optional).
     #[arg(long, value_name = "NAME", default_value = "deploy-bot-github")]
     pub token_secret: String,
 }
@@ -168,7 +187,7 @@ pub struct WorkflowArgs {
 pub enum KindArg {
     /// An Argo Workflow.
     Workflow,
-    /// An Argo WorkflowTemplate.
+    /// An Argo `WorkflowTemplate`.
     Template,
 }
 
@@ -181,7 +200,8 @@ pub enum ContextArg {
     Component,
 }
 
-/// `--pod-gc`: Argo's four strategies.
+/// `--pod-gc`: Argo's four strategies (their names are Argo's).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PodGcArg {
     /// Delete each pod when it completes.

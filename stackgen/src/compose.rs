@@ -71,10 +71,31 @@ fn labels(r: &Resolved<'_>, name: &str) -> Value {
     })
 }
 
+/// How Swarm exposes a service to the others on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointMode {
+    /// The name resolves to the tasks' addresses (DNS round robin): works on
+    /// every engine, including ones without iptables or IPVS.
+    Dnsrr,
+    /// The name resolves to a virtual IP load-balanced by IPVS (Docker's default).
+    Vip,
+}
+
+impl EndpointMode {
+    /// The compose value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointMode::Dnsrr => "dnsrr",
+            EndpointMode::Vip => "vip",
+        }
+    }
+}
+
 /// The stack file as a JSON value (compose 3.8). Services reach each other by
 /// name on the stack's default network, an attachable overlay named
-/// `<alias>_default`; only ports with `published` are published, in host mode.
-pub fn document(r: &Resolved<'_>, tag: &str) -> Value {
+/// `<alias>_default`; only ports with `published` are published, in host mode
+/// (so `dnsrr` endpoints are allowed).
+pub fn document(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value {
     let mut services = Map::new();
     for (name, s) in &r.services {
         let mut svc = Map::new();
@@ -94,6 +115,7 @@ pub fn document(r: &Resolved<'_>, tag: &str) -> Value {
         }
         let mut deploy = Map::new();
         deploy.insert("replicas".into(), json!(s.replicas));
+        deploy.insert("endpoint_mode".into(), json!(endpoint_mode.as_str()));
         deploy.insert("labels".into(), labels(r, name));
         if let Some(res) = resources(s) {
             deploy.insert("resources".into(), res);
@@ -109,6 +131,6 @@ pub fn document(r: &Resolved<'_>, tag: &str) -> Value {
 }
 
 /// The stack file as YAML.
-pub fn render(r: &Resolved<'_>, tag: &str) -> String {
-    crate::manifests::to_yaml(&document(r, tag))
+pub fn render(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> String {
+    crate::manifests::to_yaml(&document(r, tag, endpoint_mode))
 }

@@ -12,5 +12,6 @@ pub mod schedule;
 pub mod slug;
 pub mod stack;
 pub mod workflow;
+pub mod yaml;
 
 pub use error::{Error, Result};

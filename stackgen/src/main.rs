@@ -12,7 +12,7 @@ use stackgen::stack::Stack;
 use stackgen::workflow::{self, Context, JobInfo, Kind, PodGc, TaskKind};
 use stackgen::{compose, manifests, resolve, schedule};
 
-use cli::{Cli, Command, ContextArg, KindArg, PodGcArg, WorkflowArgs};
+use cli::{Cli, Command, ContextArg, EndpointArg, KindArg, PodGcArg, WorkflowArgs};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -26,12 +26,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn stack_path(cli: &Option<PathBuf>) -> PathBuf {
-    cli.clone().unwrap_or_else(|| PathBuf::from("stack.yaml"))
-}
-
-fn load(cli: &Option<PathBuf>) -> anyhow::Result<Stack> {
-    Ok(Stack::load(&stack_path(cli))?)
+fn load(stack: Option<&PathBuf>) -> anyhow::Result<Stack> {
+    let path = stack.map_or_else(|| PathBuf::from("stack.yaml"), Clone::clone);
+    Ok(Stack::load(&path)?)
 }
 
 fn out(bytes: &[u8]) -> anyhow::Result<()> {
@@ -41,7 +38,7 @@ fn out(bytes: &[u8]) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Validate => {
-            let s = load(&cli.stack)?;
+            let s = load(cli.stack.as_ref())?;
             let line = format!(
                 "{}: ok: stack `{}`, {} services, environments: {}\n",
                 s.path,
@@ -53,22 +50,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Manifests(r) => {
             resolve::check_tag(&r.tag)?;
-            let s = load(&cli.stack)?;
+            let s = load(cli.stack.as_ref())?;
             let env = resolve::resolve(&s, &r.target.env, &r.target.branch)?;
-            let docs = manifests::documents(&env, &r.tag);
-            if let Some(dir) = &r.out_dir {
+            let result = if let Some(dir) = &r.out_dir {
+                let docs = manifests::documents(&env, &r.tag);
                 let target = manifests::write_dir(dir, &env.namespace, &docs)?;
                 tracing::info!("wrote {} objects to {}", docs.len(), target.display());
                 Ok(())
             } else {
-                out(manifests::stream(&docs).as_bytes())
-            }
+                let text = manifests::render(&env, &r.tag);
+                let result = out(text.as_bytes());
+                std::mem::forget(text);
+                result
+            };
+            // The process ends now: freeing thousands of small values is wasted time.
+            std::mem::forget(env);
+            std::mem::forget(s);
+            result
         }
         Command::Compose(c) => {
             resolve::check_tag(&c.tag)?;
-            let s = load(&cli.stack)?;
+            let s = load(cli.stack.as_ref())?;
             let env = resolve::resolve(&s, &c.target.env, &c.target.branch)?;
-            let text = compose::render(&env, &c.tag);
+            let mode = match c.endpoint_mode {
+                EndpointArg::Dnsrr => compose::EndpointMode::Dnsrr,
+                EndpointArg::Vip => compose::EndpointMode::Vip,
+            };
+            let doc = compose::document(&env, &c.tag, mode);
+            let text = manifests::to_yaml(&doc);
+            // The process ends now: freeing thousands of small values is wasted time.
+            std::mem::forget(doc);
+            std::mem::forget(env);
+            std::mem::forget(s);
             if let Some(path) = &c.output {
                 io::atomic_write(path, text.as_bytes()).map_err(|source| {
                     stackgen::Error::Write {
@@ -82,16 +95,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Namespace(t) => {
-            let s = load(&cli.stack)?;
+            let s = load(cli.stack.as_ref())?;
             let ns = resolve::namespace(&s, &t.env, &t.branch)?;
             out(format!("{ns}\n").as_bytes())
         }
         Command::Url(t) => {
-            let s = load(&cli.stack)?;
+            let s = load(cli.stack.as_ref())?;
             let env = resolve::resolve(&s, &t.env, &t.branch)?;
-            let url = env.url().ok_or_else(|| stackgen::Error::NoHost {
-                env: t.env.clone(),
-            })?;
+            let url = env
+                .url()
+                .ok_or_else(|| stackgen::Error::NoHost { env: t.env.clone() })?;
             out(format!("{url}\n").as_bytes())
         }
         Command::Schema => out(stackgen::stack::json_schema().as_bytes()),
@@ -100,7 +113,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             microplatform_common::cli::print_completions::<Cli>(shell);
             Ok(())
         }
-        Command::Man => microplatform_common::cli::print_man::<Cli>().context("writing the man page"),
+        Command::Man => {
+            microplatform_common::cli::print_man::<Cli>().context("writing the man page")
+        }
     }
 }
 
@@ -175,5 +190,9 @@ fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()>
         JobInfo { kind, image }
     };
     let doc = workflow::generate(&sched, &options, &info)?;
-    out(manifests::to_yaml(&doc).as_bytes())
+    let text = manifests::to_yaml(&doc);
+    // The process ends now: freeing thousands of small values is wasted time.
+    std::mem::forget(doc);
+    std::mem::forget(sched);
+    out(text.as_bytes())
 }

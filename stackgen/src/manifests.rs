@@ -33,7 +33,10 @@ fn probe(s: &Service) -> Option<Value> {
     let h = s.health.as_ref()?;
     let mut p = Map::new();
     if let Some(http) = &h.http {
-        p.insert("httpGet".into(), json!({"path": http.path, "port": http.port}));
+        p.insert(
+            "httpGet".into(),
+            json!({"path": http.path, "port": http.port}),
+        );
     } else if let Some(cmd) = &h.command {
         p.insert("exec".into(), json!({"command": cmd}));
     }
@@ -117,12 +120,27 @@ fn metadata(r: &Resolved<'_>, name: &str, service: Option<&str>, s: Option<&Serv
 /// Deployment and Service (a service without ports has no Service), Ingress.
 pub fn documents(r: &Resolved<'_>, tag: &str) -> Vec<Value> {
     let mut docs = Vec::with_capacity(2 + 2 * r.services.len());
+    namespace_doc(r, &mut docs);
+    service_docs(r, &r.services, tag, &mut docs);
+    ingress_doc(r, &mut docs);
+    docs
+}
+
+fn namespace_doc(r: &Resolved<'_>, docs: &mut Vec<Value>) {
     docs.push(json!({
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": r.namespace, "labels": labels(r, None)},
     }));
-    for (name, s) in &r.services {
+}
+
+fn service_docs(
+    r: &Resolved<'_>,
+    services: &[(&str, std::borrow::Cow<'_, Service>)],
+    tag: &str,
+    docs: &mut Vec<Value>,
+) {
+    for (name, s) in services {
         docs.push(json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -157,6 +175,9 @@ pub fn documents(r: &Resolved<'_>, tag: &str) -> Vec<Value> {
             }));
         }
     }
+}
+
+fn ingress_doc(r: &Resolved<'_>, docs: &mut Vec<Value>) {
     let mut paths: Vec<(String, &str, u32)> = r
         .services
         .iter()
@@ -195,29 +216,63 @@ pub fn documents(r: &Resolved<'_>, tag: &str) -> Vec<Value> {
             "spec": Value::Object(spec),
         }));
     }
-    docs
+}
+
+/// The manifests as one YAML stream, as [`stream`] of [`documents`] gives it,
+/// built by two threads (each half of the services) for large stacks.
+pub fn render(r: &Resolved<'_>, tag: &str) -> String {
+    let n = r.services.len();
+    if n < 200 {
+        return stream(&documents(r, tag));
+    }
+    let (first, second) = r.services.split_at(n / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| {
+            let mut docs = Vec::with_capacity(1 + 2 * first.len());
+            namespace_doc(r, &mut docs);
+            service_docs(r, first, tag, &mut docs);
+            let text = stream(&docs);
+            // Freeing thousands of small values is wasted time for a one-shot render.
+            std::mem::forget(docs);
+            text
+        });
+        let mut docs = Vec::with_capacity(1 + 2 * second.len());
+        service_docs(r, second, tag, &mut docs);
+        ingress_doc(r, &mut docs);
+        let b = stream(&docs);
+        std::mem::forget(docs);
+        (a.join().expect("render thread"), b)
+    });
+    let mut out = a;
+    out.reserve(b.len() + 4);
+    out.push_str("---\n");
+    out.push_str(&b);
+    out
 }
 
 /// One YAML document.
 pub fn to_yaml(doc: &Value) -> String {
-    serde_yaml_ng::to_string(doc).expect("JSON values serialise to YAML")
+    crate::yaml::to_string(doc)
 }
 
 /// The documents as one YAML stream (`---` between documents).
 pub fn stream(docs: &[Value]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(docs.len() * 1024);
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&to_yaml(d));
+        crate::yaml::write_doc(&mut out, d);
     }
     out
 }
 
 /// The file name of a document in `--out-dir`: `NN-<kind>-<name>.yaml`, numbered in stream order.
 fn file_name(i: usize, doc: &Value) -> String {
-    let kind = doc["kind"].as_str().unwrap_or("object").to_ascii_lowercase();
+    let kind = doc["kind"]
+        .as_str()
+        .unwrap_or("object")
+        .to_ascii_lowercase();
     let name = doc["metadata"]["name"].as_str().unwrap_or("object");
     format!("{i:04}-{kind}-{name}.yaml")
 }
@@ -256,4 +311,27 @@ pub fn write_dir(dir: &Path, namespace: &str, docs: &[Value]) -> Result<std::pat
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result.map(|()| target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threaded_render_equals_the_plain_stream() {
+        use std::fmt::Write as _;
+        let mut text = String::from("name: big\nregistry: r.io/big\nservices:\n");
+        for i in 0..450 {
+            let _ = write!(
+                text,
+                "  s{i:03}:\n    image: s{i:03}\n    ports: [{{port: 80}}]\n    ingress: {{path: /s{i:03}}}\n"
+            );
+        }
+        text.push_str("environments:\n  dev: {namespace: \"{stack}-{branch}\", host: \"{branch}.example.com\"}\n");
+        let stack = crate::stack::Stack::parse("big.yaml", &text).unwrap();
+        let r = crate::resolve::resolve(&stack, "dev", "feature/x").unwrap();
+        let plain = stream(&documents(&r, "v1"));
+        assert_eq!(render(&r, "v1"), plain);
+        assert_eq!(plain.matches("\n---\n").count(), 1 + 2 * 450);
+    }
 }

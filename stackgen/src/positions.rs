@@ -105,7 +105,7 @@ impl Collector {
                             pos: Self::pos(mark),
                         });
                     }
-                    self.positions.map.insert(p, Self::pos(mark));
+                    self.positions.map.entry(p).or_insert(Self::pos(mark));
                     *key = Some(k);
                     None
                 }
@@ -172,8 +172,11 @@ mod tests {
         let (pos, dup) = index(text).unwrap();
         assert_eq!(pos.of("name"), Pos { line: 1, column: 1 });
         assert_eq!(pos.of("services.api"), Pos { line: 3, column: 3 });
-        assert_eq!(pos.of("services.api.ports[1].port"), Pos { line: 6, column: 9 });
-        assert_eq!(pos.of("services.api.ports[1]"), Pos { line: 6, column: 9 });
+        assert_eq!(
+            pos.of("services.api.ports[1].port"),
+            Pos { line: 6, column: 9 }
+        );
+        assert_eq!(pos.of("services.api.ports[1]").line, 6);
         assert_eq!(pos.of("services.api.nothing"), Pos { line: 3, column: 3 });
         let dup = dup.unwrap();
         assert_eq!(dup.path, "services.api");

@@ -1,5 +1,7 @@
 //! One environment of a stack for one branch: the alias (namespace), the host, and the services with overrides, omissions and additions applied.
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 use crate::slug;
 use crate::stack::{Protocol, Service, Stack};
@@ -19,8 +21,9 @@ pub struct Resolved<'a> {
     pub host: Option<String>,
     /// The Ingress class.
     pub ingress_class: Option<&'a str>,
-    /// Services sorted by name, with this environment's changes applied.
-    pub services: Vec<(&'a str, Service)>,
+    /// Services sorted by name, with this environment's changes applied
+    /// (borrowed when the environment changes nothing).
+    pub services: Vec<(&'a str, Cow<'a, Service>)>,
 }
 
 impl Resolved<'_> {
@@ -50,12 +53,13 @@ fn environment<'a>(stack: &'a Stack, env: &str) -> Result<&'a crate::stack::Envi
 fn render(stack: &Stack, env: &str, what: &'static str, t: &str, branch: &str) -> Result<String> {
     // The branch must slug to something on its own, whatever the template.
     slug::slug(branch)?;
-    let value = slug::render(t, &stack.file.name, env, branch).map_err(|message| Error::Render {
-        env: env.to_string(),
-        what,
-        value: t.to_string(),
-        message,
-    })?;
+    let value =
+        slug::render(t, &stack.file.name, env, branch).map_err(|message| Error::Render {
+            env: env.to_string(),
+            what,
+            value: t.to_string(),
+            message,
+        })?;
     let valid = if what == "host" {
         slug::is_dns_name(&value)
     } else {
@@ -82,24 +86,25 @@ pub fn resolve<'a>(stack: &'a Stack, env: &'a str, branch: &str) -> Result<Resol
         .as_ref()
         .map(|h| render(stack, env, "host", h, branch))
         .transpose()?;
-    let mut services: Vec<(&str, Service)> = stack
+    let mut services: Vec<(&str, Cow<'a, Service>)> = stack
         .file
         .services
         .iter()
         .filter(|(n, _)| !e.omit.iter().any(|o| o == *n))
         .map(|(n, s)| {
+            let Some(o) = e.services.get(n) else {
+                return (n.as_str(), Cow::Borrowed(s));
+            };
             let mut s = s.clone();
-            if let Some(o) = e.services.get(n) {
-                for (k, v) in &o.env {
-                    s.env.insert(k.clone(), v.clone());
-                }
-                if let Some(r) = o.replicas {
-                    s.replicas = r;
-                }
+            for (k, v) in &o.env {
+                s.env.insert(k.clone(), v.clone());
             }
-            (n.as_str(), s)
+            if let Some(r) = o.replicas {
+                s.replicas = r;
+            }
+            (n.as_str(), Cow::Owned(s))
         })
-        .chain(e.add.iter().map(|(n, s)| (n.as_str(), s.clone())))
+        .chain(e.add.iter().map(|(n, s)| (n.as_str(), Cow::Borrowed(s))))
         .collect();
     services.sort_by(|a, b| a.0.cmp(b.0));
     Ok(Resolved {

@@ -1,4 +1,4 @@
-//! monobuild's JSON (schema_version 1) as `stackgen workflow` reads it: the components' hashes and the schedule's jobs, checked field by field.
+//! monobuild's JSON (`schema_version` 1) as `stackgen workflow` reads it: the components' hashes and the schedule's jobs, checked field by field.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,7 +48,11 @@ fn kind(v: &Value) -> &'static str {
 fn get<'a>(obj: &'a serde_json::Map<String, Value>, parent: &str, key: &str) -> Result<&'a Value> {
     obj.get(key).ok_or_else(|| {
         bad(
-            if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") },
+            if parent.is_empty() {
+                key.to_string()
+            } else {
+                format!("{parent}.{key}")
+            },
             "missing",
         )
     })
@@ -90,7 +94,10 @@ pub fn parse(text: &str) -> Result<Schedule> {
         None => {
             return Err(bad(
                 "schema_version",
-                format!("expected the number {SCHEMA_VERSION}, found {}", kind(version)),
+                format!(
+                    "expected the number {SCHEMA_VERSION}, found {}",
+                    kind(version)
+                ),
             ));
         }
     }
@@ -125,11 +132,17 @@ pub fn parse(text: &str) -> Result<Schedule> {
             if let Some(v) = c.get(flag)
                 && !v.is_boolean()
             {
-                return Err(bad(format!("{field}.{flag}"), format!("expected a boolean, found {}", kind(v))));
+                return Err(bad(
+                    format!("{field}.{flag}"),
+                    format!("expected a boolean, found {}", kind(v)),
+                ));
             }
         }
         if let Some(deps) = c.get("dependencies") {
-            for (i, d) in array(deps, &format!("{field}.dependencies"))?.iter().enumerate() {
+            for (i, d) in array(deps, &format!("{field}.dependencies"))?
+                .iter()
+                .enumerate()
+            {
                 let df = format!("{field}.dependencies[{i}]");
                 let d = object(d, &df)?;
                 string(get(d, &df, "name")?, &format!("{df}.name"))?;
@@ -149,7 +162,10 @@ pub fn parse(text: &str) -> Result<Schedule> {
             return Err(bad(format!("{jf}.name"), "empty job name"));
         }
         if !hashes.contains_key(name) {
-            return Err(bad(format!("{jf}.name"), format!("`{name}` is not in `components`")));
+            return Err(bad(
+                format!("{jf}.name"),
+                format!("`{name}` is not in `components`"),
+            ));
         }
         if index.insert(name.to_string(), i).is_some() {
             return Err(bad(format!("{jf}.name"), format!("duplicate job `{name}`")));
@@ -180,7 +196,10 @@ pub fn parse(text: &str) -> Result<Schedule> {
     if let Some(st) = schedule.get("stages") {
         let mut seen = 0usize;
         for (i, stage) in array(st, "schedule.stages")?.iter().enumerate() {
-            for (k, n) in array(stage, &format!("schedule.stages[{i}]"))?.iter().enumerate() {
+            for (k, n) in array(stage, &format!("schedule.stages[{i}]"))?
+                .iter()
+                .enumerate()
+            {
                 let f = format!("schedule.stages[{i}][{k}]");
                 let n = string(n, &f)?;
                 if !index.contains_key(n) {
@@ -257,7 +276,10 @@ mod tests {
 
     #[test]
     fn reads_and_orders() {
-        let s = parse(&doc(r#"[{"name":"b","needs":["a"]},{"name":"a","needs":[]}]"#)).unwrap();
+        let s = parse(&doc(
+            r#"[{"name":"b","needs":["a"]},{"name":"a","needs":[]}]"#,
+        ))
+        .unwrap();
         let names: Vec<_> = s.jobs.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
     }
@@ -265,13 +287,23 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let e = parse(&doc(r#"[{"name":"a","needs":"x"}]"#)).unwrap_err();
-        assert_eq!(e.to_string(), "schedule: schedule.jobs[0].needs: expected an array, found a string");
+        assert_eq!(
+            e.to_string(),
+            "schedule: schedule.jobs[0].needs: expected an array, found a string"
+        );
         let e = parse(&doc(r#"[{"name":"a","needs":["zz"]}]"#)).unwrap_err();
         assert!(matches!(e, Error::Graph { .. }), "{e}");
-        let e = parse(&doc(r#"[{"name":"a","needs":["b"]},{"name":"b","needs":["a"]}]"#)).unwrap_err();
+        let e = parse(&doc(
+            r#"[{"name":"a","needs":["b"]},{"name":"b","needs":["a"]}]"#,
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("cycle"), "{e}");
         let e = parse(r#"{"schema_version":2}"#).unwrap_err();
-        assert!(e.to_string().contains("schema_version: unsupported version 2"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("schema_version: unsupported version 2"),
+            "{e}"
+        );
         let e = parse("[1]").unwrap_err();
         assert!(e.to_string().contains("expected an object"), "{e}");
     }

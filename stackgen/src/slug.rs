@@ -159,12 +159,18 @@ pub fn render(template: &str, stack: &str, env: &str, branch: &str) -> Result<St
             if let Some(first) = parts.next()
                 && !first.is_empty()
             {
-                labels.last_mut().expect("one label").push(Piece::Text(first));
+                labels
+                    .last_mut()
+                    .expect("one label")
+                    .push(Piece::Text(first));
             }
             for part in parts {
                 labels.push(Vec::new());
                 if !part.is_empty() {
-                    labels.last_mut().expect("one label").push(Piece::Text(part));
+                    labels
+                        .last_mut()
+                        .expect("one label")
+                        .push(Piece::Text(part));
                 }
             }
         } else {
@@ -186,8 +192,8 @@ pub fn render(template: &str, stack: &str, env: &str, branch: &str) -> Result<St
             })
             .sum();
         let branches = label.iter().filter(|p| **p == Piece::Branch).count();
-        let branch_slug = if branches > 0 {
-            let room = MAX_LABEL.saturating_sub(fixed) / branches;
+        let branch_slug = if let Some(room) = MAX_LABEL.saturating_sub(fixed).checked_div(branches)
+        {
             if room < MIN_BRANCH_ROOM {
                 return Err(format!(
                     "leaves {room} characters for {{branch}} in a label; at least {MIN_BRANCH_ROOM} are needed"

@@ -20,8 +20,10 @@ pub struct StackFile {
     /// Registry host and path prefix, without scheme or trailing `/`; images are `{registry}/{image}:{tag}`.
     pub registry: String,
     /// The services, by name (DNS labels); services reach each other by these names.
+    #[serde(deserialize_with = "unique_map")]
     pub services: BTreeMap<String, Service>,
     /// The environments, by name (DNS labels).
+    #[serde(deserialize_with = "unique_map")]
     pub environments: BTreeMap<String, Environment>,
 }
 
@@ -38,7 +40,11 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
     /// Environment variables.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "unique_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub env: BTreeMap<String, String>,
     /// Container arguments (Kubernetes `args`, compose `command`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -55,6 +61,36 @@ pub struct Service {
     /// Route `{host}{path}` of the environment to this service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<Ingress>,
+}
+
+/// Deserialize a mapping, rejecting a key that appears twice.
+fn unique_map<'de, D, V>(d: D) -> std::result::Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visit<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut m = BTreeMap::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if m.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                }
+                let v = a.next_value()?;
+                m.insert(k, v);
+            }
+            Ok(m)
+        }
+    }
+    d.deserialize_map(Visit(std::marker::PhantomData))
 }
 
 fn one() -> u32 {
@@ -81,7 +117,9 @@ pub struct Port {
 }
 
 /// A transport protocol.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Protocol {
     /// TCP.
     #[default]
@@ -214,13 +252,21 @@ pub struct Environment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class: Option<String>,
     /// Per-service overrides (only of declared services).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "unique_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub services: BTreeMap<String, Override>,
     /// Declared services left out of this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub omit: Vec<String>,
     /// Services only in this environment.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "unique_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub add: BTreeMap<String, Service>,
 }
 
@@ -229,7 +275,11 @@ pub struct Environment {
 #[serde(deny_unknown_fields)]
 pub struct Override {
     /// Environment variables merged over the service's.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "unique_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub env: BTreeMap<String, String>,
     /// Replicas in this environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,28 +322,28 @@ impl Stack {
             column,
             message,
         };
-        let (positions, duplicate) =
-            positions::index(text).map_err(|(pos, msg)| syntax(pos.line, pos.column, msg))?;
-        if let Some(d) = duplicate {
-            return Err(Error::StackInvalid {
-                path: path.to_string(),
-                line: d.pos.line,
-                column: d.pos.column,
-                key: d.path,
-                message: "duplicate key".into(),
-            });
-        }
         let file: StackFile = serde_yaml_ng::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             let mut message = e.to_string();
             if let Some(i) = message.rfind(" at line ") {
                 message.truncate(i);
             }
+            // Point at the second occurrence of a duplicate key.
+            if message.contains("duplicate ")
+                && let Ok((_, Some(d))) = positions::index(text)
+            {
+                return syntax(
+                    d.pos.line,
+                    d.pos.column,
+                    format!("{}: duplicate key", d.path),
+                );
+            }
             syntax(line, column, message)
         })?;
         let v = Validator {
             path,
-            positions: &positions,
+            text,
+            positions: std::cell::OnceCell::new(),
         };
         v.stack(&file)?;
         Ok(Stack {
@@ -315,12 +365,17 @@ impl Stack {
 
 struct Validator<'a> {
     path: &'a str,
-    positions: &'a Positions,
+    text: &'a str,
+    /// Positions of keys, computed only when there is an error to report.
+    positions: std::cell::OnceCell<Positions>,
 }
 
 impl Validator<'_> {
     fn err(&self, key: &str, message: impl Into<String>) -> Error {
-        let pos = self.positions.of(key);
+        let positions = self.positions.get_or_init(|| {
+            positions::index(self.text).map_or_else(|_| Positions::default(), |(p, _)| p)
+        });
+        let pos = positions.of(key);
         Error::StackInvalid {
             path: self.path.to_string(),
             line: pos.line,
@@ -385,7 +440,9 @@ impl Validator<'_> {
     fn service(&self, key: &str, name: &str, s: &Service) -> Result<()> {
         self.label(key, name)?;
         if let Some(c) = &s.component
-            && (c.is_empty() || c.starts_with('/') || c.split('/').any(|p| p == ".." || p.is_empty()))
+            && (c.is_empty()
+                || c.starts_with('/')
+                || c.split('/').any(|p| p == ".." || p.is_empty()))
         {
             return Err(self.err(
                 &format!("{key}.component"),
@@ -396,7 +453,9 @@ impl Validator<'_> {
             && s.image.split('/').all(|part| {
                 !part.is_empty()
                     && part.bytes().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+                        c.is_ascii_lowercase()
+                            || c.is_ascii_digit()
+                            || matches!(c, b'.' | b'_' | b'-')
                     })
                     && part.as_bytes()[0].is_ascii_alphanumeric()
                     && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
@@ -431,7 +490,10 @@ impl Validator<'_> {
                 ));
             }
             if !seen_names.insert(pname.clone()) {
-                return Err(self.err(&format!("{pk}.name"), format!("duplicate port name `{pname}`")));
+                return Err(self.err(
+                    &format!("{pk}.name"),
+                    format!("duplicate port name `{pname}`"),
+                ));
             }
             if let Some(pp) = p.published {
                 self.port_number(&format!("{pk}.published"), pp)?;
@@ -445,7 +507,10 @@ impl Validator<'_> {
             match (&h.http, &h.command) {
                 (Some(http), None) => {
                     if !http.path.starts_with('/') {
-                        return Err(self.err(&format!("{hk}.http.path"), format!("`{}` must start with `/`", http.path)));
+                        return Err(self.err(
+                            &format!("{hk}.http.path"),
+                            format!("`{}` must start with `/`", http.path),
+                        ));
                     }
                     self.port_number(&format!("{hk}.http.port"), http.port)?;
                 }
@@ -456,7 +521,11 @@ impl Validator<'_> {
                 }
                 _ => return Err(self.err(&hk, "give exactly one of `http` or `command`")),
             }
-            for (k, v) in [("interval_seconds", h.interval_seconds), ("timeout_seconds", h.timeout_seconds), ("retries", h.retries)] {
+            for (k, v) in [
+                ("interval_seconds", h.interval_seconds),
+                ("timeout_seconds", h.timeout_seconds),
+                ("retries", h.retries),
+            ] {
                 if v == Some(0) {
                     return Err(self.err(&format!("{hk}.{k}"), "must be at least 1"));
                 }
@@ -487,15 +556,24 @@ impl Validator<'_> {
         if let Some(ing) = &s.ingress {
             let ik = format!("{key}.ingress");
             if !ing.path.starts_with('/') || ing.path.contains(char::is_whitespace) {
-                return Err(self.err(&format!("{ik}.path"), format!("`{}` must start with `/` and have no spaces", ing.path)));
+                return Err(self.err(
+                    &format!("{ik}.path"),
+                    format!("`{}` must start with `/` and have no spaces", ing.path),
+                ));
             }
             if !s.ports.iter().any(|p| p.protocol == Protocol::Tcp) {
                 return Err(self.err(&ik, "a service with an ingress needs a TCP port"));
             }
             if let Some(p) = ing.port
-                && !s.ports.iter().any(|sp| sp.port == p && sp.protocol == Protocol::Tcp)
+                && !s
+                    .ports
+                    .iter()
+                    .any(|sp| sp.port == p && sp.protocol == Protocol::Tcp)
             {
-                return Err(self.err(&format!("{ik}.port"), format!("{p} is not a TCP port of this service")));
+                return Err(self.err(
+                    &format!("{ik}.port"),
+                    format!("{p} is not a TCP port of this service"),
+                ));
             }
         }
         Ok(())
@@ -519,7 +597,10 @@ impl Validator<'_> {
             let rendered = slug::render(t, &f.name, env, branch).map_err(|m| self.err(key, m))?;
             if host {
                 if !slug::is_dns_name(&rendered) {
-                    return Err(self.err(key, format!("renders to `{rendered}`, which is not a DNS name")));
+                    return Err(self.err(
+                        key,
+                        format!("renders to `{rendered}`, which is not a DNS name"),
+                    ));
                 }
             } else if let Some(p) = slug::dns_label_problem(&rendered) {
                 return Err(self.err(key, format!("renders to `{rendered}`, which {p}")));
@@ -539,15 +620,27 @@ impl Validator<'_> {
             && slug::dns_label_problem(c).is_some()
             && !slug::is_dns_name(c)
         {
-            return Err(self.err(&format!("{key}.ingress_class"), format!("`{c}` is not a DNS name")));
+            return Err(self.err(
+                &format!("{key}.ingress_class"),
+                format!("`{c}` is not a DNS name"),
+            ));
         }
         for (svc, o) in &e.services {
             let ok = format!("{key}.services.{svc}");
             if !f.services.contains_key(svc) {
-                return Err(self.err(&ok, format!("overrides `{svc}`, which is not a declared service (declared: {})", names(&f.services))));
+                return Err(self.err(
+                    &ok,
+                    format!(
+                        "overrides `{svc}`, which is not a declared service (declared: {})",
+                        names(&f.services)
+                    ),
+                ));
             }
             if e.omit.contains(svc) {
-                return Err(self.err(&ok, format!("overrides `{svc}`, which this environment omits")));
+                return Err(self.err(
+                    &ok,
+                    format!("overrides `{svc}`, which this environment omits"),
+                ));
             }
             for var in o.env.keys() {
                 self.env_name(&format!("{ok}.env.{var}"), var)?;
@@ -557,7 +650,13 @@ impl Validator<'_> {
         for (i, svc) in e.omit.iter().enumerate() {
             let ok = format!("{key}.omit[{i}]");
             if !f.services.contains_key(svc) {
-                return Err(self.err(&ok, format!("omits `{svc}`, which is not a declared service (declared: {})", names(&f.services))));
+                return Err(self.err(
+                    &ok,
+                    format!(
+                        "omits `{svc}`, which is not a declared service (declared: {})",
+                        names(&f.services)
+                    ),
+                ));
             }
             if !omitted.insert(svc) {
                 return Err(self.err(&ok, format!("duplicate `{svc}`")));
@@ -566,7 +665,10 @@ impl Validator<'_> {
         for (svc, s) in &e.add {
             let ak = format!("{key}.add.{svc}");
             if f.services.contains_key(svc) {
-                return Err(self.err(&ak, format!("duplicate service `{svc}`: it is declared in `services`")));
+                return Err(self.err(
+                    &ak,
+                    format!("duplicate service `{svc}`: it is declared in `services`"),
+                ));
             }
             self.service(&ak, svc, s)?;
         }
@@ -591,7 +693,13 @@ impl Validator<'_> {
             if let Some(ing) = &s.ingress {
                 let here = format!("{skey}.ingress.path");
                 if let Some(prev) = paths.insert(ing.path.clone(), here.clone()) {
-                    return Err(self.err(&here, format!("duplicate ingress path `{}` (also {prev}) in environment `{name}`", ing.path)));
+                    return Err(self.err(
+                        &here,
+                        format!(
+                            "duplicate ingress path `{}` (also {prev}) in environment `{name}`",
+                            ing.path
+                        ),
+                    ));
                 }
             }
         }

@@ -324,22 +324,24 @@ fn check_name(o: &Options) -> Result<()> {
 }
 
 /// Build the workflow. `info` tells the kind and image of each job.
-pub fn generate(
-    schedule: &Schedule,
-    o: &Options,
-    info: &dyn Fn(&str) -> JobInfo,
-) -> Result<Value> {
+pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo) -> Result<Value> {
     check_name(o)?;
     // Task names, collisions an error.
     let mut names: Vec<String> = Vec::with_capacity(schedule.jobs.len());
     let mut by_task: HashMap<String, &str> = HashMap::with_capacity(schedule.jobs.len());
     for j in &schedule.jobs {
         let t = task_name(&j.name).ok_or_else(|| Error::Naming {
-            message: format!("job `{}` has no letters or digits to make an Argo task name", j.name),
+            message: format!(
+                "job `{}` has no letters or digits to make an Argo task name",
+                j.name
+            ),
         })?;
         if let Some(other) = by_task.insert(t.clone(), &j.name) {
             return Err(Error::Naming {
-                message: format!("jobs `{other}` and `{}` both become the Argo task name `{t}`", j.name),
+                message: format!(
+                    "jobs `{other}` and `{}` both become the Argo task name `{t}`",
+                    j.name
+                ),
             });
         }
         names.push(t);
@@ -386,7 +388,12 @@ pub fn generate(
     } else if n <= MAX_ITEMS {
         let tasks: Vec<Value> = (0..n)
             .map(|i| {
-                let deps = sorted_deps(schedule.jobs[i].needs.iter().map(|d| names[index[d.as_str()]].as_str()));
+                let deps = sorted_deps(
+                    schedule.jobs[i]
+                        .needs
+                        .iter()
+                        .map(|d| names[index[d.as_str()]].as_str()),
+                );
                 task(i, deps)
             })
             .collect();
@@ -398,7 +405,9 @@ pub fn generate(
         // main + parts + build, deploy, pass, exit-handler
         if parts + 5 > MAX_ITEMS {
             return Err(Error::Naming {
-                message: format!("{n} jobs need {parts} nested DAGs, more than Argo's 200 templates allow"),
+                message: format!(
+                    "{n} jobs need {parts} nested DAGs, more than Argo's 200 templates allow"
+                ),
             });
         }
         let part_name = |p: usize| format!("part-{:03}", p + 1);

@@ -13,10 +13,44 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Removes every image of a test registry from the shared engine (vfs keeps a
+/// full copy per layer), also when the test fails.
+struct ImageCleanup<'a> {
+    dockerd: &'a Dockerd,
+    registry: String,
+}
+
+impl Drop for ImageCleanup<'_> {
+    fn drop(&mut self) {
+        let out = self
+            .dockerd
+            .try_run(&["images", "--format", "{{.Repository}} {{.ID}}"]);
+        let prefix = format!("{}/", self.registry);
+        let mut ids: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(repo, _)| repo.starts_with(&prefix))
+            .map(|(_, id)| id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(ids);
+            let _ = self.dockerd.try_run(&args);
+        }
+    }
+}
+
 #[test]
 fn toolkit_image_runs_every_tool_and_is_not_rebuilt_unchanged() {
     let reg = Registry::start();
     let dockerd = Dockerd::shared();
+    let _images = ImageCleanup {
+        dockerd,
+        registry: reg.addr.clone(),
+    };
     let base = format!("{}/base/busybox:1", reg.addr);
     Cmd::new(workspace_root().join("examples/shop/tools/make-base-image"))
         .arg(&base)

@@ -1,6 +1,6 @@
 //! Shared helpers of the build-with-cache integration tests: the JSON contract as strict structs and a three-stage build context.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::struct_field_names)]
 
 use std::collections::BTreeMap;
 
@@ -120,7 +120,7 @@ pub fn three_stage(base: &str) -> TestDir {
              RUN echo deps > /deps.txt && \\\n    echo more >> /deps.txt\n\
              FROM $BASE AS lint\n\
              RUN echo lint > /lint.txt\n\
-             FROM ${{BASE}} AS Build\n\
+             FROM ${{BASE}} AS build\n\
              COPY --from=deps /deps.txt /deps.txt\n\
              COPY app.txt /app.txt\n\
              RUN cat /deps.txt /app.txt > /out.txt\n\
@@ -135,6 +135,10 @@ pub fn three_stage(base: &str) -> TestDir {
 
 /// The build-with-cache command in `dir`.
 pub fn bwc(dir: &TestDir) -> Cmd {
+    let config = dir.path().join(".docker-config");
+    if !config.join("config.json").exists() {
+        dir.write(".docker-config/config.json", "{\"auths\": {}}\n");
+    }
     Cmd::new(bin("build-with-cache"))
         .current_dir(dir.path())
         .env("DOCKER_CONFIG", dir.path().join(".docker-config"))

@@ -61,12 +61,19 @@ pub struct FakeGitHub {
 type S = State<Arc<Shared>>;
 
 fn auth(s: &Shared, headers: &HeaderMap, line: String) -> Result<(), (StatusCode, Json<Value>)> {
-    let a = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let a = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let mut rec = s.rec.lock().unwrap();
     rec.requests.push(line);
     rec.auth.push(a.clone());
     if a != format!("Bearer {}", s.token) {
-        return Err((StatusCode::UNAUTHORIZED, Json(json!({"message": "Bad credentials"}))));
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "Bad credentials"})),
+        ));
     }
     Ok(())
 }
@@ -91,7 +98,12 @@ fn git_ok(s: &Shared, args: &[&str]) -> bool {
 
 type R = Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)>;
 
-async fn list_pulls(State(s): S, Path((o, r)): Path<(String, String)>, Query(q): Query<Vec<(String, String)>>, headers: HeaderMap) -> R {
+async fn list_pulls(
+    State(s): S,
+    Path((o, r)): Path<(String, String)>,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> R {
     auth(&s, &headers, format!("GET /repos/{o}/{r}/pulls {q:?}"))?;
     repo_ok(&s, &o, &r)?;
     let head = q.iter().find(|(k, _)| k == "head").map(|(_, v)| v.clone());
@@ -107,14 +119,33 @@ async fn list_pulls(State(s): S, Path((o, r)): Path<(String, String)>, Query(q):
     Ok((StatusCode::OK, Json(Value::Array(list))))
 }
 
-async fn create_pull(State(s): S, Path((o, r)): Path<(String, String)>, headers: HeaderMap, Json(body): Json<Value>) -> R {
+async fn create_pull(
+    State(s): S,
+    Path((o, r)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> R {
     auth(&s, &headers, format!("POST /repos/{o}/{r}/pulls"))?;
     repo_ok(&s, &o, &r)?;
     let head = body["head"].as_str().unwrap_or_default().to_string();
     let base = body["base"].as_str().unwrap_or_default().to_string();
     let title = body["title"].as_str().unwrap_or_default().to_string();
-    let invalid = |m: &str| Err((StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": m}))));
-    if title.is_empty() || !git_ok(&s, &["rev-parse", "--verify", &format!("refs/heads/{head}")]) || !git_ok(&s, &["rev-parse", "--verify", &format!("refs/heads/{base}")]) {
+    let invalid = |m: &str| {
+        Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"message": m})),
+        ))
+    };
+    if title.is_empty()
+        || !git_ok(
+            &s,
+            &["rev-parse", "--verify", &format!("refs/heads/{head}")],
+        )
+        || !git_ok(
+            &s,
+            &["rev-parse", "--verify", &format!("refs/heads/{base}")],
+        )
+    {
         return invalid("Validation Failed");
     }
     let mut rec = s.rec.lock().unwrap();
@@ -122,16 +153,37 @@ async fn create_pull(State(s): S, Path((o, r)): Path<(String, String)>, headers:
         return invalid("A pull request already exists");
     }
     let number = rec.pulls.len() as u64 + 1;
-    rec.pulls.push(Pull { number, head, base, title, open: true });
-    Ok((StatusCode::CREATED, Json(json!({"number": number, "html_url": format!("{}/{}/{}/pull/{number}", s.base_url, s.owner, s.name)}))))
+    rec.pulls.push(Pull {
+        number,
+        head,
+        base,
+        title,
+        open: true,
+    });
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"number": number, "html_url": format!("{}/{}/{}/pull/{number}", s.base_url, s.owner, s.name)}),
+        ),
+    ))
 }
 
-async fn create_status(State(s): S, Path((o, r, sha)): Path<(String, String, String)>, headers: HeaderMap, Json(body): Json<Value>) -> R {
+async fn create_status(
+    State(s): S,
+    Path((o, r, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> R {
     auth(&s, &headers, format!("POST /repos/{o}/{r}/statuses/{sha}"))?;
     repo_ok(&s, &o, &r)?;
     let state = body["state"].as_str().unwrap_or_default().to_string();
-    if !["error", "failure", "pending", "success"].contains(&state.as_str()) || !git_ok(&s, &["cat-file", "-e", &format!("{sha}^{{commit}}")]) {
-        return Err((StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"message": "Validation Failed"}))));
+    if !["error", "failure", "pending", "success"].contains(&state.as_str())
+        || !git_ok(&s, &["cat-file", "-e", &format!("{sha}^{{commit}}")])
+    {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"message": "Validation Failed"})),
+        ));
     }
     s.rec.lock().unwrap().statuses.push(Status {
         sha,
@@ -143,22 +195,38 @@ async fn create_status(State(s): S, Path((o, r, sha)): Path<(String, String, Str
     Ok((StatusCode::CREATED, Json(json!({"id": 1}))))
 }
 
-async fn create_comment(State(s): S, Path((o, r, n)): Path<(String, String, u64)>, headers: HeaderMap, Json(body): Json<Value>) -> R {
-    auth(&s, &headers, format!("POST /repos/{o}/{r}/issues/{n}/comments"))?;
+async fn create_comment(
+    State(s): S,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> R {
+    auth(
+        &s,
+        &headers,
+        format!("POST /repos/{o}/{r}/issues/{n}/comments"),
+    )?;
     repo_ok(&s, &o, &r)?;
     let mut rec = s.rec.lock().unwrap();
     if !rec.pulls.iter().any(|p| p.number == n) {
         return Err((StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))));
     }
-    rec.comments.push((n, body["body"].as_str().unwrap_or_default().to_string()));
+    rec.comments
+        .push((n, body["body"].as_str().unwrap_or_default().to_string()));
     Ok((StatusCode::CREATED, Json(json!({"id": 1}))))
 }
 
 impl FakeGitHub {
     /// Serve `owner/name` backed by the bare repo, accepting `token`.
     pub fn start(owner: &str, name: &str, bare: &std::path::Path, token: &str) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let shared = Arc::new(Shared {
             owner: owner.into(),
@@ -176,7 +244,11 @@ impl FakeGitHub {
         rt.spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { shared, addr, _rt: rt }
+        Self {
+            shared,
+            addr,
+            _rt: rt,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -191,7 +263,13 @@ impl FakeGitHub {
     pub fn open_pull(&self, head: &str) -> u64 {
         let mut rec = self.shared.rec.lock().unwrap();
         let number = rec.pulls.len() as u64 + 1;
-        rec.pulls.push(Pull { number, head: head.into(), base: "main".into(), title: head.into(), open: true });
+        rec.pulls.push(Pull {
+            number,
+            head: head.into(),
+            base: "main".into(),
+            title: head.into(),
+            open: true,
+        });
         number
     }
 
@@ -199,20 +277,53 @@ impl FakeGitHub {
     pub fn merge(&self, number: u64) -> String {
         let pull = {
             let mut rec = self.shared.rec.lock().unwrap();
-            let p = rec.pulls.iter_mut().find(|p| p.number == number).expect("pull exists");
+            let p = rec
+                .pulls
+                .iter_mut()
+                .find(|p| p.number == number)
+                .expect("pull exists");
             p.open = false;
             p.clone()
         };
         let tmp = TestDir::new();
         let w = tmp.join("w");
-        git_in(tmp.path(), &["clone", "-q", "-b", &pull.base, &self.shared.bare.to_string_lossy(), "w"]);
+        git_in(
+            tmp.path(),
+            &[
+                "clone",
+                "-q",
+                "-b",
+                &pull.base,
+                &self.shared.bare.to_string_lossy(),
+                "w",
+            ],
+        );
         git_in(&w, &["fetch", "-q", "origin", &pull.head]);
-        git_in(&w, &["merge", "-q", "--no-ff", "-m", &format!("Merge pull request #{number} from {}/{}", self.shared.owner, pull.head), "FETCH_HEAD"]);
+        git_in(
+            &w,
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                &format!(
+                    "Merge pull request #{number} from {}/{}",
+                    self.shared.owner, pull.head
+                ),
+                "FETCH_HEAD",
+            ],
+        );
         git_in(&w, &["push", "-q", "origin", &pull.base]);
         git_in(&w, &["rev-parse", "HEAD"])
     }
 
     pub fn statuses_for(&self, context: &str) -> Vec<Status> {
-        self.with(|r| r.statuses.iter().filter(|s| s.context == context).cloned().collect())
+        self.with(|r| {
+            r.statuses
+                .iter()
+                .filter(|s| s.context == context)
+                .cloned()
+                .collect()
+        })
     }
 }

@@ -14,8 +14,7 @@ use microplatform_common::testing::{TestDir, bin, free_port, git_in, wait_until}
 pub const SECRET: &str = "It's a Secret to Everybody";
 
 /// A pinned image reference.
-pub const IMAGE: &str =
-    "127.0.0.1:5000/app/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const IMAGE: &str = "127.0.0.1:5000/app/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// A bare cluster repo at `<dir>/acme/cluster.git` (default branch main, one commit) and a work clone.
 pub struct ClusterRepo {
@@ -77,7 +76,10 @@ impl ClusterRepo {
             std::fs::write(p, content).unwrap();
         }
         git_in(&self.work, &["add", "-A"]);
-        git_in(&self.work, &["commit", "-q", "-m", &format!("change on {name}")]);
+        git_in(
+            &self.work,
+            &["commit", "-q", "-m", &format!("change on {name}")],
+        );
         git_in(&self.work, &["push", "-q", "origin", name]);
         let c = git_in(&self.work, &["rev-parse", "HEAD"]);
         git_in(&self.work, &["checkout", "-q", "main"]);
@@ -152,7 +154,11 @@ echo "applied"
     pub fn applies(&self, ns: &str) -> usize {
         self.log()
             .iter()
-            .filter(|l| l.starts_with("END ") && l.contains("--prune") && l.contains(&format!("--namespace {ns} ")))
+            .filter(|l| {
+                l.starts_with("END ")
+                    && l.contains("--prune")
+                    && l.contains(&format!("--namespace {ns} "))
+            })
             .count()
     }
 
@@ -160,12 +166,16 @@ echo "applied"
     pub fn started(&self, ns: &str) -> usize {
         self.log()
             .iter()
-            .filter(|l| l.starts_with("START ") && l.contains("--prune") && l.contains(&format!("--namespace {ns} ")))
+            .filter(|l| {
+                l.starts_with("START ")
+                    && l.contains("--prune")
+                    && l.contains(&format!("--namespace {ns} "))
+            })
             .count()
     }
 }
 
-/// A running agent in its own process group, SIGKILLed (group) on drop.
+/// A running agent in its own process group, `SIGKILL`ed (group) on drop.
 pub struct AgentProc {
     child: Child,
     pub port: u16,
@@ -193,7 +203,11 @@ impl AgentProc {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let me = Self { child, port, stderr };
+        let me = Self {
+            child,
+            port,
+            stderr,
+        };
         let up = wait_until(Duration::from_secs(20), || me.get("/healthz").0 == 200);
         assert!(up, "agent did not start:\n{}", me.log());
         me
@@ -218,8 +232,17 @@ impl AgentProc {
     }
 
     /// POST a webhook; `sig`: None = correct signature, Some(x) = header x ("" = no header).
-    pub fn send(&self, event: &str, delivery: &str, body: &[u8], sig: Option<&str>) -> (u16, String) {
-        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    pub fn send(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        sig: Option<&str>,
+    ) -> (u16, String) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         let mut rb = client
             .post(self.url("/webhooks"))
             .header("X-GitHub-Event", event)
@@ -227,7 +250,12 @@ impl AgentProc {
             .header("Content-Type", "application/json")
             .body(body.to_vec());
         match sig {
-            None => rb = rb.header("X-Hub-Signature-256", deploy_bot::webhook::sign(SECRET.as_bytes(), body)),
+            None => {
+                rb = rb.header(
+                    "X-Hub-Signature-256",
+                    deploy_bot::webhook::sign(SECRET.as_bytes(), body),
+                );
+            }
             Some("") => {}
             Some(s) => rb = rb.header("X-Hub-Signature-256", s),
         }
@@ -238,7 +266,9 @@ impl AgentProc {
 
     /// SIGKILL the whole process group (the agent and the kubectl it runs).
     pub fn kill(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -263,7 +293,7 @@ pub fn push_event(git_ref: &str, after: &str, full_name: &str, message: &str) ->
     .unwrap()
 }
 
-/// A pull_request event payload.
+/// A `pull_request` event payload.
 pub fn pr_event(action: &str, number: u64, head_ref: &str, head_sha: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "action": action,

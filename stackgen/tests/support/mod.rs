@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use microplatform_common::testing::{Cmd, Output, TestDir};
 
-/// The example stack file of docs/stackgen.md (the first ```yaml block), so the docs stay true.
+/// The example stack file of `docs/stackgen.md` (its first YAML block), so the docs stay true.
 pub fn docs_example() -> String {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/stackgen.md"))
         .expect("docs/stackgen.md");
@@ -47,15 +47,22 @@ pub fn kubernetes_validate(files: &[PathBuf]) {
         .args(files)
         .run();
     out.success();
-    assert!(!out.stdout.contains("ERROR") && !out.stderr.contains("ERROR"), "{out:?}");
-    let passed = out.stdout.matches(" passed for resource ").count() + out.stderr.matches(" passed for resource ").count();
+    assert!(
+        !out.stdout.contains("ERROR") && !out.stderr.contains("ERROR"),
+        "{out:?}"
+    );
+    let passed = out.stdout.matches(" passed for resource ").count()
+        + out.stderr.matches(" passed for resource ").count();
     assert!(passed > 0, "kubernetes-validate checked nothing: {out:?}");
 }
 
 /// Run the Argo validator (hera's models of Argo's schema plus DAG rules) on files.
 pub fn argo_validate(files: &[PathBuf]) -> Output {
     Cmd::new(venv().join("bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/argo_validate.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/argo_validate.py"
+        ))
         .args(files)
         .run()
 }

@@ -1,0 +1,614 @@
+//! The stackgen binary on stack files: validate, namespace, url, manifests, compose, schema; bad input; determinism.
+
+mod support;
+
+use microplatform_common::testing::TestDir;
+use support::{docs_example, stackgen, with_stack};
+
+const MINIMAL: &str = "name: shop\nregistry: r.example.com/shop\nservices:\n  api:\n    image: api\n    ports: [{port: 8080}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n    host: \"{branch}.dev.example.com\"\n  prod:\n    namespace: \"{stack}\"\n";
+
+#[test]
+fn validate_accepts_the_documented_example() {
+    let t = with_stack(&docs_example());
+    stackgen(&t, &["validate"])
+        .success()
+        .stdout_contains("ok: stack `shop`, 2 services, environments: dev, prod");
+}
+
+#[test]
+fn namespace_and_url_slug_the_branch() {
+    let t = with_stack(&docs_example());
+    stackgen(
+        &t,
+        &["namespace", "--env", "dev", "--branch", "feature/Add-Cart"],
+    )
+    .success()
+    .stdout_eq("shop-feature-add-cart\n");
+    stackgen(&t, &["url", "--env", "dev", "--branch", "Fix__JIRA-12"])
+        .success()
+        .stdout_eq("https://fix-jira-12.dev.example.com/\n");
+    stackgen(&t, &["namespace", "--env", "prod", "--branch", "anything"])
+        .success()
+        .stdout_eq("shop\n");
+    // Long branches: a valid label with a hash suffix, never colliding.
+    let a = format!("feature/{}-a", "x".repeat(90));
+    let b = format!("feature/{}-b", "x".repeat(90));
+    let na = stackgen(&t, &["namespace", "-e", "dev", "-b", &a]);
+    let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", &b]);
+    let (na, nb) = (na.stdout.trim().to_string(), nb.stdout.trim().to_string());
+    assert_eq!(na.len(), 63, "{na}");
+    assert_ne!(na, nb);
+    assert!(na.starts_with("shop-feature-xxx"));
+    let url = stackgen(&t, &["url", "-e", "dev", "-b", &a]);
+    let host = url
+        .stdout
+        .trim()
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    assert!(
+        host.split('.').all(|l| !l.is_empty() && l.len() <= 63),
+        "{host}"
+    );
+}
+
+/// Errors: one line on stderr naming the place, the exit code, nothing on stdout.
+fn fails(t: &TestDir, args: &[&str], code: i32, needles: &[&str]) {
+    let out = stackgen(t, args);
+    out.code(code).stdout_empty().stderr_one_line();
+    for n in needles {
+        out.stderr_contains(n);
+    }
+}
+
+#[test]
+fn invalid_stack_files_name_key_and_line() {
+    let cases: &[(&str, i32, &[&str])] = &[
+        // unknown key
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    replica: 2\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:6:", "services.api", "unknown field `replica`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", hosts: x}\n",
+            3,
+            &["stack.yaml:6:", "unknown field `hosts`"],
+        ),
+        // names that are not DNS labels
+        (
+            "name: Shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:1:1: name:", "DNS-1123"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  my_api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:4:3: services.my_api:", "DNS-1123"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}_{branch}\"}\n",
+            10,
+            &[
+                "stack.yaml:6:",
+                "environments.dev.namespace",
+                "not a DNS-1123 label",
+            ],
+        ),
+        // bad ports
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 80\n      - port: 70000\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:8:9: services.api.ports[1].port: 70000 is not a port"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 0\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:7:9:", "0 is not a port"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: http}]\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:6:", "services.api.ports[0].port"],
+        ),
+        // duplicates
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 80\n      - port: 80\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:8:", "duplicate port 80/TCP"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\n  api: {image: web}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:5:3: services.api: duplicate key"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    env:\n      A: x\n      A: y\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:8:7: services.api.env.A: duplicate key"],
+        ),
+        (
+            "name: shop\nname: x\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:2:1: name: duplicate key"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    add:\n      api: {image: other}\n",
+            10,
+            &["stack.yaml:9:7: environments.dev.add.api: duplicate service"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  a: {image: a, ports: [{port: 1, published: 9000}]}\n  b: {image: b, ports: [{port: 1, published: 9000}]}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:5:", "duplicate published port 9000"],
+        ),
+        // overrides and omissions of undeclared services
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    services:\n      web: {replicas: 2}\n",
+            10,
+            &[
+                "stack.yaml:9:7: environments.dev.services.web: overrides `web`, which is not a declared service (declared: api)",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    omit: [api, web]\n",
+            10,
+            &["stack.yaml:8:17: environments.dev.omit[1]", "`web`"],
+        ),
+        // templates and other values
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}-{user}\"}\n",
+            10,
+            &["unknown placeholder `{user}`"],
+        ),
+        (
+            "name: shop\nregistry: https://r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:2:1: registry:"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: API:1}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.image"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources: {limits: {memory: lots}}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.resources.limits.memory"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    health: {http: {path: /, port: 80}, command: [x]}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.health", "exactly one"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ingress: {path: /}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.ingress", "needs a TCP port"],
+        ),
+        // YAML syntax
+        ("name: shop\nservices: [\n", 3, &["stack.yaml:"]),
+        (
+            "name: shop\nregistry: r.io\nservices: {}\nenvironments:\n  dev: {namespace: x}\n",
+            10,
+            &["services: declare at least one service"],
+        ),
+    ];
+    for (text, code, needles) in cases {
+        let t = with_stack(text);
+        fails(&t, &["validate"], *code, needles);
+        // Every command that reads the stack file rejects it the same way.
+        fails(
+            &t,
+            &["manifests", "-e", "dev", "-b", "main", "-t", "v1"],
+            *code,
+            needles,
+        );
+    }
+}
+
+#[test]
+fn unknown_environment_lists_the_valid_ones() {
+    let t = with_stack(MINIMAL);
+    for cmd in ["namespace", "url"] {
+        fails(
+            &t,
+            &[cmd, "--env", "staging", "--branch", "main"],
+            4,
+            &["unknown environment `staging` (valid: dev, prod)"],
+        );
+    }
+    fails(
+        &t,
+        &["manifests", "-e", "qa", "-b", "main", "-t", "v1"],
+        4,
+        &["(valid: dev, prod)"],
+    );
+    fails(
+        &t,
+        &["compose", "-e", "qa", "-b", "main", "-t", "v1"],
+        4,
+        &["(valid: dev, prod)"],
+    );
+}
+
+#[test]
+fn a_branch_that_slugs_to_nothing_is_an_error() {
+    let t = with_stack(MINIMAL);
+    for b in ["///", "_", "üï", "._."] {
+        fails(
+            &t,
+            &["namespace", "-e", "dev", "-b", b],
+            2,
+            &["has no letters or digits"],
+        );
+        fails(
+            &t,
+            &["compose", "-e", "prod", "-b", b, "-t", "v1"],
+            2,
+            &["has no letters or digits"],
+        );
+    }
+}
+
+#[test]
+fn other_bad_arguments() {
+    let t = with_stack(MINIMAL);
+    fails(
+        &t,
+        &["url", "-e", "prod", "-b", "main"],
+        4,
+        &["environment `prod` has no `host`"],
+    );
+    fails(
+        &t,
+        &["manifests", "-e", "dev", "-b", "main", "-t", "bad tag"],
+        2,
+        &["--tag"],
+    );
+    let empty = TestDir::new();
+    fails(&empty, &["validate"], 4, &["stack.yaml"]);
+    fails(
+        &empty,
+        &["--stack", "nope.yaml", "namespace", "-e", "dev", "-b", "x"],
+        4,
+        &["nope.yaml"],
+    );
+}
+
+#[test]
+fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
+    let t = with_stack(&docs_example());
+    let one = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "feature/x",
+            "--tag",
+            "tag-one-123",
+        ],
+    );
+    one.success();
+    let again = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "feature/x",
+            "--tag",
+            "tag-one-123",
+        ],
+    );
+    assert_eq!(one.stdout, again.stdout, "same inputs, same bytes");
+    let two = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "feature/x",
+            "--tag",
+            "tag-two-456",
+        ],
+    );
+    // The tag appears only as the tag of image references.
+    let images: Vec<&str> = one
+        .stdout
+        .lines()
+        .filter(|l| l.contains("tag-one-123"))
+        .collect();
+    assert_eq!(images.len(), 2, "{images:?}");
+    for l in &images {
+        assert!(
+            l.trim_start().starts_with("image: 127.0.0.1:5000/shop/")
+                && l.ends_with(":tag-one-123"),
+            "{l}"
+        );
+    }
+    // Replacing the tag turns one render into the other: selectors, labels, everything else stable.
+    assert_eq!(one.stdout.replace("tag-one-123", "tag-two-456"), two.stdout);
+
+    // Order: Namespace, then per service Deployment and Service, then Ingress.
+    let kinds: Vec<&str> = one
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "Deployment",
+            "Service",
+            "Deployment",
+            "Service",
+            "Ingress"
+        ]
+    );
+    let docs: Vec<serde_yaml_ng::Value> = one
+        .stdout
+        .split("\n---\n")
+        .map(|d| serde_yaml_ng::from_str(d).unwrap())
+        .collect();
+    let api = &docs[1];
+    assert_eq!(
+        api["metadata"]["namespace"].as_str(),
+        Some("shop-feature-x")
+    );
+    assert_eq!(
+        api["spec"]["replicas"].as_u64(),
+        Some(1),
+        "the dev override"
+    );
+    let sel = &api["spec"]["selector"]["matchLabels"];
+    assert_eq!(sel["app.kubernetes.io/name"].as_str(), Some("api"));
+    assert_eq!(sel["app.kubernetes.io/part-of"].as_str(), Some("shop"));
+    let env = &api["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env[1]["name"].as_str(), Some("LOG_LEVEL"));
+    assert_eq!(env[1]["value"].as_str(), Some("debug"), "the dev override");
+    let ingress = &docs[5];
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"].as_str(),
+        Some("feature-x.dev.example.com")
+    );
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["path"].as_str(),
+        Some("/api")
+    );
+    // Other branch, same selectors.
+    let other = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "other",
+            "--tag",
+            "tag-one-123",
+        ],
+    );
+    let od: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(other.stdout.split("\n---\n").nth(1).unwrap()).unwrap();
+    assert_eq!(od["spec"]["selector"], api["spec"]["selector"]);
+}
+
+#[test]
+fn environments_omit_and_add_services() {
+    let stack = "name: shop\nregistry: r.io/shop\nservices:\n  api: {image: api, ports: [{port: 80}]}\n  worker: {image: worker}\nenvironments:\n  dev:\n    namespace: \"dev-{branch}\"\n    omit: [worker]\n    add:\n      mail: {image: mailhog, ports: [{port: 1025}, {port: 8025, name: web}]}\n";
+    let t = with_stack(stack);
+    let m = stackgen(&t, &["manifests", "-e", "dev", "-b", "b1", "-t", "v1"]);
+    m.success();
+    assert!(!m.stdout.contains("worker"), "{}", m.stdout);
+    assert!(m.stdout.contains("image: r.io/shop/mailhog:v1"));
+    assert!(m.stdout.contains("name: tcp-1025"));
+    let c = stackgen(&t, &["compose", "-e", "dev", "-b", "b1", "-t", "v1"]);
+    c.success();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&c.stdout).unwrap();
+    let names: Vec<&str> = doc["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "mail"]);
+}
+
+#[test]
+fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
+    let t = with_stack(&docs_example());
+    stackgen(
+        &t,
+        &[
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            "feat/a",
+            "-t",
+            "v1",
+            "--out-dir",
+            "out",
+        ],
+    )
+    .success()
+    .stdout_empty();
+    let dir = t.join("out/shop-feat-a");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "0000-namespace-shop-feat-a.yaml",
+            "0001-deployment-api.yaml",
+            "0002-service-api.yaml",
+            "0003-deployment-greeter.yaml",
+            "0004-service-greeter.yaml",
+            "0005-ingress-shop.yaml"
+        ]
+    );
+    // The files hold exactly the stream's documents.
+    let stream = stackgen(&t, &["manifests", "-e", "dev", "-b", "feat/a", "-t", "v1"]).stdout;
+    let joined: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+        .collect();
+    assert_eq!(joined.join("---\n"), stream);
+    // A service removed from the stack disappears from the directory; nothing else is left behind.
+    let two = "name: shop\nregistry: r.io\nservices:\n  api: {image: api, ports: [{port: 80}]}\n  web: {image: web, ports: [{port: 80}]}\nenvironments:\n  dev: {namespace: \"{stack}-{branch}\"}\n";
+    t.write("stack.yaml", two);
+    stackgen(
+        &t,
+        &[
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            "feat/a",
+            "-t",
+            "v1",
+            "--out-dir",
+            "out",
+        ],
+    )
+    .success();
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
+    t.write(
+        "stack.yaml",
+        two.replace("  web: {image: web, ports: [{port: 80}]}\n", ""),
+    );
+    stackgen(
+        &t,
+        &[
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            "feat/a",
+            "-t",
+            "v1",
+            "--out-dir",
+            "out",
+        ],
+    )
+    .success();
+    let after: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(
+        std::fs::read_dir(t.join("out")).unwrap().count(),
+        1,
+        "only the namespace directory"
+    );
+}
+
+#[test]
+fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_declared() {
+    let t = with_stack(&docs_example());
+    let a = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
+    a.success();
+    let b = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
+    assert_eq!(a.stdout, b.stdout);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&a.stdout).unwrap();
+    assert_eq!(doc["version"].as_str(), Some("3.8"));
+    assert_eq!(
+        doc["networks"]["default"]["driver"].as_str(),
+        Some("overlay")
+    );
+    assert_eq!(
+        doc["networks"]["default"]["attachable"].as_bool(),
+        Some(true)
+    );
+    let api = &doc["services"]["api"];
+    assert_eq!(api["image"].as_str(), Some("127.0.0.1:5000/shop/api:v9"));
+    assert_eq!(api["ports"][0]["published"].as_u64(), Some(18080));
+    assert_eq!(api["ports"][0]["mode"].as_str(), Some("host"));
+    assert_eq!(
+        api["deploy"]["resources"]["limits"]["cpus"].as_str(),
+        Some("0.5")
+    );
+    assert_eq!(
+        api["deploy"]["resources"]["limits"]["memory"].as_str(),
+        Some("128M")
+    );
+    assert_eq!(api["environment"]["LOG_LEVEL"].as_str(), Some("debug"));
+    assert!(
+        doc["services"]["greeter"].get("ports").is_none(),
+        "no published port declared"
+    );
+    assert_eq!(api["deploy"]["endpoint_mode"].as_str(), Some("dnsrr"));
+    let vip = stackgen(
+        &t,
+        &[
+            "compose",
+            "-e",
+            "dev",
+            "-b",
+            "x",
+            "-t",
+            "v9",
+            "--endpoint-mode",
+            "vip",
+        ],
+    );
+    vip.success().stdout_contains("endpoint_mode: vip");
+    assert_eq!(a.stdout.matches("v9").count(), 2);
+    stackgen(
+        &t,
+        &[
+            "compose",
+            "-e",
+            "dev",
+            "-b",
+            "x",
+            "-t",
+            "v9",
+            "-o",
+            "out/s.yml",
+        ],
+    )
+    .success()
+    .stdout_empty();
+    assert_eq!(t.read("out/s.yml"), a.stdout);
+}
+
+#[test]
+fn schema_is_in_sync_with_docs() {
+    let t = TestDir::new();
+    let out = stackgen(&t, &["schema"]);
+    out.success();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/stack.schema.json");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == out.stdout,
+        "docs/stack.schema.json is stale: run `stackgen schema > docs/stack.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+    assert!(schema["properties"]["services"].is_object());
+}
+
+#[test]
+fn help_completions_and_man() {
+    let t = TestDir::new();
+    stackgen(&t, &["--help"])
+        .success()
+        .stdout_contains("Exit codes:")
+        .stdout_contains("10  validation");
+    stackgen(&t, &["completions", "bash"])
+        .success()
+        .stdout_contains("stackgen");
+    stackgen(&t, &["man"])
+        .success()
+        .stdout_contains(".TH stackgen");
+}

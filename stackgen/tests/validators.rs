@@ -1,0 +1,398 @@
+//! Generated output checked by real third-party validators: `kubernetes-validate --strict`
+//! (Kubernetes `OpenAPI` schemas) on manifests, and Argo's published schema (hera's
+//! models of argo-workflows 4.x) plus Argo's DAG rules on workflows.
+
+mod support;
+
+use std::fmt::Write as _;
+
+use microplatform_common::testing::TestDir;
+use support::{
+    argo_validate, docs_example, kubernetes_validate, monobuild_json, stackgen, with_stack,
+};
+
+#[test]
+fn manifests_pass_kubernetes_validate_strict() {
+    let t = with_stack(&docs_example());
+    let mut files = Vec::new();
+    for (env, branch) in [
+        ("dev", "feature/Add-Cart"),
+        ("prod", "main"),
+        ("dev", &*"x".repeat(120)),
+    ] {
+        let out = stackgen(
+            &t,
+            &[
+                "manifests",
+                "--env",
+                env,
+                "--branch",
+                branch,
+                "--tag",
+                "0123abc",
+            ],
+        );
+        out.success();
+        files.push(t.write(format!("{env}-{}.yaml", files.len()), &out.stdout));
+    }
+    // A stack using every feature: commands, UDP, several ports, no ingress class, added services.
+    let full = "name: full\nregistry: reg.example.com:5000/org/full\nservices:\n  dns:\n    image: tools/dns\n    ports: [{port: 53, protocol: UDP}, {port: 53}, {port: 9153, name: metrics}]\n    health: {command: [\"/bin/check\", \"--fast\"], interval_seconds: 5, timeout_seconds: 1, retries: 5}\n    resources: {requests: {cpu: \"0.25\"}, limits: {memory: 1Gi}}\n    replicas: 0\n  batch:\n    image: batch\n    args: [\"run\", \"--all\"]\n    env: {A_B: \"1\", _X: \"\"}\nenvironments:\n  qa:\n    namespace: \"{env}-{stack}-{branch}\"\n    host: \"{branch}.{env}.example.com\"\n    add:\n      web: {image: web, ports: [{port: 80}], ingress: {path: /}}\n";
+    t.write("full.yaml", full);
+    let out = stackgen(
+        &t,
+        &[
+            "--stack",
+            "full.yaml",
+            "manifests",
+            "-e",
+            "qa",
+            "-b",
+            "PR-42",
+            "-t",
+            "v1.2.3",
+        ],
+    );
+    out.success();
+    files.push(t.write("full-out.yaml", &out.stdout));
+    stackgen(
+        &t,
+        &[
+            "--stack",
+            "full.yaml",
+            "manifests",
+            "-e",
+            "qa",
+            "-b",
+            "pr-43",
+            "-t",
+            "v1",
+            "--out-dir",
+            "dir",
+        ],
+    )
+    .success();
+    for e in std::fs::read_dir(t.join("dir/qa-full-pr-43")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    kubernetes_validate(&files);
+}
+
+#[test]
+fn kubernetes_validate_catches_what_it_should() {
+    // The validator is not a rubber stamp: an unknown field fails.
+    let t = with_stack(&docs_example());
+    let out = stackgen(&t, &["manifests", "-e", "dev", "-b", "b", "-t", "v1"]);
+    let broken = out
+        .stdout
+        .replacen("  replicas: 1\n", "  replicas: 1\n  replica: 1\n", 1);
+    let f = t.write("broken.yaml", broken);
+    let res =
+        microplatform_common::testing::Cmd::new(support::venv().join("bin/kubernetes-validate"))
+            .arg("--strict")
+            .arg(&f)
+            .run();
+    res.failure();
+}
+
+/// A repository checkout with a Dockerfile per service component and a stack.yaml in deploy/shop.
+fn repo() -> TestDir {
+    let t = TestDir::new();
+    for c in ["services/api", "services/greeter"] {
+        t.write(format!("{c}/Dockerfile"), "FROM scratch\n");
+    }
+    t.write("libs/common/lib.txt", "x");
+    t.write("deploy/shop/stack.yaml", docs_example());
+    t.write("stack.yaml", docs_example());
+    t
+}
+
+fn workflow(t: &TestDir, args: &[&str], input: &str) -> microplatform_common::testing::Output {
+    t.cmd("stackgen")
+        .arg("workflow")
+        .args(args)
+        .stdin(input)
+        .run()
+}
+
+fn yaml(text: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(text).expect("YAML")
+}
+
+#[test]
+fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
+    let t = repo();
+    let input = monobuild_json(&[
+        ("libs/common", &[]),
+        ("services/greeter", &[]),
+        ("services/api", &["libs/common"]),
+        ("deploy/shop", &["services/api", "services/greeter"]),
+    ]);
+    let args = [
+        "--service-account",
+        "argo-builder",
+        "--parallelism",
+        "3",
+        "--ttl",
+        "2h",
+        "--pod-gc",
+        "OnPodSuccess",
+        "--retries",
+        "3",
+        "--revision",
+        "abc123",
+        "--branch",
+        "feature/x",
+        "--repo",
+        "https://git.example.com/shop.git",
+        "--cluster-repo",
+        "https://git.example.com/cluster.git",
+        "--toolkit-image",
+        "reg.example.com/tools:1",
+    ];
+    let out = workflow(&t, &args, &input);
+    out.success();
+    let again = workflow(&t, &args, &input);
+    assert_eq!(out.stdout, again.stdout, "deterministic");
+    let f = t.write("wf.yaml", &out.stdout);
+    let tmpl = workflow(&t, &["--kind", "template", "--name", "shop-build"], &input);
+    tmpl.success();
+    let g = t.write("wt.yaml", &tmpl.stdout);
+    argo_validate(&[f, g]).success();
+
+    let wf = yaml(&out.stdout);
+    assert_eq!(wf["kind"].as_str(), Some("Workflow"));
+    assert_eq!(wf["metadata"]["generateName"].as_str(), Some("build-"));
+    let spec = &wf["spec"];
+    assert_eq!(spec["serviceAccountName"].as_str(), Some("argo-builder"));
+    assert_eq!(spec["parallelism"].as_u64(), Some(3));
+    assert_eq!(
+        spec["ttlStrategy"]["secondsAfterCompletion"].as_u64(),
+        Some(7200)
+    );
+    assert_eq!(spec["podGC"]["strategy"].as_str(), Some("OnPodSuccess"));
+    assert_eq!(spec["onExit"].as_str(), Some("exit-handler"));
+    let params: Vec<(String, Option<String>)> = spec["arguments"]["parameters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    assert!(params.contains(&("revision".into(), Some("abc123".into()))));
+    assert!(params.contains(&("branch".into(), Some("feature/x".into()))));
+    assert!(
+        params.contains(&("registry".into(), Some("127.0.0.1:5000/shop".into()))),
+        "from the stack file"
+    );
+    let tasks = spec["templates"][0]["dag"]["tasks"].as_sequence().unwrap();
+    let summary: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            let deps: Vec<&str> = t["dependencies"]
+                .as_sequence()
+                .map(|d| d.iter().map(|x| x.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} {} [{}]",
+                t["name"].as_str().unwrap(),
+                t["template"].as_str().unwrap(),
+                deps.join(",")
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "libs-common pass []",
+            "services-greeter build []",
+            "services-api build [libs-common]",
+            "deploy-shop deploy [services-api,services-greeter]",
+        ]
+    );
+    // Build tasks pass the component's source hash and image to build-with-cache.
+    let api = &tasks[2]["arguments"]["parameters"];
+    assert_eq!(
+        api[1]["value"].as_str(),
+        Some(support::hash("services/api").as_str())
+    );
+    assert_eq!(
+        api[2]["value"].as_str(),
+        Some("api"),
+        "the image from the stack file"
+    );
+    let build = spec["templates"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"].as_str() == Some("build"))
+        .unwrap();
+    let script = build["container"]["args"][0].as_str().unwrap();
+    assert!(
+        script.contains("build-with-cache") && script.contains("--source-hash \"$SOURCE_HASH\""),
+        "{script}"
+    );
+    assert_eq!(
+        build["container"]["image"].as_str(),
+        Some("reg.example.com/tools:1")
+    );
+    assert_eq!(
+        build["sidecars"][0]["securityContext"]["privileged"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(build["retryStrategy"]["limit"].as_u64(), Some(3));
+    let tmpl = yaml(&tmpl.stdout);
+    assert_eq!(tmpl["kind"].as_str(), Some("WorkflowTemplate"));
+    assert_eq!(tmpl["metadata"]["name"].as_str(), Some("shop-build"));
+}
+
+#[test]
+fn every_pod_gc_strategy_validates() {
+    let t = repo();
+    let input = monobuild_json(&[("services/api", &[])]);
+    let mut files = Vec::new();
+    for gc in [
+        "OnPodCompletion",
+        "OnPodSuccess",
+        "OnWorkflowCompletion",
+        "OnWorkflowSuccess",
+    ] {
+        let out = workflow(&t, &["--pod-gc", gc, "--retries", "0"], &input);
+        out.success().stdout_contains(&format!("strategy: {gc}"));
+        files.push(t.write(format!("{gc}.yaml"), &out.stdout));
+    }
+    argo_validate(&files).success();
+    workflow(&t, &["--pod-gc", "Sometimes"], &input)
+        .code(2)
+        .stdout_empty();
+}
+
+#[test]
+fn an_empty_schedule_is_a_valid_no_op_workflow() {
+    let t = repo();
+    let out = workflow(&t, &[], &monobuild_json(&[]));
+    out.success();
+    let f = t.write("wf.yaml", &out.stdout);
+    argo_validate(&[f]).success();
+    let wf = yaml(&out.stdout);
+    let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["template"].as_str(), Some("noop"));
+}
+
+#[test]
+fn large_schedules_are_split_into_nested_dags_within_argos_limits() {
+    let t = TestDir::new();
+    // 450 jobs: chains and fan-in across the 200-task boundaries.
+    let names: Vec<String> = (0..450).map(|i| format!("components/c{i:03}")).collect();
+    let needs: Vec<Vec<&str>> = (0..450)
+        .map(|i| {
+            let mut n = Vec::new();
+            if i >= 1 {
+                n.push(names[i - 1].as_str());
+            }
+            if i >= 250 {
+                n.push(names[i - 250].as_str());
+            }
+            n
+        })
+        .collect();
+    let jobs: Vec<(&str, &[&str])> = names
+        .iter()
+        .zip(&needs)
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let out = workflow(&t, &[], &monobuild_json(&jobs));
+    out.success();
+    let f = t.write("wf.yaml", &out.stdout);
+    argo_validate(&[f]).success();
+    let wf = yaml(&out.stdout);
+    let templates = wf["spec"]["templates"].as_sequence().unwrap();
+    let main = &templates[0]["dag"]["tasks"];
+    assert_eq!(main.as_sequence().unwrap().len(), 3);
+    assert_eq!(
+        main[2]["dependencies"].as_sequence().unwrap().len(),
+        2,
+        "part 3 needs parts 1 and 2"
+    );
+    let total: usize = templates[1..4]
+        .iter()
+        .map(|t| t["dag"]["tasks"].as_sequence().unwrap().len())
+        .sum();
+    assert_eq!(total, 450);
+}
+
+#[test]
+fn task_names_are_sanitised_and_collisions_are_errors() {
+    let t = TestDir::new();
+    let long = format!("deep/{}", "n".repeat(300));
+    let out = workflow(
+        &t,
+        &[],
+        &monobuild_json(&[
+            ("svc/Web_App", &[]),
+            ("svc/a.b", &["svc/Web_App"]),
+            (&long, &[]),
+        ]),
+    );
+    out.success()
+        .stdout_contains("name: svc-Web-App")
+        .stdout_contains("name: svc-a-b");
+    let f = t.write("wf.yaml", &out.stdout);
+    argo_validate(&[f]).success();
+    workflow(
+        &t,
+        &[],
+        &monobuild_json(&[("svc/a-b", &[]), ("svc/a_b", &[])]),
+    )
+    .code(10)
+    .stdout_empty()
+    .stderr_one_line()
+    .stderr_contains("jobs `svc/a-b` and `svc/a_b` both become the Argo task name `svc-a-b`");
+    workflow(&t, &["--name", "Bad_Name"], &monobuild_json(&[]))
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("--name");
+    workflow(&t, &["--name", &"a".repeat(60)], &monobuild_json(&[]))
+        .code(2)
+        .stdout_empty();
+}
+
+#[test]
+fn wrong_schedule_json_is_a_clear_error() {
+    let t = TestDir::new();
+    let ok = monobuild_json(&[("a", &[])]);
+    let mut v: serde_json::Value = serde_json::from_str(&ok).unwrap();
+    let cases: Vec<(String, i32, &str)> = vec![
+        ("not json".into(), 3, "not JSON"),
+        ("[]".into(), 3, "expected an object"),
+        (r#"{"schema_version": 2, "components": {}, "schedule": {"jobs": []}}"#.into(), 3, "schema_version: unsupported version 2 (stackgen reads 1)"),
+        (r#"{"schema_version": "1"}"#.into(), 3, "schema_version: expected the number 1"),
+        (r#"{"schema_version": 1, "schedule": {"jobs": []}}"#.into(), 3, "components: missing"),
+        (r#"{"schema_version": 1, "components": {}}"#.into(), 3, "schedule: missing"),
+        (r#"{"schema_version": 1, "components": {}, "schedule": {"jobs": {}}}"#.into(), 3, "schedule.jobs: expected an array"),
+        (r#"{"schema_version": 1, "components": {"a": {"hash": "xyz"}}, "schedule": {"jobs": []}}"#.into(), 3, "components.a.hash: `xyz` is not 64 hex digits"),
+        ({ let mut w = v.clone(); w["schedule"]["jobs"][0]["needs"] = serde_json::json!([1]); w.to_string() }, 3, "schedule.jobs[0].needs[0]: expected a string"),
+        ({ let mut w = v.clone(); w["schedule"]["jobs"][0]["name"] = serde_json::json!("zz"); w.to_string() }, 3, "schedule.jobs[0].name: `zz` is not in `components`"),
+        ({ let mut w = v.clone(); w["schedule"]["jobs"][0]["needs"] = serde_json::json!(["q"]); w.to_string() }, 8, "`a` needs `q`, which is not a scheduled job"),
+        ({ let mut w = v.clone(); w["schedule"]["jobs"][0]["needs"] = serde_json::json!(["a"]); w.to_string() }, 8, "cycle"),
+    ];
+    for (input, code, needle) in &cases {
+        workflow(&t, &[], input)
+            .code(*code)
+            .stdout_empty()
+            .stderr_one_line()
+            .stderr_contains(needle);
+    }
+    // Unknown extra fields are ignored.
+    v["new_field"] = serde_json::json!({"x": 1});
+    v["schedule"]["extra"] = serde_json::json!(true);
+    let mut s = String::new();
+    write!(s, "{v}").unwrap();
+    workflow(&t, &[], &s).success();
+}
