@@ -289,26 +289,27 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
     parse_yaml_piece(text, 0, 0, None)
 }
 
-/// Byte offsets where a line starting a new document (`---` followed by a
-/// blank or the end) begins. Such a line can never be scalar content (YAML's
-/// `c-forbidden`), so the stream may be cut there.
-fn document_starts(text: &str) -> Vec<usize> {
+/// The first byte offset `>= from` (and `> 0`) where a line starting a new
+/// document (`---` followed by a blank or the end) begins. Such a line can
+/// never be scalar content (YAML's `c-forbidden`), so the stream may be cut
+/// there.
+fn next_document_start(text: &str, from: usize) -> Option<usize> {
     let b = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i..].starts_with(b"---")
-            && matches!(b.get(i + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
-            && i > 0
-        {
-            out.push(i);
-        }
-        match b[i..].iter().position(|&c| c == b'\n') {
-            Some(n) => i += n + 1,
-            None => break,
-        }
+    // A line start at `i > 0` follows a newline at `i - 1`.
+    let mut at = from.max(1) - 1;
+    while at < b.len() && !text.is_char_boundary(at) {
+        // A continuation byte is never a newline.
+        at += 1;
     }
-    out
+    while at < b.len() {
+        let n = text[at..].find("\n---")?;
+        let i = at + n + 1;
+        if matches!(b.get(i + 3), None | Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            return Some(i);
+        }
+        at = i;
+    }
+    None
 }
 
 type Slot<T> = std::sync::Mutex<Option<Result<Vec<(usize, T)>, ParseError>>>;
@@ -328,14 +329,11 @@ pub fn scan_yaml<T: Send>(
         let docs = parse_yaml_piece(text, 0, 0, interest)?;
         return Ok(docs.iter().map(|d| (d.index, each(d))).collect());
     }
-    let starts = document_starts(text);
-    let pieces_wanted = threads * 4;
+    let pieces_wanted = threads * 32;
     let target = text.len() / pieces_wanted + 1;
     let mut cuts = vec![0];
-    for s in starts {
-        if s - cuts.last().copied().unwrap_or(0) >= target {
-            cuts.push(s);
-        }
+    while let Some(s) = next_document_start(text, cuts[cuts.len() - 1] + target) {
+        cuts.push(s);
     }
     cuts.push(text.len());
     // (start, end, newlines before start), counted in one pass.

@@ -200,17 +200,20 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     tracing::warn!("{at}: image {value:?} is a template; left as is");
                     Plan::Skip
                 } else {
-                    let parsed = cache
-                        .entry(value.clone())
-                        .or_insert_with(|| {
-                            Reference::parse(value).map(|r| {
-                                Rc::new(Parsed {
-                                    key: r.to_string(),
-                                    r,
+                    let parsed = match cache.get(value.as_str()) {
+                        Some(p) => p.clone(),
+                        None => cache
+                            .entry(value.clone())
+                            .or_insert_with(|| {
+                                Reference::parse(value).map(|r| {
+                                    Rc::new(Parsed {
+                                        key: r.to_string(),
+                                        r,
+                                    })
                                 })
                             })
-                        })
-                        .clone();
+                            .clone(),
+                    };
                     match parsed {
                         Err(source) => {
                             errors.push(Error::InvalidReference {
@@ -247,15 +250,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     let mut to_resolve: BTreeMap<String, Reference> = BTreeMap::new();
     for o in &occurrences {
         match &o.plan {
-            Plan::Resolve(p) => {
-                to_resolve
-                    .entry(p.key.clone())
-                    .or_insert_with(|| p.r.clone());
-            }
-            Plan::Pinned(p) if cli.verify_pinned => {
-                to_resolve
-                    .entry(p.key.clone())
-                    .or_insert_with(|| p.r.clone());
+            Plan::Resolve(p) | Plan::Pinned(p)
+                if (cli.verify_pinned || matches!(o.plan, Plan::Resolve(_)))
+                    && !to_resolve.contains_key(&p.key) =>
+            {
+                to_resolve.insert(p.key.clone(), p.r.clone());
             }
             _ => {}
         }
@@ -289,11 +288,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     // Plan the edits.
     let mut report = Vec::new();
     let mut lock_out: BTreeMap<String, String> = BTreeMap::new();
-    let mut edits: Vec<Vec<((usize, usize), String)>> = vec![Vec::new(); inputs.len()];
+    let mut edits: Vec<Vec<Edit>> = vec![Vec::new(); inputs.len()];
     let mut changed_lines = Vec::new();
     let mut changed = false;
     let want_report = cli.report.is_some();
-    let mut new_texts: HashMap<&str, String> = HashMap::new();
+    let mut new_texts: HashMap<&str, Rc<str>> = HashMap::new();
     for o in &occurrences {
         let original = &o.scalar.value;
         let entry = |reference: Option<String>,
@@ -335,13 +334,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
             }
             Plan::Resolve(p) => match resolved.get(&p.key) {
                 Some(Ok(digest)) => {
-                    let new = new_texts
-                        .entry(original.as_str())
-                        .or_insert_with(|| pinned_text(original, &p.r, digest, cli.drop_tag));
+                    let new = new_texts.entry(original.as_str()).or_insert_with(|| {
+                        pinned_text(original, &p.r, digest, cli.drop_tag).into()
+                    });
                     if cli.lock_output.is_some() && !lock_out.contains_key(&p.key) {
                         lock_out.insert(p.key.clone(), digest.clone());
                     }
-                    if *new != *original {
+                    if **new != **original {
                         changed = true;
                         if cli.check {
                             changed_lines.push(format!("{}: {original} -> {new}", o.at));
@@ -358,7 +357,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     };
                     report.push(entry(
                         Some(p.key.clone()),
-                        new.clone(),
+                        new.to_string(),
                         Some(digest.clone()),
                         source,
                     ));
@@ -378,11 +377,9 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     }
 
     // Produce outputs.
-    let outputs: Vec<String> = inputs
-        .iter()
-        .zip(edits.iter_mut())
-        .map(|(inp, e)| splice(&inp.text, e))
-        .collect();
+    for e in &mut edits {
+        sort_edits(e);
+    }
     if let Some(path) = &cli.report {
         let r = Report {
             schema_version: SCHEMA_VERSION,
@@ -411,6 +408,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         return Ok(Outcome { changed });
     }
     if cli.in_place {
+        let outputs: Vec<String> = inputs
+            .iter()
+            .zip(&edits)
+            .map(|(inp, e)| splice_sorted(&inp.text, e))
+            .collect();
         let targets: Vec<(PathBuf, &str)> = inputs
             .iter()
             .zip(&outputs)
@@ -423,16 +425,19 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     let write = || -> std::io::Result<()> {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
         let mut last_nl = true;
-        for (i, (inp, text)) in inputs.iter().zip(&outputs).enumerate() {
+        for (i, (inp, e)) in inputs.iter().zip(&edits).enumerate() {
+            let parts = splice_parts(&inp.text, e);
             if i > 0 && !last_nl {
                 out.write_all(b"\n")?;
             }
-            if i > 0 && !inp.json && !text.starts_with("---") {
+            if i > 0 && !inp.json && !parts_start_with(&parts, b"---") {
                 out.write_all(b"---\n")?;
             }
-            out.write_all(text.as_bytes())?;
-            if !text.is_empty() {
-                last_nl = text.ends_with('\n');
+            for p in &parts {
+                out.write_all(p.as_bytes())?;
+            }
+            if let Some(last) = parts.iter().rev().find(|p| !p.is_empty()) {
+                last_nl = last.ends_with('\n');
             }
         }
         out.flush()
@@ -446,22 +451,67 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     Ok(Outcome { changed })
 }
 
-/// Replace the given byte ranges (each at most once) and keep every other byte.
-fn splice(text: &str, edits: &mut Vec<((usize, usize), String)>) -> String {
+/// A byte range of an input and its replacement.
+type Edit = ((usize, usize), Rc<str>);
+
+/// Sort the edits by span and keep each span once.
+fn sort_edits<S>(edits: &mut Vec<((usize, usize), S)>) {
+    edits.sort_by_key(|(span, _)| *span);
+    edits.dedup_by_key(|(span, _)| *span);
+}
+
+/// The pieces of the spliced text, in order: kept bytes and replacements
+/// alternately (edits sorted and deduplicated by [`sort_edits`]).
+fn splice_parts<'a, S: AsRef<str>>(
+    text: &'a str,
+    edits: &'a [((usize, usize), S)],
+) -> Vec<&'a str> {
+    let mut parts = Vec::with_capacity(edits.len() * 2 + 1);
+    let mut pos = 0;
+    for ((start, end), new) in edits {
+        parts.push(&text[pos..*start]);
+        parts.push(new.as_ref());
+        pos = *end;
+    }
+    parts.push(&text[pos..]);
+    parts
+}
+
+/// Whether the concatenation of `parts` starts with `prefix`.
+fn parts_start_with(parts: &[&str], prefix: &[u8]) -> bool {
+    let mut want = prefix;
+    for p in parts {
+        let b = p.as_bytes();
+        let n = b.len().min(want.len());
+        if b[..n] != want[..n] {
+            return false;
+        }
+        want = &want[n..];
+        if want.is_empty() {
+            return true;
+        }
+    }
+    want.is_empty()
+}
+
+/// Splice sorted edits into a new string.
+fn splice_sorted<S: AsRef<str>>(text: &str, edits: &[((usize, usize), S)]) -> String {
     if edits.is_empty() {
         return text.to_string();
     }
-    edits.sort_by_key(|(span, _)| *span);
-    edits.dedup_by_key(|(span, _)| *span);
-    let mut out = String::with_capacity(text.len() + edits.len() * 80);
-    let mut pos = 0;
-    for ((start, end), new) in edits.iter() {
-        out.push_str(&text[pos..*start]);
-        out.push_str(new);
-        pos = *end;
+    let parts = splice_parts(text, edits);
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
     }
-    out.push_str(&text[pos..]);
     out
+}
+
+/// Replace the given byte ranges (each at most once) and keep every other byte.
+#[cfg(test)]
+fn splice<S: AsRef<str>>(text: &str, edits: &mut Vec<((usize, usize), S)>) -> String {
+    sort_edits(edits);
+    splice_sorted(text, edits)
 }
 
 /// `-` is stderr; anything else is written atomically.
