@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::dockerd::Dockerd;
+use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup};
 use microplatform_common::testing::registry::Registry;
 use microplatform_common::testing::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
 use serde::Deserialize;
@@ -113,36 +113,6 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         let _ = self.cmd().args(["down"]).run();
-    }
-}
-
-/// Removes every image of a test registry from the shared engine (vfs keeps a
-/// full copy per layer), also when the test fails.
-struct ImageCleanup<'a> {
-    dockerd: &'a Dockerd,
-    registry: String,
-}
-
-impl Drop for ImageCleanup<'_> {
-    fn drop(&mut self) {
-        let out = self
-            .dockerd
-            .try_run(&["images", "--format", "{{.Repository}} {{.ID}}"]);
-        let prefix = format!("{}/", self.registry);
-        let mut ids: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(repo, _)| repo.starts_with(&prefix))
-            .map(|(_, id)| id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if !ids.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(ids);
-            let _ = self.dockerd.try_run(&args);
-        }
     }
 }
 

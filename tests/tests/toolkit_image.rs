@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::dockerd::Dockerd;
+use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup};
 use microplatform_common::testing::registry::Registry;
 use microplatform_common::testing::{Cmd, bin};
 
@@ -11,36 +11,6 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("workspace root")
         .to_path_buf()
-}
-
-/// Removes every image of a test registry from the shared engine (vfs keeps a
-/// full copy per layer), also when the test fails.
-struct ImageCleanup<'a> {
-    dockerd: &'a Dockerd,
-    registry: String,
-}
-
-impl Drop for ImageCleanup<'_> {
-    fn drop(&mut self) {
-        let out = self
-            .dockerd
-            .try_run(&["images", "--format", "{{.Repository}} {{.ID}}"]);
-        let prefix = format!("{}/", self.registry);
-        let mut ids: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .filter(|(repo, _)| repo.starts_with(&prefix))
-            .map(|(_, id)| id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if !ids.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(ids);
-            let _ = self.dockerd.try_run(&args);
-        }
-    }
 }
 
 #[test]

@@ -155,6 +155,38 @@ impl Dockerd {
     }
 }
 
+/// Removes every image of a test registry from an engine when dropped (vfs
+/// keeps a full copy per layer), also when the test fails.
+pub struct ImageCleanup<'a> {
+    /// The engine to clean.
+    pub dockerd: &'a Dockerd,
+    /// `HOST:PORT` of the registry whose images are removed.
+    pub registry: String,
+}
+
+impl Drop for ImageCleanup<'_> {
+    fn drop(&mut self) {
+        let out = self
+            .dockerd
+            .try_run(&["images", "--format", "{{.Repository}} {{.ID}}"]);
+        let prefix = format!("{}/", self.registry);
+        let mut ids: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(repo, _)| repo.starts_with(&prefix))
+            .map(|(_, id)| id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(ids);
+            let _ = self.dockerd.try_run(&args);
+        }
+    }
+}
+
 impl Drop for Dockerd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
