@@ -4,11 +4,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use std::collections::HashMap;
+
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::git::{Change, Git, RepoInfo, Status};
 use crate::graph::Graph;
 use crate::manifest::{self, Manifest};
+use crate::snapshot::{Dirs, Snapshot};
 
 /// Default manifest glob, as in the original monobuild.
 pub const DEFAULT_DEPENDENCY_FILES: &str = "**/Dependencies";
@@ -120,14 +123,192 @@ pub struct Analysis {
     pub full_rebuild: Option<String>,
     /// Warnings (unknown dependencies with `--allow-unknown`).
     pub warnings: Vec<String>,
+    /// The git snapshot that was read (its files), when inside git.
+    pub snapshot: Option<Snapshot>,
 }
 
-/// The files of the state being analysed: a git tree listing, or a directory walk outside git.
+/// The files of the state being analysed: a git snapshot, or a directory walk outside git.
 enum State {
-    /// Inside git: the files of HEAD or of a working-tree snapshot with blob ids, and the manifests' contents.
-    Git(crate::git::Listing, crate::git::Blobs),
+    /// Inside git: the files of HEAD or of a working-tree snapshot.
+    Git(Box<GitState>),
     /// Outside git: the files below the root.
     Walked(Vec<String>),
+}
+
+/// A git snapshot with what was read from it.
+struct GitState {
+    snapshot: Snapshot,
+    /// The manifests read, in path order.
+    manifests: Vec<Manifest>,
+    /// The tree id of the working directory (`None` when it holds no file).
+    root: Option<gix_index::hash::ObjectId>,
+    /// Tree ids of component directories (all directories with `-f`), `""` for the root.
+    trees: HashMap<String, gix_index::hash::ObjectId>,
+}
+
+/// Read a snapshot (the index, or the temporary index `index`), read and parse the manifests for
+/// which `want` holds from the object store in a second thread, and meanwhile compute the
+/// directories' tree ids. With `fetch` false (`-f`), no manifest is read and every directory's tree id is kept.
+fn load_git(
+    git: &Git,
+    repo: &RepoInfo,
+    index: Option<&Path>,
+    want: &dyn Fn(&str) -> bool,
+    fetch: bool,
+) -> Result<GitState> {
+    let t = std::time::Instant::now();
+    let path = index.unwrap_or(&repo.index);
+    let snapshot = match Snapshot::read_index(path, &repo.prefix, repo.format) {
+        Ok(Some(s)) => s,
+        other => {
+            if let Err(e) = other {
+                tracing::debug!("reading the index in-process failed ({e}); asking git");
+            }
+            Snapshot::from_ls_files(&git.ls_files_stage(index)?, repo.format)?
+        }
+    };
+    let mut wanted = Vec::new();
+    if fetch {
+        for f in snapshot.files() {
+            if f.mode != 0o160_000
+                && let Ok(p) = std::str::from_utf8(f.path)
+                && want(p)
+            {
+                wanted.push((p.to_string(), f.id.to_owned()));
+            }
+        }
+    }
+    let dirs: rustc_hash::FxHashSet<&str> = wanted
+        .iter()
+        .map(|(p, _)| p.rfind('/').map_or("", |i| &p[..i]))
+        .collect();
+    let keep = if fetch { Dirs::Only(&dirs) } else { Dirs::All };
+    tracing::debug!(
+        "index read in {:?}: {} manifests to read",
+        t.elapsed(),
+        wanted.len()
+    );
+    // Read and parsed by two threads taking chunks in turn; this one first computes the tree ids
+    // (mostly taken from the index's cache-tree, so quick).
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || read_manifest_chunks(git, repo, &wanted, &next);
+    let (manifests, (root, trees)) = std::thread::scope(|scope| {
+        let reader = scope.spawn(work);
+        let trees = snapshot.tree_ids(keep);
+        tracing::debug!("tree ids computed in {:?}", t.elapsed());
+        let mine = work();
+        let theirs = reader.join().expect("manifest reader panicked");
+        let all = mine.and_then(|mut mine| {
+            mine.extend(theirs?);
+            mine.sort_unstable_by_key(|(chunk, _)| *chunk);
+            mine.into_iter()
+                .flat_map(|(_, parsed)| parsed)
+                .collect::<Result<Vec<_>>>()
+        });
+        (all, trees)
+    });
+    tracing::debug!("manifests read in {:?}", t.elapsed());
+    drop(dirs);
+    let manifests = manifests?;
+    Ok(GitState {
+        snapshot,
+        manifests,
+        root,
+        trees,
+    })
+}
+
+/// Manifests are read in chunks of this many, taken in turn by the reading threads.
+const MANIFEST_CHUNK: usize = 256;
+
+/// Read and parse chunks of the manifests `wanted` (path and blob id) until none is left, taking
+/// the next chunk number from `next`; returns `(chunk, its manifests in order)` per chunk taken.
+/// A manifest that does not parse is returned as its error, so the first error in path order wins.
+fn read_manifest_chunks(
+    git: &Git,
+    repo: &RepoInfo,
+    wanted: &[(String, gix_index::hash::ObjectId)],
+    next: &std::sync::atomic::AtomicUsize,
+) -> Result<Vec<(usize, Vec<Result<Manifest>>)>> {
+    let odb = open_odb(repo);
+    let mut out = Vec::new();
+    loop {
+        let chunk = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = chunk * MANIFEST_CHUNK;
+        if start >= wanted.len() {
+            return Ok(out);
+        }
+        let part = &wanted[start..(start + MANIFEST_CHUNK).min(wanted.len())];
+        let mut parsed: Vec<Option<Result<Manifest>>> = Vec::new();
+        parsed.resize_with(part.len(), || None);
+        read_blobs(git, odb.as_ref(), part, &mut |i, bytes| {
+            let path = &part[i].0;
+            parsed[i] = Some(manifest::parse_dependencies(
+                &manifest::component_of_manifest(path),
+                path,
+                bytes,
+            ));
+        })?;
+        out.push((
+            chunk,
+            parsed
+                .into_iter()
+                .map(|m| m.expect("every manifest was read"))
+                .collect(),
+        ));
+    }
+}
+
+/// The repository's object store, read in-process; `None` (git is asked instead) when it cannot be opened.
+fn open_odb(repo: &RepoInfo) -> Option<gix_odb::Handle> {
+    gix_odb::at(&repo.objects, repo.format.kind())
+        .inspect_err(|e| {
+            tracing::debug!("cannot open {}: {e}; asking git", repo.objects.display());
+        })
+        .ok()
+}
+
+/// Hand the contents of each blob of `wanted` to `each` with its position: from the object store
+/// in-process (packs and loose objects), and what it lacks (a partial clone, alternates given by
+/// environment) from `git cat-file --batch`.
+fn read_blobs(
+    git: &Git,
+    odb: Option<&gix_odb::Handle>,
+    wanted: &[(String, gix_index::hash::ObjectId)],
+    each: &mut dyn FnMut(usize, &[u8]),
+) -> Result<()> {
+    use gix_object::Find;
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    match odb {
+        Some(odb) => {
+            let mut buf = Vec::new();
+            for (i, (path, id)) in wanted.iter().enumerate() {
+                match odb.try_find(id, &mut buf) {
+                    Ok(Some(data)) if data.kind == gix_object::Kind::Blob => each(i, data.data),
+                    Ok(Some(data)) => {
+                        return Err(Error::Git {
+                            command: "read object".into(),
+                            message: format!("{path}: {id} is a {}, not a blob", data.kind),
+                        });
+                    }
+                    Ok(None) | Err(_) => missing.push(i),
+                }
+            }
+        }
+        None => missing.extend(0..wanted.len()),
+    }
+    if !missing.is_empty() {
+        tracing::debug!("{} manifests through git cat-file", missing.len());
+        let ids = missing.iter().map(|&i| wanted[i].1.to_string()).collect();
+        let fetched = git.cat_file()?.request(ids).wait()?;
+        for (i, bytes) in missing.into_iter().zip(fetched) {
+            each(i, &bytes);
+        }
+    }
+    Ok(())
 }
 
 fn walk(root: &Path) -> Result<Vec<String>> {
@@ -155,7 +336,7 @@ fn walk(root: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-fn read_manifests(inputs: &Inputs, state: &State, glob: &str) -> Result<Vec<Manifest>> {
+fn read_manifests(inputs: &Inputs, state: &mut State, glob: &str) -> Result<Vec<Manifest>> {
     if let Some(file) = &inputs.file {
         let shown = file.display().to_string();
         let text =
@@ -169,16 +350,7 @@ fn read_manifests(inputs: &Inputs, state: &State, glob: &str) -> Result<Vec<Mani
     let matcher = config::globset(&[glob.to_string()])?;
     let mut manifests = Vec::new();
     match state {
-        State::Git(_, blobs) => {
-            manifests.reserve(blobs.len());
-            for (path, bytes) in blobs {
-                manifests.push(manifest::parse_dependencies(
-                    &manifest::component_of_manifest(path),
-                    path,
-                    bytes,
-                )?);
-            }
-        }
+        State::Git(state) => manifests = std::mem::take(&mut state.manifests),
         State::Walked(files) => {
             for rel in files.iter().filter(|p| matcher.is_match(p.as_str())) {
                 let bytes = std::fs::read(inputs.root.join(rel)).map_err(|source| Error::Read {
@@ -206,8 +378,9 @@ fn read_manifests(inputs: &Inputs, state: &State, glob: &str) -> Result<Vec<Mani
     Ok(manifests)
 }
 
-/// Content ids per component: the git tree id of its directory, or outside git a sha256 over
-/// relative path and content of every file below it; plus the id of the global inputs.
+/// Content ids per component: the git tree id of its directory (`git rev-parse HEAD:DIR`, the
+/// empty tree when it holds no file), or outside git a sha256 over relative path and content of
+/// every file below it; plus the id of the global inputs.
 fn content_ids(
     root: &Path,
     graph: &Graph,
@@ -215,45 +388,26 @@ fn content_ids(
     config: &Config,
 ) -> (Vec<String>, String) {
     match state {
-        State::Git(listing, _) => {
-            // Each file's record (mode, blob id, stage and path from the root) goes into the hash of
-            // every component containing it. Records come sorted by path, so the files of one
-            // directory share their owners and the lookup runs once per directory.
-            let mut hashers: Vec<Sha256> = vec![Sha256::new(); graph.len()];
+        State::Git(git) => {
+            let empty = git.snapshot.format().empty_tree();
+            let ids = graph
+                .names
+                .iter()
+                .map(|name| {
+                    let dir = if name == "." { "" } else { name.as_str() };
+                    format!("git:{}", git.trees.get(dir).unwrap_or(&empty))
+                })
+                .collect();
             let mut global = Vec::new();
-            let mut last_dir: Option<&[u8]> = None;
-            let mut owners: Vec<usize> = Vec::new();
-            let check_global = !config.file.global_inputs.is_empty();
-            for (rec, path_at) in listing.records() {
-                let path = &rec[path_at..];
-                let dir = path
-                    .iter()
-                    .rposition(|b| *b == b'/')
-                    .map_or(&path[..0], |i| &path[..i]);
-                if last_dir != Some(dir) {
-                    owners = std::str::from_utf8(path)
-                        .map(|p| graph.owners(p))
-                        .unwrap_or_default();
-                    last_dir = Some(dir);
-                }
-                if check_global
-                    && let Ok(p) = std::str::from_utf8(path)
-                    && config.global.is_match(p)
-                {
-                    global.push((
-                        p.to_string(),
-                        String::from_utf8_lossy(&rec[..path_at]).into_owned(),
-                    ));
-                }
-                for &o in &owners {
-                    hashers[o].update(rec);
-                    hashers[o].update(b"\0");
+            if !config.file.global_inputs.is_empty() {
+                for f in git.snapshot.files() {
+                    if let Ok(p) = std::str::from_utf8(f.path)
+                        && config.global.is_match(p)
+                    {
+                        global.push((p.to_string(), format!("{:o} {}", f.mode, f.id)));
+                    }
                 }
             }
-            let ids = hashers
-                .into_iter()
-                .map(|h| format!("git:{}", hex::encode(h.finalize())))
-                .collect();
             (ids, global_id(&global))
         }
         State::Walked(files) => {
@@ -482,37 +636,47 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
             }
             _ => None,
         };
-        let state = match &repo {
-            Some(_) if worktree => {
-                let index = git.worktree_index()?;
-                let (listing, blobs) = git.list_files_with_blobs(Some(&index), &want)?;
-                State::Git(listing, blobs)
+        let mut state = match &repo {
+            Some(info) if worktree => {
+                let index = git.worktree_index(&info.index)?;
+                State::Git(Box::new(load_git(
+                    &git,
+                    info,
+                    Some(&index),
+                    &want,
+                    fetch_manifests,
+                )?))
             }
-            Some(_) => {
-                // The committed state: the index, when it holds exactly HEAD (checked in parallel),
-                // else a temporary index read from HEAD.
-                let check = scope.spawn(|| git.index_matches_head());
-                let (listing, blobs) = git.list_files_with_blobs(None, &want)?;
-                let matches = check.join().expect("diff-index thread panicked");
-                let head = || git.commit_of("HEAD")?.ok_or(Error::NoCommits);
-                match matches {
-                    Ok(true) => State::Git(listing, blobs),
-                    Ok(false) => {
-                        tracing::debug!("staged changes: listing HEAD through a temporary index");
-                        let index = git.commit_index(&head()?)?;
-                        let (listing, blobs) = git.list_files_with_blobs(Some(&index), &want)?;
-                        State::Git(listing, blobs)
-                    }
-                    Err(e) => {
-                        head()?;
-                        return Err(e);
-                    }
+            Some(info) => {
+                // The committed state: the index, when it holds exactly HEAD's tree (the tree id
+                // computed from it equals HEAD's, checked in parallel), else a temporary index
+                // read from HEAD.
+                let head_tree = scope.spawn(|| git.tree_of("HEAD"));
+                let loaded = load_git(&git, info, None, &want, fetch_manifests)?;
+                let head_tree = head_tree.join().expect("rev-parse thread panicked")?;
+                let computed = loaded.root.map(|id| id.to_string());
+                if computed == head_tree && !loaded.snapshot.has_conflicts() {
+                    State::Git(Box::new(loaded))
+                } else {
+                    drop(loaded);
+                    tracing::debug!(
+                        "the index differs from HEAD: reading HEAD through a temporary index"
+                    );
+                    let head = git.commit_of("HEAD")?.ok_or(Error::NoCommits)?;
+                    let index = git.commit_index(&head)?;
+                    State::Git(Box::new(load_git(
+                        &git,
+                        info,
+                        Some(&index),
+                        &want,
+                        fetch_manifests,
+                    )?))
                 }
             }
             None => State::Walked(walk(&inputs.root)?),
         };
         tracing::debug!("files listed after {:?}", started.elapsed());
-        let manifests = read_manifests(inputs, &state, &glob)?;
+        let manifests = read_manifests(inputs, &mut state, &glob)?;
         tracing::debug!(
             "{} manifests read after {:?}",
             manifests.len(),
@@ -703,7 +867,10 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
 
     tracing::debug!("impact computed after {:?}", started.elapsed());
     let (tree_ids, global) = content_ids(&inputs.root, &graph, &state, &config);
-    drop(state);
+    let snapshot = match state {
+        State::Git(git) => Some(git.snapshot),
+        State::Walked(_) => None,
+    };
     tracing::debug!("content ids after {:?}", started.elapsed());
     Ok(finish(
         mode,
@@ -720,6 +887,7 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         diff.head,
         diff.full_rebuild,
         warnings,
+        snapshot,
     ))
 }
 
@@ -739,6 +907,7 @@ fn finish(
     head: Option<Head>,
     full_rebuild: Option<String>,
     warnings: Vec<String>,
+    snapshot: Option<Snapshot>,
 ) -> Analysis {
     let hashes = graph.hashes(tree_ids, global);
     Analysis {
@@ -755,6 +924,7 @@ fn finish(
         head,
         full_rebuild,
         warnings,
+        snapshot,
     }
 }
 

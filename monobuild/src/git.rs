@@ -1,10 +1,11 @@
-//! Everything monobuild asks git: repository facts, base resolution, `-z` name-status diffs, manifest listing and directory tree ids (one `ls-tree` pass).
+//! Everything monobuild asks git as a subprocess: repository facts, base resolution, `-z` name-status diffs, temporary indexes and blob contents (`cat-file --batch`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
+use crate::snapshot::ObjectFormat;
 
 /// The kind of change git reports for a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -44,52 +45,12 @@ pub struct RepoInfo {
     pub shallow: bool,
     /// The repository's top-level directory.
     pub toplevel: PathBuf,
-}
-
-/// The output of one `git ls-files -s -z` pass (of the real index or a temporary one), parsed lazily.
-#[derive(Debug)]
-pub struct Listing {
-    bytes: Vec<u8>,
-}
-
-/// Files' contents fetched with a listing: `(path, bytes)` in path order.
-pub type Blobs = Vec<(String, Vec<u8>)>;
-
-/// One entry of a [`Listing`].
-#[derive(Debug, Clone, Copy)]
-pub struct Entry<'a> {
-    /// The file mode (`100644`, `100755`, `120000` symlink, `160000` submodule).
-    pub mode: &'a str,
-    /// The object id.
-    pub id: &'a str,
-    /// The path relative to the working directory.
-    pub path: &'a str,
-}
-
-impl Listing {
-    /// The raw records in path order: `<mode> SP <id> SP <stage> TAB <path>` and the path's offset.
-    pub fn records(&self) -> impl Iterator<Item = (&[u8], usize)> {
-        split_z(&self.bytes).filter_map(|rec| {
-            rec.iter()
-                .position(|b| *b == b'\t')
-                .map(|tab| (rec, tab + 1))
-        })
-    }
-
-    /// The entries in path order (paths that are not UTF-8 are skipped).
-    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
-        split_z(&self.bytes).filter_map(parse_entry)
-    }
-}
-
-/// Parse one `ls-files -s` record: `<mode> SP <id> SP <stage> TAB <path>`.
-fn parse_entry(rec: &[u8]) -> Option<Entry<'_>> {
-    let tab = rec.iter().position(|b| *b == b'\t')?;
-    let meta = std::str::from_utf8(&rec[..tab]).ok()?;
-    let path = std::str::from_utf8(&rec[tab + 1..]).ok()?;
-    let mut parts = meta.split(' ');
-    let (mode, id) = (parts.next()?, parts.next()?);
-    Some(Entry { mode, id, path })
+    /// The index file (`$GIT_INDEX_FILE` or the worktree's index).
+    pub index: PathBuf,
+    /// The object directory (`$GIT_OBJECT_DIRECTORY` or `.git/objects`).
+    pub objects: PathBuf,
+    /// The object format (`sha1` or `sha256`).
+    pub format: ObjectFormat,
 }
 
 /// Runs git in one directory.
@@ -173,6 +134,12 @@ impl Git {
                 "--show-prefix",
                 "--is-shallow-repository",
                 "--show-toplevel",
+                "--show-object-format",
+                "--path-format=absolute",
+                "--git-path",
+                "index",
+                "--git-path",
+                "objects",
             ],
             &[],
         )?;
@@ -191,10 +158,16 @@ impl Git {
         let prefix = lines.next().unwrap_or_default().to_string();
         let shallow = lines.next() == Some("true");
         let toplevel = PathBuf::from(lines.next().unwrap_or_default());
+        let format = ObjectFormat::parse(lines.next().unwrap_or_default())?;
+        let index = PathBuf::from(lines.next().unwrap_or_default());
+        let objects = PathBuf::from(lines.next().unwrap_or_default());
         Ok(Some(RepoInfo {
             prefix,
             shallow,
             toplevel,
+            index,
+            objects,
+            format,
         }))
     }
 
@@ -297,142 +270,42 @@ impl Git {
         Ok(split_z(&out).map(utf8).collect())
     }
 
-    /// Every file below the working directory with its blob id, from the index or from the
-    /// temporary index `index`, in one `git ls-files -s -z` pass.
-    pub fn list_files(&self, index: Option<&Path>) -> Result<Listing> {
+    /// `git ls-files -s -z` of the index or of the temporary index `index`: every file below the
+    /// working directory with mode, blob id and stage (a sparse index expanded).
+    pub fn ls_files_stage(&self, index: Option<&Path>) -> Result<Vec<u8>> {
         let env: Vec<(&str, &OsStr)> = index
             .map(|i| ("GIT_INDEX_FILE", i.as_os_str()))
             .into_iter()
             .collect();
-        let bytes = self.run_env(&["ls-files", "-s", "-z"], &env)?;
-        Ok(Listing { bytes })
+        self.run_env(&["ls-files", "-s", "-z"], &env)
     }
 
-    /// Like [`Git::list_files`], and fetch the contents of the files for which `want(path)` holds,
-    /// streaming: their ids go to a concurrent `git cat-file --batch` while the listing is still
-    /// being read, so both git processes and the parsing overlap.
-    pub fn list_files_with_blobs(
-        &self,
-        index: Option<&Path>,
-        want: &dyn Fn(&str) -> bool,
-    ) -> Result<(Listing, Blobs)> {
-        use std::io::{BufWriter, Read, Write};
-        let mut ls = self.command(["ls-files", "-s", "-z"]);
-        if let Some(i) = index {
-            ls.env("GIT_INDEX_FILE", i);
-        }
-        let mut ls = ls
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(Error::GitSpawn)?;
-        let mut cat = self
+    /// The tree id of the working directory in `rev` (`None` when the directory is not in it).
+    pub fn tree_of(&self, rev: &str) -> Result<Option<String>> {
+        self.commit_or_tree(&format!("{rev}:./"))
+    }
+
+    /// Start a `git cat-file --batch` process now, so that its start overlaps other work.
+    pub fn cat_file(&self) -> Result<CatFile> {
+        use std::io::Read;
+        let mut child = self
             .command(["cat-file", "--batch", "--buffer"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .map_err(Error::GitSpawn)?;
-        let mut cat_in = BufWriter::with_capacity(1 << 16, cat.stdin.take().expect("piped stdin"));
-        let mut cat_out = cat.stdout.take().expect("piped stdout");
-        let cat_reader = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            cat_out.read_to_end(&mut v).map(|_| v)
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let reader = std::thread::spawn(move || {
+            let mut v = Vec::with_capacity(1 << 20);
+            stdout.read_to_end(&mut v).map(|_| v)
         });
-        let mut ls_err = ls.stderr.take().expect("piped stderr");
-        let err_reader = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = ls_err.read_to_end(&mut v);
-            v
-        });
-        let io = |e: std::io::Error| Error::Git {
-            command: "ls-files".into(),
-            message: e.to_string(),
-        };
-        let mut ls_out = ls.stdout.take().expect("piped stdout");
-        let mut bytes: Vec<u8> = Vec::with_capacity(1 << 22);
-        let mut parsed = 0;
-        let mut wanted: Vec<String> = Vec::new();
-        let mut chunk = vec![0u8; 1 << 16];
-        loop {
-            let k = ls_out.read(&mut chunk).map_err(io)?;
-            if k == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&chunk[..k]);
-            while let Some(len) = bytes[parsed..].iter().position(|b| *b == 0) {
-                if let Some(e) = parse_entry(&bytes[parsed..parsed + len])
-                    && e.mode != "160000"
-                    && want(e.path)
-                {
-                    cat_in.write_all(e.id.as_bytes()).map_err(io)?;
-                    cat_in.write_all(b"\n").map_err(io)?;
-                    wanted.push(e.path.to_string());
-                }
-                parsed += len + 1;
-            }
-        }
-        let status = ls.wait().map_err(io)?;
-        let err = err_reader.join().unwrap_or_default();
-        drop(cat_in.into_inner().map_err(|e| io(e.into_error()))?);
-        let blobs = cat_reader
-            .join()
-            .expect("cat-file reader panicked")
-            .map_err(io)?;
-        let _ = cat.wait();
-        if !status.success() {
-            return Err(Error::Git {
-                command: "ls-files -s".into(),
-                message: first_line(&err),
-            });
-        }
-        // Split the cat-file output: "<id> <type> <size>\n<content>\n" per object.
-        let mut contents = Vec::with_capacity(wanted.len());
-        let mut pos = 0;
-        for path in wanted {
-            let bad = |m: &str| Error::Git {
-                command: "cat-file --batch".into(),
-                message: format!("{path}: {m}"),
-            };
-            let nl = blobs[pos..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .ok_or_else(|| bad("truncated output"))?;
-            let header =
-                std::str::from_utf8(&blobs[pos..pos + nl]).map_err(|_| bad("bad header"))?;
-            let mut parts = header.split(' ');
-            let (Some(_), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(bad(header));
-            };
-            if kind != "blob" {
-                return Err(bad(header));
-            }
-            let size: usize = size.parse().map_err(|_| bad(header))?;
-            let start = pos + nl + 1;
-            let end = start + size;
-            if end > blobs.len() {
-                return Err(bad("truncated content"));
-            }
-            contents.push((path, blobs[start..end].to_vec()));
-            pos = end + 1;
-        }
-        Ok((Listing { bytes }, contents))
-    }
-
-    /// Whether the index holds exactly HEAD's files below the working directory (no staged changes).
-    pub fn index_matches_head(&self) -> Result<bool> {
-        let (ok, _, err) = self.output(
-            ["diff-index", "--cached", "--quiet", "HEAD", "--", "."],
-            &[],
-        )?;
-        if !ok && !err.is_empty() {
-            return Err(Error::Git {
-                command: "diff-index".into(),
-                message: first_line(&err),
-            });
-        }
-        Ok(ok)
+        Ok(CatFile {
+            child,
+            stdin,
+            reader,
+        })
     }
 
     /// A temporary index holding `commit`'s files (`git read-tree`), removed on drop.
@@ -454,16 +327,12 @@ impl Git {
     /// A temporary index holding the working tree as it is (tracked changes and untracked, not
     /// ignored files): a copy of the index plus `git add -A`. The real index is untouched; the new
     /// contents are written to the object store as loose blobs, as `git stash create` would.
-    pub fn worktree_index(&self) -> Result<tempfile::TempPath> {
-        let index =
-            utf8(&self.run(&["rev-parse", "--path-format=absolute", "--git-path", "index"])?)
-                .trim()
-                .to_string();
+    pub fn worktree_index(&self, index: &Path) -> Result<tempfile::TempPath> {
         let tmp = temp_index()?;
-        if Path::new(&index).exists() {
-            std::fs::copy(&index, &tmp).map_err(|e| Error::Git {
+        if index.exists() {
+            std::fs::copy(index, &tmp).map_err(|e| Error::Git {
                 command: "temporary index".into(),
-                message: format!("copy {index}: {e}"),
+                message: format!("copy {}: {e}", index.display()),
             })?;
         }
         // Only the working directory's subtree matters; the rest keeps the index's state.
@@ -472,6 +341,101 @@ impl Git {
             &[("GIT_INDEX_FILE", tmp.as_os_str())],
         )?;
         Ok(tmp)
+    }
+}
+
+/// A running `git cat-file --batch`, see [`Git::cat_file`].
+#[derive(Debug)]
+pub struct CatFile {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    reader: std::thread::JoinHandle<std::io::Result<Vec<u8>>>,
+}
+
+impl CatFile {
+    /// Ask for the blobs `ids` (hex) from a writer thread, so the caller can work meanwhile;
+    /// [`PendingBlobs::wait`] returns their contents in order.
+    pub fn request(self, ids: Vec<String>) -> PendingBlobs {
+        let Self {
+            child,
+            stdin,
+            reader,
+        } = self;
+        let writer = std::thread::spawn(move || {
+            use std::io::{BufWriter, Write};
+            let mut input = BufWriter::with_capacity(1 << 16, stdin);
+            for id in &ids {
+                input.write_all(id.as_bytes())?;
+                input.write_all(b"\n")?;
+            }
+            input.flush()?;
+            Ok(ids)
+        });
+        PendingBlobs {
+            child,
+            writer,
+            reader,
+        }
+    }
+}
+
+/// Blobs being read by `git cat-file --batch`, see [`CatFile::request`].
+#[derive(Debug)]
+pub struct PendingBlobs {
+    child: std::process::Child,
+    writer: std::thread::JoinHandle<std::io::Result<Vec<String>>>,
+    reader: std::thread::JoinHandle<std::io::Result<Vec<u8>>>,
+}
+
+impl PendingBlobs {
+    /// The contents of the requested blobs, in order; the process ends.
+    pub fn wait(self) -> Result<Vec<Vec<u8>>> {
+        let io = |e: std::io::Error| Error::Git {
+            command: "cat-file --batch".into(),
+            message: e.to_string(),
+        };
+        let Self {
+            mut child,
+            writer,
+            reader,
+        } = self;
+        let ids = writer
+            .join()
+            .expect("cat-file writer panicked")
+            .map_err(io)?;
+        let out = reader
+            .join()
+            .expect("cat-file reader panicked")
+            .map_err(io)?;
+        let _ = child.wait();
+        // "<id> <type> <size>\n<content>\n" per object.
+        let mut blobs = Vec::with_capacity(ids.len());
+        let mut pos = 0;
+        for id in ids {
+            let bad = |m: &str| Error::Git {
+                command: "cat-file --batch".into(),
+                message: format!("{id}: {m}"),
+            };
+            let nl = out[pos..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or_else(|| bad("truncated output"))?;
+            let header = std::str::from_utf8(&out[pos..pos + nl]).map_err(|_| bad("bad header"))?;
+            let mut parts = header.split(' ');
+            let (Some(_), Some("blob"), Some(size)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad(header));
+            };
+            let size: usize = size.parse().map_err(|_| bad(header))?;
+            let start = pos + nl + 1;
+            let end = start + size;
+            if end > out.len() {
+                return Err(bad("truncated content"));
+            }
+            blobs.push(out[start..end].to_vec());
+            pos = end + 1;
+        }
+        Ok(blobs)
     }
 }
 

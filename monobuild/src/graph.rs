@@ -302,7 +302,7 @@ impl Graph {
                 scc_of[m] = si;
             }
             let mut h = Sha256::new();
-            h.update(b"monobuild-hash-v1\n");
+            h.update(b"monobuild-hash-v2\n");
             h.update(b"global ");
             h.update(global.as_bytes());
             h.update(b"\n");
@@ -330,7 +330,7 @@ impl Graph {
             } else {
                 for &m in &members {
                     let mut h = Sha256::new();
-                    h.update(b"monobuild-hash-v1 member\n");
+                    h.update(b"monobuild-hash-v2 member\n");
                     h.update(self.names[m].as_bytes());
                     h.update(b"\0");
                     h.update(unit.as_bytes());

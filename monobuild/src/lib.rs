@@ -11,5 +11,6 @@ pub mod git;
 pub mod graph;
 pub mod manifest;
 pub mod output;
+pub mod snapshot;
 
 pub use error::{Error, Result};

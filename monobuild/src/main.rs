@@ -2,8 +2,6 @@
 
 mod cli;
 
-use std::io::Write as _;
-
 use anyhow::Context as _;
 use clap::Parser;
 use microplatform_common::exit;
@@ -45,27 +43,42 @@ fn edges(o: &OutputArgs) -> Edges {
     }
 }
 
-fn render(a: &analysis::Analysis, selected: &[bool], o: &OutputArgs) -> anyhow::Result<Vec<u8>> {
-    let format = if o.dot { Format::Dot } else { o.format };
-    Ok(match format {
-        Format::Text => output::text(a, selected, edges(o)).into_bytes(),
-        Format::Dot => output::dot(a, selected, edges(o)).into_bytes(),
-        Format::Mermaid => output::mermaid(a, selected, edges(o)).into_bytes(),
-        Format::Json => to_json(&output::json(a, selected))?,
-    })
+/// What goes to stdout, rendered only once the analysis succeeded (so an error leaves stdout empty).
+enum Out<'a, T: serde::Serialize> {
+    Bytes(Vec<u8>),
+    Json(&'a T),
 }
 
-/// JSON plus a newline: indented on a terminal, compact when piped (10k components: megabytes less to write and parse).
-fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Vec<u8>> {
-    use std::io::IsTerminal as _;
-    let mut v = if std::io::stdout().is_terminal() {
-        serde_json::to_vec_pretty(value)
-    } else {
-        serde_json::to_vec(value)
+fn render(a: &analysis::Analysis, selected: &[bool], o: &OutputArgs) -> std::io::Result<()> {
+    let format = if o.dot { Format::Dot } else { o.format };
+    let text = match format {
+        Format::Text => output::text(a, selected, edges(o)),
+        Format::Dot => output::dot(a, selected, edges(o)),
+        Format::Mermaid => output::mermaid(a, selected, edges(o)),
+        Format::Json => return write_out(&Out::Json(&output::json(a, selected))),
+    };
+    write_out::<()>(&Out::Bytes(text.into_bytes()))
+}
+
+/// Write to stdout through one buffer. JSON is streamed: indented on a terminal, compact when
+/// piped (10k components: megabytes less to write and parse), plus a newline.
+fn write_out<T: serde::Serialize>(out: &Out<'_, T>) -> std::io::Result<()> {
+    use std::io::{IsTerminal as _, Write as _};
+    let stdout = std::io::stdout();
+    let tty = stdout.is_terminal();
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match out {
+        Out::Bytes(b) => w.write_all(b)?,
+        Out::Json(value) => {
+            if tty {
+                serde_json::to_writer_pretty(&mut w, value)?;
+            } else {
+                serde_json::to_writer(&mut w, value)?;
+            }
+            w.write_all(b"\n")?;
+        }
     }
-    .context("serializing JSON")?;
-    v.push(b'\n');
-    Ok(v)
+    w.flush()
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -87,12 +100,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         top_level: global.top_level,
         rebuild_strong,
     };
-    let out = match &cli.command {
+    let written = match &cli.command {
         Command::Print { output } => {
             let mut result = analysis::analyze(&inputs, &Source::Nothing)?;
             warn(&result.warnings);
             let selected = result.select(&selection(false))?;
-            render(&result, &selected, output)?
+            render(&result, &selected, output)
         }
         Command::Diff {
             output,
@@ -100,10 +113,17 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             rebuild_strong,
         } => {
             inputs.uncommitted = src.uncommitted;
+            tracing::debug!("analysis starts after {:?}", started().elapsed());
             let mut result = analysis::analyze(&inputs, &source(src)?)?;
             warn(&result.warnings);
             let selected = result.select(&selection(*rebuild_strong))?;
-            render(&result, &selected, output)?
+            tracing::debug!("selected after {:?}", started().elapsed());
+            let written = render(&result, &selected, output);
+            tracing::debug!("written after {:?}", started().elapsed());
+            // The process ends now: freeing the analysis (and the snapshot of hundreds of thousands
+            // of files it keeps) piece by piece would only delay that.
+            std::mem::forget(result);
+            written
         }
         Command::Why {
             component,
@@ -116,9 +136,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let index = result.graph.find(component)?;
             let w = output::why(&result, index);
             if *format == Format::Json {
-                to_json(&w)?
+                write_out(&Out::Json(&w))
             } else {
-                output::why_text(&w).into_bytes()
+                write_out::<()>(&Out::Bytes(output::why_text(&w).into_bytes()))
             }
         }
         Command::Completions { shell } => {
@@ -130,8 +150,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+    match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.map_err(monobuild::Error::Output).map_err(Into::into),
     }
@@ -143,10 +162,19 @@ fn warn(warnings: &[String]) {
     }
 }
 
+/// When the process started (for the debug log's timings).
+fn started() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
 fn main() -> std::process::ExitCode {
+    started();
     let cli = Cli::parse();
     microplatform_common::cli::init_logging(cli.global.verbose, false);
-    match run(&cli) {
+    let result = run(&cli);
+    tracing::debug!("done after {:?}", started().elapsed());
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             let code = exit::code_of::<monobuild::Error>(&err, exit::INTERNAL);
