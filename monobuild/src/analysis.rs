@@ -482,22 +482,35 @@ fn git_changes(
     source: &Source,
     config: &Config,
 ) -> Result<DiffResult> {
+    // The base branch, `None` when none is given and no default exists (an error once HEAD is
+    // known to exist, so that an empty repository says so first).
+    let branch = match source {
+        Source::Feature(branch) => match branch.clone().or_else(|| config.file.base_branch.clone())
+        {
+            Some(b) => Some(b),
+            None => git.default_base()?,
+        },
+        _ => None,
+    };
+    // The common case in one git call: HEAD and the single merge base with the branch.
+    if let Some(branch) = &branch
+        && let Some((head, base)) = git.head_and_merge_base(branch)?
+    {
+        return diff_from(inputs, git, head, branch.clone(), base);
+    }
     let head_commit = git.commit_of("HEAD")?.ok_or(Error::NoCommits)?;
     let head = Some(Head {
         commit: head_commit.clone(),
         uncommitted: inputs.uncommitted,
     });
     let (reference, base_commit) = match source {
-        Source::Feature(branch) => {
-            let branch = match branch.clone().or_else(|| config.file.base_branch.clone()) {
-                Some(b) => b,
-                None => git.default_base()?.ok_or_else(|| Error::BaseNotFound {
-                    kind: "branch",
-                    rev: "main".into(),
-                    hint: " (no --base-branch given, and none of origin/HEAD, main, master exists)"
-                        .into(),
-                })?,
-            };
+        Source::Feature(_) => {
+            let branch = branch.ok_or_else(|| Error::BaseNotFound {
+                kind: "branch",
+                rev: "main".into(),
+                hint: " (no --base-branch given, and none of origin/HEAD, main, master exists)"
+                    .into(),
+            })?;
             let Some(tip) = git.commit_of(&branch)? else {
                 return Err(Error::BaseNotFound {
                     kind: "branch",
@@ -558,14 +571,19 @@ fn git_changes(
         },
         Source::Nothing | Source::Paths(_) => unreachable!("not a git source"),
     };
-    let mut changes = git.diff(
-        &base_commit,
-        if inputs.uncommitted {
-            None
-        } else {
-            Some(&head_commit)
-        },
-    )?;
+    diff_from(inputs, git, head_commit, reference, base_commit)
+}
+
+/// The changes from `base` (found from `reference`) to `head`, or to the working tree with
+/// `--uncommitted`.
+fn diff_from(
+    inputs: &Inputs,
+    git: &Git,
+    head: String,
+    reference: String,
+    base: String,
+) -> Result<DiffResult> {
+    let mut changes = git.diff(&base, (!inputs.uncommitted).then_some(head.as_str()))?;
     if inputs.uncommitted {
         for path in git.untracked()? {
             changes.push(Change {
@@ -579,9 +597,12 @@ fn git_changes(
         changes,
         base: Some(Base {
             reference,
-            commit: base_commit,
+            commit: base,
         }),
-        head,
+        head: Some(Head {
+            commit: head,
+            uncommitted: inputs.uncommitted,
+        }),
         full_rebuild: None,
     })
 }
@@ -651,11 +672,9 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
                 // The committed state: the index, when it holds exactly HEAD's tree (the tree id
                 // computed from it equals HEAD's, checked in parallel), else a temporary index
                 // read from HEAD.
-                let head_tree = scope.spawn(|| git.tree_of("HEAD"));
                 let loaded = load_git(&git, info, None, &want, fetch_manifests)?;
-                let head_tree = head_tree.join().expect("rev-parse thread panicked")?;
                 let computed = loaded.root.map(|id| id.to_string());
-                if computed == head_tree && !loaded.snapshot.has_conflicts() {
+                if computed == info.head_tree && !loaded.snapshot.has_conflicts() {
                     State::Git(Box::new(loaded))
                 } else {
                     drop(loaded);
@@ -855,11 +874,16 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         if affected[c] {
             for e in &graph.deps[c] {
                 if affected[e.to] && e.to != c {
-                    reasons[c].push(format!(
-                        "depends on {} ({})",
-                        graph.names[e.to],
-                        if e.strong { "strong" } else { "weak" }
-                    ));
+                    // Tens of thousands of these on large graphs: no format machinery.
+                    let (name, kind) = (
+                        &graph.names[e.to],
+                        if e.strong { " (strong)" } else { " (weak)" },
+                    );
+                    let mut r = String::with_capacity(11 + name.len() + kind.len());
+                    r.push_str("depends on ");
+                    r.push_str(name);
+                    r.push_str(kind);
+                    reasons[c].push(r);
                 }
             }
         }

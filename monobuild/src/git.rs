@@ -51,6 +51,9 @@ pub struct RepoInfo {
     pub objects: PathBuf,
     /// The object format (`sha1` or `sha256`).
     pub format: ObjectFormat,
+    /// The tree id of the working directory in HEAD (`None` without commits, or when HEAD lacks
+    /// the directory).
+    pub head_tree: Option<String>,
 }
 
 /// Runs git in one directory.
@@ -140,10 +143,15 @@ impl Git {
                 "index",
                 "--git-path",
                 "objects",
+                "HEAD:./",
+                "--",
             ],
             &[],
         )?;
-        if !ok {
+        // A missing `HEAD:./` (no commit yet, or a directory not in HEAD) fails the call after
+        // the repository facts were printed.
+        let complete = utf8(&out).lines().count() >= 6;
+        if !ok && !complete {
             let msg = first_line(&err);
             if msg.contains("not a git repository") {
                 return Ok(None);
@@ -161,6 +169,11 @@ impl Git {
         let format = ObjectFormat::parse(lines.next().unwrap_or_default())?;
         let index = PathBuf::from(lines.next().unwrap_or_default());
         let objects = PathBuf::from(lines.next().unwrap_or_default());
+        let head_tree = if ok {
+            lines.next().map(str::to_string)
+        } else {
+            None
+        };
         Ok(Some(RepoInfo {
             prefix,
             shallow,
@@ -168,6 +181,7 @@ impl Git {
             index,
             objects,
             format,
+            head_tree,
         }))
     }
 
@@ -185,6 +199,30 @@ impl Git {
             &[],
         )?;
         Ok(ok.then(|| utf8(&out).trim().to_string()))
+    }
+
+    /// HEAD's commit and the merge base of `branch` and HEAD in one call (`git rev-parse
+    /// BRANCH...HEAD`), when both exist and the merge base is unique; `None` otherwise (the caller
+    /// then asks step by step, for precise errors).
+    pub fn head_and_merge_base(&self, branch: &str) -> Result<Option<(String, String)>> {
+        if branch.starts_with('-') {
+            return Ok(None);
+        }
+        let (ok, out, _) = self.output(["rev-parse", &format!("{branch}...HEAD"), "--"], &[])?;
+        if !ok {
+            return Ok(None);
+        }
+        let text = utf8(&out);
+        let lines: Vec<&str> = text.lines().filter(|l| *l != "--").collect();
+        let bases: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix('^')).collect();
+        let is_id =
+            |s: &str| (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit());
+        match (lines.first(), bases.as_slice()) {
+            (Some(head), [base]) if lines.len() == 3 && is_id(head) && is_id(base) => {
+                Ok(Some(((*head).to_string(), (*base).to_string())))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Whether a commit has no parents.
@@ -280,11 +318,6 @@ impl Git {
         self.run_env(&["ls-files", "-s", "-z"], &env)
     }
 
-    /// The tree id of the working directory in `rev` (`None` when the directory is not in it).
-    pub fn tree_of(&self, rev: &str) -> Result<Option<String>> {
-        self.commit_or_tree(&format!("{rev}:./"))
-    }
-
     /// Start a `git cat-file --batch` process now, so that its start overlaps other work.
     pub fn cat_file(&self) -> Result<CatFile> {
         use std::io::Read;
@@ -316,12 +349,6 @@ impl Git {
             &[("GIT_INDEX_FILE", tmp.as_os_str())],
         )?;
         Ok(tmp)
-    }
-
-    /// Resolve any revision or `tree:path` to an object id.
-    pub fn commit_or_tree(&self, spec: &str) -> Result<Option<String>> {
-        let (ok, out, _) = self.output(["rev-parse", "--verify", "--quiet", spec], &[])?;
-        Ok(ok.then(|| utf8(&out).trim().to_string()))
     }
 
     /// A temporary index holding the working tree as it is (tracked changes and untracked, not

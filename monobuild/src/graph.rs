@@ -26,7 +26,7 @@ pub struct Graph {
     /// Component names, sorted (byte order).
     pub names: Vec<String>,
     /// Name to index.
-    pub index: HashMap<String, usize>,
+    pub index: rustc_hash::FxHashMap<String, usize>,
     /// The manifest file that declared each component.
     pub manifest: Vec<String>,
     /// Dependencies of each component, sorted by name, one edge per target.
@@ -39,24 +39,29 @@ impl Graph {
     /// Build the graph from manifests. Unknown dependencies are an error, or
     /// (with `allow_unknown`) dropped with a warning returned in the second value.
     pub fn build(mut manifests: Vec<Manifest>, allow_unknown: bool) -> Result<(Self, Vec<String>)> {
-        manifests.sort_by(|a, b| a.component.cmp(&b.component));
-        let names: Vec<String> = manifests.iter().map(|m| m.component.clone()).collect();
-        let index: HashMap<String, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
+        if !manifests.is_sorted_by(|a, b| a.component <= b.component) {
+            manifests.sort_by(|a, b| a.component.cmp(&b.component));
+        }
+        let names: Vec<String> = manifests
+            .iter_mut()
+            .map(|m| std::mem::take(&mut m.component))
             .collect();
+        let mut index = rustc_hash::FxHashMap::default();
+        index.reserve(names.len());
+        for (i, n) in names.iter().enumerate() {
+            index.insert(n.clone(), i);
+        }
         let mut warnings = Vec::new();
         let mut deps = Vec::with_capacity(names.len());
         let mut manifest_paths = Vec::with_capacity(names.len());
-        for m in &manifests {
+        for (i, m) in manifests.iter_mut().enumerate() {
             let mut edges: Vec<Edge> = Vec::with_capacity(m.deps.len());
             for d in &m.deps {
                 let Some(&to) = index.get(&d.name) else {
                     let err = Error::UnknownDependency {
                         path: m.path.clone(),
                         line: d.line,
-                        component: m.component.clone(),
+                        component: names[i].clone(),
                         dependency: d.name.clone(),
                     };
                     if allow_unknown {
@@ -75,7 +80,7 @@ impl Graph {
             edges.sort_by_key(|e| (e.to, !e.strong, e.line));
             edges.dedup_by_key(|e| e.to);
             deps.push(edges);
-            manifest_paths.push(m.path.clone());
+            manifest_paths.push(std::mem::take(&mut m.path));
         }
         let mut rdeps = vec![Vec::new(); names.len()];
         for (from, edges) in deps.iter().enumerate() {
@@ -294,7 +299,7 @@ impl Graph {
         // Tarjan emits a component after everything it reaches: dependencies come first.
         let sccs = petgraph::algo::tarjan_scc(&g);
         let mut scc_of = vec![usize::MAX; self.len()];
-        let mut out = vec![String::new(); self.len()];
+        let mut out = vec![[0u8; 32]; self.len()];
         for (si, scc) in sccs.iter().enumerate() {
             let mut members: Vec<usize> = scc.iter().map(|n| n.index()).collect();
             members.sort_unstable();
@@ -319,12 +324,12 @@ impl Graph {
                     if scc_of[e.to] == si {
                         h.update(b"cycle");
                     } else {
-                        h.update(out[e.to].as_bytes());
+                        h.update(out[e.to]);
                     }
                     h.update(b"\n");
                 }
             }
-            let unit = hex::encode(h.finalize());
+            let unit: [u8; 32] = h.finalize().into();
             if members.len() == 1 {
                 out[members[0]] = unit;
             } else {
@@ -333,12 +338,12 @@ impl Graph {
                     h.update(b"monobuild-hash-v2 member\n");
                     h.update(self.names[m].as_bytes());
                     h.update(b"\0");
-                    h.update(unit.as_bytes());
-                    out[m] = hex::encode(h.finalize());
+                    h.update(unit);
+                    out[m] = h.finalize().into();
                 }
             }
         }
-        out
+        out.iter().map(hex::encode).collect()
     }
 }
 

@@ -64,6 +64,39 @@ fn feature_branch_diffs_against_the_merge_base() {
 }
 
 #[test]
+fn base_may_be_a_tag_and_criss_cross_histories_use_gits_merge_base() {
+    let t = repo();
+    t.git(&["tag", "-a", "-m", "release", "v1"]);
+    t.git(&["checkout", "-q", "-b", "feature"]);
+    t.write("app3/x", "x\n");
+    t.commit_all("feature");
+    let doc = json(&t, &["diff", "--base-branch", "v1"]);
+    let base = doc.base.as_ref().unwrap();
+    assert_eq!(base.reference, "v1");
+    assert_eq!(base.commit, t.git(&["rev-parse", "v1^{commit}"]));
+    assert_eq!(doc.changed(), ["app3"]);
+
+    // Criss-cross merges give two merge bases; the one `git merge-base` picks is used.
+    t.git(&["checkout", "-q", "main"]);
+    t.write("app4/m", "m\n");
+    t.commit_all("main 1");
+    t.git(&["checkout", "-q", "-b", "other", "feature"]);
+    t.git(&["checkout", "-q", "main"]);
+    t.git(&["merge", "-q", "--no-edit", "feature"]);
+    t.git(&["checkout", "-q", "other"]);
+    t.git(&["merge", "-q", "--no-edit", "main~1"]);
+    t.write("libs/lib1/o", "o\n");
+    t.commit_all("other 2");
+    let all = t.git(&["merge-base", "--all", "main", "HEAD"]);
+    assert_eq!(all.lines().count(), 2, "two merge bases: {all}");
+    let doc = json(&t, &["diff", "--base-branch", "main"]);
+    assert_eq!(
+        doc.base.as_ref().unwrap().commit,
+        t.git(&["merge-base", "main", "HEAD"])
+    );
+}
+
+#[test]
 fn default_base_prefers_the_remote_head_then_main_then_master() {
     // master only
     let t = TestDir::new();
