@@ -294,3 +294,70 @@ fn hashes_agree_across_index_states_and_sparse_checkouts() {
         assert_eq!(c.hash, after.hash(n), "{n}");
     }
 }
+
+/// A split index (`core.splitIndex`) and a linked worktree read the same as a plain index.
+#[test]
+fn split_index_and_linked_worktrees_give_the_same_hashes() {
+    let t = TestDir::new();
+    t.git_init();
+    common::original_fixture(&t, "");
+    t.write("app2/src/x", "x\n");
+    t.commit_all("init");
+    let plain: Doc = mb(&t)
+        .args([
+            "diff",
+            "--main-branch",
+            "--base-commit",
+            "HEAD",
+            "--format",
+            "json",
+        ])
+        .run()
+        .json();
+    t.git(&["config", "core.splitIndex", "true"]);
+    t.git(&["update-index", "--split-index"]);
+    t.write("app2/src/y", "y\n");
+    t.commit_all("second");
+    t.git(&["rm", "-q", "app2/src/y"]);
+    t.commit_all("back");
+    assert!(
+        std::fs::read_dir(t.join(".git")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("sharedindex.")),
+        "the index is split"
+    );
+    let split: Doc = mb(&t)
+        .args([
+            "diff",
+            "--main-branch",
+            "--base-commit",
+            "HEAD",
+            "--format",
+            "json",
+        ])
+        .run()
+        .json();
+    let worktrees = TestDir::new();
+    let wt = worktrees.join("wt");
+    t.git(&["worktree", "add", "-q", wt.to_str().unwrap(), "HEAD"]);
+    let out =
+        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
+            .current_dir(&wt)
+            .args([
+                "diff",
+                "--main-branch",
+                "--base-commit",
+                "HEAD",
+                "--format",
+                "json",
+            ])
+            .run();
+    out.success();
+    let linked: Doc = out.json();
+    for (n, c) in &plain.components {
+        assert_eq!(c.hash, split.hash(n), "{n}");
+        assert_eq!(c.hash, linked.hash(n), "{n}");
+    }
+}
