@@ -151,14 +151,137 @@ impl Registry {
         }
     }
 
+    /// Seeds this registry with its own credentials (anonymous or Basic).
+    #[must_use]
+    pub fn pusher(&self) -> Pusher<'_> {
+        Pusher {
+            reg: self,
+            bearer: None,
+        }
+    }
+
+    /// Seeds a token-auth registry with a bearer token (see `TokenServer::mint`).
+    #[must_use]
+    pub fn pusher_with_token(&self, token: String) -> Pusher<'_> {
+        Pusher {
+            reg: self,
+            bearer: Some(token),
+        }
+    }
+
     /// Upload a blob (monolithic POST then PUT) and return its digest.
-    /// Token-auth registries must be seeded by the test with a token.
+    /// Token-auth registries are seeded through [`Registry::pusher_with_token`].
+    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        self.pusher().push_blob(repo, bytes)
+    }
+
+    /// Store a manifest under a tag (or digest) and return the digest of its bytes.
+    pub fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> String {
+        self.pusher()
+            .push_manifest(repo, reference, media_type, bytes)
+    }
+
+    /// Push a small single-platform image (config + one layer) with the given
+    /// manifest media type (`OCI_MANIFEST` or `DOCKER_MANIFEST`). Returns
+    /// `(manifest digest, manifest bytes)`. `salt` makes distinct images.
+    pub fn push_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        media_type: &str,
+        salt: &str,
+    ) -> (String, Vec<u8>) {
+        self.pusher().push_image(repo, tag, media_type, salt)
+    }
+
+    /// Like `push_image`, for a given platform.
+    pub fn push_image_for(
+        &self,
+        repo: &str,
+        tag: &str,
+        media_type: &str,
+        salt: &str,
+        os: &str,
+        arch: &str,
+    ) -> (String, Vec<u8>) {
+        self.pusher()
+            .push_image_for(repo, tag, media_type, salt, os, arch)
+    }
+
+    /// Push a multi-platform OCI index over images for the given
+    /// `(os, arch)` pairs. Returns `(index digest, [(platform, manifest digest)])`.
+    pub fn push_index(
+        &self,
+        repo: &str,
+        tag: &str,
+        salt: &str,
+        platforms: &[(&str, &str)],
+    ) -> (String, Vec<(String, String)>) {
+        self.pusher().push_index(repo, tag, salt, platforms)
+    }
+
+    /// GET a manifest with all four types accepted; returns
+    /// `(status, Docker-Content-Digest header, body)`.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> (u16, Option<String>, Vec<u8>) {
+        let resp = self
+            .request(
+                reqwest::Method::GET,
+                &format!("{}/v2/{repo}/manifests/{reference}", self.url()),
+            )
+            .header("accept", ACCEPT_ALL)
+            .send()
+            .expect("GET manifest");
+        let status = resp.status().as_u16();
+        let digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, digest, resp.bytes().expect("body").to_vec())
+    }
+
+    /// Whether a tag (or digest) exists in a repository.
+    #[must_use]
+    pub fn has(&self, repo: &str, reference: &str) -> bool {
+        self.get_manifest(repo, reference).0 == 200
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pushes blobs, manifests, images and indexes into a [`Registry`], with its own credentials or
+/// a bearer token.
+pub struct Pusher<'r> {
+    reg: &'r Registry,
+    bearer: Option<String>,
+}
+
+impl Pusher<'_> {
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::blocking::RequestBuilder {
+        match &self.bearer {
+            Some(token) => self.reg.http.request(method, url).bearer_auth(token),
+            None => self.reg.request(method, url),
+        }
+    }
+
+    /// Upload a blob (monolithic POST then PUT) and return its digest.
     pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let digest = sha256_digest(bytes);
         let resp = self
             .request(
                 reqwest::Method::POST,
-                &format!("{}/v2/{repo}/blobs/uploads/", self.url()),
+                &format!("{}/v2/{repo}/blobs/uploads/", self.reg.url()),
             )
             .send()
             .expect("POST upload");
@@ -178,7 +301,7 @@ impl Registry {
         let location = if location.starts_with("http") {
             location
         } else {
-            format!("{}{location}", self.url())
+            format!("{}{location}", self.reg.url())
         };
         let sep = if location.contains('?') { '&' } else { '?' };
         let resp = self
@@ -205,7 +328,7 @@ impl Registry {
         let resp = self
             .request(
                 reqwest::Method::PUT,
-                &format!("{}/v2/{repo}/manifests/{reference}", self.url()),
+                &format!("{}/v2/{repo}/manifests/{reference}", self.reg.url()),
             )
             .header("content-type", media_type)
             .body(bytes.to_vec())
@@ -307,38 +430,5 @@ impl Registry {
         .unwrap();
         let digest = self.push_manifest(repo, tag, OCI_INDEX, &index);
         (digest, out)
-    }
-
-    /// GET a manifest with all four types accepted; returns
-    /// `(status, Docker-Content-Digest header, body)`.
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> (u16, Option<String>, Vec<u8>) {
-        let resp = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}/v2/{repo}/manifests/{reference}", self.url()),
-            )
-            .header("accept", ACCEPT_ALL)
-            .send()
-            .expect("GET manifest");
-        let status = resp.status().as_u16();
-        let digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        (status, digest, resp.bytes().expect("body").to_vec())
-    }
-
-    /// Whether a tag (or digest) exists in a repository.
-    #[must_use]
-    pub fn has(&self, repo: &str, reference: &str) -> bool {
-        self.get_manifest(repo, reference).0 == 200
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -19,9 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::json;
 
-use super::registry::{DOCKER_MANIFEST, Registry, RegistryAuth};
+use super::registry::{Registry, RegistryAuth};
 use super::{TestDir, require};
-use crate::io::sha256_digest;
 
 /// One HTTP request as the tiny server saw it.
 #[derive(Debug, Clone)]
@@ -338,77 +337,8 @@ impl TokenServer {
         media_type: &str,
         salt: &str,
     ) -> (String, Vec<u8>) {
-        let token = self.mint(repo);
-        let http = reqwest::blocking::Client::new();
-        let push_blob = |bytes: &[u8]| -> String {
-            let digest = sha256_digest(bytes);
-            let resp = http
-                .post(format!("{}/v2/{repo}/blobs/uploads/", reg.url()))
-                .bearer_auth(&token)
-                .send()
-                .expect("POST upload");
-            assert_eq!(
-                resp.status().as_u16(),
-                202,
-                "start upload: {}",
-                resp.status()
-            );
-            let loc = resp.headers()["location"].to_str().unwrap().to_string();
-            let loc = if loc.starts_with("http") {
-                loc
-            } else {
-                format!("{}{loc}", reg.url())
-            };
-            let sep = if loc.contains('?') { '&' } else { '?' };
-            let resp = http
-                .put(format!("{loc}{sep}digest={digest}"))
-                .bearer_auth(&token)
-                .header("content-type", "application/octet-stream")
-                .body(bytes.to_vec())
-                .send()
-                .expect("PUT blob");
-            assert_eq!(resp.status().as_u16(), 201, "put blob: {}", resp.status());
-            digest
-        };
-        let layer = format!("layer {salt}").into_bytes();
-        let layer_digest = push_blob(&layer);
-        let config = serde_json::to_vec(&json!({
-            "architecture": "amd64", "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]}
-        }))
-        .unwrap();
-        let config_digest = push_blob(&config);
-        let (config_type, layer_type) = if media_type == DOCKER_MANIFEST {
-            (
-                "application/vnd.docker.container.image.v1+json",
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            )
-        } else {
-            (
-                "application/vnd.oci.image.config.v1+json",
-                "application/vnd.oci.image.layer.v1.tar",
-            )
-        };
-        let manifest = serde_json::to_vec_pretty(&json!({
-            "schemaVersion": 2, "mediaType": media_type,
-            "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer.len()}]
-        }))
-        .unwrap();
-        let resp = http
-            .put(format!("{}/v2/{repo}/manifests/{tag}", reg.url()))
-            .bearer_auth(&token)
-            .header("content-type", media_type)
-            .body(manifest.clone())
-            .send()
-            .expect("PUT manifest");
-        assert_eq!(
-            resp.status().as_u16(),
-            201,
-            "put manifest: {}",
-            resp.status()
-        );
-        (sha256_digest(&manifest), manifest)
+        reg.pusher_with_token(self.mint(repo))
+            .push_image(repo, tag, media_type, salt)
     }
 }
 
