@@ -45,7 +45,9 @@ pub enum RegistryAuth {
     },
 }
 
-/// A running `docker-registry`, stopped (by PID) on drop.
+/// A running `docker-registry`, stopped (by PID) on drop. It dereferences to a [`Client`] with
+/// its own credentials, so `reg.push_image(...)` seeds it; token-auth registries are seeded
+/// through [`Registry::with_token`].
 pub struct Registry {
     child: Child,
     dir: TestDir,
@@ -53,7 +55,29 @@ pub struct Registry {
     pub addr: String,
     /// The auth mode it was started with.
     pub auth: RegistryAuth,
+    client: Client,
+}
+
+/// Seeds and reads a registry over plain HTTP: blobs, manifests, images, indexes.
+#[derive(Clone)]
+pub struct Client {
+    url: String,
     http: reqwest::blocking::Client,
+    credentials: Credentials,
+}
+
+#[derive(Clone)]
+enum Credentials {
+    None,
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+impl std::ops::Deref for Registry {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Registry {
@@ -112,16 +136,28 @@ impl Registry {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
+        let credentials = match &auth {
+            RegistryAuth::Basic { user, password } => Credentials::Basic {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            _ => Credentials::None,
+        };
+        let client = Client {
+            url: format!("http://{addr}"),
+            http,
+            credentials,
+        };
         let reg = Self {
             child,
             dir,
             addr,
             auth,
-            http,
+            client,
         };
         let url = format!("http://{}/v2/", reg.addr);
         let up = wait_until(Duration::from_secs(15), || {
-            reg.http.get(&url).send().is_ok()
+            reg.client.http.get(&url).send().is_ok()
         });
         assert!(
             up,
@@ -131,147 +167,36 @@ impl Registry {
         reg
     }
 
-    /// `http://127.0.0.1:PORT`.
-    #[must_use]
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
     /// The PID of the registry process.
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// A client of this registry that sends `token` as bearer (for token-auth registries, see
+    /// `TokenServer::mint`).
+    #[must_use]
+    pub fn with_token(&self, token: String) -> Client {
+        Client {
+            credentials: Credentials::Bearer(token),
+            ..self.client.clone()
+        }
+    }
+}
+
+impl Client {
+    /// `http://127.0.0.1:PORT`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::blocking::RequestBuilder {
         let rb = self.http.request(method, url);
-        match &self.auth {
-            RegistryAuth::Basic { user, password } => rb.basic_auth(user, Some(password)),
-            _ => rb,
-        }
-    }
-
-    /// Seeds this registry with its own credentials (anonymous or Basic).
-    #[must_use]
-    pub fn pusher(&self) -> Pusher<'_> {
-        Pusher {
-            reg: self,
-            bearer: None,
-        }
-    }
-
-    /// Seeds a token-auth registry with a bearer token (see `TokenServer::mint`).
-    #[must_use]
-    pub fn pusher_with_token(&self, token: String) -> Pusher<'_> {
-        Pusher {
-            reg: self,
-            bearer: Some(token),
-        }
-    }
-
-    /// Upload a blob (monolithic POST then PUT) and return its digest.
-    /// Token-auth registries are seeded through [`Registry::pusher_with_token`].
-    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
-        self.pusher().push_blob(repo, bytes)
-    }
-
-    /// Store a manifest under a tag (or digest) and return the digest of its bytes.
-    pub fn push_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        bytes: &[u8],
-    ) -> String {
-        self.pusher()
-            .push_manifest(repo, reference, media_type, bytes)
-    }
-
-    /// Push a small single-platform image (config + one layer) with the given
-    /// manifest media type (`OCI_MANIFEST` or `DOCKER_MANIFEST`). Returns
-    /// `(manifest digest, manifest bytes)`. `salt` makes distinct images.
-    pub fn push_image(
-        &self,
-        repo: &str,
-        tag: &str,
-        media_type: &str,
-        salt: &str,
-    ) -> (String, Vec<u8>) {
-        self.pusher().push_image(repo, tag, media_type, salt)
-    }
-
-    /// Like `push_image`, for a given platform.
-    pub fn push_image_for(
-        &self,
-        repo: &str,
-        tag: &str,
-        media_type: &str,
-        salt: &str,
-        os: &str,
-        arch: &str,
-    ) -> (String, Vec<u8>) {
-        self.pusher()
-            .push_image_for(repo, tag, media_type, salt, os, arch)
-    }
-
-    /// Push a multi-platform OCI index over images for the given
-    /// `(os, arch)` pairs. Returns `(index digest, [(platform, manifest digest)])`.
-    pub fn push_index(
-        &self,
-        repo: &str,
-        tag: &str,
-        salt: &str,
-        platforms: &[(&str, &str)],
-    ) -> (String, Vec<(String, String)>) {
-        self.pusher().push_index(repo, tag, salt, platforms)
-    }
-
-    /// GET a manifest with all four types accepted; returns
-    /// `(status, Docker-Content-Digest header, body)`.
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> (u16, Option<String>, Vec<u8>) {
-        let resp = self
-            .request(
-                reqwest::Method::GET,
-                &format!("{}/v2/{repo}/manifests/{reference}", self.url()),
-            )
-            .header("accept", ACCEPT_ALL)
-            .send()
-            .expect("GET manifest");
-        let status = resp.status().as_u16();
-        let digest = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        (status, digest, resp.bytes().expect("body").to_vec())
-    }
-
-    /// Whether a tag (or digest) exists in a repository.
-    #[must_use]
-    pub fn has(&self, repo: &str, reference: &str) -> bool {
-        self.get_manifest(repo, reference).0 == 200
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Pushes blobs, manifests, images and indexes into a [`Registry`], with its own credentials or
-/// a bearer token.
-pub struct Pusher<'r> {
-    reg: &'r Registry,
-    bearer: Option<String>,
-}
-
-impl Pusher<'_> {
-    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::blocking::RequestBuilder {
-        match &self.bearer {
-            Some(token) => self.reg.http.request(method, url).bearer_auth(token),
-            None => self.reg.request(method, url),
+        match &self.credentials {
+            Credentials::Basic { user, password } => rb.basic_auth(user, Some(password)),
+            Credentials::Bearer(token) => rb.bearer_auth(token),
+            Credentials::None => rb,
         }
     }
 
@@ -281,7 +206,7 @@ impl Pusher<'_> {
         let resp = self
             .request(
                 reqwest::Method::POST,
-                &format!("{}/v2/{repo}/blobs/uploads/", self.reg.url()),
+                &format!("{}/v2/{repo}/blobs/uploads/", self.url()),
             )
             .send()
             .expect("POST upload");
@@ -301,7 +226,7 @@ impl Pusher<'_> {
         let location = if location.starts_with("http") {
             location
         } else {
-            format!("{}{location}", self.reg.url())
+            format!("{}{location}", self.url())
         };
         let sep = if location.contains('?') { '&' } else { '?' };
         let resp = self
@@ -328,7 +253,7 @@ impl Pusher<'_> {
         let resp = self
             .request(
                 reqwest::Method::PUT,
-                &format!("{}/v2/{repo}/manifests/{reference}", self.reg.url()),
+                &format!("{}/v2/{repo}/manifests/{reference}", self.url()),
             )
             .header("content-type", media_type)
             .body(bytes.to_vec())
@@ -430,5 +355,38 @@ impl Pusher<'_> {
         .unwrap();
         let digest = self.push_manifest(repo, tag, OCI_INDEX, &index);
         (digest, out)
+    }
+
+    /// GET a manifest with all four types accepted; returns
+    /// `(status, Docker-Content-Digest header, body)`.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> (u16, Option<String>, Vec<u8>) {
+        let resp = self
+            .request(
+                reqwest::Method::GET,
+                &format!("{}/v2/{repo}/manifests/{reference}", self.url()),
+            )
+            .header("accept", ACCEPT_ALL)
+            .send()
+            .expect("GET manifest");
+        let status = resp.status().as_u16();
+        let digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, digest, resp.bytes().expect("body").to_vec())
+    }
+
+    /// Whether a tag (or digest) exists in a repository.
+    #[must_use]
+    pub fn has(&self, repo: &str, reference: &str) -> bool {
+        self.get_manifest(repo, reference).0 == 200
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -337,7 +337,7 @@ impl TokenServer {
         media_type: &str,
         salt: &str,
     ) -> (String, Vec<u8>) {
-        reg.pusher_with_token(self.mint(repo))
+        reg.with_token(self.mint(repo))
             .push_image(repo, tag, media_type, salt)
     }
 }
