@@ -12,25 +12,64 @@ use support::{AgentProc, ClusterRepo, FakeKubectl, IMAGE, deployment, pr_event, 
 const TOKEN: &str = "agent-token";
 const WAIT: Duration = Duration::from_secs(60);
 
-fn agent_args<'a>(repo: &'a str, kubectl: &'a str, gh: &'a str) -> Vec<&'a str> {
-    vec![
-        "--repo",
-        repo,
-        "--branch",
-        "main",
-        "--poll-interval",
-        "1h",
-        "--applier",
-        "kubectl",
-        "--kubectl",
-        kubectl,
-        "--forge",
-        "github",
-        "--api-url",
-        gh,
-        "--environment-url",
-        "https://{namespace}.apps.example.com",
-    ]
+/// A cluster repository with its fake GitHub and a fake kubectl, and a state directory for the
+/// agent.
+struct Cluster {
+    repo: ClusterRepo,
+    gh: FakeGitHub,
+    k: FakeKubectl,
+    st: std::path::PathBuf,
+    _state: TestDir,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let repo = ClusterRepo::new();
+        let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+        let state = TestDir::new();
+        Self {
+            st: state.join("s"),
+            repo,
+            gh,
+            k: FakeKubectl::new(),
+            _state: state,
+        }
+    }
+
+    /// Start an agent on the state directory with the kubectl applier and the GitHub forge,
+    /// polling every `poll`, with `extra` flags.
+    fn agent_polling(&self, poll: &str, extra: &[&str]) -> AgentProc {
+        let (url, kubectl, api) = (
+            self.repo.url(),
+            self.k.path().to_string_lossy().into_owned(),
+            self.gh.url(),
+        );
+        let mut args = vec![
+            "--repo",
+            &url,
+            "--branch",
+            "main",
+            "--poll-interval",
+            poll,
+            "--applier",
+            "kubectl",
+            "--kubectl",
+            &kubectl,
+            "--forge",
+            "github",
+            "--api-url",
+            &api,
+            "--environment-url",
+            "https://{namespace}.apps.example.com",
+        ];
+        args.extend_from_slice(extra);
+        AgentProc::start(&self.st, &args, &[("GITHUB_TOKEN", TOKEN)])
+    }
+
+    /// [`Cluster::agent_polling`] with polling practically off (webhooks drive it).
+    fn agent(&self, extra: &[&str]) -> AgentProc {
+        self.agent_polling("1h", extra)
+    }
 }
 
 fn applied_commit(state: &std::path::Path, ns: &str) -> Option<String> {
@@ -172,21 +211,11 @@ fn refuses_to_start_without_a_secret() {
 
 #[test]
 fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and_replays() {
-    let repo = ClusterRepo::new();
-    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
-    let k = FakeKubectl::new();
-    let state = TestDir::new();
-    let st = state.join("s");
-    let (url, kp, ghu) = (
-        repo.url(),
-        k.path().to_string_lossy().into_owned(),
-        gh.url(),
-    );
-    let agent = AgentProc::start(
-        &st,
-        &agent_args(&url, &kp, &ghu),
-        &[("GITHUB_TOKEN", TOKEN)],
-    );
+    let cluster = Cluster::new();
+    let Cluster {
+        repo, gh, k, st, ..
+    } = &cluster;
+    let agent = cluster.agent(&[]);
     // Startup reconcile: nothing to apply yet.
     assert!(wait_until(WAIT, || agent.get("/readyz").0 == 200));
 
@@ -230,9 +259,9 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
     assert_eq!(s, 202, "{b}");
     assert!(b.contains("queued"));
     assert!(
-        wait_until(WAIT, || applied_commit(&st, "team").as_deref()
+        wait_until(WAIT, || applied_commit(st, "team").as_deref()
             == Some(merged.as_str())
-            && applied_commit(&st, "shop").as_deref() == Some(merged.as_str())),
+            && applied_commit(st, "shop").as_deref() == Some(merged.as_str())),
         "{}",
         agent.log()
     );
@@ -272,11 +301,7 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
     assert_eq!(s, 200);
     assert!(b.contains("duplicate"));
     drop(agent);
-    let agent = AgentProc::start(
-        &st,
-        &agent_args(&url, &kp, &ghu),
-        &[("GITHUB_TOKEN", TOKEN)],
-    );
+    let agent = cluster.agent(&[]);
     let (s, b) = agent.send("push", "d-1", &body, None);
     assert_eq!((s, b.contains("duplicate")), (200, true));
     // A new delivery of an already-applied commit (and the startup reconcile) applies nothing again.
@@ -308,7 +333,7 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
         202
     );
     assert!(
-        wait_until(WAIT, || applied_commit(&st, "team").as_deref()
+        wait_until(WAIT, || applied_commit(st, "team").as_deref()
             == Some(c2.as_str())),
         "{}",
         agent.log()
@@ -321,11 +346,10 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
 
 #[test]
 fn invalid_namespace_applies_nothing_and_reports_why() {
-    let repo = ClusterRepo::new();
-    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
-    let k = FakeKubectl::new();
-    let state = TestDir::new();
-    let st = state.join("s");
+    let cluster = Cluster::new();
+    let Cluster {
+        repo, gh, k, st, ..
+    } = &cluster;
     let c = repo.commit(
         &[
             ("good/web.yaml", &deployment("good", "web", IMAGE)),
@@ -339,19 +363,10 @@ fn invalid_namespace_applies_nothing_and_reports_why() {
         &[],
         "mixed",
     );
-    let (url, kp, ghu) = (
-        repo.url(),
-        k.path().to_string_lossy().into_owned(),
-        gh.url(),
-    );
-    let agent = AgentProc::start(
-        &st,
-        &agent_args(&url, &kp, &ghu),
-        &[("GITHUB_TOKEN", TOKEN)],
-    );
+    let agent = cluster.agent(&[]);
     // The startup reconcile applies the head.
     assert!(
-        wait_until(WAIT, || applied_commit(&st, "good").as_deref()
+        wait_until(WAIT, || applied_commit(st, "good").as_deref()
             == Some(c.as_str())),
         "{}",
         agent.log()
@@ -382,22 +397,10 @@ fn invalid_namespace_applies_nothing_and_reports_why() {
 
 #[test]
 fn pull_requests_are_validated_dry_run_previewed_and_torn_down() {
-    let repo = ClusterRepo::new();
-    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
-    let k = FakeKubectl::new();
-    let state = TestDir::new();
-    let st = state.join("s");
-    let (url, kp, ghu) = (
-        repo.url(),
-        k.path().to_string_lossy().into_owned(),
-        gh.url(),
-    );
+    let cluster = Cluster::new();
+    let Cluster { repo, gh, k, .. } = &cluster;
     // Dry run mode first.
-    let agent = AgentProc::start(
-        &st,
-        &agent_args(&url, &kp, &ghu),
-        &[("GITHUB_TOKEN", TOKEN)],
-    );
+    let agent = cluster.agent(&[]);
     let good = repo.branch(
         "deploy/team/good",
         &[("team/web.yaml", &deployment("team", "web", IMAGE))],
@@ -462,15 +465,7 @@ fn pull_requests_are_validated_dry_run_previewed_and_torn_down() {
     drop(agent);
 
     // Preview environments, torn down on close.
-    let agent = AgentProc::start(
-        &st,
-        &[
-            agent_args(&url, &kp, &ghu),
-            vec!["--preview", "--teardown-on-close"],
-        ]
-        .concat(),
-        &[("GITHUB_TOKEN", TOKEN)],
-    );
+    let agent = cluster.agent(&["--preview", "--teardown-on-close"]);
     assert_eq!(
         agent
             .send(
@@ -674,26 +669,17 @@ fn killed_mid_apply_converges_after_restart_without_reapplying_the_rest() {
 
 #[test]
 fn apply_failure_is_reported_and_retried_with_backoff_until_it_succeeds() {
-    let repo = ClusterRepo::new();
-    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
-    let k = FakeKubectl::new();
+    let cluster = Cluster::new();
+    let Cluster {
+        repo, gh, k, st, ..
+    } = &cluster;
     k.dir.write("fail", "");
-    let state = TestDir::new();
-    let st = state.join("s");
     let c = repo.commit(
         &[("team/web.yaml", &deployment("team", "web", IMAGE))],
         &[],
         "team",
     );
-    let (url, kp, ghu) = (
-        repo.url(),
-        k.path().to_string_lossy().into_owned(),
-        gh.url(),
-    );
-    let mut args = agent_args(&url, &kp, &ghu);
-    let at = args.iter().position(|a| *a == "1h").unwrap();
-    args[at] = "1s";
-    let agent = AgentProc::start(&st, &args, &[("GITHUB_TOKEN", TOKEN)]);
+    let agent = cluster.agent_polling("1s", &[]);
     assert!(
         wait_until(WAIT, || gh.statuses_for("deploy-bot/team").iter().any(
             |s| s.state == "failure" && s.description.contains("server rejected")
@@ -701,10 +687,10 @@ fn apply_failure_is_reported_and_retried_with_backoff_until_it_succeeds() {
         "{}",
         agent.log()
     );
-    assert!(applied_commit(&st, "team").is_none());
+    assert!(applied_commit(st, "team").is_none());
     std::fs::remove_file(k.dir.join("fail")).unwrap();
     assert!(
-        wait_until(WAIT, || applied_commit(&st, "team").as_deref()
+        wait_until(WAIT, || applied_commit(st, "team").as_deref()
             == Some(c.as_str())),
         "{}",
         agent.log()

@@ -40,17 +40,8 @@ fn stdin_opens_a_pull_request_reuses_it_and_is_unchanged_after_merge() {
     let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
     let manifests = deployment("team", "web", IMAGE);
     let run = || {
-        repo.dir
-            .cmd("deploy-bot")
-            .args([
-                "request",
-                "--repo",
-                &repo.url(),
-                "--namespace",
-                "team",
-                "--sha",
-                "abc123",
-            ])
+        repo.request("team")
+            .args(["--sha", "abc123"])
             .args([
                 "--label",
                 "app=web",
@@ -281,81 +272,35 @@ fn bad_namespaces_paths_and_input_are_refused_and_nothing_is_pushed() {
             .stderr_contains("invalid namespace");
     }
     // Another object's namespace, malformed YAML, a bad sha, a symlink in --dir.
-    t.cmd("deploy-bot")
-        .args([
-            "request",
-            "--repo",
-            &repo.url(),
-            "--namespace",
-            "team",
-            "--forge",
-            "none",
-        ])
+    repo.request_in(&t, "team")
+        .args(["--forge", "none"])
         .stdin(deployment("other", "web", IMAGE))
         .run()
         .code(10)
         .stderr_contains("namespace \"other\"");
-    t.cmd("deploy-bot")
-        .args([
-            "request",
-            "--repo",
-            &repo.url(),
-            "--namespace",
-            "team",
-            "--forge",
-            "none",
-        ])
+    repo.request_in(&t, "team")
+        .args(["--forge", "none"])
         .stdin("kind: [\n")
         .run()
         .code(3)
         .stdout_empty()
         .stderr_one_line()
         .stderr_contains("<stdin>:");
-    t.cmd("deploy-bot")
-        .args([
-            "request",
-            "--repo",
-            &repo.url(),
-            "--namespace",
-            "team",
-            "--sha",
-            "../../x",
-            "--forge",
-            "none",
-        ])
+    repo.request_in(&t, "team")
+        .args(["--sha", "../../x", "--forge", "none"])
         .stdin(deployment("team", "web", IMAGE))
         .run()
         .code(10)
         .stderr_contains("invalid sha");
     t.write("d/a.yaml", "kind: ConfigMap\n");
     std::os::unix::fs::symlink("/etc/passwd", t.join("d/passwd.yaml")).unwrap();
-    t.cmd("deploy-bot")
-        .args([
-            "request",
-            "--repo",
-            &repo.url(),
-            "--namespace",
-            "team",
-            "--dir",
-            "d",
-            "--forge",
-            "none",
-        ])
+    repo.request_in(&t, "team")
+        .args(["--dir", "d", "--forge", "none"])
         .run()
         .code(10)
         .stderr_contains("symlinks are refused");
-    t.cmd("deploy-bot")
-        .args([
-            "request",
-            "--repo",
-            &repo.url(),
-            "--namespace",
-            "team",
-            "--label",
-            "novalue",
-            "--forge",
-            "none",
-        ])
+    repo.request_in(&t, "team")
+        .args(["--label", "novalue", "--forge", "none"])
         .stdin(deployment("team", "web", IMAGE))
         .run()
         .code(10);
@@ -395,19 +340,8 @@ fn token_is_never_printed_and_auth_failures_exit_7() {
         .run();
     out.code(7).stderr_contains("GITHUB_TOKEN");
     // A missing base branch.
-    repo.dir
-        .cmd("deploy-bot")
-        .args([
-            "request",
-            "--repo",
-            &repo.url(),
-            "--namespace",
-            "team",
-            "--base",
-            "nope",
-            "--forge",
-            "none",
-        ])
+    repo.request("team")
+        .args(["--base", "nope", "--forge", "none"])
         .stdin(deployment("team", "web", IMAGE))
         .run()
         .code(4)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use microplatform_common::testing::{TestDir, bin, free_port, git_in, wait_until};
+use microplatform_common::testing::{Cmd, TestDir, bin, free_port, git_in, wait_until};
 
 /// The webhook secret the tests use.
 pub const SECRET: &str = "It's a Secret to Everybody";
@@ -42,6 +42,17 @@ impl ClusterRepo {
 
     pub fn url(&self) -> String {
         format!("file://{}", self.bare.display())
+    }
+
+    /// `deploy-bot request --repo URL --namespace NS`, run in the repository's test directory.
+    pub fn request(&self, namespace: &str) -> Cmd {
+        self.request_in(&self.dir, namespace)
+    }
+
+    /// `deploy-bot request --repo URL --namespace NS`, run in `dir`.
+    pub fn request_in(&self, dir: &TestDir, namespace: &str) -> Cmd {
+        dir.cmd("deploy-bot")
+            .args(["request", "--repo", &self.url(), "--namespace", namespace])
     }
 
     /// Write files into the work clone (relative paths), commit and push to main; returns the commit.
