@@ -58,18 +58,13 @@ fn main() {
     let gh = FakeGitHub::start("acme", "cluster", &repo.bare, "bench-token");
     let state = TestDir::new();
     let st = state.join("s");
-    let url = repo.url();
     let docker = docker_cli().to_string_lossy().into_owned();
     let ghu = gh.url();
-    let agent = AgentProc::start(
+    let agent = AgentProc::follow(
         &st,
+        &repo,
+        "1h",
         &[
-            "--repo",
-            &url,
-            "--branch",
-            "main",
-            "--poll-interval",
-            "1h",
             "--applier",
             "swarm",
             "--docker",

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use microplatform_common::testing::{TestDir, wait_until};
 use support::fake_github::FakeGitHub;
-use support::{AgentProc, ClusterRepo, FakeKubectl, IMAGE, deployment, pr_event, push_event};
+use support::{
+    AgentProc, ClusterRepo, FakeKubectl, IMAGE, applied_commit, deployment, pr_event, push_event,
+};
 
 const TOKEN: &str = "agent-token";
 const WAIT: Duration = Duration::from_secs(60);
@@ -39,18 +41,8 @@ impl Cluster {
     /// Start an agent on the state directory with the kubectl applier and the GitHub forge,
     /// polling every `poll`, with `extra` flags.
     fn agent_polling(&self, poll: &str, extra: &[&str]) -> AgentProc {
-        let (url, kubectl, api) = (
-            self.repo.url(),
-            self.k.path().to_string_lossy().into_owned(),
-            self.gh.url(),
-        );
+        let (kubectl, api) = (self.k.path().to_string_lossy().into_owned(), self.gh.url());
         let mut args = vec![
-            "--repo",
-            &url,
-            "--branch",
-            "main",
-            "--poll-interval",
-            poll,
             "--applier",
             "kubectl",
             "--kubectl",
@@ -63,7 +55,13 @@ impl Cluster {
             "https://{namespace}.apps.example.com",
         ];
         args.extend_from_slice(extra);
-        AgentProc::start(&self.st, &args, &[("GITHUB_TOKEN", TOKEN)])
+        AgentProc::follow(
+            &self.st,
+            &self.repo,
+            poll,
+            &args,
+            &[("GITHUB_TOKEN", TOKEN)],
+        )
     }
 
     /// [`Cluster::agent_polling`] with polling practically off (webhooks drive it).
@@ -72,29 +70,16 @@ impl Cluster {
     }
 }
 
-fn applied_commit(state: &std::path::Path, ns: &str) -> Option<String> {
-    let text = std::fs::read_to_string(state.join(format!("applied/{ns}.json"))).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["commit"].as_str().map(str::to_string)
-}
-
 #[test]
 fn signatures_bodies_and_endpoints() {
     let repo = ClusterRepo::new();
     let k = FakeKubectl::new();
     let state = TestDir::new();
-    let agent = AgentProc::start(
+    let agent = AgentProc::follow(
         &state.join("s"),
-        &[
-            "--repo",
-            &repo.url(),
-            "--branch",
-            "main",
-            "--poll-interval",
-            "1h",
-            "--kubectl",
-            &k.path().to_string_lossy(),
-        ],
+        &repo,
+        "1h",
+        &["--kubectl", &k.path().to_string_lossy()],
         &[],
     );
     let body = push_event("refs/heads/main", "a", "acme/cluster", "x");
@@ -511,21 +496,8 @@ fn concurrent_deliveries_for_one_namespace_are_serialised() {
     k.dir.write("sleep-ns", "team");
     let state = TestDir::new();
     let st = state.join("s");
-    let (url, kp) = (repo.url(), k.path().to_string_lossy().into_owned());
-    let agent = AgentProc::start(
-        &st,
-        &[
-            "--repo",
-            &url,
-            "--branch",
-            "main",
-            "--poll-interval",
-            "1s",
-            "--kubectl",
-            &kp,
-        ],
-        &[],
-    );
+    let kp = k.path().to_string_lossy().into_owned();
+    let agent = AgentProc::follow(&st, &repo, "1s", &["--kubectl", &kp], &[]);
     let mut last = String::new();
     for i in 0..3 {
         last = repo.commit(
@@ -583,18 +555,9 @@ fn killed_mid_apply_converges_after_restart_without_reapplying_the_rest() {
     let k = FakeKubectl::new();
     let state = TestDir::new();
     let st = state.join("s");
-    let (url, kp) = (repo.url(), k.path().to_string_lossy().into_owned());
-    let args = [
-        "--repo",
-        url.as_str(),
-        "--branch",
-        "main",
-        "--poll-interval",
-        "1h",
-        "--kubectl",
-        kp.as_str(),
-    ];
-    let mut agent = AgentProc::start(&st, &args, &[]);
+    let kp = k.path().to_string_lossy().into_owned();
+    let args = ["--kubectl", kp.as_str()];
+    let mut agent = AgentProc::follow(&st, &repo, "1h", &args, &[]);
     let c1 = repo.commit(
         &[("alpha/web.yaml", &deployment("alpha", "web", IMAGE))],
         &[],
@@ -644,7 +607,7 @@ fn killed_mid_apply_converges_after_restart_without_reapplying_the_rest() {
     let journal = std::fs::read_to_string(st.join("queue/queue.journal")).unwrap();
     assert!(journal.contains(&c2), "{journal}");
     std::fs::remove_file(k.dir.join("sleep")).unwrap();
-    let agent = AgentProc::start(&st, &args, &[]);
+    let agent = AgentProc::follow(&st, &repo, "1h", &args, &[]);
     assert!(
         wait_until(WAIT, || applied_commit(&st, "team").as_deref()
             == Some(c2.as_str())),

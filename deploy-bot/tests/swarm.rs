@@ -9,7 +9,7 @@ use std::time::Duration;
 use microplatform_common::testing::dockerd::{Dockerd, docker_cli};
 use microplatform_common::testing::registry::Registry;
 use microplatform_common::testing::{TestDir, wait_until};
-use support::{AgentProc, ClusterRepo, push_event};
+use support::{AgentProc, ClusterRepo, applied_commit, push_event};
 
 const WAIT: Duration = Duration::from_secs(180);
 
@@ -62,12 +62,6 @@ impl Drop for StackGuard<'_> {
     }
 }
 
-fn applied_commit(state: &std::path::Path, ns: &str) -> Option<String> {
-    let text = std::fs::read_to_string(state.join(format!("applied/{ns}.json"))).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["commit"].as_str().map(str::to_string)
-}
-
 #[test]
 fn swarm_deploy_redeploy_without_restarts_and_prune() {
     let d = Dockerd::shared();
@@ -84,17 +78,12 @@ fn swarm_deploy_redeploy_without_restarts_and_prune() {
     let repo = ClusterRepo::new();
     let state = TestDir::new();
     let st = state.join("s");
-    let url = repo.url();
     let docker = docker_cli().to_string_lossy().into_owned();
-    let agent = AgentProc::start(
+    let agent = AgentProc::follow(
         &st,
+        &repo,
+        "1h",
         &[
-            "--repo",
-            &url,
-            "--branch",
-            "main",
-            "--poll-interval",
-            "1h",
             "--applier",
             "swarm",
             "--docker",

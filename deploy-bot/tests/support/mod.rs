@@ -194,6 +194,20 @@ pub struct AgentProc {
 }
 
 impl AgentProc {
+    /// Start an agent that follows `repo`'s `main` branch, polling every `poll`, with `extra` flags.
+    pub fn follow(
+        state: &Path,
+        repo: &ClusterRepo,
+        poll: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let url = repo.url();
+        let mut args = vec!["--repo", &url, "--branch", "main", "--poll-interval", poll];
+        args.extend_from_slice(extra);
+        Self::start(state, &args, env)
+    }
+
     pub fn start(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let stderr = state.with_extension(format!("agent-{port}.log"));
@@ -293,6 +307,13 @@ impl Drop for AgentProc {
 }
 
 /// A push event payload for `acme/cluster`.
+/// The commit the agent last applied to namespace `ns`, from its state directory.
+pub fn applied_commit(state: &Path, ns: &str) -> Option<String> {
+    let text = std::fs::read_to_string(state.join(format!("applied/{ns}.json"))).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["commit"].as_str().map(str::to_string)
+}
+
 pub fn push_event(git_ref: &str, after: &str, full_name: &str, message: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "ref": git_ref,
