@@ -11,6 +11,7 @@
 #   with hyperfine, on both repositories;
 # - measures peak RSS with /usr/bin/time -v;
 # - checks the targets: median <= 2x the git baseline, 20k <= 2.2x 10k, peak RSS < 200 MB.
+# hyperfine, git, python3 and GNU time are installed with apt-get when missing and run as root.
 # Results (hyperfine JSON, /usr/bin/time output, a summary) go to bench-results/monobuild/ (gitignored);
 # the large diff output stays in /tmp.
 set -euo pipefail
@@ -28,9 +29,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-for tool in hyperfine git python3 /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y hyperfine git python3 time)" >&2; exit 1; }
-done
+. "$here/need.sh"
+need hyperfine:hyperfine git:git python3:python3 time:/usr/bin/time
 
 target="${CARGO_TARGET_DIR:-$root/target}"
 (cd "$root" && cargo build --release -p monobuild --quiet)

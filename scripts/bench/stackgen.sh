@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark stackgen: a stack of 1,000 services through `manifests` and
 # `compose`, and a 2,000-job schedule through `workflow`. Targets: each under
-# 100 ms. Needs hyperfine and python3; builds the release binary first.
+# 100 ms. Needs hyperfine and python3 (installed with apt-get when run as root); builds the
+# release binary first.
 # Results (hyperfine JSON and markdown) go to bench-results/stackgen/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-command -v hyperfine >/dev/null || { echo "hyperfine is not installed (apt-get install hyperfine)" >&2; exit 1; }
+. scripts/bench/need.sh
+need hyperfine:hyperfine python3:python3
 TARGET="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p stackgen >&2
 BIN="$TARGET/release/stackgen"
