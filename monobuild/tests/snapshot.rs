@@ -361,3 +361,65 @@ fn split_index_and_linked_worktrees_give_the_same_hashes() {
         assert_eq!(c.hash, linked.hash(n), "{n}");
     }
 }
+
+/// In a partial clone (`--filter=blob:none`) with a sparse checkout, the manifests outside the cone
+/// are not in the local object store: they come through `git cat-file`, which fetches them.
+#[test]
+fn partial_clones_fetch_missing_manifests_through_git() {
+    let t = TestDir::new();
+    t.git_init();
+    common::original_fixture(&t, "");
+    t.commit_all("init");
+    t.git(&["config", "uploadpack.allowFilter", "true"]);
+    let full: Doc = mb(&t)
+        .args([
+            "diff",
+            "--main-branch",
+            "--base-commit",
+            "HEAD",
+            "--format",
+            "json",
+        ])
+        .run()
+        .json();
+    let clones = TestDir::new();
+    let origin = format!("file://{}", t.path().display());
+    git_in(
+        clones.path(),
+        &[
+            "clone",
+            "-q",
+            "--filter=blob:none",
+            "--sparse",
+            &origin,
+            "p",
+        ],
+    );
+    let p = clones.join("p");
+    git_in(&p, &["sparse-checkout", "set", "--cone", "app1"]);
+    // The blob of a manifest outside the cone is not local yet (listed as missing, not fetched).
+    let id = git_in(&p, &["rev-parse", "HEAD:libs/lib3/Dependencies"]);
+    let missing = git_in(&p, &["rev-list", "--objects", "--missing=print", "HEAD"]);
+    assert!(
+        missing.lines().any(|l| l == format!("?{}", id.trim())),
+        "the blob is missing before the run: {missing}"
+    );
+    let out =
+        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
+            .current_dir(&p)
+            .args([
+                "diff",
+                "--main-branch",
+                "--base-commit",
+                "HEAD",
+                "--format",
+                "json",
+            ])
+            .run();
+    out.success();
+    let partial: Doc = out.json();
+    for (n, c) in &full.components {
+        assert_eq!(c.hash, partial.hash(n), "{n}");
+        assert_eq!(c.dependencies, partial.components[n].dependencies, "{n}");
+    }
+}
