@@ -291,8 +291,7 @@ impl RegistryClient {
                 }
                 Ok(resp) if is_retryable_status(resp.status()) && attempt < max => {
                     let retry_after = header_str(&resp, "retry-after")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                        .and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
                     tracing::debug!(url, attempt, status = %resp.status(), "retrying");
                     self.backoff(attempt, retry_after).await;
                     attempt += 1;
@@ -914,9 +913,36 @@ mod bytes_compat {
     }
 }
 
+/// A `Retry-After` value (RFC 9110): delay seconds, or an HTTP date (a date in the past means
+/// now). `None` when it is neither.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 25 Nov 2026 22:00:00 GMT").unwrap();
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 22:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 21:59:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
 
     #[test]
     fn loopback_detection() {
