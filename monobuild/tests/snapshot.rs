@@ -28,6 +28,25 @@ fn git_trees(dir: &Path, tree: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// `monobuild diff --main-branch --base-commit HEAD --format json` in `dir`: the committed state
+/// with nothing changed, so every component with its hash.
+fn committed(dir: &Path) -> Doc {
+    let out =
+        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
+            .current_dir(dir)
+            .args([
+                "diff",
+                "--main-branch",
+                "--base-commit",
+                "HEAD",
+                "--format",
+                "json",
+            ])
+            .run();
+    out.success();
+    out.json()
+}
+
 fn ours(snapshot: &Snapshot) -> BTreeMap<String, String> {
     let (root, dirs) = snapshot.tree_ids(Dirs::All);
     let mut out: BTreeMap<String, String> = dirs
@@ -198,19 +217,9 @@ fn hashes_agree_across_index_states_and_sparse_checkouts() {
     t.write("libs/lib3/deep/x/y", "y\n");
     t.commit_all("init");
     let full: Doc = mb(&t).args(["print", "--format", "json"]).run().json();
-    let committed: Doc = mb(&t)
-        .args([
-            "diff",
-            "--main-branch",
-            "--base-commit",
-            "HEAD",
-            "--format",
-            "json",
-        ])
-        .run()
-        .json();
+    let head = committed(t.path());
     for (n, c) in &full.components {
-        assert_eq!(c.hash, committed.hash(n), "{n}");
+        assert_eq!(c.hash, head.hash(n), "{n}");
     }
 
     // A sparse checkout with a sparse index: the cone holds only app1, the other manifests are
@@ -233,20 +242,7 @@ fn hashes_agree_across_index_states_and_sparse_checkouts() {
     );
     git_in(&s, &["checkout", "-q", "main"]);
     assert!(!s.join("libs/lib3/Dependencies").exists());
-    let out =
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
-            .current_dir(&s)
-            .args([
-                "diff",
-                "--main-branch",
-                "--base-commit",
-                "HEAD",
-                "--format",
-                "json",
-            ])
-            .run();
-    out.success();
-    let sparse_doc: Doc = out.json();
+    let sparse_doc = committed(&s);
     assert_eq!(sparse_doc.components.len(), full.components.len());
     for (n, c) in &full.components {
         assert_eq!(c.hash, sparse_doc.hash(n), "{n}");
@@ -256,17 +252,7 @@ fn hashes_agree_across_index_states_and_sparse_checkouts() {
     // Staged changes: the committed state is still what is hashed.
     t.write("libs/lib3/deep/x/y", "staged\n");
     t.git(&["add", "-A"]);
-    let staged: Doc = mb(&t)
-        .args([
-            "diff",
-            "--main-branch",
-            "--base-commit",
-            "HEAD",
-            "--format",
-            "json",
-        ])
-        .run()
-        .json();
+    let staged = committed(t.path());
     for (n, c) in &full.components {
         assert_eq!(c.hash, staged.hash(n), "{n}");
     }
@@ -303,17 +289,7 @@ fn split_index_and_linked_worktrees_give_the_same_hashes() {
     common::original_fixture(&t, "");
     t.write("app2/src/x", "x\n");
     t.commit_all("init");
-    let plain: Doc = mb(&t)
-        .args([
-            "diff",
-            "--main-branch",
-            "--base-commit",
-            "HEAD",
-            "--format",
-            "json",
-        ])
-        .run()
-        .json();
+    let plain = committed(t.path());
     t.git(&["config", "core.splitIndex", "true"]);
     t.git(&["update-index", "--split-index"]);
     t.write("app2/src/y", "y\n");
@@ -328,34 +304,11 @@ fn split_index_and_linked_worktrees_give_the_same_hashes() {
             .starts_with("sharedindex.")),
         "the index is split"
     );
-    let split: Doc = mb(&t)
-        .args([
-            "diff",
-            "--main-branch",
-            "--base-commit",
-            "HEAD",
-            "--format",
-            "json",
-        ])
-        .run()
-        .json();
+    let split = committed(t.path());
     let worktrees = TestDir::new();
     let wt = worktrees.join("wt");
     t.git(&["worktree", "add", "-q", wt.to_str().unwrap(), "HEAD"]);
-    let out =
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
-            .current_dir(&wt)
-            .args([
-                "diff",
-                "--main-branch",
-                "--base-commit",
-                "HEAD",
-                "--format",
-                "json",
-            ])
-            .run();
-    out.success();
-    let linked: Doc = out.json();
+    let linked = committed(&wt);
     for (n, c) in &plain.components {
         assert_eq!(c.hash, split.hash(n), "{n}");
         assert_eq!(c.hash, linked.hash(n), "{n}");
@@ -371,17 +324,7 @@ fn partial_clones_fetch_missing_manifests_through_git() {
     common::original_fixture(&t, "");
     t.commit_all("init");
     t.git(&["config", "uploadpack.allowFilter", "true"]);
-    let full: Doc = mb(&t)
-        .args([
-            "diff",
-            "--main-branch",
-            "--base-commit",
-            "HEAD",
-            "--format",
-            "json",
-        ])
-        .run()
-        .json();
+    let full = committed(t.path());
     let clones = TestDir::new();
     let origin = format!("file://{}", t.path().display());
     git_in(
@@ -404,20 +347,7 @@ fn partial_clones_fetch_missing_manifests_through_git() {
         missing.lines().any(|l| l == format!("?{}", id.trim())),
         "the blob is missing before the run: {missing}"
     );
-    let out =
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
-            .current_dir(&p)
-            .args([
-                "diff",
-                "--main-branch",
-                "--base-commit",
-                "HEAD",
-                "--format",
-                "json",
-            ])
-            .run();
-    out.success();
-    let partial: Doc = out.json();
+    let partial = committed(&p);
     for (n, c) in &full.components {
         assert_eq!(c.hash, partial.hash(n), "{n}");
         assert_eq!(c.dependencies, partial.components[n].dependencies, "{n}");
