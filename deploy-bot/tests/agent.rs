@@ -160,38 +160,27 @@ fn signatures_bodies_and_endpoints() {
 fn refuses_to_start_without_a_secret() {
     let repo = ClusterRepo::new();
     let t = TestDir::new();
-    t.cmd("deploy-bot")
-        .args([
+    let url = repo.url();
+    let agent = || {
+        t.cmd("deploy-bot").args([
             "agent",
             "--repo",
-            &repo.url(),
+            &url,
             "--branch",
             "main",
             "--state-dir",
             "s",
-            "--listen",
-            "127.0.0.1:0",
         ])
+    };
+    agent()
+        .args(["--listen", "127.0.0.1:0"])
         .env_remove("DEPLOY_BOT_WEBHOOK_SECRET")
         .run()
         .code(2)
         .stderr_one_line()
         .stderr_contains("no webhook secret");
     t.write("empty", "");
-    t.cmd("deploy-bot")
-        .args([
-            "agent",
-            "--repo",
-            &repo.url(),
-            "--branch",
-            "main",
-            "--state-dir",
-            "s",
-            "--secret-file",
-            "empty",
-        ])
-        .run()
-        .code(2);
+    agent().args(["--secret-file", "empty"]).run().code(2);
 }
 
 #[test]
