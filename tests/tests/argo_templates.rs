@@ -33,14 +33,15 @@ fn argo_templates_pass_argo_schema_and_dag_validation() {
         .arg(root.join("stackgen/tests/argo_validate.py"))
         .arg(root.join("scripts/argo/branch-flow.yaml"))
         .arg(root.join("scripts/argo/main-flow.yaml"))
+        .arg(root.join("scripts/argo/teardown-flow.yaml"))
         .run()
         .success()
-        .stdout_contains("ok: 2 file(s)");
+        .stdout_contains("ok: 3 file(s)");
 }
 
 #[test]
 fn argo_templates_are_well_formed_workflow_templates() {
-    for name in ["branch-flow.yaml", "main-flow.yaml"] {
+    for name in ["branch-flow.yaml", "main-flow.yaml", "teardown-flow.yaml"] {
         let path = workspace_root().join("scripts/argo").join(name);
         let text = std::fs::read_to_string(&path).expect("template");
         let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
