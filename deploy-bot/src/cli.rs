@@ -54,6 +54,14 @@ pub enum Command {
     /// Watch a cluster repo: take GitHub webhooks, validate and apply what is merged, reconcile periodically.
     #[command(after_help = AFTER_HELP)]
     Agent(AgentArgs),
+    /// The local platform's ingress for Swarm stacks: route HTTP by Host and path prefix to labelled services.
+    ///
+    /// stackgen's compose output labels each service that has an ingress with its host, path and port, and
+    /// publishes that port in host mode; this proxy finds those services' running tasks on the engine and
+    /// forwards to them (longest path prefix of the host wins; `/a` matches `/a` and `/a/b`, not `/ab`).
+    /// With names under `.localhost`, `http://<branch>.<stack>.dev.localhost:<port>/` opens with no DNS set-up.
+    #[command(after_help = AFTER_HELP)]
+    Ingress(IngressArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -132,6 +140,23 @@ pub struct RequestArgs {
         default_value = "deploy-bot@users.noreply.invalid"
     )]
     pub author_email: String,
+}
+
+/// `ingress` flags.
+#[derive(Debug, Args)]
+pub struct IngressArgs {
+    /// HTTP listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
+    pub listen: SocketAddr,
+    /// docker CLI of the swarm manager (default: `docker` on PATH; DOCKER_HOST is honoured).
+    #[arg(long, value_name = "PATH")]
+    pub docker: Option<PathBuf>,
+    /// How long discovered routes are reused before the engine is asked again (500ms, 2s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = deploy_bot::duration::parse_duration)]
+    pub refresh: Duration,
+    /// How long one upstream request may take.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
+    pub upstream_timeout: Duration,
 }
 
 /// `agent` flags.

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod error;
 pub mod git;
 pub mod github;
+pub mod ingress;
 pub mod manifests;
 pub mod metrics;
 pub mod names;

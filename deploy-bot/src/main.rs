@@ -108,6 +108,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;
             Ok(())
         }
+        Command::Ingress(a) => {
+            deploy_bot::ingress::run(deploy_bot::ingress::IngressConfig {
+                listen: a.listen,
+                docker: a.docker.unwrap_or_else(|| "docker".into()),
+                refresh: a.refresh,
+                upstream_timeout: a.upstream_timeout,
+            })
+            .await?;
+            Ok(())
+        }
         Command::Agent(a) => {
             let secret = match &a.secret_file {
                 Some(f) => std::fs::read_to_string(f)

@@ -1,0 +1,575 @@
+//! The local platform's ingress for Swarm stacks: an HTTP reverse proxy that routes by `Host` and path prefix to the services that carry stackgen's ingress labels, the way an Ingress controller does on Kubernetes.
+//!
+//! stackgen marks every service with an ingress in its compose output with
+//! the labels [`LABEL_HOST`], [`LABEL_PATH`] and [`LABEL_PORT`], and publishes
+//! that port in `host` mode with no fixed number, so Swarm gives each task a
+//! free loopback port and two branches never clash. The proxy discovers the
+//! routes from the engine (`docker service ls`, `docker inspect` of the
+//! running tasks), caches them briefly, and forwards each request to a task's
+//! published port: the longest matching path prefix of the request's host
+//! wins (Kubernetes' `Prefix` path type: `/a` matches `/a` and `/a/b`, not
+//! `/ab`). Names under `.localhost` resolve to loopback, so a URL such as
+//! `http://feature-x.shop.dev.localhost:8088/` opens with no DNS set-up.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// The host name a service answers for (the environment's host).
+pub const LABEL_HOST: &str = "dev.microplatform.ingress.host";
+/// The path prefix routed to the service (`/` for everything).
+pub const LABEL_PATH: &str = "dev.microplatform.ingress.path";
+/// The container port the service's ingress traffic goes to.
+pub const LABEL_PORT: &str = "dev.microplatform.ingress.port";
+
+/// How the proxy runs.
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    /// Where to listen (`127.0.0.1:8088`).
+    pub listen: SocketAddr,
+    /// The `docker` CLI of the swarm manager.
+    pub docker: PathBuf,
+    /// How long discovered routes are reused before the engine is asked again.
+    pub refresh: Duration,
+    /// How long one upstream request may take.
+    pub upstream_timeout: Duration,
+}
+
+/// One route: a host and path prefix served by the tasks of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// The `Host` it answers for (lower case, no port).
+    pub host: String,
+    /// The path prefix (starts with `/`).
+    pub path: String,
+    /// The Swarm service (`<stack>_<service>`).
+    pub service: String,
+    /// The container port.
+    pub port: u16,
+    /// The loopback ports the running tasks publish it on.
+    pub upstreams: Vec<u16>,
+}
+
+/// The routes, by host, longest prefix first.
+#[derive(Debug, Default, Clone)]
+pub struct RouteTable {
+    by_host: BTreeMap<String, Vec<Route>>,
+}
+
+impl RouteTable {
+    /// A table of these routes.
+    pub fn new(routes: Vec<Route>) -> Self {
+        let mut by_host: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+        for r in routes {
+            by_host.entry(r.host.clone()).or_default().push(r);
+        }
+        for v in by_host.values_mut() {
+            v.sort_by(|a, b| {
+                b.path
+                    .len()
+                    .cmp(&a.path.len())
+                    .then_with(|| a.service.cmp(&b.service))
+            });
+        }
+        Self { by_host }
+    }
+
+    /// The route of a request: its host (any port stripped, any case) and path.
+    pub fn lookup(&self, host: &str, path: &str) -> Option<&Route> {
+        let host = strip_port(host).to_ascii_lowercase();
+        self.by_host
+            .get(host.trim_end_matches('.'))?
+            .iter()
+            .find(|r| prefix_matches(&r.path, path))
+    }
+
+    /// Every route, sorted by host then path.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.by_host.values().flat_map(|v| v.iter().rev())
+    }
+
+    /// Whether there is no route at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8088
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h)
+}
+
+/// Kubernetes' `Prefix` match: element-wise on `/`-separated segments.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return true;
+    }
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Routes from `docker service inspect` and `docker inspect` (tasks) output.
+///
+/// `services` is the JSON array `docker service inspect` prints, `tasks` the
+/// array `docker inspect` prints for the running tasks of those services.
+pub fn routes_from_inspect(services: &serde_json::Value, tasks: &serde_json::Value) -> Vec<Route> {
+    let mut ports_of: BTreeMap<(String, u16), Vec<u16>> = BTreeMap::new();
+    for t in tasks.as_array().into_iter().flatten() {
+        let Some(service_id) = t["ServiceID"].as_str() else {
+            continue;
+        };
+        if t["Status"]["State"].as_str() != Some("running") {
+            continue;
+        }
+        for p in t["Status"]["PortStatus"]["Ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let (Some(target), Some(published)) =
+                (p["TargetPort"].as_u64(), p["PublishedPort"].as_u64())
+            else {
+                continue;
+            };
+            if p["PublishMode"].as_str() != Some("host") {
+                continue;
+            }
+            let (Ok(target), Ok(published)) = (u16::try_from(target), u16::try_from(published))
+            else {
+                continue;
+            };
+            let list = ports_of
+                .entry((service_id.to_string(), target))
+                .or_default();
+            if !list.contains(&published) {
+                list.push(published);
+            }
+        }
+    }
+    let mut routes = Vec::new();
+    for s in services.as_array().into_iter().flatten() {
+        let labels = &s["Spec"]["Labels"];
+        let (Some(host), Some(port)) = (
+            labels[LABEL_HOST].as_str(),
+            labels[LABEL_PORT]
+                .as_str()
+                .and_then(|p| p.parse::<u16>().ok()),
+        ) else {
+            continue;
+        };
+        let path = labels[LABEL_PATH].as_str().unwrap_or("/");
+        let id = s["ID"].as_str().unwrap_or_default().to_string();
+        let mut upstreams = ports_of.remove(&(id, port)).unwrap_or_default();
+        upstreams.sort_unstable();
+        routes.push(Route {
+            host: host.to_ascii_lowercase(),
+            path: if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            },
+            service: s["Spec"]["Name"].as_str().unwrap_or_default().to_string(),
+            port,
+            upstreams,
+        });
+    }
+    routes
+}
+
+/// Asks the engine for the current routes.
+async fn discover(docker: &PathBuf) -> Result<Vec<Route>> {
+    let ids = docker_out(
+        docker,
+        &[
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label={LABEL_HOST}"),
+        ],
+    )
+    .await?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec!["service", "inspect"];
+    args.extend(&ids);
+    let services: serde_json::Value = parse_json(&docker_out(docker, &args).await?)?;
+    let mut task_ids = Vec::new();
+    for id in &ids {
+        let out = docker_out(
+            docker,
+            &[
+                "service",
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                "desired-state=running",
+                id,
+            ],
+        )
+        .await?;
+        task_ids.extend(out.split_whitespace().map(str::to_string));
+    }
+    let tasks = if task_ids.is_empty() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        let mut args = vec!["inspect", "--type", "task"];
+        args.extend(task_ids.iter().map(String::as_str));
+        parse_json(&docker_out(docker, &args).await?)?
+    };
+    Ok(routes_from_inspect(&services, &tasks))
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| Error::External {
+        program: "docker".into(),
+        message: format!("unexpected inspect output: {e}"),
+    })
+}
+
+async fn docker_out(docker: &PathBuf, args: &[&str]) -> Result<String> {
+    let out = tokio::process::Command::new(docker)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| Error::External {
+            program: docker.display().to_string(),
+            message: format!("cannot run: {e}"),
+        })?;
+    if !out.status.success() {
+        return Err(Error::External {
+            program: format!("docker {}", args.join(" ")),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+struct Proxy {
+    config: IngressConfig,
+    client: reqwest::Client,
+    table: Mutex<(Option<Instant>, Arc<RouteTable>)>,
+    next: AtomicUsize,
+}
+
+impl Proxy {
+    /// The route table, asked anew from the engine when older than `refresh` (or when `force`).
+    async fn table(&self, force: bool) -> Result<Arc<RouteTable>> {
+        let mut guard = self.table.lock().await;
+        let fresh = guard.0.is_some_and(|at| at.elapsed() < self.config.refresh);
+        if fresh && !force {
+            return Ok(guard.1.clone());
+        }
+        let table = Arc::new(RouteTable::new(discover(&self.config.docker).await?));
+        *guard = (Some(Instant::now()), table.clone());
+        Ok(table)
+    }
+}
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn forwardable(name: &HeaderName) -> bool {
+    !HOP_BY_HOP.contains(&name.as_str())
+}
+
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn handle(
+    State(proxy): State<Arc<Proxy>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default()
+        .to_string();
+    let path = req.uri().path().to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), ToString::to_string);
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    // Requests with a body are forwarded once; bodiless ones may be retried
+    // after the routes are refreshed (a task replaced by an update).
+    let body = match axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}\n"),
+            );
+        }
+    };
+    for attempt in 0..2 {
+        let table = match proxy.table(attempt > 0).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "ingress: route discovery failed");
+                return text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("ingress: cannot list the routes from the engine: {e}\n"),
+                );
+            }
+        };
+        let Some(route) = table.lookup(&host, &path) else {
+            if attempt == 0 {
+                continue; // a stack deployed a moment ago: ask the engine once more
+            }
+            let known: Vec<String> = table
+                .routes()
+                .map(|r| format!("  http://{}{}  -> {}", r.host, r.path, r.service))
+                .collect();
+            return text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "ingress: no route for host {host:?} and path {path:?}\nroutes:\n{}\n",
+                    if known.is_empty() {
+                        "  (none: no running service carries the label dev.microplatform.ingress.host)".to_string()
+                    } else {
+                        known.join("\n")
+                    }
+                ),
+            );
+        };
+        if route.upstreams.is_empty() {
+            if attempt == 0 {
+                continue;
+            }
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "ingress: {} has no running task publishing port {} (docker service ps {})\n",
+                    route.service, route.port, route.service
+                ),
+            );
+        }
+        let i = proxy.next.fetch_add(1, Ordering::Relaxed) % route.upstreams.len();
+        let url = format!("http://127.0.0.1:{}{path_and_query}", route.upstreams[i]);
+        let mut out = proxy.client.request(method.clone(), &url);
+        for (name, value) in &headers {
+            if forwardable(name) {
+                out = out.header(name, value);
+            }
+        }
+        out = out
+            .header("x-forwarded-for", peer.ip().to_string())
+            .header("x-forwarded-host", host.clone())
+            .header("x-forwarded-proto", "http")
+            .body(body.clone());
+        match out.send().await {
+            Ok(resp) => {
+                tracing::debug!(%host, %path, service = %route.service, status = resp.status().as_u16(), "ingress");
+                let mut r = Response::builder().status(resp.status());
+                if let Some(h) = r.headers_mut() {
+                    copy_headers(resp.headers(), h);
+                }
+                return r
+                    .body(Body::from_stream(resp.bytes_stream()))
+                    .unwrap_or_else(|e| text(StatusCode::BAD_GATEWAY, format!("{e}\n")));
+            }
+            Err(e) if attempt == 0 && e.is_connect() => {
+                tracing::info!(service = %route.service, error = %e, "ingress: upstream gone, refreshing routes");
+            }
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("ingress: {} did not answer at {url}: {e}\n", route.service),
+                );
+            }
+        }
+    }
+    text(
+        StatusCode::BAD_GATEWAY,
+        "ingress: no upstream answered\n".into(),
+    )
+}
+
+fn copy_headers(from: &reqwest::header::HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if forwardable(name) {
+            to.append(name, value.clone());
+        }
+    }
+}
+
+/// Runs the proxy until SIGINT or SIGTERM.
+pub async fn run(config: IngressConfig) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(config.upstream_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Io {
+            path: config.listen.to_string(),
+            source: e,
+        })?;
+    tracing::info!(listen = %config.listen, "ingress: serving");
+    let proxy = Arc::new(Proxy {
+        config,
+        client,
+        table: Mutex::new((None, Arc::new(RouteTable::default()))),
+        next: AtomicUsize::new(0),
+    });
+    let app = axum::Router::new().fallback(handle).with_state(proxy);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| Error::Internal(format!("ingress server: {e}")))
+}
+
+async fn shutdown() {
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(host: &str, path: &str, service: &str) -> Route {
+        Route {
+            host: host.into(),
+            path: path.into(),
+            service: service.into(),
+            port: 8080,
+            upstreams: vec![1],
+        }
+    }
+
+    #[test]
+    fn longest_prefix_of_the_host_wins_on_segment_boundaries() {
+        let t = RouteTable::new(vec![
+            route("a.localhost", "/", "s_web"),
+            route("a.localhost", "/cgi-bin/greet", "s_api"),
+            route("b.localhost", "/", "t_web"),
+        ]);
+        assert_eq!(t.lookup("a.localhost:8088", "/").unwrap().service, "s_web");
+        assert_eq!(t.lookup("A.LOCALHOST", "/").unwrap().service, "s_web");
+        assert_eq!(
+            t.lookup("a.localhost", "/cgi-bin/greet").unwrap().service,
+            "s_api"
+        );
+        assert_eq!(
+            t.lookup("a.localhost", "/cgi-bin/greet/x").unwrap().service,
+            "s_api"
+        );
+        assert_eq!(
+            t.lookup("a.localhost", "/cgi-bin/greeting")
+                .unwrap()
+                .service,
+            "s_web"
+        );
+        assert_eq!(t.lookup("b.localhost.", "/x").unwrap().service, "t_web");
+        assert!(t.lookup("c.localhost", "/").is_none());
+    }
+
+    #[test]
+    fn prefix_rules_follow_kubernetes() {
+        assert!(prefix_matches("/", "/anything"));
+        assert!(prefix_matches("/a/", "/a"));
+        assert!(prefix_matches("/a", "/a/b"));
+        assert!(!prefix_matches("/a", "/ab"));
+        assert!(strip_port("[::1]:80") == "::1");
+        assert_eq!(strip_port("x.localhost:8088"), "x.localhost");
+        assert_eq!(strip_port("x.localhost"), "x.localhost");
+    }
+
+    #[test]
+    fn routes_come_from_labels_and_running_tasks_host_ports() {
+        let services = serde_json::json!([
+            {"ID": "s1", "Spec": {"Name": "shop-x_web", "Labels": {
+                LABEL_HOST: "X.shop.dev.localhost", LABEL_PATH: "/", LABEL_PORT: "8080"}}},
+            {"ID": "s2", "Spec": {"Name": "shop-x_api", "Labels": {
+                LABEL_HOST: "x.shop.dev.localhost", LABEL_PATH: "cgi-bin/greet", LABEL_PORT: "8080"}}},
+            {"ID": "s3", "Spec": {"Name": "other", "Labels": {}}}
+        ]);
+        let tasks = serde_json::json!([
+            {"ServiceID": "s1", "Status": {"State": "running", "PortStatus": {"Ports": [
+                {"TargetPort": 8080, "PublishedPort": 32770, "PublishMode": "host"},
+                {"TargetPort": 8080, "PublishedPort": 32770, "PublishMode": "host"}]}}},
+            {"ServiceID": "s1", "Status": {"State": "shutdown", "PortStatus": {"Ports": [
+                {"TargetPort": 8080, "PublishedPort": 32771, "PublishMode": "host"}]}}},
+            {"ServiceID": "s2", "Status": {"State": "running", "PortStatus": {"Ports": [
+                {"TargetPort": 9999, "PublishedPort": 32772, "PublishMode": "host"}]}}}
+        ]);
+        let routes = routes_from_inspect(&services, &tasks);
+        assert_eq!(
+            routes,
+            vec![
+                Route {
+                    host: "x.shop.dev.localhost".into(),
+                    path: "/".into(),
+                    service: "shop-x_web".into(),
+                    port: 8080,
+                    upstreams: vec![32770],
+                },
+                Route {
+                    host: "x.shop.dev.localhost".into(),
+                    path: "/cgi-bin/greet".into(),
+                    service: "shop-x_api".into(),
+                    port: 8080,
+                    upstreams: vec![],
+                },
+            ]
+        );
+    }
+}
