@@ -1,6 +1,7 @@
 //! Dockerfile parsing as `BuildKit` reads it: parser directives, BOM, line continuations, heredocs, the AST (dumpable in `BuildKit`'s format), instruction checks, global `ARG`s and the stage list with every cross-stage reference.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use crate::error::BuildError;
 use crate::words::{Env, Lex, NoEnv};
@@ -252,6 +253,7 @@ fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
 
 /// Parse the text into `BuildKit`'s AST. Unknown instructions are kept (as `BuildKit`'s parser does);
 /// [`parse`] refuses them.
+#[allow(clippy::many_single_char_names)]
 pub fn parse_ast(path: &str, text: &str) -> Result<Ast, BuildError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -409,16 +411,16 @@ fn word_nodes(words: Vec<String>) -> Vec<Node> {
 
 /// `--flag` words before the arguments (quotes and escapes removed), and the rest of the line.
 fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
-    let cs: Vec<char> = line.chars().collect();
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut pos = 0;
     #[derive(PartialEq)]
     enum Phase {
         Spaces,
         Word,
         Quote,
     }
+    let cs: Vec<char> = line.chars().collect();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut pos = 0;
     let mut phase = Phase::Spaces;
     let mut quote = '\0';
     let mut blank_ok = false;
@@ -753,11 +755,15 @@ fn go_quote(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+                let _ = write!(out, "\\x{:02x}", c as u32);
             }
             c if go_printable(c) => out.push(c),
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
         }
     }
     out.push('"');
@@ -807,7 +813,7 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, String> {
         Some(a) => (true, a),
         None => (false, after),
     };
-    let rest = after.trim_start_matches(|c: char| matches!(c, '\t' | '\n' | '\u{c}' | '\r' | ' '));
+    let rest = after.trim_start_matches(['\t', '\n', '\u{c}', '\r', ' ']);
     if rest.contains('<') || rest.is_empty() {
         return Ok(None);
     }
@@ -1041,7 +1047,7 @@ fn check(node: &Node) -> Result<Checked, String> {
         "ENV" | "LABEL" => {
             flags(&[])?;
             at_least_one(&kw, &args)?;
-            if args.len() % 3 != 0 {
+            if !args.len().is_multiple_of(3) {
                 return Err(format!("Bad input to {kw}, too many arguments"));
             }
             if args.chunks(3).any(|c| c[0].is_empty()) {
@@ -1335,13 +1341,6 @@ fn build(
             _ => None,
         })
         .collect();
-    if names.is_empty() {
-        return Err(syntax(
-            path,
-            ast.nodes.last().map_or(1, |n| n.start_line),
-            "no FROM instruction (dockerfile contains no stages to build)",
-        ));
-    }
     let last_name = names
         .last()
         .cloned()
@@ -1470,7 +1469,7 @@ fn build(
                         mount_from,
                     } => {
                         if let Some(f) = copy_from {
-                            check_no_expansion(path, line, &lex, &f)?;
+                            check_no_expansion(path, line, lex, &f)?;
                             let src = resolve_from(path, line, &f, current, &names, true)?;
                             add_source(&mut stages[current], src);
                         }
@@ -1484,7 +1483,7 @@ fn build(
                         mount_from,
                     } => {
                         if let Some(f) = copy_from {
-                            check_no_expansion(path, line, &lex, &f)?;
+                            check_no_expansion(path, line, lex, &f)?;
                             onbuild_reads[current].push((line, true, f));
                         }
                         for f in mount_from {
@@ -1497,6 +1496,13 @@ fn build(
             }
         }
     }
+    if stages.is_empty() {
+        return Err(syntax(
+            path,
+            ast.nodes.last().map_or(1, |n| n.start_line),
+            "no FROM instruction (dockerfile contains no stages to build)",
+        ));
+    }
     Ok(Dockerfile {
         escape,
         global_args: declared,
@@ -1504,7 +1510,7 @@ fn build(
     })
 }
 
-fn check_no_expansion(path: &str, line: usize, lex: &Lex, from: &str) -> Result<(), BuildError> {
+fn check_no_expansion(path: &str, line: usize, lex: Lex, from: &str) -> Result<(), BuildError> {
     let expanded = lex
         .process_word(from, &NoEnv)
         .map_err(|e| syntax(path, line, e.to_string()))?;
@@ -1540,5 +1546,270 @@ mod tests {
 
     fn p(text: &str) -> Result<Dockerfile, BuildError> {
         parse("Dockerfile", text, &BTreeMap::new())
+    }
+
+    fn with_args(text: &str, args: &[(&str, &str)]) -> Result<Dockerfile, BuildError> {
+        let a = args
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        parse("Dockerfile", text, &a)
+    }
+
+    fn dump(text: &str) -> String {
+        dump_ast(&parse_ast("Dockerfile", text).unwrap())
+    }
+
+    fn err(text: &str) -> String {
+        p(text).unwrap_err().to_string()
+    }
+
+    fn image(s: &str) -> Source {
+        Source::Image(s.to_string())
+    }
+
+    #[test]
+    fn stages_names_and_refs() {
+        let d = p("ARG BASE=alpine:3\nfrom ${BASE} as Deps\nRUN echo\nFROM deps AS build\nCOPY --from=DEPS /a /a\nRUN --mount=type=cache,target=/c,from=deps true\nFROM busybox:1\nCOPY --from=1 /x /x\nCOPY --from=other/img:1 /y /y\nCOPY --from=busybox /z /z\n").unwrap();
+        assert_eq!(d.stages.len(), 3);
+        assert_eq!(d.stages[0].name.as_deref(), Some("deps"));
+        assert_eq!(d.stages[0].name_as_written.as_deref(), Some("Deps"));
+        assert_eq!(d.stages[0].base, image("alpine:3"));
+        assert_eq!(d.stages[1].base, Source::Stage(0));
+        assert_eq!(d.stages[1].copies_from, vec![0]);
+        assert_eq!(d.stages[2].copies_from, vec![1]);
+        // A --from that names no stage is an image, as in BuildKit.
+        assert_eq!(d.stages[2].images_from, vec!["busybox", "other/img:1"]);
+    }
+
+    #[test]
+    fn build_arg_overrides_global_default() {
+        let d = with_args(
+            "ARG TAG=1\nARG REG\nFROM ${REG:-docker.io}/lib/x:$TAG\n",
+            &[("TAG", "2")],
+        )
+        .unwrap();
+        assert_eq!(d.stages[0].base, image("docker.io/lib/x:2"));
+    }
+
+    #[test]
+    fn words_are_shell_words() {
+        // Quoted ARG values, quoted FROM words, every substitution form, nesting.
+        let d = p("ARG X=\"a b\" V=\"supported\" E=''\nARG BASE=\"golang:1.22\"\nFROM \"${BASE}\" AS delve-supported\nFROM alpine AS delve-unsupported\nFROM delve-${V}\nFROM ${NOPE:-${BASE%:*}}:${V/sup/SUP}\nFROM ${E-x}y${E:-z}${V:+w}${NOPE+no}${V#sup}${V##*p}${V%ed}${V%%o*}\n").unwrap();
+        assert_eq!(d.global_args["X"].as_deref(), Some("a b"));
+        assert_eq!(d.stages[0].base, image("golang:1.22"));
+        assert_eq!(d.stages[2].base, Source::Stage(0));
+        assert_eq!(d.stages[3].base, image("golang:SUPported"));
+        assert_eq!(d.stages[4].base, image("yzwportedortedsupportsupp"));
+        let e = err("ARG V\nFROM ${V:?needs-a-base}\n");
+        assert!(
+            e.contains("Dockerfile:2:") && e.contains("V: needs-a-base"),
+            "{e}"
+        );
+        let e = err("FROM ${V\n");
+        assert!(
+            e.contains("Dockerfile:1:") && e.contains("missing '}'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn redeclared_global_arg_keeps_its_value() {
+        let d = p("ARG VERSION=3.19\nARG VERSION\nARG TARGETARCH\nARG TARGETOS BUILDPLATFORM\nFROM alpine:${VERSION}-${TARGETOS}-${TARGETARCH}\nFROM --platform=$BUILDPLATFORM alpine\n").unwrap();
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        assert_eq!(
+            d.stages[0].base,
+            image(&format!("alpine:3.19-linux-{arch}"))
+        );
+        assert_eq!(d.stages[1].platform, Some(format!("linux/{arch}")));
+        assert_eq!(d.global_args["VERSION"].as_deref(), Some("3.19"));
+        let d = with_args(
+            "ARG TARGETARCH\nARG TARGETVARIANT\nFROM x:$TARGETARCH$TARGETVARIANT\n",
+            &[("TARGETPLATFORM", "linux/arm/v7")],
+        )
+        .unwrap();
+        assert_eq!(d.stages[0].base, image("x:armv7"));
+        // An undeclared ARG stays unset in FROM, as in BuildKit.
+        let d = with_args("FROM x:${TAG:-none}\n", &[("TAG", "1")]).unwrap();
+        assert_eq!(d.stages[0].base, image("x:none"));
+    }
+
+    #[test]
+    fn heredocs_follow_buildkit_rules() {
+        let text = "FROM a:1\nRUN <<file.txt cat\nFROM nothing\nfile.txt\nCOPY <<END-OF-SCRIPT /x\nbody\nEND-OF-SCRIPT\nRUN echo $((1<<4)) \"<<NOHEREDOC\"\nRUN [\"sh\", \"-c\", \"cat <<EOF\"]\nUSER nobody\nONBUILD RUN <<-'Q' 3<<\"Z\"\n\tx $y\n\tQ\nz\nZ\nFROM a:1 AS two\n";
+        let ast = parse_ast("Dockerfile", text).unwrap();
+        let n = &ast.nodes;
+        assert_eq!(n[1].heredocs[0].name, "file.txt");
+        assert_eq!(n[1].heredocs[0].content, "FROM nothing\n");
+        assert_eq!(n[2].heredocs[0].name, "END-OF-SCRIPT");
+        assert!(n[3].heredocs.is_empty());
+        assert!(n[4].heredocs.is_empty() && n[4].json);
+        assert_eq!(n[5].value, "USER");
+        let h = &n[6].heredocs;
+        assert_eq!(h.len(), 2);
+        assert!(h[0].chomp && !h[0].expand && h[0].name == "Q");
+        assert_eq!(h[0].content, "\tx $y\n");
+        assert!(!h[1].chomp && !h[1].expand && h[1].fd == 3 && h[1].name == "Z");
+        assert_eq!((n[6].start_line, n[6].end_line), (11, 15));
+        let d = p(text).unwrap();
+        assert_eq!(d.stages.len(), 2);
+        assert_eq!(d.stages[1].line, 16);
+        // Not on other instructions: the body is read as instructions.
+        let e = err("FROM a:1\nUSER <<X\nX\n");
+        assert!(e.contains("Dockerfile:3: unknown instruction `X`"), "{e}");
+        let e = err("FROM a:1\nRUN <<EOF\nx\n");
+        assert!(
+            e.contains("Dockerfile:2:") && e.contains("unterminated heredoc"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn directives_bom_and_continuations() {
+        // The directive block ends at the first unknown directive.
+        let ast = parse_ast(
+            "Dockerfile",
+            "\u{feff}# syntax=x\n# foo=bar\n# escape=`\nFROM a \\\n  b\n",
+        )
+        .unwrap();
+        assert_eq!(ast.escape, '\\');
+        assert_eq!(dump_ast(&ast), "(from \"a\" \"b\")\n");
+        let ast = parse_ast("Dockerfile", "\u{feff}#escape = `\n\nFROM a `\n  AS b\n").unwrap();
+        assert_eq!(ast.escape, '`');
+        // Joined without an added space; comments and empty lines inside are skipped.
+        assert_eq!(
+            dump("FROM a\nRUN echo a\\\n# comment\n\n  b \\\n   c\n"),
+            "(from \"a\")\n(run \"echo a  b    c\")\n"
+        );
+        assert_eq!(dump("FROM a\nRUN x\\\ny\n"), "(from \"a\")\n(run \"xy\")\n");
+        // An escaped escape at the end of a line is not a continuation.
+        assert_eq!(
+            dump("FROM a\nRUN echo \\\\\nRUN b\n"),
+            "(from \"a\")\n(run \"echo \\\\\\\\\")\n(run \"b\")\n"
+        );
+        let e = err("# escape=x\nFROM a\n");
+        assert!(
+            e.contains("Dockerfile:1:") && e.contains("invalid escape"),
+            "{e}"
+        );
+        let e = err("# escape=`\n# escape=`\nFROM a\n");
+        assert!(
+            e.contains("Dockerfile:2:") && e.contains("only one escape"),
+            "{e}"
+        );
+        // A directive after an instruction is a comment.
+        assert_eq!(parse_ast("D", "FROM a\n# escape=`\n").unwrap().escape, '\\');
+    }
+
+    #[test]
+    fn ast_dump_is_buildkit_format() {
+        let text = "FROM --platform=$P a AS b\nENV A=1 B=\"x y\"\nENV C d e\nLABEL k=v\nCOPY --from=b --chown=1 [\"x\", \"/z\"]\nADD a b\nONBUILD RUN echo hi\nHEALTHCHECK --interval=5s CMD curl x\nEXPOSE 80 443\nCMD [\"a\",\"\\u00e9\\t\"]\nSHELL [\"sh\"]\nARG X=\"a b\" Y\nBOGUS x y\n";
+        assert_eq!(
+            dump(text),
+            "(from [\"--platform=$P\"] \"a\" \"AS\" \"b\")\n\
+             (env \"A\" \"1\" \"=\" \"B\" \"\\\"x y\\\"\" \"=\")\n\
+             (env \"C\" \"d e\" \"\")\n\
+             (label \"k\" \"v\" \"=\")\n\
+             (copy [\"--from=b\" \"--chown=1\"] \"x\" \"/z\")\n\
+             (add \"a\" \"b\")\n\
+             (onbuild (run \"echo hi\"))\n\
+             (healthcheck [\"--interval=5s\"] \"CMD\" \"curl x\")\n\
+             (expose \"80\" \"443\")\n\
+             (cmd \"a\" \"é\\t\")\n\
+             (shell \"sh\")\n\
+             (arg \"X=\\\"a b\\\"\" \"Y\")\n\
+             (bogus \"\")\n"
+        );
+        let e = err("FROM a\nBOGUS x\n");
+        assert!(
+            e.contains("Dockerfile:2: unknown instruction `BOGUS`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refuses_what_buildkit_refuses() {
+        for (text, line, what) in [
+            ("FROM a\nENV PATH\n", 2, "ENV must have two arguments"),
+            ("FROM a\nADD --from=a x y\n", 2, "unknown flag: --from"),
+            ("FROM \"\" AS foo\n", 1, "should not be blank"),
+            ("FROM ${BLANK} AS foo\n", 1, "should not be blank"),
+            (
+                "FROM a\nCOPY --from=$FOO . .\n",
+                2,
+                "variable expansion is not supported for --from",
+            ),
+            (
+                "FROM a\nRUN --mount=from=$x,target=/t true\n",
+                2,
+                "doesn't support variable expansion",
+            ),
+            (
+                "FROM a AS b\nCOPY --from=b x y\n",
+                2,
+                "refers to this stage or a later one",
+            ),
+            (
+                "FROM a\nCOPY --from=c x y\nFROM a AS c\n",
+                2,
+                "refers to this stage or a later one",
+            ),
+            ("FROM a\nCOPY x\n", 2, "requires at least two arguments"),
+            (
+                "FROM a\nCMD [\"a\", [\"b\"]]\n",
+                2,
+                "arrays must be comprised of strings",
+            ),
+            ("FROM a\nSHELL sh -c\n", 2, "JSON form"),
+            ("FROM a\nWORKDIR\n", 2, "exactly one argument"),
+            ("FROM a b c d\n", 1, "one or three arguments"),
+            ("FROM a AS 1bad\n", 1, "invalid name for build stage"),
+            ("FROM --plat=x a\n", 1, "unknown flag: --plat"),
+            (
+                "FROM a\nONBUILD FROM b\n",
+                2,
+                "isn't allowed as an ONBUILD trigger",
+            ),
+            (
+                "FROM a\nCOPY x <<EOF\nEOF\n",
+                2,
+                "cannot accept a heredoc as a destination",
+            ),
+            ("RUN x\n", 1, "before the first FROM"),
+            ("# only a comment\n\n", 2, "file with no instructions"),
+            ("ARG A=1\n", 1, "no FROM instruction"),
+            ("FROM a AS x\nFROM b AS X\n", 2, "duplicate stage name"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(&format!("Dockerfile:{line}: ")), "{text:?}: {e}");
+            assert!(e.contains(what), "{text:?}: {e}");
+        }
+        let e = p("FROM a\nCOPY --from=3 x y\n").unwrap_err();
+        assert!(matches!(e, BuildError::UnknownStage { line: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn onbuild_triggers_add_dependencies() {
+        let d = p("FROM alpine AS src\nFROM busybox AS base\nONBUILD COPY --from=src /a /b\nFROM base AS mid\nFROM scratch\nCOPY --from=mid /b /\n").unwrap();
+        assert_eq!(d.stages[2].copies_from, vec![0]);
+        assert_eq!(d.stages[1].copies_from, Vec::<usize>::new());
+    }
+
+    #[test]
+    fn lex_view_keeps_lines_and_heredocs() {
+        let (esc, ins) = lex(
+            "Dockerfile",
+            "# escape=`\nFROM a:1 AS one\nRUN echo a `\n  # c\n  b\nRUN <<EOF\nx\nEOF\n",
+        )
+        .unwrap();
+        assert_eq!(esc, '`');
+        assert_eq!(ins[1].keyword, "RUN");
+        assert_eq!(ins[1].rest, "echo a   b");
+        assert_eq!(ins[2].line, 6);
+        assert_eq!(ins[2].heredocs, vec!["x\n".to_string()]);
     }
 }

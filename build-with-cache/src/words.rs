@@ -79,9 +79,9 @@ impl Lex {
         self.run(word, env).map(|(_, w)| w)
     }
 
-    fn run(&self, word: &str, env: &dyn Env) -> Result<(String, Vec<String>), WordError> {
+    fn run(self, word: &str, env: &dyn Env) -> Result<(String, Vec<String>), WordError> {
         let mut sw = Shell {
-            lex: *self,
+            lex: self,
             chars: word.chars().collect(),
             pos: 0,
             env,
@@ -97,7 +97,7 @@ impl Lex {
 
 struct Words {
     buf: String,
-    words: Vec<String>,
+    done: Vec<String>,
     in_word: bool,
 }
 
@@ -105,7 +105,7 @@ impl Words {
     fn add_char(&mut self, ch: char) {
         if ch.is_whitespace() {
             if self.in_word && !self.buf.is_empty() {
-                self.words.push(std::mem::take(&mut self.buf));
+                self.done.push(std::mem::take(&mut self.buf));
                 self.in_word = false;
             }
         } else {
@@ -127,9 +127,9 @@ impl Words {
     }
     fn finish(mut self) -> Vec<String> {
         if !self.buf.is_empty() {
-            self.words.push(self.buf);
+            self.done.push(self.buf);
         }
-        self.words
+        self.done
     }
 }
 
@@ -168,7 +168,7 @@ impl Shell<'_> {
         let mut result = String::new();
         let mut words = Words {
             buf: String::new(),
-            words: Vec::new(),
+            done: Vec::new(),
             in_word: false,
         };
         while let Some(ch) = self.peek() {
@@ -342,17 +342,18 @@ impl Shell<'_> {
         }
         let name = self.name();
         let first = self.next();
+        if first.is_none() {
+            return Err("syntax error: missing '}'".into());
+        }
         let mut chs: String = first.map_or('\u{fffd}', |c| c).to_string();
         let mut ch = first;
         let mut null_is_unset = false;
         match first {
-            Some('}') => {
-                return Ok(match self.lookup(&name) {
-                    Some(v) => v,
-                    None if self.lex.skip_unset_env => format!("${{{name}}}"),
-                    None => String::new(),
-                });
-            }
+            Some('}') => Ok(match self.lookup(&name) {
+                Some(v) => v,
+                None if self.lex.skip_unset_env => format!("${{{name}}}"),
+                None => String::new(),
+            }),
             Some(':' | '+' | '-' | '?' | '#' | '%') => {
                 if first == Some(':') {
                     null_is_unset = true;
@@ -549,6 +550,7 @@ impl Pattern {
         (from..=t.len()).find_map(|s| self.match_at(t, 0, s).map(|e| (s, e)))
     }
 
+    #[allow(clippy::many_single_char_names)]
     fn replace(&self, value: &str, repl: &str, all: bool) -> String {
         let t: Vec<char> = value.chars().collect();
         let s = |a: usize, b: usize| t[a..b].iter().collect::<String>();
