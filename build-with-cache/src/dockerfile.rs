@@ -1055,9 +1055,14 @@ fn check(node: &Node) -> Result<Checked, String> {
             }
             Ok(Checked::Other)
         }
-        "MAINTAINER" | "WORKDIR" | "USER" | "STOPSIGNAL" => {
+        "MAINTAINER" | "WORKDIR" | "USER" => {
             exactly_one(&kw, &args)?;
             flags(&[])?;
+            Ok(Checked::Other)
+        }
+        // BuildKit reads no flags on STOPSIGNAL (nor on ARG): they are ignored.
+        "STOPSIGNAL" => {
+            exactly_one(&kw, &args)?;
             Ok(Checked::Other)
         }
         "ADD" | "COPY" => {
@@ -1125,6 +1130,16 @@ fn check(node: &Node) -> Result<Checked, String> {
         }
         "RUN" => {
             let f = flags(RUN_FLAGS)?;
+            if let Some(n) = f.get("network").and_then(|v| v.last())
+                && !matches!(n.as_str(), "default" | "none" | "host")
+            {
+                return Err(format!("invalid network mode {n:?}"));
+            }
+            if let Some(v) = f.get("security").and_then(|v| v.last())
+                && !matches!(v.as_str(), "sandbox" | "insecure")
+            {
+                return Err(format!("security {v:?} is not valid"));
+            }
             let mounts = f.get("mount").cloned().unwrap_or_default();
             Ok(Checked::Reads {
                 copy_from: None,
@@ -1780,6 +1795,11 @@ mod tests {
                 "cannot accept a heredoc as a destination",
             ),
             ("RUN x\n", 1, "before the first FROM"),
+            (
+                "FROM a\nRUN --network=bridge x\n",
+                2,
+                "invalid network mode",
+            ),
             ("# only a comment\n\n", 2, "file with no instructions"),
             ("ARG A=1\n", 1, "no FROM instruction"),
             ("FROM a AS x\nFROM b AS X\n", 2, "duplicate stage name"),
