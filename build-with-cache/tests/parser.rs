@@ -155,3 +155,18 @@ fn buildkit_refusals_name_file_and_line() {
         out.stderr_contains(needle);
     }
 }
+
+#[test]
+fn bytes_that_are_not_utf8_do_not_refuse_the_file() {
+    let dir = TestDir::new();
+    dir.write(
+        "Dockerfile",
+        b"FROM alpine:3 AS a\n# caf\xe9\nRUN echo \xe9\nFROM a\n".as_slice(),
+    );
+    let out = bwc(&dir)
+        .args(["--dry-run", "--backend", "docker", "-t", IMAGE, "."])
+        .run();
+    out.success();
+    let p: Plan = out.json();
+    assert_eq!(p.stages.len(), 2);
+}
