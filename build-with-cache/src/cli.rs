@@ -72,6 +72,9 @@ pub struct Cli {
     /// Print the man page and exit.
     #[arg(long)]
     pub man: bool,
+    /// Print the Dockerfile's syntax tree in `BuildKit`'s parser-test format and exit (debugging aid).
+    #[arg(long, value_name = "DOCKERFILE", hide = true)]
+    pub dump_ast: Option<std::path::PathBuf>,
     /// `docker build` options and the build context (PATH, URL or `-`), in order.
     #[arg(
         value_name = "DOCKER BUILD ARGS",
@@ -89,6 +92,7 @@ const OWN_VALUE: &[&str] = &[
     "--backend",
     "--source-hash",
     "--completions",
+    "--dump-ast",
 ];
 /// Our own flags.
 const OWN_FLAGS: &[&str] = &[

@@ -167,7 +167,9 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
             (p, d)
         }
     };
-    let text = std::fs::read_to_string(&dockerfile)
+    // BuildKit reads any bytes; text that is not UTF-8 (a Latin-1 comment) must not refuse the file.
+    let text = std::fs::read(&dockerfile)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| missing("Dockerfile", &display, e.to_string()))?;
     let dir = dir
         .canonicalize()

@@ -18,6 +18,7 @@ pub mod refs;
 pub mod registry;
 pub mod run;
 pub mod steps;
+pub mod words;
 
 use crate::backend::Backend;
 use crate::cli::{BackendChoice, Cli};
@@ -31,6 +32,18 @@ pub enum Output {
     Plan(Box<plan::Plan>),
     /// A build (or a skip).
     Result(Box<run::BuildResult>),
+}
+
+/// Read a Dockerfile and dump its syntax tree in `BuildKit`'s parser-test format (`--dump-ast`).
+pub fn dump_ast(file: &std::path::Path) -> Result<String, BuildError> {
+    let bytes = std::fs::read(file).map_err(|e| BuildError::Missing {
+        what: "Dockerfile",
+        path: file.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let ast = dockerfile::parse_ast(&file.display().to_string(), &text)?;
+    Ok(dockerfile::dump_ast(&ast))
 }
 
 /// Run `build-with-cache` with parsed arguments.

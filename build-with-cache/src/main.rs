@@ -16,6 +16,18 @@ fn main() -> std::process::ExitCode {
             Err(e) => exit::report("build-with-cache", &e.into(), exit::FAILURE),
         };
     }
+    if let Some(file) = &cli.dump_ast {
+        return match build_with_cache::dump_ast(file) {
+            Ok(text) => {
+                print!("{text}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                let code = exit::ExitCode::exit_code(&e);
+                exit::report("build-with-cache", &e.into(), code)
+            }
+        };
+    }
     microplatform_common::cli::init_logging(0, false);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

@@ -256,11 +256,11 @@ fn unknown_from_stage_is_an_error() {
     let dir = TestDir::new();
     dir.write(
         "Dockerfile",
-        "FROM a:1 AS one\nFROM a:1\nCOPY --from=tow /x /x\n",
+        "FROM a:1 AS one\nFROM a:1\nCOPY --from=2 /x /x\n",
     );
     let out = bwc(&dir).args(["-t", IMAGE, "--dry-run", "."]).run();
     out.code(4).stdout_empty().stderr_one_line();
-    out.stderr_contains(":3: unknown stage \"tow\"");
+    out.stderr_contains(":3: unknown stage \"2\"");
     dir.write(
         "Dockerfile",
         "FROM a:1 AS one\nFROM a:1\nCOPY --from=one /x /x\n",
