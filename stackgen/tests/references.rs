@@ -77,7 +77,9 @@ fn docker_with_stack_config() -> PathBuf {
             return c.clone();
         }
     }
-    panic!("no docker CLI with `docker stack config` among {candidates:?}: install docker-ce-cli 25 or later");
+    panic!(
+        "no docker CLI with `docker stack config` among {candidates:?}: install docker-ce-cli 25 or later"
+    );
 }
 
 /// Write the compose files of `stack` for every branch; returns their paths.
@@ -130,9 +132,10 @@ fn compose_output_validates_against_the_compose_spec_and_v3_8_schemas() {
 fn the_schemas_are_not_rubber_stamps() {
     let t = setup();
     let files = compose_files(&t, "shop.yaml", "dev", "v1");
-    let broken = std::fs::read_to_string(&files[0])
-        .unwrap()
-        .replacen("    replicas: ", "    replica: ", 1);
+    let broken =
+        std::fs::read_to_string(&files[0])
+            .unwrap()
+            .replacen("    replicas: ", "    replica: ", 1);
     let f = t.write("broken.yml", broken);
     let out = Cmd::new(venv().join("bin/python"))
         .arg(concat!(
@@ -216,7 +219,15 @@ fn pyyaml_reads_the_same_values() {
     let m = stackgen(
         &t,
         &[
-            "--stack", "stress.yaml", "manifests", "-e", "dev", "-b", BRANCHES[2], "-t", "v1",
+            "--stack",
+            "stress.yaml",
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            BRANCHES[2],
+            "-t",
+            "v1",
         ],
     );
     m.success();
@@ -253,7 +264,15 @@ fn stress_manifests_pass_kubernetes_validate_strict() {
         let out = stackgen(
             &t,
             &[
-                "--stack", "stress.yaml", "manifests", "-e", "dev", "-b", b, "-t", "v1",
+                "--stack",
+                "stress.yaml",
+                "manifests",
+                "-e",
+                "dev",
+                "-b",
+                b,
+                "-t",
+                "v1",
             ],
         );
         out.success();
