@@ -210,8 +210,8 @@ fn docker_stack_config_reads_values_back_literally() {
         .failure();
 }
 
-/// PyYAML, an independent parser, reads stackgen's YAML to the same values as
-/// serde_yaml (libyaml): control characters survive the round trip.
+/// `PyYAML`, an independent parser, reads stackgen's YAML to the same values as
+/// `serde_yaml_ng` (libyaml): control characters survive the round trip.
 #[test]
 fn pyyaml_reads_the_same_values() {
     let t = setup();
