@@ -25,7 +25,9 @@ def main():
     for path in args.schema:
         with open(path, encoding="utf-8") as f:
             schema = json.load(f)
-        cls = jsonschema.validators.validator_for(schema)
+        # compose-spec names draft-07 as `https://json-schema.org/draft-07/schema`,
+        # a spelling jsonschema does not know: default to draft-07.
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         cls.check_schema(schema)
         validators.append((path, cls(schema)))
     valid = invalid = 0
