@@ -19,7 +19,8 @@ pub struct StackFile {
     pub name: String,
     /// Registry host and path prefix, without scheme or trailing `/`; images are `{registry}/{image}:{tag}`.
     pub registry: String,
-    /// The services, by name (DNS labels); services reach each other by these names.
+    /// The services, by name (DNS-1035 labels: lowercase letters, digits and `-`, starting
+    /// with a letter, at most 63 characters); services reach each other by these names.
     #[serde(deserialize_with = "unique_map")]
     pub services: BTreeMap<String, Service>,
     /// The environments, by name (DNS labels).
@@ -207,7 +208,7 @@ pub struct HttpCheck {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
-    /// What the scheduler reserves.
+    /// What the scheduler reserves; each at most its limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<ResourceList>,
     /// The most the container may use.
@@ -231,7 +232,8 @@ pub struct ResourceList {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ingress {
-    /// The path prefix, starting with `/`.
+    /// The path prefix, starting with `/`; no `//`, `/./`, `/../`, `%2f`, and not ending in
+    /// `/.` or `/..` (Kubernetes' rules for `pathType: Prefix`).
     pub path: String,
     /// The service port to route to (default: the first port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,7 +245,8 @@ pub struct Ingress {
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// Template of the alias (Kubernetes namespace, Docker stack name), e.g. `{stack}-{branch}`;
-    /// placeholders `{stack}`, `{branch}`, `{env}`. Must render to a DNS label.
+    /// placeholders `{stack}`, `{branch}`, `{env}`. Must render to a DNS label of at most 52
+    /// characters (Swarm's `<alias>_<service>` and `<alias>_default` must fit in 63).
     pub namespace: String,
     /// Template of the host name, e.g. `{branch}.dev.example.com`. Needed for `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,7 +264,7 @@ pub struct Environment {
     /// Declared services left out of this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub omit: Vec<String>,
-    /// Services only in this environment.
+    /// Services only in this environment (names as in `services`).
     #[serde(
         default,
         deserialize_with = "unique_map",
