@@ -440,8 +440,19 @@ impl Validator<'_> {
         }
     }
 
+    fn replicas(&self, key: &str, n: Option<u32>) -> Result<()> {
+        match n {
+            Some(n) if i32::try_from(n).is_err() => Err(self.err(
+                key,
+                format!("{n} is more than Kubernetes' 2147483647 replicas"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn service(&self, key: &str, name: &str, s: &Service) -> Result<()> {
         self.label(key, name)?;
+        self.replicas(&format!("{key}.replicas"), Some(s.replicas))?;
         if !name.as_bytes()[0].is_ascii_lowercase() {
             return Err(self.err(
                 key,
@@ -654,6 +665,12 @@ impl Validator<'_> {
                         format!("renders to `{rendered}`, which is not a DNS name"),
                     ));
                 }
+                if rendered.parse::<std::net::Ipv4Addr>().is_ok() {
+                    return Err(self.err(
+                        key,
+                        format!("renders to `{rendered}`, an IP address; an Ingress host must be a DNS name"),
+                    ));
+                }
             } else if let Some(p) = slug::dns_label_problem(&rendered) {
                 return Err(self.err(key, format!("renders to `{rendered}`, which {p}")));
             } else if rendered.len() > slug::MAX_ALIAS {
@@ -706,6 +723,7 @@ impl Validator<'_> {
             for var in o.env.keys() {
                 self.env_name(&format!("{ok}.env.{var}"), var)?;
             }
+            self.replicas(&format!("{ok}.replicas"), o.replicas)?;
         }
         let mut omitted = BTreeSet::new();
         for (i, svc) in e.omit.iter().enumerate() {

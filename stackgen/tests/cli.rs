@@ -38,6 +38,17 @@ fn namespace_and_url_slug_the_branch() {
             "https://fix-jira-12-{}.dev.example.com/\n",
             hash("Fix__JIRA-12")
         ));
+    // Branches that slug alike never share an alias.
+    for (a, b) in [("feature/a", "feature-a"), ("fix/JIRA-123", "fix/jira-123")] {
+        let na = stackgen(&t, &["namespace", "-e", "dev", "-b", a]);
+        let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", b]);
+        na.success();
+        nb.success();
+        assert_ne!(na.stdout, nb.stdout, "{a} and {b}");
+    }
+    stackgen(&t, &["namespace", "-e", "dev", "-b", "feature-a"])
+        .success()
+        .stdout_eq("shop-feature-a\n");
     stackgen(&t, &["namespace", "--env", "prod", "--branch", "anything"])
         .success()
         .stdout_eq("shop\n");
@@ -248,6 +259,16 @@ fn invalid_stack_files_name_key_and_line() {
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /a%2Fb}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
             &["services.api.ingress.path", "`%2F`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api, replicas: 3000000000}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.replicas", "2147483647"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", host: \"10.0.0.1\"}\n",
+            10,
+            &["stack.yaml:6:", "environments.dev.host", "IP address"],
         ),
         // an alias too long for Swarm's derived names
         (
