@@ -4,6 +4,7 @@ use serde_json::{Map, Value, json};
 
 use crate::quantity;
 use crate::resolve::{self, Resolved};
+use crate::slug;
 use crate::stack::{Port, Service};
 
 fn healthcheck(s: &Service) -> Option<Value> {
@@ -91,13 +92,54 @@ impl EndpointMode {
     }
 }
 
+/// The key of a service in the stack file of alias `alias`: Swarm names the
+/// service `<alias>_<key>` and refuses names over 63 characters, so a service
+/// name that does not fit is shortened by the rule of [`slug::shortened`]
+/// (its prefix, `-` and the short hash of `<alias>_<name>`). The service keeps
+/// its declared name as a network alias, so the others still reach it by it.
+pub fn service_key(alias: &str, name: &str) -> String {
+    let room = slug::MAX_LABEL.saturating_sub(alias.len() + 1);
+    slug::shortened(name, room, &format!("{alias}_{name}"))
+}
+
+/// The name Swarm gives the service `name` of the stack deployed as `alias`:
+/// `<alias>_<key>`, at most 63 characters when the alias is at most
+/// [`slug::MAX_ALIAS`].
+pub fn swarm_service_name(alias: &str, name: &str) -> String {
+    format!("{alias}_{}", service_key(alias, name))
+}
+
+/// The name of the stack's network: `<alias>_default`.
+pub fn network_name(alias: &str) -> String {
+    format!("{alias}_default")
+}
+
+/// Compose interpolates `$VAR`, `${VAR}` and `$(…)` in every value; `$$` is a
+/// literal `$`. Escape every string (keys carry no `$`) so values reach the
+/// container as written.
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(m) => m.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
+}
+
 /// The stack file as a JSON value (compose 3.8). Services reach each other by
 /// name on the stack's default network, an attachable overlay named
 /// `<alias>_default`; only ports with `published` are published, in host mode
-/// (so `dnsrr` endpoints are allowed).
+/// (so `dnsrr` endpoints are allowed). Every `$` in a value is written `$$`.
 pub fn document(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value {
+    let mut doc = unescaped(r, tag, endpoint_mode);
+    escape_dollars(&mut doc);
+    doc
+}
+
+fn unescaped(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value {
     let mut services = Map::new();
     for (name, s) in &r.services {
+        let key = service_key(&r.namespace, name);
         let mut svc = Map::new();
         svc.insert("image".into(), json!(resolve::image(r.registry, s, tag)));
         if !s.args.is_empty() {
@@ -121,7 +163,10 @@ pub fn document(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Val
             deploy.insert("resources".into(), res);
         }
         svc.insert("deploy".into(), Value::Object(deploy));
-        services.insert((*name).to_string(), Value::Object(svc));
+        if key != *name {
+            svc.insert("networks".into(), json!({"default": {"aliases": [name]}}));
+        }
+        services.insert(key, Value::Object(svc));
     }
     json!({
         "version": "3.8",

@@ -66,18 +66,30 @@ fn resources(s: &Service) -> Option<Value> {
     (!m.is_empty()).then_some(Value::Object(m))
 }
 
+/// Kubernetes expands `$(VAR)` in `args` and `env[].value`, and reads `$$` as
+/// `$`: written with every `$` doubled, a value reaches the container as it
+/// is written in the stack file (as in the compose output).
+fn literal(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('$') {
+        std::borrow::Cow::Owned(s.replace('$', "$$"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 fn container(r: &Resolved<'_>, name: &str, s: &Service, tag: &str) -> Value {
     let mut c = Map::new();
     c.insert("name".into(), json!(name));
     c.insert("image".into(), json!(resolve::image(r.registry, s, tag)));
     if !s.args.is_empty() {
-        c.insert("args".into(), json!(s.args));
+        let args: Vec<Value> = s.args.iter().map(|a| json!(literal(a))).collect();
+        c.insert("args".into(), Value::Array(args));
     }
     if !s.env.is_empty() {
         let env: Vec<Value> = s
             .env
             .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
+            .map(|(k, v)| json!({"name": k, "value": literal(v)}))
             .collect();
         c.insert("env".into(), Value::Array(env));
     }

@@ -53,17 +53,23 @@ fn environment<'a>(stack: &'a Stack, env: &str) -> Result<&'a crate::stack::Envi
 fn render(stack: &Stack, env: &str, what: &'static str, t: &str, branch: &str) -> Result<String> {
     // The branch must slug to something on its own, whatever the template.
     slug::slug(branch)?;
-    let value =
-        slug::render(t, &stack.file.name, env, branch).map_err(|message| Error::Render {
+    let max = if what == "host" {
+        slug::MAX_LABEL
+    } else {
+        slug::MAX_ALIAS
+    };
+    let value = slug::render_max(t, &stack.file.name, env, branch, max).map_err(|message| {
+        Error::Render {
             env: env.to_string(),
             what,
             value: t.to_string(),
             message,
-        })?;
+        }
+    })?;
     let valid = if what == "host" {
         slug::is_dns_name(&value)
     } else {
-        slug::is_dns_label(&value)
+        slug::is_dns_label(&value) && value.len() <= slug::MAX_ALIAS
     };
     if valid {
         Ok(value)

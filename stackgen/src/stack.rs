@@ -19,7 +19,8 @@ pub struct StackFile {
     pub name: String,
     /// Registry host and path prefix, without scheme or trailing `/`; images are `{registry}/{image}:{tag}`.
     pub registry: String,
-    /// The services, by name (DNS labels); services reach each other by these names.
+    /// The services, by name (DNS-1035 labels: lowercase letters, digits and `-`, starting
+    /// with a letter, at most 63 characters); services reach each other by these names.
     #[serde(deserialize_with = "unique_map")]
     pub services: BTreeMap<String, Service>,
     /// The environments, by name (DNS labels).
@@ -207,7 +208,7 @@ pub struct HttpCheck {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
-    /// What the scheduler reserves.
+    /// What the scheduler reserves; each at most its limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<ResourceList>,
     /// The most the container may use.
@@ -231,7 +232,8 @@ pub struct ResourceList {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ingress {
-    /// The path prefix, starting with `/`.
+    /// The path prefix, starting with `/`; no `//`, `/./`, `/../`, `%2f`, and not ending in
+    /// `/.` or `/..` (Kubernetes' rules for `pathType: Prefix`).
     pub path: String,
     /// The service port to route to (default: the first port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,7 +245,8 @@ pub struct Ingress {
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// Template of the alias (Kubernetes namespace, Docker stack name), e.g. `{stack}-{branch}`;
-    /// placeholders `{stack}`, `{branch}`, `{env}`. Must render to a DNS label.
+    /// placeholders `{stack}`, `{branch}`, `{env}`. Must render to a DNS label of at most 52
+    /// characters (Swarm's `<alias>_<service>` and `<alias>_default` must fit in 63).
     pub namespace: String,
     /// Template of the host name, e.g. `{branch}.dev.example.com`. Needed for `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,7 +264,7 @@ pub struct Environment {
     /// Declared services left out of this environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub omit: Vec<String>,
-    /// Services only in this environment.
+    /// Services only in this environment (names as in `services`).
     #[serde(
         default,
         deserialize_with = "unique_map",
@@ -437,8 +440,25 @@ impl Validator<'_> {
         }
     }
 
+    fn replicas(&self, key: &str, n: Option<u32>) -> Result<()> {
+        match n {
+            Some(n) if i32::try_from(n).is_err() => Err(self.err(
+                key,
+                format!("{n} is more than Kubernetes' 2147483647 replicas"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn service(&self, key: &str, name: &str, s: &Service) -> Result<()> {
         self.label(key, name)?;
+        self.replicas(&format!("{key}.replicas"), Some(s.replicas))?;
+        if !name.as_bytes()[0].is_ascii_lowercase() {
+            return Err(self.err(
+                key,
+                format!("`{name}` is not a DNS-1035 label: a Kubernetes Service name starts with a letter"),
+            ));
+        }
         if let Some(c) = &s.component
             && (c.is_empty()
                 || c.starts_with('/')
@@ -553,12 +573,15 @@ impl Validator<'_> {
                 }
             }
         }
+        if let Some(r) = &s.resources {
+            self.requests_within_limits(&format!("{key}.resources"), r)?;
+        }
         if let Some(ing) = &s.ingress {
             let ik = format!("{key}.ingress");
-            if !ing.path.starts_with('/') || ing.path.contains(char::is_whitespace) {
+            if let Some(problem) = ingress_path_problem(&ing.path) {
                 return Err(self.err(
                     &format!("{ik}.path"),
-                    format!("`{}` must start with `/` and have no spaces", ing.path),
+                    format!("`{}` {problem}", ing.path.escape_debug()),
                 ));
             }
             if !s.ports.iter().any(|p| p.protocol == Protocol::Tcp) {
@@ -579,6 +602,40 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// Kubernetes refuses a request above its limit.
+    fn requests_within_limits(&self, key: &str, r: &Resources) -> Result<()> {
+        let (Some(req), Some(lim)) = (&r.requests, &r.limits) else {
+            return Ok(());
+        };
+        let cpu = |l: &ResourceList| l.cpu.as_deref().and_then(crate::quantity::cpu_millis);
+        let mem = |l: &ResourceList| l.memory.as_deref().and_then(crate::quantity::memory_bytes);
+        if let (Some(q), Some(l)) = (cpu(req), cpu(lim))
+            && q > l
+        {
+            return Err(self.err(
+                &format!("{key}.requests.cpu"),
+                format!(
+                    "`{}` is more than the limit `{}`; a request must not exceed its limit",
+                    req.cpu.as_deref().unwrap_or_default(),
+                    lim.cpu.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        if let (Some(q), Some(l)) = (mem(req), mem(lim))
+            && q > l
+        {
+            return Err(self.err(
+                &format!("{key}.requests.memory"),
+                format!(
+                    "`{}` is more than the limit `{}`; a request must not exceed its limit",
+                    req.memory.as_deref().unwrap_or_default(),
+                    lim.memory.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn env_name(&self, key: &str, var: &str) -> Result<()> {
         let b = var.as_bytes();
         let ok = !b.is_empty()
@@ -593,8 +650,14 @@ impl Validator<'_> {
 
     fn template(&self, key: &str, f: &StackFile, env: &str, t: &str, host: bool) -> Result<()> {
         // Render with a short and a very long branch: both must be valid.
+        let max = if host {
+            slug::MAX_LABEL
+        } else {
+            slug::MAX_ALIAS
+        };
         for branch in ["main", &"b".repeat(100)] {
-            let rendered = slug::render(t, &f.name, env, branch).map_err(|m| self.err(key, m))?;
+            let rendered =
+                slug::render_max(t, &f.name, env, branch, max).map_err(|m| self.err(key, m))?;
             if host {
                 if !slug::is_dns_name(&rendered) {
                     return Err(self.err(
@@ -602,8 +665,23 @@ impl Validator<'_> {
                         format!("renders to `{rendered}`, which is not a DNS name"),
                     ));
                 }
+                if rendered.parse::<std::net::Ipv4Addr>().is_ok() {
+                    return Err(self.err(
+                        key,
+                        format!("renders to `{rendered}`, an IP address; an Ingress host must be a DNS name"),
+                    ));
+                }
             } else if let Some(p) = slug::dns_label_problem(&rendered) {
                 return Err(self.err(key, format!("renders to `{rendered}`, which {p}")));
+            } else if rendered.len() > slug::MAX_ALIAS {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "renders to `{rendered}`, {} characters; an alias has at most {} (Swarm names `<alias>_<service>` and `<alias>_default` must fit in 63)",
+                        rendered.len(),
+                        slug::MAX_ALIAS
+                    ),
+                ));
             }
         }
         Ok(())
@@ -645,6 +723,7 @@ impl Validator<'_> {
             for var in o.env.keys() {
                 self.env_name(&format!("{ok}.env.{var}"), var)?;
             }
+            self.replicas(&format!("{ok}.replicas"), o.replicas)?;
         }
         let mut omitted = BTreeSet::new();
         for (i, svc) in e.omit.iter().enumerate() {
@@ -709,6 +788,30 @@ impl Validator<'_> {
 
 fn names<V>(m: &BTreeMap<String, V>) -> String {
     m.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Why Kubernetes would refuse `path` as an Ingress path of `pathType: Prefix`
+/// (its `invalidPathSequences` and `invalidPathSuffixes`), or `None`.
+pub fn ingress_path_problem(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        return Some("must start with `/` (an absolute path)".into());
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain spaces or control characters".into());
+    }
+    for seq in ["//", "/./", "/../", "%2f", "%2F"] {
+        if path.contains(seq) {
+            return Some(format!("must not contain `{seq}` (Kubernetes refuses it)"));
+        }
+    }
+    for suffix in ["/..", "/."] {
+        if path.ends_with(suffix) {
+            return Some(format!(
+                "must not end with `{suffix}` (Kubernetes refuses it)"
+            ));
+        }
+    }
+    None
 }
 
 /// Whether `n` is an IANA service name as Kubernetes port names must be.

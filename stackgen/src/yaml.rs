@@ -187,20 +187,60 @@ fn number_like(s: &str) -> bool {
         })
 }
 
+/// Characters written escaped in a double-quoted scalar: C0 controls, DEL,
+/// C1 controls (NEL among them), the BOM, the Unicode line and paragraph
+/// separators (line breaks to YAML 1.1 parsers) and the non-characters
+/// U+FFFE and U+FFFF. None of them may appear raw in a YAML stream that every
+/// parser reads back.
+fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{feff}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+        )
+}
+
 fn block_ok(s: &str) -> bool {
     s.contains('\n')
         && !s.starts_with([' ', '\n'])
         && !s.ends_with("\n\n")
-        && s.chars()
-            .all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}'))
+        && s.chars().all(|c| c == '\n' || !must_escape(c))
         && s.split('\n').all(|l| !l.ends_with(' '))
+}
+
+/// `s` as a YAML double-quoted scalar: `"` and `\` escaped, every
+/// [`must_escape`] character as `\xNN` (up to U+00FF) or `\uNNNN`
+/// (common ones by their short escapes: `\n`, `\t`, `\r`, `\0`).
+pub fn write_double_quoted(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if must_escape(c) => {
+                let n = u32::from(c);
+                if n <= 0xff {
+                    let _ = write!(out, "\\x{n:02X}");
+                } else {
+                    let _ = write!(out, "\\u{n:04X}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn write_key(out: &mut String, k: &str) {
     if plain_ok(k) {
         out.push_str(k);
     } else {
-        out.push_str(&serde_json::to_string(k).expect("strings serialise"));
+        write_double_quoted(out, k);
     }
 }
 
@@ -218,8 +258,7 @@ fn write_str(out: &mut String, s: &str, ind: usize) {
             }
         }
     } else {
-        // A JSON string is a valid YAML double-quoted scalar.
-        out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+        write_double_quoted(out, s);
     }
 }
 
@@ -287,6 +326,49 @@ mod tests {
         ] {
             roundtrip(&json!({ s: s, "list": [s, {s: [s]}] }));
         }
+    }
+
+    /// Every control character, DEL, the C1 range (NEL), the BOM, the line
+    /// and paragraph separators and the non-characters.
+    fn awkward() -> Vec<char> {
+        (0u32..0x20)
+            .chain(0x7f..=0x9f)
+            .chain([0xfeff, 0x2028, 0x2029, 0xfffe, 0xffff])
+            .filter_map(char::from_u32)
+            .collect()
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_read_back() {
+        for c in awkward() {
+            for s in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("line one\nline{c}two\n"),
+            ] {
+                let v = json!({ s.clone(): s.clone(), "list": [s.clone()] });
+                roundtrip(&v);
+                let text = to_string(&v);
+                // Nothing raw: the text is printable ASCII, newlines and printable non-ASCII.
+                assert!(
+                    text.chars().all(|t| t == '\n' || !must_escape(t)),
+                    "raw U+{:04X} in {text:?}",
+                    u32::from(c)
+                );
+                // yaml-rust2 (a YAML 1.2 parser) reads it back too.
+                let docs = yaml_rust2::YamlLoader::load_from_str(&text)
+                    .unwrap_or_else(|e| panic!("U+{:04X}: {e}\n{text:?}", u32::from(c)));
+                assert_eq!(docs[0]["list"][0].as_str(), Some(s.as_str()));
+            }
+        }
+        assert_eq!(to_string(&json!("a\u{7f}b")), "\"a\\x7Fb\"\n");
+        assert_eq!(to_string(&json!("a\u{85}b")), "\"a\\x85b\"\n");
+        assert_eq!(to_string(&json!("\u{9f}")), "\"\\x9F\"\n");
+        assert_eq!(to_string(&json!("\u{1}\t\u{0}")), "\"\\x01\\t\\0\"\n");
+        assert_eq!(to_string(&json!("x\u{2028}")), "\"x\\u2028\"\n");
+        assert_eq!(to_string(&json!("\u{feff}x")), "\"\\uFEFFx\"\n");
+        assert_eq!(to_string(&json!("q\"\\")), "\"q\\\"\\\\\"\n");
+        assert_eq!(to_string(&json!({"k\u{85}": 1})), "\"k\\x85\": 1\n");
     }
 
     #[test]

@@ -18,15 +18,37 @@ fn validate_accepts_the_documented_example() {
 #[test]
 fn namespace_and_url_slug_the_branch() {
     let t = with_stack(&docs_example());
+    stackgen(&t, &["namespace", "--env", "dev", "--branch", "add-cart"])
+        .success()
+        .stdout_eq("shop-add-cart\n");
+    // A branch that is not its own slug carries the hash of its name.
+    let hash = |b: &str| support::hash(b)[..8].to_string();
     stackgen(
         &t,
         &["namespace", "--env", "dev", "--branch", "feature/Add-Cart"],
     )
     .success()
-    .stdout_eq("shop-feature-add-cart\n");
+    .stdout_eq(&format!(
+        "shop-feature-add-cart-{}\n",
+        hash("feature/Add-Cart")
+    ));
     stackgen(&t, &["url", "--env", "dev", "--branch", "Fix__JIRA-12"])
         .success()
-        .stdout_eq("https://fix-jira-12.dev.example.com/\n");
+        .stdout_eq(&format!(
+            "https://fix-jira-12-{}.dev.example.com/\n",
+            hash("Fix__JIRA-12")
+        ));
+    // Branches that slug alike never share an alias.
+    for (a, b) in [("feature/a", "feature-a"), ("fix/JIRA-123", "fix/jira-123")] {
+        let na = stackgen(&t, &["namespace", "-e", "dev", "-b", a]);
+        let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", b]);
+        na.success();
+        nb.success();
+        assert_ne!(na.stdout, nb.stdout, "{a} and {b}");
+    }
+    stackgen(&t, &["namespace", "-e", "dev", "-b", "feature-a"])
+        .success()
+        .stdout_eq("shop-feature-a\n");
     stackgen(&t, &["namespace", "--env", "prod", "--branch", "anything"])
         .success()
         .stdout_eq("shop\n");
@@ -36,7 +58,11 @@ fn namespace_and_url_slug_the_branch() {
     let na = stackgen(&t, &["namespace", "-e", "dev", "-b", &a]);
     let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", &b]);
     let (na, nb) = (na.stdout.trim().to_string(), nb.stdout.trim().to_string());
-    assert_eq!(na.len(), 63, "{na}");
+    assert_eq!(
+        na.len(),
+        52,
+        "{na}: an alias leaves Swarm room for `_<service>`"
+    );
     assert_ne!(na, nb);
     assert!(na.starts_with("shop-feature-xxx"));
     let url = stackgen(&t, &["url", "-e", "dev", "-b", &a]);
@@ -185,6 +211,71 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["services.api.ingress", "needs a TCP port"],
         ),
+        // what the Kubernetes API server refuses
+        (
+            "name: shop\nregistry: r.io\nservices:\n  9lives: {image: cat}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:4:3: services.9lives:", "DNS-1035"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    add:\n      0day: {image: x}\n",
+            10,
+            &["stack.yaml:9:7: environments.dev.add.0day:", "DNS-1035"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources:\n      requests: {cpu: \"1.5\", memory: 64Mi}\n      limits: {cpu: 1500m, memory: 64Mi}\n  web:\n    image: web\n    resources:\n      limits: {cpu: 500m}\n      requests: {cpu: \"1\"}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "stack.yaml:13:18: services.web.resources.requests.cpu: `1` is more than the limit `500m`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources:\n      requests:\n        memory: 1Gi\n      limits:\n        memory: 1G\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "stack.yaml:8:9: services.api.resources.requests.memory: `1Gi` is more than the limit `1G`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress:\n      path: /api//v1\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:8:7: services.api.ingress.path:", "`//`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api/.}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "stack.yaml:7:",
+                "services.api.ingress.path",
+                "end with `/.`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /a/../b}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.ingress.path", "`/../`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /a%2Fb}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.ingress.path", "`%2F`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api, replicas: 3000000000}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.replicas", "2147483647"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", host: \"10.0.0.1\"}\n",
+            10,
+            &["stack.yaml:6:", "environments.dev.host", "IP address"],
+        ),
+        // an alias too long for Swarm's derived names
+        (
+            "name: a-stack-name-of-fifty-three-characters-is-much-too-long\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  prod: {namespace: \"{stack}\"}\n",
+            10,
+            &["environments.prod.namespace", "at most 52"],
+        ),
         // YAML syntax
         ("name: shop\nservices: [\n", 3, &["stack.yaml:"]),
         (
@@ -285,7 +376,7 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "--env",
             "dev",
             "--branch",
-            "feature/x",
+            "feature-x",
             "--tag",
             "tag-one-123",
         ],
@@ -298,7 +389,7 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "--env",
             "dev",
             "--branch",
-            "feature/x",
+            "feature-x",
             "--tag",
             "tag-one-123",
         ],
@@ -311,7 +402,7 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "--env",
             "dev",
             "--branch",
-            "feature/x",
+            "feature-x",
             "--tag",
             "tag-two-456",
         ],
@@ -429,7 +520,7 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
             "-e",
             "dev",
             "-b",
-            "feat/a",
+            "feat-a",
             "-t",
             "v1",
             "--out-dir",
@@ -456,7 +547,7 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
         ]
     );
     // The files hold exactly the stream's documents.
-    let stream = stackgen(&t, &["manifests", "-e", "dev", "-b", "feat/a", "-t", "v1"]).stdout;
+    let stream = stackgen(&t, &["manifests", "-e", "dev", "-b", "feat-a", "-t", "v1"]).stdout;
     let joined: Vec<String> = files
         .iter()
         .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
@@ -472,7 +563,7 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
             "-e",
             "dev",
             "-b",
-            "feat/a",
+            "feat-a",
             "-t",
             "v1",
             "--out-dir",
@@ -492,7 +583,7 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
             "-e",
             "dev",
             "-b",
-            "feat/a",
+            "feat-a",
             "-t",
             "v1",
             "--out-dir",
@@ -611,4 +702,56 @@ fn help_completions_and_man() {
     stackgen(&t, &["man"])
         .success()
         .stdout_contains(".TH stackgen");
+}
+
+#[test]
+fn compose_names_fit_swarm_and_dollars_are_literal() {
+    let long = format!("s{}", "x".repeat(62));
+    let stack = format!(
+        "name: shop\nregistry: r.io/shop\nservices:\n  {long}: {{image: api, env: {{PRICE: \"$5\", CMD: \"$(date)\", HOME_DIR: \"${{HOME}}/x\", PLAIN: \"$$\"}}, args: [\"echo\", \"$HOME\"]}}\n  web: {{image: web}}\nenvironments:\n  dev: {{namespace: \"{{stack}}-{{branch}}\"}}\n"
+    );
+    let t = with_stack(&stack);
+    for branch in [
+        "main",
+        &format!("feature/{}", "very-long-branch-".repeat(5)),
+    ] {
+        let alias = stackgen(&t, &["namespace", "-e", "dev", "-b", branch]);
+        alias.success();
+        let alias = alias.stdout.trim().to_string();
+        assert!(alias.len() <= 52, "{alias}");
+        let c = stackgen(&t, &["compose", "-e", "dev", "-b", branch, "-t", "v1"]);
+        c.success();
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&c.stdout).unwrap();
+        let services = doc["services"].as_mapping().unwrap();
+        for (key, svc) in services {
+            let key = key.as_str().unwrap();
+            assert!(
+                alias.len() + 1 + key.len() <= 63,
+                "`{alias}_{key}` is over 63 characters"
+            );
+            if key == "web" {
+                assert!(svc.get("networks").is_none());
+            } else {
+                // The long service is shortened, and keeps its name as a network alias.
+                assert_ne!(key, long);
+                assert!(key.starts_with('s') && key.len() >= 10, "{key}");
+                assert_eq!(
+                    svc["networks"]["default"]["aliases"][0].as_str(),
+                    Some(long.as_str())
+                );
+                assert_eq!(svc["environment"]["PRICE"].as_str(), Some("$$5"));
+                assert_eq!(svc["environment"]["CMD"].as_str(), Some("$$(date)"));
+                assert_eq!(svc["environment"]["HOME_DIR"].as_str(), Some("$${HOME}/x"));
+                assert_eq!(svc["environment"]["PLAIN"].as_str(), Some("$$$$"));
+                assert_eq!(svc["command"][1].as_str(), Some("$$HOME"));
+            }
+        }
+        assert!(alias.len() + "_default".len() <= 63);
+    }
+    // Kubernetes expands `$(VAR)` and reads `$$` as `$` in args and env values: doubled there too.
+    let m = stackgen(&t, &["manifests", "-e", "dev", "-b", "main", "-t", "v1"]);
+    m.success()
+        .stdout_contains("value: $$5")
+        .stdout_contains("value: $$(date)")
+        .stdout_contains("- $$HOME");
 }

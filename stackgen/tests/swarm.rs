@@ -244,3 +244,153 @@ environments:
         std::panic::resume_unwind(p);
     }
 }
+
+/// The running container of a stack's service (by its label).
+fn container_of(d: &Dockerd, service: &str) -> Option<String> {
+    let ids = d.try_run(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+    ]);
+    ids.stdout.split_whitespace().next().map(str::to_string)
+}
+
+/// Names Swarm refuses over 63 characters (`<alias>_<service>`,
+/// `<alias>_default`) fit for a 63-character service name on `main` and for a
+/// branch whose slug is longer than any alias; values with `$` and control
+/// characters reach the container's environment exactly as written.
+#[test]
+fn long_names_deploy_and_values_reach_the_container_literally() {
+    let d = Dockerd::shared();
+    d.ensure_swarm();
+    let reg = Registry::start();
+    let base = d.base_image(&reg.addr);
+    assert_eq!(base, format!("{}/base/busybox:1", reg.addr));
+    let t = TestDir::new();
+    let long = format!("l{}", "o".repeat(61) + "g");
+    assert_eq!(long.len(), 63);
+    let stack_name = format!("names{}", free_port());
+    let stack = format!(
+        r#"name: {stack_name}
+registry: {reg}/base
+services:
+  {long}:
+    image: busybox
+    args: ["sleep", "3600"]
+    env:
+      PRICE: "$5"
+      SUBSHELL: "$(id -u)"
+      HOME_X: "${{HOME}}/x"
+      DOUBLE: "$$"
+      DEL: "a\x7Fb"
+      NEL: "a\x85b"
+  web:
+    image: busybox
+    args: ["sleep", "3600"]
+environments:
+  smoke:
+    namespace: "{{stack}}-{{branch}}"
+"#,
+        reg = reg.addr
+    );
+    t.write("stack.yaml", &stack);
+    let long_branch = format!("feature/{}", "a-long-branch-name-".repeat(4));
+    for branch in ["main", long_branch.as_str()] {
+        let alias = support::stackgen(&t, &["namespace", "-e", "smoke", "-b", branch]);
+        alias.success();
+        let alias = alias.stdout.trim().to_string();
+        support::stackgen(
+            &t,
+            &[
+                "compose",
+                "-e",
+                "smoke",
+                "-b",
+                branch,
+                "-t",
+                "1",
+                "-o",
+                "stack.yml",
+            ],
+        )
+        .success();
+        let deploy = d
+            .docker()
+            .args([
+                "stack",
+                "deploy",
+                "-c",
+                &t.join("stack.yml").to_string_lossy(),
+                &alias,
+            ])
+            .run();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deploy.success();
+            let mut names = Vec::new();
+            let running = wait_until(Duration::from_secs(180), || {
+                let out = d.try_run(&[
+                    "stack",
+                    "services",
+                    &alias,
+                    "--format",
+                    "{{.Name}} {{.Replicas}}",
+                ]);
+                names = out.stdout.lines().map(str::to_string).collect();
+                names.len() == 2 && names.iter().all(|l| l.ends_with(" 1/1"))
+            });
+            let ps = d.try_run(&["stack", "ps", &alias, "--no-trunc"]);
+            assert!(running, "{branch}: {names:?}\n{}{}", ps.stdout, ps.stderr);
+            for n in &names {
+                let name = n.split(' ').next().unwrap();
+                assert!(name.len() <= 63, "{name}");
+            }
+            let long_service = names
+                .iter()
+                .map(|n| n.split(' ').next().unwrap().to_string())
+                .find(|n| !n.ends_with("_web"))
+                .unwrap();
+            assert_eq!(
+                long_service,
+                stackgen::compose::swarm_service_name(&alias, &long)
+            );
+            // The declared name is the service's alias on the stack network.
+            let nets = d.run(&[
+                "service",
+                "inspect",
+                "--format",
+                "{{json .Spec.TaskTemplate.Networks}}",
+                &long_service,
+            ]);
+            assert!(nets.contains(&format!("\"{long}\"")), "{nets}");
+            let net = d.run(&["network", "ls", "--format", "{{.Name}}"]);
+            assert!(
+                net.lines().any(|l| l == format!("{alias}_default")),
+                "{net}"
+            );
+            // The environment inside the container, exactly as written.
+            let id = container_of(d, &long_service).expect("a running container");
+            let env = d.run(&["exec", &id, "env"]);
+            for line in [
+                "PRICE=$5",
+                "SUBSHELL=$(id -u)",
+                "HOME_X=${HOME}/x",
+                "DOUBLE=$$",
+                "DEL=a\u{7f}b",
+                "NEL=a\u{85}b",
+            ] {
+                assert!(env.lines().any(|l| l == line), "{line:?} not in {env:?}");
+            }
+        }));
+        let _ = d.try_run(&["stack", "rm", &alias]);
+        wait_until(Duration::from_secs(60), || {
+            !d.try_run(&["network", "ls", "--format", "{{.Name}}"])
+                .stdout
+                .lines()
+                .any(|l| l == format!("{alias}_default"))
+        });
+        if let Err(p) = result {
+            std::panic::resume_unwind(p);
+        }
+    }
+}
