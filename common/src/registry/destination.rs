@@ -76,15 +76,17 @@ impl Destination {
             Some(p) => format!("{}/{p}/{}", self.registry, r.repository()),
             None => format!("{}/{}", self.registry, r.repository()),
         };
-        let mut target = Reference::parse(&name)
-            .map_err(|e| format!("{} cannot be promoted to {name}: {e}", r.familiar()))?;
+        let mut full = name.clone();
         if let Some(t) = r.explicit_tag() {
-            target = target.with_tag(t).map_err(|e| e.to_string())?;
+            full.push(':');
+            full.push_str(t);
         }
         if let Some(d) = r.digest() {
-            target = target.with_digest(d).map_err(|e| e.to_string())?;
+            full.push('@');
+            full.push_str(d);
         }
-        Ok(target)
+        Reference::parse(&full)
+            .map_err(|e| format!("{} cannot be promoted to {name}: {e}", r.familiar()))
     }
 }
 
