@@ -79,7 +79,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x >> 24) as u8
+            (x >> 24).to_le_bytes()[0]
         })
         .collect()
 }
@@ -250,13 +250,13 @@ fn cross_registry_streams_blobs_and_copies_indexes() {
     });
     let mut sources = Vec::new();
     let mut blob_bytes = 0;
-    for n in 0..3u64 {
+    for n in 0..3u16 {
         let (d, bytes) = push_sized(
             &src,
             &format!("shop/svc{n}"),
             "1.0",
-            600_000 + 1000 * n as usize,
-            n,
+            600_000 + 1000 * usize::from(n),
+            u64::from(n),
         );
         blob_bytes += bytes;
         sources.push(d);
