@@ -521,13 +521,15 @@ impl RegistryClient {
         body: Option<&[u8]>,
     ) -> Result<Response, RegistryError> {
         let scope = format!("repository:{}:{actions}", r.repository());
-        self.send_scoped(r, method, url, &scope, headers, body)
+        self.send_scoped(r, method, url, &scope, headers, body, None)
             .await
     }
 
     /// Like `send`, with an explicit token scope: one or several
     /// space-separated `repository:<name>:<actions>` (a cross-repository
-    /// mount needs push on the target and pull on the source).
+    /// mount needs push on the target and pull on the source). `timeout`
+    /// replaces the client's per-request timeout (a blob's body takes longer).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn send_scoped(
         &self,
         r: &Reference,
@@ -536,6 +538,7 @@ impl RegistryClient {
         scope: &str,
         headers: &HeaderMap,
         body: Option<&[u8]>,
+        timeout: Option<Duration>,
     ) -> Result<Response, RegistryError> {
         let state = self.state(r).await?;
         let scope = scope.to_string();
@@ -553,6 +556,9 @@ impl RegistryClient {
                         }
                         if let Some(b) = &body {
                             rb = rb.body(b.clone());
+                        }
+                        if let Some(t) = timeout {
+                            rb = rb.timeout(t);
                         }
                         rb
                     },
@@ -612,6 +618,7 @@ impl RegistryClient {
     /// stream): no retries and no re-authentication here; the caller starts
     /// the whole transfer again. The token is the one cached for `scope`
     /// (the caller has just used it for the request before).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn send_once(
         &self,
         r: &Reference,
@@ -620,6 +627,7 @@ impl RegistryClient {
         scope: &str,
         headers: &HeaderMap,
         body: reqwest::Body,
+        timeout: Duration,
     ) -> Result<Response, RegistryError> {
         let state = self.state(r).await?;
         let auth = self.authorization(&state, scope, false).await?;
@@ -628,7 +636,8 @@ impl RegistryClient {
             .http
             .request(method.clone(), url)
             .headers(headers.clone())
-            .body(body);
+            .body(body)
+            .timeout(timeout);
         if let Some(a) = &auth {
             rb = rb.header(AUTHORIZATION, a);
         }

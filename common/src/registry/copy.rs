@@ -11,6 +11,7 @@
 //!   to the upload session as the body is read (a monolithic upload whose body is a
 //!   stream, with `Content-Length` when known): the blob is never held in memory. A
 //!   failed transfer is started again (new session) up to the client's retry count.
+//!   A blob request may take the client's timeout plus one second per megabyte.
 //! - Manifests are `PUT` by digest with the bytes and media type the source serves, so
 //!   the digest is the same; an index's child manifests (and their config and layers)
 //!   are copied before the index. Foreign (non-distributable) layers with `urls` are
@@ -141,6 +142,16 @@ impl RegistryClient {
         format!("{}/v2/{}/blobs/{digest}", self.base_url(r), r.repository())
     }
 
+    /// The time allowed for one blob request, body included: the client's
+    /// per-request timeout plus one second per megabyte (an hour when the size
+    /// is unknown).
+    fn blob_timeout(&self, size: Option<u64>) -> std::time::Duration {
+        self.options().timeout
+            + size.map_or(std::time::Duration::from_secs(3600), |n| {
+                std::time::Duration::from_secs(n / 1_000_000)
+            })
+    }
+
     /// An upload `Location` made absolute against the registry's base URL.
     fn upload_location(
         &self,
@@ -182,6 +193,7 @@ impl RegistryClient {
                 &scopes,
                 &HeaderMap::new(),
                 None,
+                None,
             )
             .await?;
         let status = resp.status();
@@ -219,6 +231,7 @@ impl RegistryClient {
                 &scope(target, "pull,push"),
                 &HeaderMap::new(),
                 None,
+                None,
             )
             .await?;
         let status = resp.status();
@@ -253,6 +266,7 @@ impl RegistryClient {
                 &scope(source, "pull"),
                 &HeaderMap::new(),
                 None,
+                Some(self.blob_timeout(size)),
             )
             .await?;
         let status = resp.status();
@@ -291,6 +305,7 @@ impl RegistryClient {
                 &scope(target, "pull,push"),
                 &headers,
                 reqwest::Body::wrap_stream(stream),
+                self.blob_timeout(length),
             )
             .await?;
         let status = resp.status();
