@@ -3,7 +3,9 @@
 //! The pipeline: read inputs ([`input`]), parse them into span-aware trees
 //! ([`doc`]), find image values ([`locate`]), resolve each unique reference
 //! once ([`resolve`]), splice only the image bytes, and write the result, a
-//! report and a lock ([`contract`]).
+//! report and a lock ([`contract`]). With `--promote-to`, every image is first
+//! copied by digest to a release-candidate registry and written as its
+//! location there ([`promote`]).
 
 // Errors are cold and carry their full context (location + registry error).
 #![allow(clippy::result_large_err)]

@@ -2,7 +2,9 @@
 
 use base64::Engine as _;
 use microplatform_common::io::sha256_digest;
-use microplatform_common::testing::registry::{OCI_MANIFEST, Registry, RegistryAuth};
+use microplatform_common::testing::registry::{
+    DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth,
+};
 use microplatform_common::testing::token::{HttpResponse, TinyServer, TokenServer};
 use microplatform_common::testing::{Cmd, TestDir};
 use serde::Deserialize;
@@ -261,6 +263,7 @@ fn cross_registry_streams_blobs_and_copies_indexes() {
         blob_bytes += bytes;
         sources.push(d);
     }
+    let (docker, _) = src.push_image("shop/legacy", "0.9", DOCKER_MANIFEST, "legacy");
     let (multi, children) = src.push_index(
         "shop/multi",
         "3.0",
@@ -269,7 +272,7 @@ fn cross_registry_streams_blobs_and_copies_indexes() {
     );
     let s = &src.addr;
     let input = format!(
-        "services:\n  svc0: {{image: {s}/shop/svc0:1.0}}\n  svc1: {{image: '{s}/shop/svc1:1.0'}}\n  svc2:\n    image: {s}/shop/svc2:1.0\n  multi:\n    image: {s}/shop/multi:3.0\n"
+        "services:\n  legacy: {{image: {s}/shop/legacy:0.9}}\n  svc0: {{image: {s}/shop/svc0:1.0}}\n  svc1: {{image: '{s}/shop/svc1:1.0'}}\n  svc2:\n    image: {s}/shop/svc2:1.0\n  multi:\n    image: {s}/shop/multi:3.0\n"
     );
     let dir = TestDir::new();
     let auth = base64::engine::general_purpose::STANDARD.encode("rc:rc-secret");
@@ -304,6 +307,10 @@ fn cross_registry_streams_blobs_and_copies_indexes() {
         &format!("{s}/shop/multi:3.0"),
         &format!("{r}/shop/multi@{multi}"),
     );
+    expected = expected.replace(
+        &format!("{s}/shop/legacy:0.9"),
+        &format!("{r}/shop/legacy@{docker}"),
+    );
     assert_eq!(out.stdout, expected);
 
     let r1 = report(&dir, "r1.json");
@@ -313,7 +320,11 @@ fn cross_registry_streams_blobs_and_copies_indexes() {
         .sum();
     assert_eq!(svc_bytes, blob_bytes);
     assert_eq!(r1.totals.blobs_mounted, 0);
-    assert_eq!(r1.totals.blobs_copied, 3 * 2 + 4);
+    assert_eq!(r1.totals.blobs_copied, 3 * 2 + 4 + 2);
+    // A Docker v2 manifest keeps its media type, hence its digest.
+    let legacy = image(&r1, &format!("{s}/shop/legacy"));
+    assert_eq!(legacy.media_type, DOCKER_MANIFEST);
+    assert_eq!(served(&rc, "shop/legacy", "0.9"), docker);
     let m = image(&r1, &format!("{s}/shop/multi"));
     assert_eq!(m.manifests_copied, 3);
     assert_eq!(m.target, format!("{r}/shop/multi:3.0@{multi}"));
@@ -334,7 +345,7 @@ fn cross_registry_streams_blobs_and_copies_indexes() {
     assert_eq!(r2.totals.bytes_copied, 0);
     assert_eq!(r2.totals.manifest_bytes, 0);
     assert_eq!(r2.totals.manifests_copied, 0);
-    assert_eq!(r2.totals.manifests_present, 4);
+    assert_eq!(r2.totals.manifests_present, 5);
 
     // A changed image: only its new blobs move.
     push_sized(&src, "shop/svc1", "1.0", 50_000, 99);

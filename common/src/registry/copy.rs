@@ -632,3 +632,61 @@ fn blob_refs(doc: &Value) -> Vec<BlobRef> {
     out.retain(|b| seen.insert(b.digest.clone()));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_refs_are_config_and_layers_without_foreign_ones_or_repeats() {
+        let doc: Value = serde_json::from_str(
+            r#"{"config": {"digest": "sha256:c", "size": 10},
+                "layers": [
+                  {"digest": "sha256:l1", "size": 100},
+                  {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                   "digest": "sha256:win", "size": 9, "urls": ["https://example.com/l"]},
+                  {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                   "digest": "sha256:kept"},
+                  {"digest": "sha256:l1", "size": 100}
+                ]}"#,
+        )
+        .unwrap();
+        let got: Vec<(String, Option<u64>)> = blob_refs(&doc)
+            .into_iter()
+            .map(|b| (b.digest, b.size))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("sha256:c".into(), Some(10)),
+                ("sha256:l1".into(), Some(100)),
+                ("sha256:kept".into(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn stats_add_up() {
+        let mut a = CopyStats {
+            blobs_copied: 1,
+            bytes_copied: 5,
+            ..CopyStats::default()
+        };
+        a += CopyStats {
+            blobs_mounted: 2,
+            bytes_mounted: 7,
+            manifests_copied: 1,
+            ..CopyStats::default()
+        };
+        assert_eq!(
+            (
+                a.blobs_copied,
+                a.bytes_copied,
+                a.blobs_mounted,
+                a.bytes_mounted,
+                a.manifests_copied
+            ),
+            (1, 5, 2, 7, 1)
+        );
+    }
+}
