@@ -11,7 +11,8 @@ pub const AFTER_HELP: &str = "Exit codes:
   1   --check: a rewrite would change something
   2   usage error (bad flags or arguments, --in-place with stdin, lock for another platform)
   3   malformed input (YAML/JSON that does not parse, an invalid image reference, a bad lock file)
-  4   an image, tag, repository or platform does not exist (or is missing from --lock)
+  4   an image, tag, repository or platform does not exist (or is missing from --lock);
+      with --promote-to, also a blob or child manifest missing at the source
   6   network or registry failure (unreachable, timeouts, 5xx after retries)
   7   authentication or authorization failure
   70  internal error
@@ -25,7 +26,8 @@ Examples:
   digest-resolve --check --report - k8s/
   digest-resolve --lock-output images.lock.json k8s/ > /dev/null
   digest-resolve --lock images.lock.json < big-stream.yaml
-  digest-resolve --image-path 'example.com/v1/App:spec.workers[*].image' app.yaml";
+  digest-resolve --image-path 'example.com/v1/App:spec.workers[*].image' app.yaml
+  digest-resolve --promote-to rc.example.com/rc --promote-report promote.json -i envs/staging/";
 
 /// Input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,6 +83,19 @@ pub struct Cli {
     /// Check that images already pinned by digest exist in their registry.
     #[arg(long)]
     pub verify_pinned: bool,
+
+    /// Copy every image by digest into this release-candidate registry (REGISTRY[/PREFIX]: the
+    /// repository path is kept, the registry replaced, the prefix put in front) and write each
+    /// reference as `REGISTRY[/PREFIX]/<repository>:<tag>@sha256:…` (`@sha256:…` only with
+    /// --drop-tag). Within one registry blobs are mounted, between registries streamed; what the
+    /// target has is skipped.
+    #[arg(long, value_name = "REGISTRY[/PREFIX]", conflicts_with = "check")]
+    pub promote_to: Option<String>,
+
+    /// Write the JSON promotion report (per image: source, target, digest, media type, blobs
+    /// mounted/copied/present, bytes copied; and totals) to FILE (`-` = stderr).
+    #[arg(long, value_name = "FILE", requires = "promote_to")]
+    pub promote_report: Option<PathBuf>,
 
     /// Talk plain HTTP to this registry (host[:port]); loopback and localhost always are. Repeatable.
     #[arg(long, value_name = "HOST[:PORT]")]

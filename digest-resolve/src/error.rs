@@ -91,6 +91,18 @@ pub enum Error {
         /// Why.
         source: RegistryError,
     },
+    /// Copying an image to the release-candidate registry failed (`--promote-to`).
+    #[error("{at}: image {image:?}: promoting to {target}: {source}")]
+    Promote {
+        /// Where.
+        at: Location,
+        /// The value.
+        image: String,
+        /// The target reference.
+        target: String,
+        /// Why.
+        source: RegistryError,
+    },
     /// `--lock` has no entry for an image.
     #[error("{at}: image {image:?}: {reference} is not in the lock {lock}")]
     NotInLock {
@@ -131,7 +143,7 @@ impl Error {
             | Error::InvalidReference { .. }
             | Error::Unsupported { .. }
             | Error::Lock { .. } => exit::INPUT,
-            Error::Resolve { source, .. } => source.exit_code(),
+            Error::Resolve { source, .. } | Error::Promote { source, .. } => source.exit_code(),
             Error::NotInLock { .. } => exit::NOT_FOUND,
             Error::Write { .. } => exit::FAILURE,
         }

@@ -3,7 +3,9 @@
 //! The pipeline: read inputs ([`input`]), parse them into span-aware trees
 //! ([`doc`]), find image values ([`locate`]), resolve each unique reference
 //! once ([`resolve`]), splice only the image bytes, and write the result, a
-//! report and a lock ([`contract`]).
+//! report and a lock ([`contract`]). With `--promote-to`, every image is first
+//! copied by digest to a release-candidate registry and written as its
+//! location there ([`promote`]).
 
 // Errors are cold and carry their full context (location + registry error).
 #![allow(clippy::result_large_err)]
@@ -14,6 +16,7 @@ pub mod doc;
 pub mod error;
 pub mod input;
 pub mod locate;
+pub mod promote;
 pub mod resolve;
 
 use std::collections::{BTreeMap, HashMap};
@@ -285,6 +288,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
             .map_err(|e| vec![e])?,
     };
 
+    // --promote-to: copy the images before anything is written (not at all when
+    // errors were found).
+    let promotion = promote::run_step(cli, &occurrences, &resolved, &errors)?;
+    // The text written for a reference: its release-candidate location when
+    // promoted, else the reference pinned in place.
+    let promoted = |key: &str| promotion.as_ref().and_then(|(m, _)| m.get(key));
+
     // Plan the edits.
     let mut report = Vec::new();
     let mut lock_out: BTreeMap<String, String> = BTreeMap::new();
@@ -322,21 +332,50 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     errors.push(f.to_error(o.at.clone(), original, &p.r, cli.lock.as_ref()));
                     continue;
                 }
+                let mut written = original.clone();
+                match promoted(&p.key) {
+                    Some(Err(e)) => {
+                        errors.push(promote_error(o, original, e));
+                        continue;
+                    }
+                    Some(Ok(pr)) => {
+                        let new = new_texts.entry(original.as_str()).or_insert_with(|| {
+                            promote::promoted_text(&pr.target, cli.drop_tag).into()
+                        });
+                        if **new != **original {
+                            changed = true;
+                            edits[o.input].push((o.scalar.span, new.clone()));
+                        }
+                        written = new.to_string();
+                    }
+                    None => {}
+                }
                 if !want_report {
                     continue;
                 }
                 report.push(entry(
                     Some(p.key.clone()),
-                    original.clone(),
+                    written,
                     p.r.digest().map(str::to_string),
                     Source::Pinned,
                 ));
             }
             Plan::Resolve(p) => match resolved.get(&p.key) {
                 Some(Ok(digest)) => {
-                    let new = new_texts.entry(original.as_str()).or_insert_with(|| {
-                        pinned_text(original, &p.r, digest, cli.drop_tag).into()
-                    });
+                    let target = match promoted(&p.key) {
+                        Some(Err(e)) => {
+                            errors.push(promote_error(o, original, e));
+                            continue;
+                        }
+                        Some(Ok(pr)) => Some(&pr.target),
+                        None => None,
+                    };
+                    let new = new_texts
+                        .entry(original.as_str())
+                        .or_insert_with(|| match target {
+                            Some(t) => promote::promoted_text(t, cli.drop_tag).into(),
+                            None => pinned_text(original, &p.r, digest, cli.drop_tag).into(),
+                        });
                     if cli.lock_output.is_some() && !lock_out.contains_key(&p.key) {
                         lock_out.insert(p.key.clone(), digest.clone());
                     }
@@ -379,6 +418,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     // Produce outputs.
     for e in &mut edits {
         sort_edits(e);
+    }
+    if let (Some(path), Some((_, r))) = (&cli.promote_report, &promotion) {
+        let mut bytes = serde_json::to_vec_pretty(r).expect("promote report serialises");
+        bytes.push(b'\n');
+        write_side_output(path, &bytes).map_err(|e| vec![e])?;
     }
     if let Some(path) = &cli.report {
         let r = Report {
@@ -449,6 +493,16 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         }]
     })?;
     Ok(Outcome { changed })
+}
+
+/// The error of an occurrence whose image could not be promoted.
+fn promote_error(o: &Occurrence, original: &str, f: &promote::Failure) -> Error {
+    Error::Promote {
+        at: o.at.clone(),
+        image: original.to_string(),
+        target: f.target.to_string(),
+        source: f.error.clone(),
+    }
 }
 
 /// A byte range of an input and its replacement.

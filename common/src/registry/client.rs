@@ -131,7 +131,7 @@ fn host_without_port(host_port: &str) -> &str {
 }
 
 /// A readable cause chain of a reqwest error, without repeating the URL.
-fn describe(e: reqwest::Error) -> String {
+pub(super) fn describe(e: reqwest::Error) -> String {
     let timeout = e.is_timeout();
     let e = e.without_url();
     let mut s = e.to_string();
@@ -151,7 +151,7 @@ fn describe(e: reqwest::Error) -> String {
 }
 
 /// The registry's error message from a body, or a short text excerpt.
-fn error_message(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
+pub(super) fn error_message(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
     if let Ok(b) = serde_json::from_slice::<ErrorBody>(body)
         && let Some(e) = b.errors.first()
     {
@@ -172,14 +172,14 @@ fn error_message(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
     }
 }
 
-fn header_str(resp: &Response, name: &str) -> Option<String> {
+pub(super) fn header_str(resp: &Response, name: &str) -> Option<String> {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
 
-fn is_valid_digest(d: &str) -> bool {
+pub(super) fn is_valid_digest(d: &str) -> bool {
     d.strip_prefix("sha256:")
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -241,7 +241,7 @@ impl RegistryClient {
         format!("{}://{}", self.scheme_for(r.api_host()), r.api_host())
     }
 
-    fn manifest_url(&self, r: &Reference, reference: &str) -> String {
+    pub(super) fn manifest_url(&self, r: &Reference, reference: &str) -> String {
         format!(
             "{}/v2/{}/manifests/{reference}",
             self.base_url(r),
@@ -390,15 +390,18 @@ impl RegistryClient {
         let http = self.inner.http.clone();
         let resp = match &state.credential {
             Some(Credential::IdentityToken(refresh_token)) => {
-                let mut form = url::form_urlencoded::Serializer::new(String::new());
-                form.append_pair("grant_type", "refresh_token");
-                form.append_pair("refresh_token", refresh_token);
-                if let Some(s) = service {
-                    form.append_pair("service", s);
-                }
-                form.append_pair("scope", scope);
-                form.append_pair("client_id", "microplatform-tools");
-                let body = form.finish();
+                // The serializer is not `Send`: finish it before any await.
+                let body = {
+                    let mut form = url::form_urlencoded::Serializer::new(String::new());
+                    form.append_pair("grant_type", "refresh_token");
+                    form.append_pair("refresh_token", refresh_token);
+                    if let Some(s) = service {
+                        form.append_pair("service", s);
+                    }
+                    form.append_pair("scope", scope);
+                    form.append_pair("client_id", "microplatform-tools");
+                    form.finish()
+                };
                 let u = url.to_string();
                 self.send_retrying(
                     || {
@@ -416,7 +419,11 @@ impl RegistryClient {
                     if let Some(s) = service {
                         q.append_pair("service", s);
                     }
-                    q.append_pair("scope", scope);
+                    // Several scopes (a cross-repository mount) are several
+                    // `scope` parameters, as docker sends them.
+                    for one in scope.split(' ').filter(|s| !s.is_empty()) {
+                        q.append_pair("scope", one);
+                    }
                 }
                 let u = url.to_string();
                 self.send_retrying(
@@ -513,8 +520,28 @@ impl RegistryClient {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> Result<Response, RegistryError> {
-        let state = self.state(r).await?;
         let scope = format!("repository:{}:{actions}", r.repository());
+        self.send_scoped(r, method, url, &scope, headers, body, None)
+            .await
+    }
+
+    /// Like `send`, with an explicit token scope: one or several
+    /// space-separated `repository:<name>:<actions>` (a cross-repository
+    /// mount needs push on the target and pull on the source). `timeout`
+    /// replaces the client's per-request timeout (a blob's body takes longer).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn send_scoped(
+        &self,
+        r: &Reference,
+        method: &Method,
+        url: &str,
+        scope: &str,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, RegistryError> {
+        let state = self.state(r).await?;
+        let scope = scope.to_string();
         let body = body.map(bytes_of);
         let mut reauthed = false;
         loop {
@@ -529,6 +556,9 @@ impl RegistryClient {
                         }
                         if let Some(b) = &body {
                             rb = rb.body(b.clone());
+                        }
+                        if let Some(t) = timeout {
+                            rb = rb.timeout(t);
                         }
                         rb
                     },
@@ -584,7 +614,63 @@ impl RegistryClient {
         }
     }
 
-    fn accept_headers() -> HeaderMap {
+    /// One authenticated request with a body that cannot be replayed (a
+    /// stream): no retries and no re-authentication here; the caller starts
+    /// the whole transfer again. The token is the one cached for `scope`
+    /// (the caller has just used it for the request before).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn send_once(
+        &self,
+        r: &Reference,
+        method: &Method,
+        url: &str,
+        scope: &str,
+        headers: &HeaderMap,
+        body: reqwest::Body,
+        timeout: Duration,
+    ) -> Result<Response, RegistryError> {
+        let state = self.state(r).await?;
+        let auth = self.authorization(&state, scope, false).await?;
+        let mut rb = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .headers(headers.clone())
+            .body(body)
+            .timeout(timeout);
+        if let Some(a) = &auth {
+            rb = rb.header(AUTHORIZATION, a);
+        }
+        let resp = rb.send().await.map_err(|e| RegistryError::Network {
+            url: url.to_string(),
+            message: describe(e),
+        })?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(RegistryError::Auth {
+                url: url.to_string(),
+                message: format!(
+                    "{} rejected the upload: {}",
+                    state.registry,
+                    error_message(status, &body).0
+                ),
+            });
+        }
+        Ok(resp)
+    }
+
+    /// The number of retries configured.
+    pub(super) fn max_retries(&self) -> u32 {
+        self.inner.opts.max_retries
+    }
+
+    /// Wait before retry `attempt` (exponential backoff with jitter).
+    pub(super) async fn wait_before_retry(&self, attempt: u32) {
+        self.backoff(attempt, None).await;
+    }
+
+    pub(super) fn accept_headers() -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
         h

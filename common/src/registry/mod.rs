@@ -12,13 +12,20 @@
 //!   hosts listed in [`ClientOptions::insecure_registries`]; HTTPS otherwise.
 //! - Timeouts, connection failures, 429 (honouring `Retry-After`) and 5xx are
 //!   retried with exponential backoff and jitter.
+//! - Images are copied by digest between repositories and registries
+//!   ([`copy`]: blob mounts, streamed blob copies, manifests with their exact
+//!   bytes) to a [`Destination`] (`REGISTRY[/PREFIX]`, the one mapping rule).
 
 mod auth;
 mod client;
+pub mod copy;
 pub mod credentials;
+pub mod destination;
 
 pub use client::RegistryClient;
+pub use copy::{BlobTransfer, CopiedImage, Copier, CopyStats, Mount};
 pub use credentials::Credential;
+pub use destination::Destination;
 
 use std::path::PathBuf;
 use std::time::Duration;
