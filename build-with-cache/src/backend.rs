@@ -40,6 +40,32 @@ pub struct Tool {
     pub backend: Backend,
     /// The program (`docker`, `/usr/bin/docker`, `buildah`).
     pub program: PathBuf,
+    /// The docker engine's version (`docker version`), when probed.
+    pub engine_version: Option<String>,
+}
+
+/// The first engine version whose built-in `BuildKit` is trusted with
+/// concurrent builds: dockerd 20.10 (and older) intermittently dies with
+/// `fatal error: concurrent map writes` in its inline-cache exporter when
+/// several builds run at once (moby/buildkit#2889, moby/moby#42422).
+pub const SAFE_PARALLEL_ENGINE_MAJOR: u32 = 23;
+
+impl Tool {
+    /// How many stage builds may run at once by default: one on engines
+    /// before 23.0 or of unknown version, else one per CPU (at most `stages`).
+    #[must_use]
+    pub fn default_jobs(&self, stages: usize) -> usize {
+        let safe = self
+            .engine_version
+            .as_deref()
+            .and_then(major)
+            .is_some_and(|m| m >= SAFE_PARALLEL_ENGINE_MAJOR);
+        if !safe {
+            return 1;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        cpus.min(stages).max(1)
+    }
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -92,23 +118,21 @@ fn legacy_buildkit_client(docker: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Why the docker engine is not usable, if it is not.
-fn docker_engine_problem(docker: &Path) -> Option<String> {
+/// The docker engine's version, or why the engine is not usable.
+fn docker_engine(docker: &Path) -> Result<String, String> {
     let out = Command::new(docker)
         .args(["version", "--format", "{{.Server.Version}}"])
         .stdin(Stdio::null())
         .output();
     match out {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("docker version failed")
-                .trim()
-                .to_string(),
-        ),
-        Err(e) => Some(format!("cannot run {}: {e}", docker.display())),
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        Ok(o) => Err(String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("docker version failed")
+            .trim()
+            .to_string()),
+        Err(e) => Err(format!("cannot run {}: {e}", docker.display())),
     }
 }
 
@@ -125,21 +149,23 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
         backend: backend.to_string(),
         message,
     };
-    let need_docker = |backend: &str| -> Result<PathBuf, BuildError> {
+    let need_docker = |backend: &str| -> Result<(PathBuf, String), BuildError> {
         let docker = docker_program()
             .ok_or_else(|| engine_err(backend, "docker CLI not found on PATH".into()))?;
-        if let Some(p) = docker_engine_problem(&docker) {
-            return Err(engine_err(backend, p));
-        }
-        Ok(docker)
+        let version = docker_engine(&docker).map_err(|p| engine_err(backend, p))?;
+        Ok((docker, version))
     };
     match choice {
-        BackendChoice::Docker => Ok(Tool {
-            backend: Backend::Docker,
-            program: need_docker("docker")?,
-        }),
+        BackendChoice::Docker => {
+            let (program, version) = need_docker("docker")?;
+            Ok(Tool {
+                backend: Backend::Docker,
+                program,
+                engine_version: Some(version),
+            })
+        }
         BackendChoice::Buildkit => {
-            let docker = need_docker("buildkit")?;
+            let (docker, version) = need_docker("buildkit")?;
             let program = legacy_buildkit_client(&docker).ok_or_else(|| {
                 engine_err(
                     "buildkit",
@@ -150,10 +176,11 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
             Ok(Tool {
                 backend: Backend::Buildkit,
                 program,
+                engine_version: Some(version),
             })
         }
         BackendChoice::Buildx => {
-            let docker = need_docker("buildx")?;
+            let (docker, version) = need_docker("buildx")?;
             if !buildx_available(&docker) {
                 return Err(engine_err(
                     "buildx",
@@ -163,33 +190,43 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
             Ok(Tool {
                 backend: Backend::Buildx,
                 program: docker,
+                engine_version: Some(version),
             })
         }
         BackendChoice::Buildah => Ok(Tool {
             backend: Backend::Buildah,
             program: which("buildah")
                 .ok_or_else(|| engine_err("buildah", "buildah not found on PATH".into()))?,
+            engine_version: None,
         }),
         BackendChoice::Auto => {
             let docker = docker_program();
             let docker_host_set = std::env::var_os("DOCKER_HOST").is_some();
-            let engine_problem = docker.as_deref().and_then(docker_engine_problem);
+            let engine = docker.as_deref().map(docker_engine);
+            let (version, engine_problem) = match engine {
+                Some(Ok(v)) => (Some(v), None),
+                Some(Err(p)) => (None, Some(p)),
+                None => (None, None),
+            };
             match (&docker, engine_problem) {
-                (Some(d), None) => {
+                (Some(d), None) if version.is_some() => {
                     if buildx_available(d) {
                         Ok(Tool {
                             backend: Backend::Buildx,
                             program: d.clone(),
+                            engine_version: version,
                         })
                     } else if let Some(p) = legacy_buildkit_client(d) {
                         Ok(Tool {
                             backend: Backend::Buildkit,
                             program: p,
+                            engine_version: version,
                         })
                     } else {
                         Ok(Tool {
                             backend: Backend::Docker,
                             program: d.clone(),
+                            engine_version: version,
                         })
                     }
                 }
@@ -201,6 +238,7 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
                     Some(b) => Ok(Tool {
                         backend: Backend::Buildah,
                         program: b,
+                        engine_version: None,
                     }),
                     None => Err(engine_err(
                         "auto",
@@ -228,5 +266,29 @@ pub fn unprobed(backend: Backend) -> Tool {
             docker_program().unwrap_or_else(|| PathBuf::from("docker"))
         }
     };
-    Tool { backend, program }
+    Tool {
+        backend,
+        program,
+        engine_version: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_stage_builds_only_on_engines_known_to_survive_them() {
+        let tool = |v: Option<&str>| Tool {
+            backend: Backend::Buildkit,
+            program: PathBuf::from("docker"),
+            engine_version: v.map(str::to_string),
+        };
+        assert_eq!(tool(Some("20.10.24+dfsg1")).default_jobs(9), 1);
+        assert_eq!(tool(Some("22.06.0-beta")).default_jobs(9), 1);
+        assert_eq!(tool(None).default_jobs(9), 1);
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(tool(Some("27.3.1")).default_jobs(9), cpus.min(9));
+        assert_eq!(tool(Some("27.3.1")).default_jobs(1), 1);
+    }
 }

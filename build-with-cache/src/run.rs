@@ -1,15 +1,18 @@
-//! Running a plan: the content-addressed skip, parallel cache checks, stage builds, cache-hit decisions, pushes and registry-side tag copies, and the JSON result.
+//! Running a plan: the content-addressed skip, parallel cache checks, stage builds (at most `jobs` at once), cache-hit decisions, pushes and registry-side tag copies, and the JSON result.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
+use futures::StreamExt;
 use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::backend::Backend;
 use crate::error::BuildError;
+use crate::key::KeyInputs;
 use crate::plan::{Plan, SCHEMA_VERSION};
 use crate::registry::{CopyError, ImageKey, Registry};
 use crate::steps::{Builder, Step};
@@ -22,7 +25,7 @@ pub enum CacheStatus {
     Hit,
     /// The stage was (partly) rebuilt.
     Miss,
-    /// Not known: buildx (one build for all stages) or an unnamed intermediate stage.
+    /// Not known: buildx (one build for all stages).
     Unknown,
 }
 
@@ -69,10 +72,14 @@ pub struct BuildResult {
     pub digest: String,
     /// The backend used (`null` when skipped).
     pub backend: Option<Backend>,
-    /// Whether nothing was built (source hash seen before).
+    /// Whether nothing was built (an image with the same content key exists).
     pub skipped: bool,
-    /// `<repo>:src-<HASH>` when a hash was given.
-    pub source_ref: Option<String>,
+    /// The content key (`sha256:<hex>`), when skipping is enabled and every input is known.
+    pub content_key: Option<String>,
+    /// `<repo>:content-<hex>` of the content key.
+    pub content_ref: Option<String>,
+    /// What the content key covers.
+    pub content_key_inputs: Option<KeyInputs>,
     /// Stages (empty when skipped).
     pub stages: Vec<StageResult>,
     /// Cache refs that existed and were read.
@@ -93,12 +100,14 @@ struct Ran {
 }
 
 /// Run a step: stdout goes to our stderr (or is captured), stderr is copied
-/// to our stderr and its last lines kept for error messages.
-fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
-    let mut cmd = Command::new(&step.argv[0]);
+/// to our stderr and its last lines kept for error messages. The child is
+/// killed when the future is dropped (a failed sibling build).
+async fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
+    let mut cmd = tokio::process::Command::new(&step.argv[0]);
     cmd.args(&step.argv[1..])
         .envs(&step.env)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
     if capture {
         cmd.stdout(Stdio::piped());
     } else {
@@ -108,11 +117,11 @@ fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
     tracing::info!("running: {}", step.argv.join(" "));
     let mut child = cmd.spawn()?;
     let stderr = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
+    let copy_stderr = async move {
         let mut tail: Vec<String> = Vec::new();
-        let mut err = std::io::stderr();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = writeln!(err, "{line}");
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(std::io::stderr(), "{line}");
             if !line.trim().is_empty() {
                 tail.push(line);
                 if tail.len() > 20 {
@@ -121,16 +130,20 @@ fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
             }
         }
         tail
-    });
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        std::io::Read::read_to_string(&mut out, &mut stdout)?;
-    }
-    let status = child.wait()?;
-    let stderr_tail = reader.join().unwrap_or_default();
+    };
+    let stdout_pipe = child.stdout.take();
+    let read_stdout = async move {
+        let mut stdout = String::new();
+        if let Some(mut out) = stdout_pipe {
+            out.read_to_string(&mut stdout).await?;
+        }
+        Ok::<_, std::io::Error>(stdout)
+    };
+    let (stderr_tail, stdout) = tokio::join!(copy_stderr, read_stdout);
+    let status = child.wait().await?;
     Ok(Ran {
         code: status.code().unwrap_or(128),
-        stdout,
+        stdout: stdout?,
         stderr_tail,
     })
 }
@@ -168,36 +181,39 @@ impl Runner<'_> {
     }
 
     /// Run a build step; a failure fails the command with the builder's code.
-    fn build(&mut self, step: &Step) -> Result<(), BuildError> {
+    async fn build(&mut self, step: &Step) -> Result<(), BuildError> {
         let t = Instant::now();
-        let r = exec(step, false).map_err(|e| self.spawn_error(step, &e))?;
+        let r = exec(step, false)
+            .await
+            .map_err(|e| self.spawn_error(step, &e))?;
         self.durations.build_s += t.elapsed().as_secs_f64();
         self.check_build(step, &r)
     }
 
-    /// Run build steps at once (`BuildKit` shares the steps they have in
-    /// common); the first failure in the given order fails the command.
-    fn build_parallel(&mut self, steps: &[Step]) -> Result<(), BuildError> {
+    /// Run build steps, at most `jobs` at once, started in the given order
+    /// (`BuildKit` shares the steps they have in common); the first failure
+    /// fails the command and stops the builds still running.
+    async fn build_parallel(&mut self, steps: &[Step], jobs: usize) -> Result<(), BuildError> {
         let t = Instant::now();
-        let ran: Vec<Result<Ran, std::io::Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = steps
-                .iter()
-                .map(|step| scope.spawn(move || exec(step, false)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(std::io::Error::other("build thread panicked")))
-                })
-                .collect()
-        });
-        self.durations.build_s += t.elapsed().as_secs_f64();
-        for (step, r) in steps.iter().zip(ran) {
-            let r = r.map_err(|e| self.spawn_error(step, &e))?;
-            self.check_build(step, &r)?;
+        let mut runs = futures::stream::iter(steps.iter().map(|step| async move {
+            let r = exec(step, false).await;
+            (step, r)
+        }))
+        .buffered(jobs.max(1));
+        let mut outcome = Ok(());
+        while let Some((step, r)) = runs.next().await {
+            let checked = match r {
+                Ok(r) => self.check_build(step, &r),
+                Err(e) => Err(self.spawn_error(step, &e)),
+            };
+            if let Err(e) = checked {
+                outcome = Err(e);
+                break;
+            }
         }
-        Ok(())
+        drop(runs);
+        self.durations.build_s += t.elapsed().as_secs_f64();
+        outcome
     }
 
     fn check_build(&self, step: &Step, r: &Ran) -> Result<(), BuildError> {
@@ -221,9 +237,9 @@ impl Runner<'_> {
     }
 
     /// Run a cache step (pull, tag, cache push): failure is a warning.
-    fn cache_step(&mut self, step: &Step, push: bool) -> bool {
+    async fn cache_step(&mut self, step: &Step, push: bool) -> bool {
         let t = Instant::now();
-        let ok = match exec(step, false) {
+        let ok = match exec(step, false).await {
             Ok(r) if r.code == 0 => true,
             Ok(r) => {
                 let m = format!("{} failed: {}", step.argv.join(" "), last_line(&r));
@@ -243,7 +259,7 @@ impl Runner<'_> {
         ok
     }
 
-    fn local_key(&mut self, image: &str) -> Option<ImageKey> {
+    async fn local_key(&mut self, image: &str) -> Option<ImageKey> {
         let step = Step {
             step: "inspect",
             stage: None,
@@ -251,35 +267,36 @@ impl Runner<'_> {
             env: self.builder.env(),
             condition: None,
         };
-        let r = exec(&step, true).ok().filter(|r| r.code == 0)?;
+        let r = exec(&step, true).await.ok().filter(|r| r.code == 0)?;
         let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).ok()?;
         ImageKey::from_config(v.get("OCIv1").unwrap_or(&v))
     }
 }
 
-/// Whether `--source-hash` lets us skip: copies the source image to every
-/// tag registry-side and returns the result.
+/// Whether the content key lets us skip: when `content_ref` exists, copies
+/// it to every tag registry-side and returns the result.
 pub async fn try_skip(
     registry: &Registry,
     tags: &[String],
-    source_ref: &str,
+    content_ref: &str,
+    content_key: &str,
 ) -> Result<Option<BuildResult>, BuildError> {
     let t = Instant::now();
-    let found = match registry.head(source_ref).await {
+    let found = match registry.head(content_ref).await {
         Ok(d) => d,
         Err(e) => {
-            tracing::warn!("cannot check {source_ref}: {e}; building");
+            tracing::warn!("cannot check {content_ref}: {e}; building");
             return Ok(None);
         }
     };
     let Some(digest) = found else {
-        tracing::info!("{source_ref} not found: building");
+        tracing::info!("{content_ref} not found: building");
         return Ok(None);
     };
     let check_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for tag in tags {
-        match registry.copy(source_ref, tag).await {
+        match registry.copy(content_ref, tag).await {
             Ok(_) => {}
             Err(CopyError::BlobsMissing(_)) => {
                 tracing::warn!("{tag}: in another repository without the layers; building");
@@ -294,7 +311,7 @@ pub async fn try_skip(
         }
     }
     eprintln!(
-        "build-with-cache: {source_ref} exists ({digest}); tagged {} registry-side, nothing built",
+        "build-with-cache: {content_ref} exists ({digest}); tagged {} registry-side, nothing built",
         tags.join(", ")
     );
     Ok(Some(BuildResult {
@@ -304,9 +321,11 @@ pub async fn try_skip(
         digest,
         backend: None,
         skipped: true,
-        source_ref: Some(source_ref.to_string()),
+        content_key: Some(content_key.to_string()),
+        content_ref: Some(content_ref.to_string()),
+        content_key_inputs: None,
         stages: Vec::new(),
-        cache_read: vec![source_ref.to_string()],
+        cache_read: vec![content_ref.to_string()],
         cache_written: Vec::new(),
         warnings: Vec::new(),
         durations: Durations {
@@ -318,9 +337,12 @@ pub async fn try_skip(
 }
 
 /// Run the plan for real.
-pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, BuildError> {
+pub async fn execute(
+    plan: &Plan,
+    builder: Builder<'_>,
+    registry: Registry,
+) -> Result<BuildResult, BuildError> {
     let started = Instant::now();
-    let registry = Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
     let mut r = Runner {
         plan,
         builder,
@@ -409,7 +431,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
     {
         if backend == Backend::Docker {
             let step = r.builder.pull(reference);
-            if !r.cache_step(&step, false) {
+            if !r.cache_step(&step, false).await {
                 cache_read.retain(|c| c != reference);
                 continue;
             }
@@ -439,8 +461,8 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         cache_read.push(layers_from.clone());
     }
 
-    // 3. Build each tracked stage, then the target. BuildKit builds every
-    // stage target on its own (sharing common steps), so they run at once.
+    // 3. Build each stage, then the target. BuildKit builds every stage
+    // target on its own (sharing common steps), so up to `jobs` run at once.
     let tmp = &plan.tmp;
     let parallel = backend == Backend::Buildkit;
     if parallel {
@@ -452,7 +474,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
                 let tags: &[String] = if st.target { &plan.tags } else { &[] };
                 r.builder.build(
                     &st.name,
-                    st.target_arg.as_deref(),
+                    st.build_target.as_deref(),
                     &plan.stage_cache_from(st, &cache_from),
                     tags,
                     &tmp.join(format!("{}.iid", st.name)),
@@ -461,14 +483,15 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
             })
             .collect();
         eprintln!(
-            "build-with-cache: building stages {} in parallel",
+            "build-with-cache: building stages {} ({} at a time)",
             steps
                 .iter()
                 .filter_map(|s| s.stage.clone())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            plan.jobs
         );
-        r.build_parallel(&steps)?;
+        r.build_parallel(&steps, plan.jobs).await?;
     }
     let mut results = Vec::new();
     let mut target_hit: Option<String> = None;
@@ -490,7 +513,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
             .then_some((layers_from.as_str(), layers_write.as_deref()));
         let step = r.builder.build(
             &st.name,
-            st.target_arg.as_deref(),
+            st.build_target.as_deref(),
             &plan.stage_cache_from(st, &cache_from),
             tags,
             &iid,
@@ -498,7 +521,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         );
         if !parallel {
             eprintln!("build-with-cache: building stage {}", st.name);
-            r.build(&step)?;
+            r.build(&step).await?;
         }
         let image = std::fs::read_to_string(&iid)
             .map_err(|e| BuildError::Io {
@@ -508,7 +531,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
             .trim()
             .to_string();
         let own = st.cache_ref.clone().expect("tracked stage has a cache ref");
-        let local = r.local_key(&image);
+        let local = r.local_key(&image).await;
         let hit_from = local.as_ref().and_then(|lk| {
             st.cache_from
                 .iter()
@@ -538,7 +561,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         if backend == Backend::Docker {
             // Later stage builds use the freshly built stage as a cache source.
             let tag = r.builder.tag(&st.name, &image, &own);
-            if r.cache_step(&tag, true) && !cache_from.contains(&own) {
+            if r.cache_step(&tag, true).await && !cache_from.contains(&own) {
                 cache_from.push(own.clone());
             }
         }
@@ -593,7 +616,9 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
             let step = r
                 .builder
                 .push("push", Some(&target.name), &target_image, tag);
-            let ran = exec(&step, false).map_err(|e| r.spawn_error(&step, &e))?;
+            let ran = exec(&step, false)
+                .await
+                .map_err(|e| r.spawn_error(&step, &e))?;
             if ran.code != 0 {
                 return Err(BuildError::Push {
                     reference: tag.clone(),
@@ -627,12 +652,12 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
                     tracing::debug!("registry copy to {own} failed ({e}); pushing");
                     if backend != Backend::Buildah {
                         let tag = r.builder.tag(&target.name, &target_image, &own);
-                        r.cache_step(&tag, true);
+                        r.cache_step(&tag, true).await;
                     }
                     let push =
                         r.builder
                             .push("push-cache", Some(&target.name), &target_image, &own);
-                    r.cache_step(&push, true)
+                    r.cache_step(&push, true).await
                 }
             };
             r.durations.push_s += t.elapsed().as_secs_f64();
@@ -646,7 +671,7 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
             hit.and_then(|h| existing.get(&h).cloned())
         };
     }
-    if let Some(src) = &plan.source_ref {
+    if let Some(src) = &plan.content_ref {
         match r.registry.copy(&plan.tags[0], src).await {
             Ok(_) => r.cache_written.push(src.clone()),
             Err(e) => r.warn(format!("cannot write {src}: {e}")),
@@ -665,7 +690,9 @@ pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, B
         digest,
         backend: Some(backend),
         skipped: false,
-        source_ref: plan.source_ref.clone(),
+        content_key: plan.content_key.clone(),
+        content_ref: plan.content_ref.clone(),
+        content_key_inputs: plan.content_key_inputs.clone(),
         stages: results,
         cache_read,
         cache_written: r.cache_written,
@@ -702,10 +729,10 @@ async fn write_stage_cache(
     } else {
         if r.plan.backend != Backend::Docker && r.plan.backend != Backend::Buildah {
             let tag = r.builder.tag(stage, image, own);
-            r.cache_step(&tag, true);
+            r.cache_step(&tag, true).await;
         }
         let push = r.builder.push("push-cache", Some(stage), image, own);
-        r.cache_step(&push, true)
+        r.cache_step(&push, true).await
     };
     r.durations.push_s += t.elapsed().as_secs_f64();
     if !ok {
@@ -716,9 +743,12 @@ async fn write_stage_cache(
 }
 
 /// Run buildx (one build, registry cache, pushes itself).
-pub async fn execute_buildx(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, BuildError> {
+pub async fn execute_buildx(
+    plan: &Plan,
+    builder: Builder<'_>,
+    registry: Registry,
+) -> Result<BuildResult, BuildError> {
     let started = Instant::now();
-    let registry = Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
     let mut r = Runner {
         plan,
         builder,
@@ -741,20 +771,20 @@ pub async fn execute_buildx(plan: &Plan, builder: Builder<'_>) -> Result<BuildRe
     let target = plan.stages.iter().find(|s| s.target).expect("target");
     let step = r.builder.buildx(
         &target.name,
-        target.target_arg.as_deref(),
+        target.build_target.as_deref(),
         &read,
         plan.cache_write_refs.first().map(String::as_str),
         &plan.tags,
         &plan.tmp.join("image.iid"),
     );
-    r.build(&step)?;
+    r.build(&step).await?;
     let digest = r
         .registry
         .head(&plan.tags[0])
         .await
         .map_err(|e| BuildError::Registry(e.to_string()))?
         .ok_or_else(|| BuildError::Registry(format!("{} not found after push", plan.tags[0])))?;
-    if let Some(src) = &plan.source_ref {
+    if let Some(src) = &plan.content_ref {
         match r.registry.copy(&plan.tags[0], src).await {
             Ok(_) => r.cache_written.push(src.clone()),
             Err(e) => r.warn(format!("cannot write {src}: {e}")),
@@ -770,7 +800,9 @@ pub async fn execute_buildx(plan: &Plan, builder: Builder<'_>) -> Result<BuildRe
         digest,
         backend: Some(Backend::Buildx),
         skipped: false,
-        source_ref: plan.source_ref.clone(),
+        content_key: plan.content_key.clone(),
+        content_ref: plan.content_ref.clone(),
+        content_key_inputs: plan.content_key_inputs.clone(),
         stages: plan
             .stages
             .iter()

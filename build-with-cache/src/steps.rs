@@ -38,6 +38,8 @@ pub struct Builder<'a> {
     pub dockerfile: &'a Path,
     /// Context directory.
     pub context: &'a Path,
+    /// The content key, put on the requested image as the label [`crate::key::LABEL`].
+    pub content_key: Option<&'a str>,
 }
 
 impl Builder<'_> {
@@ -164,6 +166,9 @@ impl Builder<'_> {
                 }
             }
         }
+        if let Some(key) = self.content_key.filter(|_| !tags.is_empty()) {
+            argv.extend(["--label".into(), format!("{}={key}", crate::key::LABEL)]);
+        }
         if let Some(t) = target {
             argv.extend(["--target".into(), t.to_string()]);
         }
@@ -269,7 +274,7 @@ impl Builder<'_> {
                 "image".into(),
                 "inspect".into(),
                 "--format".into(),
-                "{\"rootfs\":{\"diff_ids\":{{json .RootFS.Layers}}},\"created\":{{json .Created}}}"
+                "{\"rootfs\":{\"diff_ids\":{{json .RootFS.Layers}}},\"created\":{{json .Created}},\"config\":{\"Labels\":{{json .Config.Labels}}}}"
                     .into(),
                 image.into(),
             ],
