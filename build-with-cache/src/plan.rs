@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn unnamed_stages_get_names_that_collide_with_nothing() {
         let text = "FROM a:1\nRUN x\nFROM a:1 AS bwc-stage-0\nFROM \\\n  # c\n  a:1\r\nCOPY --from=0 /a /a\nFROM a:1 AS stage-0\nCOPY --from=2 /b /b\nCOPY --from=bwc-stage-0 /c /c\n";
-        let df = crate::dockerfile::parse("Dockerfile", &text, &std::collections::BTreeMap::new())
+        let df = crate::dockerfile::parse("Dockerfile", text, &std::collections::BTreeMap::new())
             .unwrap();
         let needed = graph::needed(&df, 3);
         assert_eq!(needed, vec![0, 1, 2, 3]);
@@ -562,7 +562,7 @@ mod tests {
         assert_eq!(names.get(&0).map(String::as_str), Some("bwc-stage-0-x"));
         assert_eq!(names.get(&2).map(String::as_str), Some("bwc-stage-2"));
         assert_eq!(names.len(), 2);
-        let out = name_unnamed_stages(&text, '\\', &df, &names);
+        let out = name_unnamed_stages(text, '\\', &df, &names);
         let lines: Vec<&str> = out.split('\n').collect();
         assert_eq!(lines[0], "FROM a:1 AS bwc-stage-0-x");
         assert_eq!(lines[5], "  a:1 AS bwc-stage-2\r");
