@@ -1,7 +1,9 @@
 //! The build context: a local directory, a git URL (shallow clone), an HTTP(S) URL of a Dockerfile or tarball, or `-` (Dockerfile on stdin, empty context); and where the Dockerfile is.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use tokio::process::Command;
 
 use crate::error::BuildError;
 
@@ -55,10 +57,14 @@ fn missing(what: &'static str, path: &str, message: impl Into<String>) -> BuildE
 pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, BuildError> {
     let (dir, tmp, from_stdin) = if context == "-" {
         let tmp = tmpdir()?;
-        let text = microplatform_common::io::read_stdin().map_err(|e| BuildError::Io {
-            path: "<stdin>".into(),
-            source: e,
-        })?;
+        let text = tokio::task::spawn_blocking(microplatform_common::io::read_stdin)
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| BuildError::Io {
+                path: "<stdin>".into(),
+                source: e,
+            })?;
         std::fs::write(tmp.path().join("Dockerfile"), text).map_err(|e| BuildError::Io {
             path: tmp.path().display().to_string(),
             source: e,
@@ -82,6 +88,7 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
         let out = cmd
             .stdin(Stdio::null())
             .output()
+            .await
             .map_err(|e| missing("build context", context, format!("cannot run git: {e}")))?;
         if !out.status.success() {
             return Err(missing(
@@ -124,6 +131,7 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
                 .arg("-C")
                 .arg(&dir)
                 .status()
+                .await
                 .map_err(|e| missing("build context", context, format!("cannot run tar: {e}")))?;
             if !st.success() {
                 return Err(missing(

@@ -17,6 +17,7 @@ pub mod error;
 pub mod graph;
 pub mod key;
 pub mod plan;
+pub mod program;
 pub mod refs;
 pub mod registry;
 pub mod run;
@@ -94,13 +95,7 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
             .map_or_else(|| tool.default_jobs(needed.len()), usize::from)
     };
     if cli.dry_run {
-        let tool = match cli.backend {
-            BackendChoice::Auto => backend::resolve(BackendChoice::Auto)?,
-            BackendChoice::Docker => backend::unprobed(Backend::Docker),
-            BackendChoice::Buildkit => backend::unprobed(Backend::Buildkit),
-            BackendChoice::Buildx => backend::unprobed(Backend::Buildx),
-            BackendChoice::Buildah => backend::unprobed(Backend::Buildah),
-        };
+        let tool = resolve_backend(cli.backend, false).await?;
         settings.jobs = jobs_for(&tool);
         let p = plan::make(&df, target, &opts, &ctx, &tool, &settings, "<tmp>".into());
         return Ok(Output::Plan(Box::new(p)));
@@ -118,7 +113,7 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
         res.durations.total_s = started.elapsed().as_secs_f64();
         return Ok(Output::Result(Box::new(res)));
     }
-    let tool = backend::resolve(cli.backend)?;
+    let tool = resolve_backend(cli.backend, true).await?;
     settings.jobs = jobs_for(&tool);
     let tmp = tempfile::Builder::new()
         .prefix("build-with-cache-")
@@ -144,11 +139,7 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
         context: &ctx.dir,
         content_key: p.content_key.as_deref(),
     };
-    let mut res = if tool.backend == Backend::Buildx {
-        run::execute_buildx(&p, builder, registry).await?
-    } else {
-        run::execute(&p, builder, registry).await?
-    };
+    let mut res = run::execute(&p, builder, registry).await?;
     if let Some(f) = &opts.iidfile {
         let file = match (tool.backend, p.stages.iter().find(|s| s.target)) {
             (Backend::Buildx, _) | (_, None) => "image.iid".to_string(),
@@ -166,4 +157,24 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
     res.durations.check_s += key_s;
     res.durations.total_s = started.elapsed().as_secs_f64();
     Ok(Output::Result(Box::new(res)))
+}
+
+/// Resolve the backend (`probe`: check that an explicitly chosen one works;
+/// else, for the dry run, only `auto` is probed). The probes (`docker
+/// version`, ...) are child processes, run on the blocking pool rather than
+/// on a runtime worker.
+async fn resolve_backend(choice: BackendChoice, probe: bool) -> Result<backend::Tool, BuildError> {
+    tokio::task::spawn_blocking(move || match choice {
+        _ if probe => backend::resolve(choice),
+        BackendChoice::Auto => backend::resolve(BackendChoice::Auto),
+        BackendChoice::Docker => Ok(backend::unprobed(Backend::Docker)),
+        BackendChoice::Buildkit => Ok(backend::unprobed(Backend::Buildkit)),
+        BackendChoice::Buildx => Ok(backend::unprobed(Backend::Buildx)),
+        BackendChoice::Buildah => Ok(backend::unprobed(Backend::Buildah)),
+    })
+    .await
+    .map_err(|e| BuildError::Engine {
+        backend: "auto".into(),
+        message: format!("backend probe failed: {e}"),
+    })?
 }

@@ -10,8 +10,9 @@ use crate::context::Prepared;
 use crate::dockerfile::{Dockerfile, Source, Stage};
 use crate::graph::{self, Edge};
 use crate::key::KeyInputs;
+use crate::program::{self, Action};
 use crate::refs;
-use crate::steps::{Builder, Step};
+use crate::steps::{Builder, Step, StepKind};
 
 /// Schema version of the plan and result JSON.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -111,11 +112,15 @@ pub struct Plan {
     pub cache_read: Vec<String>,
     /// Cache refs (or repositories) written.
     pub cache_write_refs: Vec<String>,
-    /// The commands, in order; `condition` says when one is conditional.
+    /// The commands, in order (the program rendered with every cache ref
+    /// assumed present); `condition` says when one is conditional.
     pub commands: Vec<Step>,
     /// Where stage image ids are written (`<tmp>` in the dry run).
     #[serde(skip)]
     pub tmp: PathBuf,
+    /// The program: what `commands` renders and the run interprets.
+    #[serde(skip)]
+    pub actions: Vec<Action>,
     /// The text of `build_dockerfile` when it is a rewritten copy.
     #[serde(skip)]
     pub rewritten: Option<String>,
@@ -319,6 +324,7 @@ pub fn make(
         cache_write_refs: Vec::new(),
         commands: Vec::new(),
         tmp,
+        actions: Vec::new(),
         rewritten,
     };
     if tool.backend == Backend::Buildx {
@@ -345,6 +351,7 @@ pub fn make(
         }
     }
     plan.cache_read.extend(opts.cache_from.iter().cloned());
+    plan.actions = program::make(&plan, &opts.cache_from);
     plan.commands = dry_run_commands(&plan, opts, ctx, tool);
     plan
 }
@@ -428,12 +435,8 @@ fn edges(df: &Dockerfile, stages: &[usize]) -> Vec<Edge> {
     out
 }
 
-fn cond(mut step: Step, c: impl Into<String>) -> Step {
-    step.condition = Some(c.into());
-    step
-}
-
-/// The commands as the dry run shows them.
+/// The commands as the dry run shows them: the skip check, then the
+/// program rendered with every cache ref assumed present.
 fn dry_run_commands(plan: &Plan, opts: &BuildOptions, ctx: &Prepared, tool: &Tool) -> Vec<Step> {
     let b = Builder {
         tool,
@@ -444,107 +447,21 @@ fn dry_run_commands(plan: &Plan, opts: &BuildOptions, ctx: &Prepared, tool: &Too
     };
     let mut out = Vec::new();
     if let Some(src) = &plan.content_ref {
-        out.push(cond(
-            copy_step(src, &plan.image, None),
-            format!("{src} exists: tag it registry-side and stop (skipped)"),
+        let mut skip = program::registry_step(
+            StepKind::RegistryCopy,
+            None,
+            vec![src.clone(), plan.image.clone()],
+        );
+        skip.condition = Some(format!(
+            "{src} exists: tag it registry-side and stop (skipped)"
         ));
+        out.push(skip);
     }
-    let stage_refs: Vec<String> = plan
-        .stages
-        .iter()
-        .flat_map(|s| s.cache_from.iter().cloned())
-        .chain(opts.cache_from.iter().cloned())
-        .collect();
-    match tool.backend {
-        Backend::Buildx => {
-            let target = plan.stages.iter().find(|s| s.target).expect("target");
-            let (read, write): (Vec<String>, Option<&str>) = (
-                plan.cache_read.clone(),
-                plan.cache_write_refs.first().map(String::as_str),
-            );
-            out.push(b.buildx(
-                &target.name,
-                target.build_target.as_deref(),
-                &read,
-                write,
-                &plan.tags,
-                &plan.tmp.join("image.iid"),
-            ));
-        }
-        backend => {
-            if backend == Backend::Docker {
-                for r in &stage_refs {
-                    out.push(cond(b.pull(r), format!("{r} exists in the registry")));
-                }
-            }
-            let (layers_read, layers_write) = plan.buildah_layers();
-            for st in plan.stages.iter().filter(|s| s.tracked) {
-                let iid = plan.tmp.join(format!("{}.iid", st.name));
-                let tags: &[String] = if st.target { &plan.tags } else { &[] };
-                let buildah_cache = (backend == Backend::Buildah)
-                    .then(|| (layers_read[0].as_str(), layers_write.as_deref()));
-                out.push(b.build(
-                    &st.name,
-                    st.build_target.as_deref(),
-                    &plan.stage_cache_from(st, &stage_refs),
-                    tags,
-                    &iid,
-                    buildah_cache,
-                ));
-                let own = st.cache_ref.clone().unwrap_or_default();
-                if st.target {
-                    for t in &plan.tags {
-                        out.push(cond(
-                            b.push("push", Some(&st.name), "<image id>", t),
-                            "the image is not a cache hit (else: registry-copy of the hit)",
-                        ));
-                    }
-                    if plan.cache_write {
-                        out.push(cond(
-                            copy_step(&plan.image, &own, Some(&st.name)),
-                            format!("{} is not a cache hit of {own}", st.name),
-                        ));
-                    }
-                    continue;
-                }
-                if backend == Backend::Docker {
-                    // Always: later stage builds use it as a cache source.
-                    out.push(b.tag(&st.name, "<image id>", &own));
-                }
-                if plan.cache_write {
-                    if backend == Backend::Buildkit {
-                        out.push(cond(
-                            b.tag(&st.name, "<image id>", &own),
-                            format!("{} is a cache miss", st.name),
-                        ));
-                    }
-                    out.push(cond(
-                        b.push("push-cache", Some(&st.name), "<image id>", &own),
-                        format!(
-                            "{} is a cache miss (a hit from the fallback branch is a registry-copy)",
-                            st.name
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(src) = &plan.content_ref {
-        out.push(copy_step(&plan.image, src, None));
+    let state = program::State::assumed(plan, &opts.cache_from);
+    for action in &plan.actions {
+        out.extend(program::render(plan, &b, &state, action));
     }
     out
-}
-
-/// An in-process registry-side copy, as a step.
-#[must_use]
-pub fn copy_step(src: &str, dst: &str, stage: Option<&str>) -> Step {
-    Step {
-        step: "registry-copy",
-        stage: stage.map(str::to_string),
-        argv: vec!["registry-copy".into(), src.into(), dst.into()],
-        env: std::collections::BTreeMap::new(),
-        condition: None,
-    }
 }
 
 #[cfg(test)]

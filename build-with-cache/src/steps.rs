@@ -9,11 +9,56 @@ use crate::args::BuildOptions;
 use crate::backend::{Backend, Tool};
 use crate::refs::is_loopback_registry;
 
+/// The kind of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Registry `HEAD`s of cache refs (in-process).
+    RegistryCheck,
+    /// Pull a cache image.
+    PullCache,
+    /// Build a stage.
+    BuildStage,
+    /// Build the requested image.
+    Build,
+    /// Inspect a built image (hit or miss).
+    Inspect,
+    /// Tag an image locally.
+    Tag,
+    /// Push a stage image to its cache ref.
+    PushCache,
+    /// Push the requested image.
+    Push,
+    /// Registry-side manifest copy (in-process).
+    RegistryCopy,
+    /// Read the pushed image's digest (in-process).
+    RegistryDigest,
+}
+
+impl StepKind {
+    /// The name, as in the JSON.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::RegistryCheck => "registry-check",
+            StepKind::PullCache => "pull-cache",
+            StepKind::BuildStage => "build-stage",
+            StepKind::Build => "build",
+            StepKind::Inspect => "inspect",
+            StepKind::Tag => "tag",
+            StepKind::PushCache => "push-cache",
+            StepKind::Push => "push",
+            StepKind::RegistryCopy => "registry-copy",
+            StepKind::RegistryDigest => "registry-digest",
+        }
+    }
+}
+
 /// One command of the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
-    /// `pull-cache`, `build-stage`, `build`, `tag`, `push-cache`, `push`, `registry-copy`.
-    pub step: &'static str,
+    /// The kind (`registry-*` steps are done in-process: `argv` is `[kind, ARGS…]`).
+    pub step: StepKind,
     /// The stage it concerns, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
@@ -77,7 +122,7 @@ impl Builder<'_> {
         g
     }
 
-    fn step(&self, step: &'static str, stage: Option<&str>, argv: Vec<String>) -> Step {
+    fn step(&self, step: StepKind, stage: Option<&str>, argv: Vec<String>) -> Step {
         Step {
             step,
             stage: stage.map(str::to_string),
@@ -91,7 +136,7 @@ impl Builder<'_> {
     #[must_use]
     pub fn pull(&self, reference: &str) -> Step {
         self.step(
-            "pull-cache",
+            StepKind::PullCache,
             None,
             vec![
                 self.program(),
@@ -182,9 +227,9 @@ impl Builder<'_> {
             self.context.display().to_string(),
         ]);
         let kind = if tags.is_empty() {
-            "build-stage"
+            StepKind::BuildStage
         } else {
-            "build"
+            StepKind::Build
         };
         self.step(kind, Some(stage), argv)
     }
@@ -225,18 +270,12 @@ impl Builder<'_> {
             }
             _ => vec![self.program(), "tag".into(), image.into(), reference.into()],
         };
-        self.step("tag", Some(stage), argv)
+        self.step(StepKind::Tag, Some(stage), argv)
     }
 
     /// Push a local image to `reference` (`image` is the local name or id).
     #[must_use]
-    pub fn push(
-        &self,
-        kind: &'static str,
-        stage: Option<&str>,
-        image: &str,
-        reference: &str,
-    ) -> Step {
+    pub fn push(&self, kind: StepKind, stage: Option<&str>, image: &str, reference: &str) -> Step {
         let argv = match self.tool.backend {
             Backend::Buildah => {
                 let mut a = vec![self.program()];

@@ -133,14 +133,48 @@ fn dry_run_target_prunes_stages() {
         build.env.get("DOCKER_BUILDKIT").map(String::as_str),
         Some("1")
     );
-    // Stage images are written for every stage: pushed, and the target's
-    // copied registry-side from the pushed image.
+    // Stage images are written for every stage: pushed on a miss, copied
+    // registry-side on a hit from the fallback; the target's is copied
+    // registry-side from the pushed image, pushed only if that fails.
     let pushes: Vec<_> = p
         .commands
         .iter()
-        .filter(|c| c.step == "push-cache" || c.step == "registry-copy")
+        .filter(|c| c.step == "push-cache")
         .map(|c| c.argv.last().unwrap().as_str())
         .collect();
+    let conditions: Vec<_> = p
+        .commands
+        .iter()
+        .filter(|c| c.step == "push-cache")
+        .map(|c| c.condition.clone().unwrap())
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            "deps is a cache miss",
+            "the registry-side copy to 127.0.0.1:5999/team/app:cache-main--build failed"
+        ]
+    );
+    let steps: Vec<_> = p.commands.iter().map(|c| c.step.as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "registry-check",
+            "build-stage",
+            "build",
+            "inspect",
+            "registry-copy",
+            "tag",
+            "push-cache",
+            "inspect",
+            "registry-copy",
+            "push",
+            "registry-digest",
+            "registry-copy",
+            "tag",
+            "push-cache"
+        ]
+    );
     assert_eq!(
         pushes,
         [
