@@ -1,7 +1,11 @@
-//! Builder backends: auto-detection and the programs to run (docker classic, docker with `BuildKit`, buildx, buildah).
+//! Builder backends: auto-detection, and everything that differs between them (the words of their commands and the shape of their program) behind the [`Engine`] trait: docker classic, docker with `BuildKit`, buildx, buildah.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use crate::args::BuildOptions;
+use crate::refs::is_loopback_registry;
 
 use crate::cli::BackendChoice;
 use crate::error::BuildError;
@@ -29,6 +33,248 @@ impl Backend {
             Backend::Buildkit => "buildkit",
             Backend::Buildx => "buildx",
             Backend::Buildah => "buildah",
+        }
+    }
+}
+
+/// What differs between backends: the words of their commands and the shape
+/// of their program. Everything else (the plan, the program, the run) is
+/// written once.
+pub trait Engine: Sync {
+    /// Which backend.
+    fn backend(&self) -> Backend;
+    /// Environment of its commands.
+    fn env(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+    /// Words between the program and every subcommand (buildah's global options).
+    fn global(&self, _opts: &BuildOptions) -> Vec<String> {
+        Vec::new()
+    }
+    /// The build subcommand.
+    fn build_words(&self) -> &'static [&'static str] {
+        &["build"]
+    }
+    /// Its cache options for one build: the cache refs to read (and, for
+    /// buildah, the layer repositories to read and write).
+    fn cache_args(
+        &self,
+        opts: &BuildOptions,
+        cache_from: &[String],
+        layers: Option<(&str, Option<&str>)>,
+    ) -> Vec<String>;
+    /// Push arguments (after the program and global words).
+    fn push_args(&self, _opts: &BuildOptions, _image: &str, reference: &str) -> Vec<String> {
+        vec!["push".into(), reference.into()]
+    }
+    /// Arguments that print a local image's config: `rootfs.diff_ids`,
+    /// `created` and `config.Labels` (buildah nests it under `OCIv1`).
+    fn inspect_args(&self, image: &str) -> Vec<String> {
+        vec![
+            "image".into(),
+            "inspect".into(),
+            "--format".into(),
+            "{\"rootfs\":{\"diff_ids\":{{json .RootFS.Layers}}},\"created\":{{json .Created}},\"config\":{\"Labels\":{{json .Config.Labels}}}}"
+                .into(),
+            image.into(),
+        ]
+    }
+    /// One build for the whole Dockerfile, which pushes the tags itself and
+    /// keeps its own cache (buildx): no per-stage builds or cache images.
+    fn single_build(&self) -> bool {
+        false
+    }
+    /// Cache images must be pulled before a build can read them (classic builder).
+    fn pulls_cache(&self) -> bool {
+        false
+    }
+    /// Stage builds are independent `--target` builds that may run at once (`BuildKit`).
+    fn concurrent_stages(&self) -> bool {
+        false
+    }
+    /// Every stage image is tagged as its cache ref right after its build,
+    /// and is then a cache source of the later stage builds (classic builder).
+    fn local_cache_tags(&self) -> bool {
+        false
+    }
+    /// A local image is pushed by name, so it is tagged as the ref first
+    /// (docker); buildah pushes an image id to any ref.
+    fn push_needs_tag(&self) -> bool {
+        true
+    }
+    /// A layer-cache repository besides the stage images (buildah).
+    fn layer_cache(&self) -> bool {
+        false
+    }
+}
+
+fn cache_from_args(cache_from: &[String]) -> Vec<String> {
+    cache_from
+        .iter()
+        .flat_map(|c| ["--cache-from".to_string(), c.clone()])
+        .collect()
+}
+
+/// `DOCKER_BUILDKIT=0 docker build`.
+struct Classic;
+/// `DOCKER_BUILDKIT=1 docker build` with a pre-23 CLI.
+struct DockerBuildkit;
+/// `docker buildx build`.
+struct Buildx;
+/// `buildah bud`.
+struct Buildah;
+
+impl Engine for Classic {
+    fn backend(&self) -> Backend {
+        Backend::Docker
+    }
+    fn env(&self) -> BTreeMap<String, String> {
+        [("DOCKER_BUILDKIT".to_string(), "0".to_string())].into()
+    }
+    fn cache_args(
+        &self,
+        _: &BuildOptions,
+        cache_from: &[String],
+        _: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        cache_from_args(cache_from)
+    }
+    fn pulls_cache(&self) -> bool {
+        true
+    }
+    fn local_cache_tags(&self) -> bool {
+        true
+    }
+}
+
+impl Engine for DockerBuildkit {
+    fn backend(&self) -> Backend {
+        Backend::Buildkit
+    }
+    fn env(&self) -> BTreeMap<String, String> {
+        [("DOCKER_BUILDKIT".to_string(), "1".to_string())].into()
+    }
+    fn cache_args(
+        &self,
+        opts: &BuildOptions,
+        cache_from: &[String],
+        _: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        let mut a = Vec::new();
+        if opts.network.is_none() {
+            a.extend(["--network".into(), "host".into()]);
+        }
+        a.extend(["--build-arg".into(), "BUILDKIT_INLINE_CACHE=1".into()]);
+        a.extend(cache_from_args(cache_from));
+        a
+    }
+    fn concurrent_stages(&self) -> bool {
+        true
+    }
+}
+
+impl Engine for Buildx {
+    fn backend(&self) -> Backend {
+        Backend::Buildx
+    }
+    fn build_words(&self) -> &'static [&'static str] {
+        &["buildx", "build"]
+    }
+    fn cache_args(
+        &self,
+        _: &BuildOptions,
+        cache_from: &[String],
+        _: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        cache_from
+            .iter()
+            .flat_map(|c| {
+                let v = if c.contains('=') {
+                    c.clone()
+                } else {
+                    format!("type=registry,ref={c}")
+                };
+                ["--cache-from".to_string(), v]
+            })
+            .collect()
+    }
+    fn single_build(&self) -> bool {
+        true
+    }
+}
+
+impl Engine for Buildah {
+    fn backend(&self) -> Backend {
+        Backend::Buildah
+    }
+    fn global(&self, opts: &BuildOptions) -> Vec<String> {
+        let mut g = Vec::new();
+        if !opts.buildah_global.iter().any(|a| a == "--storage-driver") {
+            g.extend(["--storage-driver".to_string(), "vfs".to_string()]);
+        }
+        g.extend(opts.buildah_global.iter().cloned());
+        g
+    }
+    fn build_words(&self) -> &'static [&'static str] {
+        &["bud"]
+    }
+    fn cache_args(
+        &self,
+        opts: &BuildOptions,
+        _: &[String],
+        layers: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        let mut a = Vec::new();
+        if !opts.has("--isolation") {
+            a.extend(["--isolation".into(), "chroot".into()]);
+        }
+        a.push("--layers".into());
+        if let Some((from, to)) = layers {
+            a.extend(["--cache-from".into(), from.to_string()]);
+            if let Some(to) = to {
+                a.extend(["--cache-to".into(), to.to_string()]);
+            }
+            if !opts.has("--tls-verify")
+                && (is_loopback_registry(from) || to.is_some_and(is_loopback_registry))
+            {
+                a.push("--tls-verify=false".into());
+            }
+        }
+        a
+    }
+    fn push_args(&self, opts: &BuildOptions, image: &str, reference: &str) -> Vec<String> {
+        let mut a = vec!["push".to_string()];
+        if is_loopback_registry(reference) && !opts.has("--tls-verify") {
+            a.push("--tls-verify=false".into());
+        }
+        a.extend([image.into(), format!("docker://{reference}")]);
+        a
+    }
+    fn inspect_args(&self, image: &str) -> Vec<String> {
+        vec![
+            "inspect".into(),
+            "--type".into(),
+            "image".into(),
+            image.into(),
+        ]
+    }
+    fn push_needs_tag(&self) -> bool {
+        false
+    }
+    fn layer_cache(&self) -> bool {
+        true
+    }
+}
+
+impl Backend {
+    /// What differs for this backend.
+    #[must_use]
+    pub fn engine(self) -> &'static dyn Engine {
+        match self {
+            Backend::Docker => &Classic,
+            Backend::Buildkit => &DockerBuildkit,
+            Backend::Buildx => &Buildx,
+            Backend::Buildah => &Buildah,
         }
     }
 }

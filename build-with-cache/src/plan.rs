@@ -236,7 +236,7 @@ pub fn make(
         .map(|&i| {
             let st = &df.stages[i];
             let is_target = i == target;
-            let tracked = tool.backend != Backend::Buildx;
+            let tracked = !tool.backend.engine().single_build();
             let id = stage_id(st);
             let (cache_ref, cache_from) = if tracked {
                 let own = refs::stage_ref(&s.cache_repo, &s.branch, &id);
@@ -277,7 +277,7 @@ pub fn make(
             }
         })
         .collect();
-    let rewritten = (!names.is_empty() && tool.backend != Backend::Buildx)
+    let rewritten = (!names.is_empty() && !tool.backend.engine().single_build())
         .then(|| name_unnamed_stages(&ctx.text, df.escape, df, &names));
     let pruned = df
         .stages
@@ -307,7 +307,7 @@ pub fn make(
             .as_ref()
             .map(|k| refs::content_ref(&opts.tags[0], k)),
         content_key,
-        jobs: if tool.backend == Backend::Buildkit {
+        jobs: if tool.backend.engine().concurrent_stages() {
             s.jobs
         } else {
             1
@@ -327,7 +327,7 @@ pub fn make(
         actions: Vec::new(),
         rewritten,
     };
-    if tool.backend == Backend::Buildx {
+    if tool.backend.engine().single_build() {
         plan.cache_read
             .push(refs::buildx_ref(&s.cache_repo, &s.branch));
         if let Some(f) = fallback {
@@ -344,7 +344,7 @@ pub fn make(
                 plan.cache_write_refs.extend(st.cache_ref.iter().cloned());
             }
         }
-        if tool.backend == Backend::Buildah {
+        if tool.backend.engine().layer_cache() {
             let (read, write) = plan.buildah_layers();
             plan.cache_read.extend(read);
             plan.cache_write_refs.extend(write);

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::backend::Backend;
 use crate::plan::Plan;
 use crate::registry::ImageKey;
 use crate::steps::{Builder, Step, StepKind};
@@ -95,7 +94,8 @@ fn act(op: Op, when: When) -> Action {
 #[must_use]
 pub fn make(plan: &Plan, user_cache_from: &[String]) -> Vec<Action> {
     let mut out = Vec::new();
-    if plan.backend == Backend::Buildx {
+    let engine = plan.backend.engine();
+    if engine.single_build() {
         out.push(act(Op::CheckBuildxCaches, When::Always));
         out.push(act(Op::Buildx, When::Always));
         out.push(act(Op::Digest, When::Always));
@@ -104,9 +104,8 @@ pub fn make(plan: &Plan, user_cache_from: &[String]) -> Vec<Action> {
         }
         return out;
     }
-    let backend = plan.backend;
     out.push(act(Op::CheckCaches, When::Always));
-    if backend == Backend::Docker {
+    if engine.pulls_cache() {
         for st in &plan.stages {
             for r in &st.cache_from {
                 out.push(act(Op::Pull(r.clone()), When::RefExists(r.clone())));
@@ -119,18 +118,18 @@ pub fn make(plan: &Plan, user_cache_from: &[String]) -> Vec<Action> {
     let stages: Vec<usize> = (0..plan.stages.len())
         .filter(|&i| plan.stages[i].tracked)
         .collect();
-    if backend == Backend::Buildkit {
+    if engine.concurrent_stages() {
         out.push(act(Op::Build(stages.clone()), When::Always));
     }
     let mut target = None;
     for &i in &stages {
         let st = &plan.stages[i];
         let own = st.cache_ref.clone().unwrap_or_default();
-        if backend != Backend::Buildkit {
+        if !engine.concurrent_stages() {
             out.push(act(Op::Build(vec![i]), When::Always));
         }
         out.push(act(Op::Decide(i), When::Always));
-        if backend == Backend::Docker {
+        if engine.local_cache_tags() {
             out.push(act(
                 Op::Tag {
                     stage: i,
@@ -151,7 +150,7 @@ pub fn make(plan: &Plan, user_cache_from: &[String]) -> Vec<Action> {
                 },
                 When::HitFromOther(i),
             ));
-            if backend == Backend::Buildkit {
+            if engine.push_needs_tag() && !engine.local_cache_tags() {
                 out.push(act(
                     Op::Tag {
                         stage: i,
@@ -181,7 +180,7 @@ pub fn make(plan: &Plan, user_cache_from: &[String]) -> Vec<Action> {
     if plan.cache_write {
         let own = plan.stages[t].cache_ref.clone().unwrap_or_default();
         out.push(act(Op::CopyImage(own.clone()), When::NotOwnHit(t)));
-        if backend != Backend::Buildah {
+        if engine.push_needs_tag() {
             out.push(act(
                 Op::Tag {
                     stage: t,
@@ -332,7 +331,10 @@ pub fn render(plan: &Plan, b: &Builder<'_>, state: &State, action: &Action) -> V
                 let st = &plan.stages[i];
                 let tags: &[String] = if st.target { &plan.tags } else { &[] };
                 let (_, layers_write) = plan.buildah_layers();
-                let buildah_cache = (plan.backend == Backend::Buildah)
+                let buildah_cache = plan
+                    .backend
+                    .engine()
+                    .layer_cache()
                     .then_some((state.layers_from.as_str(), layers_write.as_deref()));
                 b.build(
                     &st.name,

@@ -260,7 +260,7 @@ impl Runner<'_> {
     }
 
     fn read_iid(&self, i: usize) -> Result<String, BuildError> {
-        let name = if self.plan.backend == Backend::Buildx {
+        let name = if self.plan.backend.engine().single_build() {
             "image.iid".to_string()
         } else {
             format!("{}.iid", self.plan.stages[i].name)
@@ -338,7 +338,7 @@ impl Runner<'_> {
                     .join(", ")
             );
         }
-        if plan.backend != Backend::Docker {
+        if !plan.backend.engine().pulls_cache() {
             // The classic builder reads what it pulled (see `Op::Pull`).
             let user = plan
                 .cache_read
@@ -369,7 +369,7 @@ impl Runner<'_> {
         self.state
             .layers_from
             .clone_from(&layers_read[usize::from(fallback)]);
-        if plan.backend == Backend::Buildah {
+        if plan.backend.engine().layer_cache() {
             self.cache_read.push(self.state.layers_from.clone());
         }
     }
@@ -401,7 +401,7 @@ impl Runner<'_> {
             }
             Op::Build(stages) => {
                 let steps = self.render(action);
-                if plan.backend == Backend::Buildkit {
+                if plan.backend.engine().concurrent_stages() {
                     eprintln!(
                         "build-with-cache: building stages {} ({} at a time)",
                         stages
@@ -457,7 +457,7 @@ impl Runner<'_> {
             Op::Tag { reference, .. } => {
                 let step = self.render(action).remove(0);
                 if self.cache_step(&step).await
-                    && plan.backend == Backend::Docker
+                    && plan.backend.engine().local_cache_tags()
                     && !self.state.cache_from.contains(reference)
                 {
                     // Later stage builds use the freshly built stage as a cache source.
@@ -591,15 +591,14 @@ impl Runner<'_> {
                 hit_from: hit,
             });
         }
-        match plan.backend {
-            Backend::Buildah => {
-                let (_, layers_write) = plan.buildah_layers();
-                self.cache_written.extend(layers_write);
-            }
-            Backend::Buildx => self
-                .cache_written
-                .extend(plan.cache_write_refs.iter().cloned()),
-            Backend::Docker | Backend::Buildkit => {}
+        let engine = plan.backend.engine();
+        if engine.layer_cache() {
+            let (_, layers_write) = plan.buildah_layers();
+            self.cache_written.extend(layers_write);
+        }
+        if engine.single_build() {
+            self.cache_written
+                .extend(plan.cache_write_refs.iter().cloned());
         }
         Ok(BuildResult {
             schema_version: SCHEMA_VERSION,

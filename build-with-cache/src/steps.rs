@@ -6,8 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::args::BuildOptions;
-use crate::backend::{Backend, Tool};
-use crate::refs::is_loopback_registry;
+use crate::backend::{Engine, Tool};
 
 /// The kind of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,34 +91,21 @@ impl Builder<'_> {
         self.tool.program.display().to_string()
     }
 
-    /// Environment of docker commands.
-    #[must_use]
-    pub fn env(&self) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::new();
-        match self.tool.backend {
-            Backend::Docker => {
-                env.insert("DOCKER_BUILDKIT".into(), "0".into());
-            }
-            Backend::Buildkit => {
-                env.insert("DOCKER_BUILDKIT".into(), "1".into());
-            }
-            Backend::Buildx | Backend::Buildah => {}
-        }
-        env
+    fn engine(&self) -> &'static dyn Engine {
+        self.tool.backend.engine()
     }
 
-    fn buildah_global(&self) -> Vec<String> {
-        let mut g = Vec::new();
-        if !self
-            .opts
-            .buildah_global
-            .iter()
-            .any(|a| a == "--storage-driver")
-        {
-            g.extend(["--storage-driver".to_string(), "vfs".to_string()]);
-        }
-        g.extend(self.opts.buildah_global.iter().cloned());
-        g
+    /// Environment of the backend's commands.
+    #[must_use]
+    pub fn env(&self) -> BTreeMap<String, String> {
+        self.engine().env()
+    }
+
+    /// The program and the backend's global words.
+    fn head(&self) -> Vec<String> {
+        let mut a = vec![self.program()];
+        a.extend(self.engine().global(self.opts));
+        a
     }
 
     fn step(&self, step: StepKind, stage: Option<&str>, argv: Vec<String>) -> Step {
@@ -135,16 +121,9 @@ impl Builder<'_> {
     /// Pull a cache image (classic builder only).
     #[must_use]
     pub fn pull(&self, reference: &str) -> Step {
-        self.step(
-            StepKind::PullCache,
-            None,
-            vec![
-                self.program(),
-                "pull".into(),
-                "--quiet".into(),
-                reference.into(),
-            ],
-        )
+        let mut argv = self.head();
+        argv.extend(["pull".into(), "--quiet".into(), reference.into()]);
+        self.step(StepKind::PullCache, None, argv)
     }
 
     /// Build one stage (or the final image when `tags` is non-empty).
@@ -158,59 +137,11 @@ impl Builder<'_> {
         iidfile: &Path,
         buildah_cache: Option<(&str, Option<&str>)>,
     ) -> Step {
-        let mut argv = vec![self.program()];
-        match self.tool.backend {
-            Backend::Docker | Backend::Buildkit => argv.push("build".into()),
-            Backend::Buildx => argv.extend(["buildx".into(), "build".into()]),
-            Backend::Buildah => {
-                argv.extend(self.buildah_global());
-                argv.push("bud".into());
-            }
-        }
+        let engine = self.engine();
+        let mut argv = self.head();
+        argv.extend(engine.build_words().iter().map(|w| (*w).to_string()));
         argv.extend(self.opts.pass_tokens(&[]));
-        match self.tool.backend {
-            Backend::Docker => {
-                for c in cache_from {
-                    argv.extend(["--cache-from".into(), c.clone()]);
-                }
-            }
-            Backend::Buildkit => {
-                if self.opts.network.is_none() {
-                    argv.extend(["--network".into(), "host".into()]);
-                }
-                argv.extend(["--build-arg".into(), "BUILDKIT_INLINE_CACHE=1".into()]);
-                for c in cache_from {
-                    argv.extend(["--cache-from".into(), c.clone()]);
-                }
-            }
-            Backend::Buildx => {
-                for c in cache_from {
-                    let v = if c.contains('=') {
-                        c.clone()
-                    } else {
-                        format!("type=registry,ref={c}")
-                    };
-                    argv.extend(["--cache-from".into(), v]);
-                }
-            }
-            Backend::Buildah => {
-                if !self.opts.has("--isolation") {
-                    argv.extend(["--isolation".into(), "chroot".into()]);
-                }
-                argv.push("--layers".into());
-                if let Some((from, to)) = buildah_cache {
-                    argv.extend(["--cache-from".into(), from.to_string()]);
-                    if let Some(to) = to {
-                        argv.extend(["--cache-to".into(), to.to_string()]);
-                    }
-                    if !self.opts.has("--tls-verify")
-                        && (is_loopback_registry(from) || to.is_some_and(is_loopback_registry))
-                    {
-                        argv.push("--tls-verify=false".into());
-                    }
-                }
-            }
-        }
+        argv.extend(engine.cache_args(self.opts, cache_from, buildah_cache));
         if let Some(key) = self.content_key.filter(|_| !tags.is_empty()) {
             argv.extend(["--label".into(), format!("{}={key}", crate::key::LABEL)]);
         }
@@ -258,65 +189,27 @@ impl Builder<'_> {
         s
     }
 
-    /// Tag a local image (docker backends).
+    /// Tag a local image.
     #[must_use]
     pub fn tag(&self, stage: &str, image: &str, reference: &str) -> Step {
-        let argv = match self.tool.backend {
-            Backend::Buildah => {
-                let mut a = vec![self.program()];
-                a.extend(self.buildah_global());
-                a.extend(["tag".into(), image.into(), reference.into()]);
-                a
-            }
-            _ => vec![self.program(), "tag".into(), image.into(), reference.into()],
-        };
+        let mut argv = self.head();
+        argv.extend(["tag".into(), image.into(), reference.into()]);
         self.step(StepKind::Tag, Some(stage), argv)
     }
 
     /// Push a local image to `reference` (`image` is the local name or id).
     #[must_use]
     pub fn push(&self, kind: StepKind, stage: Option<&str>, image: &str, reference: &str) -> Step {
-        let argv = match self.tool.backend {
-            Backend::Buildah => {
-                let mut a = vec![self.program()];
-                a.extend(self.buildah_global());
-                a.push("push".into());
-                if is_loopback_registry(reference) && !self.opts.has("--tls-verify") {
-                    a.push("--tls-verify=false".into());
-                }
-                a.extend([image.into(), format!("docker://{reference}")]);
-                a
-            }
-            _ => vec![self.program(), "push".into(), reference.into()],
-        };
+        let mut argv = self.head();
+        argv.extend(self.engine().push_args(self.opts, image, reference));
         self.step(kind, stage, argv)
     }
 
-    /// Inspect a local image's config (for the cache-hit check); buildah prints
-    /// its whole state, the config is under `OCIv1`.
+    /// Inspect a local image's config (for the cache-hit check).
     #[must_use]
     pub fn inspect_argv(&self, image: &str) -> Vec<String> {
-        match self.tool.backend {
-            Backend::Buildah => {
-                let mut a = vec![self.program()];
-                a.extend(self.buildah_global());
-                a.extend([
-                    "inspect".into(),
-                    "--type".into(),
-                    "image".into(),
-                    image.into(),
-                ]);
-                a
-            }
-            _ => vec![
-                self.program(),
-                "image".into(),
-                "inspect".into(),
-                "--format".into(),
-                "{\"rootfs\":{\"diff_ids\":{{json .RootFS.Layers}}},\"created\":{{json .Created}},\"config\":{\"Labels\":{{json .Config.Labels}}}}"
-                    .into(),
-                image.into(),
-            ],
-        }
+        let mut argv = self.head();
+        argv.extend(self.engine().inspect_args(image));
+        argv
     }
 }
