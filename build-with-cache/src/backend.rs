@@ -1,7 +1,11 @@
-//! Builder backends: auto-detection and the programs to run (docker classic, docker with `BuildKit`, buildx, buildah).
+//! Builder backends: auto-detection, and everything that differs between them (the words of their commands and the shape of their program) behind the [`Engine`] trait: docker classic, docker with `BuildKit`, buildx, buildah.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use crate::args::BuildOptions;
+use crate::refs::is_loopback_registry;
 
 use crate::cli::BackendChoice;
 use crate::error::BuildError;
@@ -33,6 +37,248 @@ impl Backend {
     }
 }
 
+/// What differs between backends: the words of their commands and the shape
+/// of their program. Everything else (the plan, the program, the run) is
+/// written once.
+pub trait Engine: Sync {
+    /// Which backend.
+    fn backend(&self) -> Backend;
+    /// Environment of its commands.
+    fn env(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+    /// Words between the program and every subcommand (buildah's global options).
+    fn global(&self, _opts: &BuildOptions) -> Vec<String> {
+        Vec::new()
+    }
+    /// The build subcommand.
+    fn build_words(&self) -> &'static [&'static str] {
+        &["build"]
+    }
+    /// Its cache options for one build: the cache refs to read (and, for
+    /// buildah, the layer repositories to read and write).
+    fn cache_args(
+        &self,
+        opts: &BuildOptions,
+        cache_from: &[String],
+        layers: Option<(&str, Option<&str>)>,
+    ) -> Vec<String>;
+    /// Push arguments (after the program and global words).
+    fn push_args(&self, _opts: &BuildOptions, _image: &str, reference: &str) -> Vec<String> {
+        vec!["push".into(), reference.into()]
+    }
+    /// Arguments that print a local image's config: `rootfs.diff_ids`,
+    /// `created` and `config.Labels` (buildah nests it under `OCIv1`).
+    fn inspect_args(&self, image: &str) -> Vec<String> {
+        vec![
+            "image".into(),
+            "inspect".into(),
+            "--format".into(),
+            "{\"rootfs\":{\"diff_ids\":{{json .RootFS.Layers}}},\"created\":{{json .Created}},\"config\":{\"Labels\":{{json .Config.Labels}}}}"
+                .into(),
+            image.into(),
+        ]
+    }
+    /// One build for the whole Dockerfile, which pushes the tags itself and
+    /// keeps its own cache (buildx): no per-stage builds or cache images.
+    fn single_build(&self) -> bool {
+        false
+    }
+    /// Cache images must be pulled before a build can read them (classic builder).
+    fn pulls_cache(&self) -> bool {
+        false
+    }
+    /// Stage builds are independent `--target` builds that may run at once (`BuildKit`).
+    fn concurrent_stages(&self) -> bool {
+        false
+    }
+    /// Every stage image is tagged as its cache ref right after its build,
+    /// and is then a cache source of the later stage builds (classic builder).
+    fn local_cache_tags(&self) -> bool {
+        false
+    }
+    /// A local image is pushed by name, so it is tagged as the ref first
+    /// (docker); buildah pushes an image id to any ref.
+    fn push_needs_tag(&self) -> bool {
+        true
+    }
+    /// A layer-cache repository besides the stage images (buildah).
+    fn layer_cache(&self) -> bool {
+        false
+    }
+}
+
+fn cache_from_args(cache_from: &[String]) -> Vec<String> {
+    cache_from
+        .iter()
+        .flat_map(|c| ["--cache-from".to_string(), c.clone()])
+        .collect()
+}
+
+/// `DOCKER_BUILDKIT=0 docker build`.
+struct Classic;
+/// `DOCKER_BUILDKIT=1 docker build` with a pre-23 CLI.
+struct DockerBuildkit;
+/// `docker buildx build`.
+struct Buildx;
+/// `buildah bud`.
+struct Buildah;
+
+impl Engine for Classic {
+    fn backend(&self) -> Backend {
+        Backend::Docker
+    }
+    fn env(&self) -> BTreeMap<String, String> {
+        [("DOCKER_BUILDKIT".to_string(), "0".to_string())].into()
+    }
+    fn cache_args(
+        &self,
+        _: &BuildOptions,
+        cache_from: &[String],
+        _: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        cache_from_args(cache_from)
+    }
+    fn pulls_cache(&self) -> bool {
+        true
+    }
+    fn local_cache_tags(&self) -> bool {
+        true
+    }
+}
+
+impl Engine for DockerBuildkit {
+    fn backend(&self) -> Backend {
+        Backend::Buildkit
+    }
+    fn env(&self) -> BTreeMap<String, String> {
+        [("DOCKER_BUILDKIT".to_string(), "1".to_string())].into()
+    }
+    fn cache_args(
+        &self,
+        opts: &BuildOptions,
+        cache_from: &[String],
+        _: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        let mut a = Vec::new();
+        if opts.network.is_none() {
+            a.extend(["--network".into(), "host".into()]);
+        }
+        a.extend(["--build-arg".into(), "BUILDKIT_INLINE_CACHE=1".into()]);
+        a.extend(cache_from_args(cache_from));
+        a
+    }
+    fn concurrent_stages(&self) -> bool {
+        true
+    }
+}
+
+impl Engine for Buildx {
+    fn backend(&self) -> Backend {
+        Backend::Buildx
+    }
+    fn build_words(&self) -> &'static [&'static str] {
+        &["buildx", "build"]
+    }
+    fn cache_args(
+        &self,
+        _: &BuildOptions,
+        cache_from: &[String],
+        _: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        cache_from
+            .iter()
+            .flat_map(|c| {
+                let v = if c.contains('=') {
+                    c.clone()
+                } else {
+                    format!("type=registry,ref={c}")
+                };
+                ["--cache-from".to_string(), v]
+            })
+            .collect()
+    }
+    fn single_build(&self) -> bool {
+        true
+    }
+}
+
+impl Engine for Buildah {
+    fn backend(&self) -> Backend {
+        Backend::Buildah
+    }
+    fn global(&self, opts: &BuildOptions) -> Vec<String> {
+        let mut g = Vec::new();
+        if !opts.buildah_global.iter().any(|a| a == "--storage-driver") {
+            g.extend(["--storage-driver".to_string(), "vfs".to_string()]);
+        }
+        g.extend(opts.buildah_global.iter().cloned());
+        g
+    }
+    fn build_words(&self) -> &'static [&'static str] {
+        &["bud"]
+    }
+    fn cache_args(
+        &self,
+        opts: &BuildOptions,
+        _: &[String],
+        layers: Option<(&str, Option<&str>)>,
+    ) -> Vec<String> {
+        let mut a = Vec::new();
+        if !opts.has("--isolation") {
+            a.extend(["--isolation".into(), "chroot".into()]);
+        }
+        a.push("--layers".into());
+        if let Some((from, to)) = layers {
+            a.extend(["--cache-from".into(), from.to_string()]);
+            if let Some(to) = to {
+                a.extend(["--cache-to".into(), to.to_string()]);
+            }
+            if !opts.has("--tls-verify")
+                && (is_loopback_registry(from) || to.is_some_and(is_loopback_registry))
+            {
+                a.push("--tls-verify=false".into());
+            }
+        }
+        a
+    }
+    fn push_args(&self, opts: &BuildOptions, image: &str, reference: &str) -> Vec<String> {
+        let mut a = vec!["push".to_string()];
+        if is_loopback_registry(reference) && !opts.has("--tls-verify") {
+            a.push("--tls-verify=false".into());
+        }
+        a.extend([image.into(), format!("docker://{reference}")]);
+        a
+    }
+    fn inspect_args(&self, image: &str) -> Vec<String> {
+        vec![
+            "inspect".into(),
+            "--type".into(),
+            "image".into(),
+            image.into(),
+        ]
+    }
+    fn push_needs_tag(&self) -> bool {
+        false
+    }
+    fn layer_cache(&self) -> bool {
+        true
+    }
+}
+
+impl Backend {
+    /// What differs for this backend.
+    #[must_use]
+    pub fn engine(self) -> &'static dyn Engine {
+        match self {
+            Backend::Docker => &Classic,
+            Backend::Buildkit => &DockerBuildkit,
+            Backend::Buildx => &Buildx,
+            Backend::Buildah => &Buildah,
+        }
+    }
+}
+
 /// The backend and the program it runs.
 #[derive(Debug, Clone)]
 pub struct Tool {
@@ -40,6 +286,32 @@ pub struct Tool {
     pub backend: Backend,
     /// The program (`docker`, `/usr/bin/docker`, `buildah`).
     pub program: PathBuf,
+    /// The docker engine's version (`docker version`), when probed.
+    pub engine_version: Option<String>,
+}
+
+/// The first engine version whose built-in `BuildKit` is trusted with
+/// concurrent builds: dockerd 20.10 (and older) intermittently dies with
+/// `fatal error: concurrent map writes` in its inline-cache exporter when
+/// several builds run at once (moby/buildkit#2889, moby/moby#42422).
+pub const SAFE_PARALLEL_ENGINE_MAJOR: u32 = 23;
+
+impl Tool {
+    /// How many stage builds may run at once by default: one on engines
+    /// before 23.0 or of unknown version, else one per CPU (at most `stages`).
+    #[must_use]
+    pub fn default_jobs(&self, stages: usize) -> usize {
+        let safe = self
+            .engine_version
+            .as_deref()
+            .and_then(major)
+            .is_some_and(|m| m >= SAFE_PARALLEL_ENGINE_MAJOR);
+        if !safe {
+            return 1;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        cpus.min(stages).max(1)
+    }
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -92,23 +364,21 @@ fn legacy_buildkit_client(docker: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Why the docker engine is not usable, if it is not.
-fn docker_engine_problem(docker: &Path) -> Option<String> {
+/// The docker engine's version, or why the engine is not usable.
+fn docker_engine(docker: &Path) -> Result<String, String> {
     let out = Command::new(docker)
         .args(["version", "--format", "{{.Server.Version}}"])
         .stdin(Stdio::null())
         .output();
     match out {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("docker version failed")
-                .trim()
-                .to_string(),
-        ),
-        Err(e) => Some(format!("cannot run {}: {e}", docker.display())),
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        Ok(o) => Err(String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("docker version failed")
+            .trim()
+            .to_string()),
+        Err(e) => Err(format!("cannot run {}: {e}", docker.display())),
     }
 }
 
@@ -125,21 +395,23 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
         backend: backend.to_string(),
         message,
     };
-    let need_docker = |backend: &str| -> Result<PathBuf, BuildError> {
+    let need_docker = |backend: &str| -> Result<(PathBuf, String), BuildError> {
         let docker = docker_program()
             .ok_or_else(|| engine_err(backend, "docker CLI not found on PATH".into()))?;
-        if let Some(p) = docker_engine_problem(&docker) {
-            return Err(engine_err(backend, p));
-        }
-        Ok(docker)
+        let version = docker_engine(&docker).map_err(|p| engine_err(backend, p))?;
+        Ok((docker, version))
     };
     match choice {
-        BackendChoice::Docker => Ok(Tool {
-            backend: Backend::Docker,
-            program: need_docker("docker")?,
-        }),
+        BackendChoice::Docker => {
+            let (program, version) = need_docker("docker")?;
+            Ok(Tool {
+                backend: Backend::Docker,
+                program,
+                engine_version: Some(version),
+            })
+        }
         BackendChoice::Buildkit => {
-            let docker = need_docker("buildkit")?;
+            let (docker, version) = need_docker("buildkit")?;
             let program = legacy_buildkit_client(&docker).ok_or_else(|| {
                 engine_err(
                     "buildkit",
@@ -150,10 +422,11 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
             Ok(Tool {
                 backend: Backend::Buildkit,
                 program,
+                engine_version: Some(version),
             })
         }
         BackendChoice::Buildx => {
-            let docker = need_docker("buildx")?;
+            let (docker, version) = need_docker("buildx")?;
             if !buildx_available(&docker) {
                 return Err(engine_err(
                     "buildx",
@@ -163,33 +436,43 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
             Ok(Tool {
                 backend: Backend::Buildx,
                 program: docker,
+                engine_version: Some(version),
             })
         }
         BackendChoice::Buildah => Ok(Tool {
             backend: Backend::Buildah,
             program: which("buildah")
                 .ok_or_else(|| engine_err("buildah", "buildah not found on PATH".into()))?,
+            engine_version: None,
         }),
         BackendChoice::Auto => {
             let docker = docker_program();
             let docker_host_set = std::env::var_os("DOCKER_HOST").is_some();
-            let engine_problem = docker.as_deref().and_then(docker_engine_problem);
+            let engine = docker.as_deref().map(docker_engine);
+            let (version, engine_problem) = match engine {
+                Some(Ok(v)) => (Some(v), None),
+                Some(Err(p)) => (None, Some(p)),
+                None => (None, None),
+            };
             match (&docker, engine_problem) {
-                (Some(d), None) => {
+                (Some(d), None) if version.is_some() => {
                     if buildx_available(d) {
                         Ok(Tool {
                             backend: Backend::Buildx,
                             program: d.clone(),
+                            engine_version: version,
                         })
                     } else if let Some(p) = legacy_buildkit_client(d) {
                         Ok(Tool {
                             backend: Backend::Buildkit,
                             program: p,
+                            engine_version: version,
                         })
                     } else {
                         Ok(Tool {
                             backend: Backend::Docker,
                             program: d.clone(),
+                            engine_version: version,
                         })
                     }
                 }
@@ -201,6 +484,7 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
                     Some(b) => Ok(Tool {
                         backend: Backend::Buildah,
                         program: b,
+                        engine_version: None,
                     }),
                     None => Err(engine_err(
                         "auto",
@@ -228,5 +512,29 @@ pub fn unprobed(backend: Backend) -> Tool {
             docker_program().unwrap_or_else(|| PathBuf::from("docker"))
         }
     };
-    Tool { backend, program }
+    Tool {
+        backend,
+        program,
+        engine_version: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_stage_builds_only_on_engines_known_to_survive_them() {
+        let tool = |v: Option<&str>| Tool {
+            backend: Backend::Buildkit,
+            program: PathBuf::from("docker"),
+            engine_version: v.map(str::to_string),
+        };
+        assert_eq!(tool(Some("20.10.24+dfsg1")).default_jobs(9), 1);
+        assert_eq!(tool(Some("22.06.0-beta")).default_jobs(9), 1);
+        assert_eq!(tool(None).default_jobs(9), 1);
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(tool(Some("27.3.1")).default_jobs(9), cpus.min(9));
+        assert_eq!(tool(Some("27.3.1")).default_jobs(1), 1);
+    }
 }

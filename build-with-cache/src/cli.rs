@@ -8,8 +8,13 @@ const AFTER_HELP: &str = concat!(
     "(-t/--tag, -f/--file, --build-arg, --target, --platform, --network, --iidfile, ...) and passed ",
     "to the builder in the order given. -t/--tag is required.\n\n",
     "Default cache repository: the repository of the first -t tag itself ",
-    "(-t reg:5000/team/app:v1 => reg:5000/team/app); stage cache tags are `cache-<branch>-<stage>`, ",
-    "buildah layer caches go to `<cache repo>/layers-<branch>`, --source-hash to `<repo>:src-<HASH>`.\n\n",
+    "(-t reg:5000/team/app:v1 => reg:5000/team/app); stage cache tags are `cache-<branch>--<stage>` ",
+    "(<stage>: the AS name, or the index of an unnamed stage), buildah layer caches go to ",
+    "`<cache repo>/layers-<branch>`.\n\n",
+    "Content key (with --source-hash or --skip-existing): sha256 over the sources' hash, the Dockerfile, ",
+    "the digest of every external image the needed stages use, build args, target and platform. ",
+    "When `<repo>:content-<hex>` exists the build is skipped; the key is in the JSON result and on ",
+    "the image as the label dev.microplatform.content-key.\n\n",
     "stdout is one JSON document (see docs/build-with-cache.md); builder output goes to stderr.\n\n",
     "Exit codes:\n",
     "  0   success\n",
@@ -60,9 +65,15 @@ pub struct Cli {
     /// Builder backend.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendChoice,
-    /// Content hash of the sources: if `<repo>:src-HASH` exists, tag it registry-side and build nothing.
+    /// Hash of the sources (e.g. monobuild's): part of the content key; skip the build when the key's image exists.
     #[arg(long, value_name = "HASH")]
     pub source_hash: Option<String>,
+    /// Skip the build when the content key's image exists; without --source-hash the sources are the build context, hashed honouring .dockerignore.
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// Stage builds run at once (`BuildKit` backend; default: 1 on engines before 23.0, else one per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     /// Print the plan (stages, edges, cache refs, backend, exact commands) as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -91,12 +102,14 @@ const OWN_VALUE: &[&str] = &[
     "--fallback-branch",
     "--backend",
     "--source-hash",
+    "--jobs",
     "--completions",
     "--dump-ast",
 ];
 /// Our own flags.
 const OWN_FLAGS: &[&str] = &[
     "--no-cache-write",
+    "--skip-existing",
     "--dry-run",
     "--man",
     "--help",

@@ -2,18 +2,22 @@
 //!
 //! The flow: parse the command line ([`cli`], [`args`]), prepare the context
 //! ([`context`]), parse the Dockerfile ([`dockerfile`]) into a stage graph
-//! ([`graph`]), name the cache refs ([`refs`]), pick a backend ([`backend`]),
-//! plan the commands ([`plan`], [`steps`]) and run them ([`run`]) with
-//! registry checks and copies ([`registry`]).
+//! ([`graph`]), compute the content key ([`key`], [`dockerignore`]), name the
+//! cache refs ([`refs`]), pick a backend ([`backend`]), plan the commands
+//! ([`plan`], [`steps`]) and run them ([`run`]) with registry checks and
+//! copies ([`registry`]).
 
 pub mod args;
 pub mod backend;
 pub mod cli;
 pub mod context;
 pub mod dockerfile;
+pub mod dockerignore;
 pub mod error;
 pub mod graph;
+pub mod key;
 pub mod plan;
+pub mod program;
 pub mod refs;
 pub mod registry;
 pub mod run;
@@ -65,35 +69,65 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
             "--cache-repo {cache_repo:?} must be a repository without a tag or digest"
         )));
     }
-    let settings = Settings {
+    let needed = graph::needed(&df, target);
+    let skip_existing = cli.skip_existing || cli.source_hash.is_some();
+    let registry = registry::Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let key_inputs = if skip_existing {
+        let images = key::external_images(&df, &needed);
+        Some(key::gather(&registry, &opts, &ctx, cli.source_hash.as_deref(), &images).await?)
+    } else {
+        None
+    };
+    let key_s = started.elapsed().as_secs_f64();
+    let mut warnings = Vec::new();
+    if let Some(missing) = key_inputs
+        .as_ref()
+        .map(key::KeyInputs::unresolved)
+        .filter(|m| !m.is_empty())
+    {
+        let w = format!(
+            "no content key (the digest of {} is unknown): building without the skip check",
+            missing.join(", ")
+        );
+        tracing::warn!("{w}");
+        warnings.push(w);
+    }
+    let mut settings = Settings {
         cache_repo,
         branch: cli.branch.clone().unwrap_or_else(|| "main".to_string()),
         fallback: cli.fallback_branch.clone(),
         cache_write: !cli.no_cache_write,
         source_hash: cli.source_hash.clone(),
+        skip_existing,
+        key_inputs,
+        jobs: 1,
+    };
+    let jobs_for = |tool: &backend::Tool| {
+        cli.jobs
+            .map_or_else(|| tool.default_jobs(needed.len()), usize::from)
     };
     if cli.dry_run {
-        let tool = match cli.backend {
-            BackendChoice::Auto => backend::resolve(BackendChoice::Auto)?,
-            BackendChoice::Docker => backend::unprobed(Backend::Docker),
-            BackendChoice::Buildkit => backend::unprobed(Backend::Buildkit),
-            BackendChoice::Buildx => backend::unprobed(Backend::Buildx),
-            BackendChoice::Buildah => backend::unprobed(Backend::Buildah),
-        };
+        let tool = resolve_backend(cli.backend, false).await?;
+        settings.jobs = jobs_for(&tool);
         let p = plan::make(&df, target, &opts, &ctx, &tool, &settings, "<tmp>".into());
         return Ok(Output::Plan(Box::new(p)));
     }
-    let started = std::time::Instant::now();
-    if let Some(hash) = &settings.source_hash {
-        let registry =
-            registry::Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
-        let src = refs::source_ref(&opts.tags[0], hash);
-        if let Some(mut res) = run::try_skip(&registry, &opts.tags, &src).await? {
-            res.durations.total_s = started.elapsed().as_secs_f64();
-            return Ok(Output::Result(Box::new(res)));
-        }
+    let content_ref = settings
+        .key_inputs
+        .as_ref()
+        .and_then(key::KeyInputs::key)
+        .map(|k| (refs::content_ref(&opts.tags[0], &k), k));
+    if let Some((cref, k)) = &content_ref
+        && let Some(mut res) = run::try_skip(&registry, &opts.tags, cref, k).await?
+    {
+        res.content_key_inputs.clone_from(&settings.key_inputs);
+        res.durations.check_s += key_s;
+        res.durations.total_s = started.elapsed().as_secs_f64();
+        return Ok(Output::Result(Box::new(res)));
     }
-    let tool = backend::resolve(cli.backend)?;
+    let tool = resolve_backend(cli.backend, true).await?;
+    settings.jobs = jobs_for(&tool);
     let tmp = tempfile::Builder::new()
         .prefix("build-with-cache-")
         .tempdir()
@@ -110,17 +144,15 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
         &settings,
         tmp.path().to_path_buf(),
     );
+    p.write_dockerfile(&ctx.dockerfile)?;
     let builder = steps::Builder {
         tool: &tool,
         opts: &opts,
-        dockerfile: &ctx.dockerfile,
+        dockerfile: std::path::Path::new(&p.build_dockerfile),
         context: &ctx.dir,
+        content_key: p.content_key.as_deref(),
     };
-    let mut res = if tool.backend == Backend::Buildx {
-        run::execute_buildx(&p, builder).await?
-    } else {
-        run::execute(&p, builder).await?
-    };
+    let mut res = run::execute(&p, builder, registry).await?;
     if let Some(f) = &opts.iidfile {
         let file = match (tool.backend, p.stages.iter().find(|s| s.target)) {
             (Backend::Buildx, _) | (_, None) => "image.iid".to_string(),
@@ -133,6 +165,29 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
                 source: e,
             })?;
     }
+    warnings.append(&mut res.warnings);
+    res.warnings = warnings;
+    res.durations.check_s += key_s;
     res.durations.total_s = started.elapsed().as_secs_f64();
     Ok(Output::Result(Box::new(res)))
+}
+
+/// Resolve the backend (`probe`: check that an explicitly chosen one works;
+/// else, for the dry run, only `auto` is probed). The probes (`docker
+/// version`, ...) are child processes, run on the blocking pool rather than
+/// on a runtime worker.
+async fn resolve_backend(choice: BackendChoice, probe: bool) -> Result<backend::Tool, BuildError> {
+    tokio::task::spawn_blocking(move || match choice {
+        _ if probe => backend::resolve(choice),
+        BackendChoice::Auto => backend::resolve(BackendChoice::Auto),
+        BackendChoice::Docker => Ok(backend::unprobed(Backend::Docker)),
+        BackendChoice::Buildkit => Ok(backend::unprobed(Backend::Buildkit)),
+        BackendChoice::Buildx => Ok(backend::unprobed(Backend::Buildx)),
+        BackendChoice::Buildah => Ok(backend::unprobed(Backend::Buildah)),
+    })
+    .await
+    .map_err(|e| BuildError::Engine {
+        backend: "auto".into(),
+        message: format!("backend probe failed: {e}"),
+    })?
 }

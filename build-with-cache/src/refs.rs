@@ -1,4 +1,4 @@
-//! Names of things in the registry: the default cache repository, branch names made tags, stage cache refs, buildah layer repositories and `src-<HASH>` refs.
+//! Names of things in the registry: the default cache repository, branch names made tags, stage cache refs, buildah layer repositories and `content-<KEY>` refs.
 
 use sha2::{Digest, Sha256};
 
@@ -97,13 +97,25 @@ pub fn branch_component(branch: &str) -> String {
     }
 }
 
-/// The cache ref of one stage for one branch: `<cache_repo>:cache-<branch>-<stage>`.
+/// The cache ref of one stage for one branch: `<cache_repo>:cache-<branch>--<stage>`.
+///
+/// `stage` is a stage's `AS` name (it starts with a letter) or, for an
+/// unnamed stage, its index (digits only), so the two never collide. The
+/// branch part never contains `--` (runs of `-` collapse) nor ends in `-`,
+/// so the first `--` separates branch and stage: no two (branch, stage)
+/// pairs share a ref. A tag longer than 128 characters keeps a cut stage
+/// part followed by a short hash of the whole stage name.
 #[must_use]
 pub fn stage_ref(cache_repo: &str, branch: &str, stage: &str) -> String {
-    format!(
-        "{cache_repo}:{}",
-        sanitize_tag(&format!("cache-{}-{stage}", branch_tag(branch)), 128)
-    )
+    let head = format!("cache-{}--", branch_tag(branch));
+    let room = 128 - head.len();
+    let tail = if stage.len() <= room {
+        stage.to_string()
+    } else {
+        let keep = room.saturating_sub(9);
+        format!("{}-{}", &stage[..keep], short_hash(stage))
+    };
+    format!("{cache_repo}:{head}{tail}")
 }
 
 /// The buildx registry cache ref of a branch: `<cache_repo>:cache-<branch>-buildx`.
@@ -118,13 +130,14 @@ pub fn buildah_layers_repo(cache_repo: &str, branch: &str) -> String {
     format!("{cache_repo}/layers-{}", branch_component(branch))
 }
 
-/// The content-addressed ref: `<image repository>:src-<HASH>`.
+/// The content-addressed ref of a content key (`sha256:<hex>`):
+/// `<image repository>:content-<hex>`.
 #[must_use]
-pub fn source_ref(image: &str, hash: &str) -> String {
+pub fn content_ref(image: &str, key: &str) -> String {
     format!(
-        "{}:{}",
+        "{}:content-{}",
         repository_of(image),
-        sanitize_tag(&format!("src-{hash}"), 128)
+        key.strip_prefix("sha256:").unwrap_or(key)
     )
 }
 
@@ -162,12 +175,13 @@ mod tests {
             ("127.0.0.1:5000/a/b".into(), None)
         );
         assert_eq!(default_cache_repo("r:5000/team/app:v1"), "r:5000/team/app");
-        assert_eq!(stage_ref("r/c", "main", "build"), "r/c:cache-main-build");
+        assert_eq!(stage_ref("r/c", "main", "build"), "r/c:cache-main--build");
         let feat = stage_ref("r/c", "feature/JIRA-1 fix", "deps");
         assert!(feat.starts_with("r/c:cache-feature-JIRA-1-fix-"), "{feat}");
+        assert!(feat.ends_with("--deps"), "{feat}");
         let long = branch_tag(&"x".repeat(300));
         assert!(long.len() <= 60);
-        assert_eq!(source_ref("r/app:v1", "abc"), "r/app:src-abc");
+        assert_eq!(content_ref("r/app:v1", "sha256:abc"), "r/app:content-abc");
         assert_eq!(
             buildah_layers_repo("r/c", "Feat/X"),
             format!("r/c/layers-feat-x-{}", short_hash("Feat/X"))
@@ -176,5 +190,30 @@ mod tests {
         assert!(is_loopback_registry("localhost:5000/a"));
         assert!(!is_loopback_registry("docker.io/a"));
         assert!(!is_loopback_registry("library/a"));
+    }
+
+    #[test]
+    fn stage_refs_never_collide() {
+        // A stage named `stage-1` and the unnamed stage 1.
+        assert_ne!(
+            stage_ref("r", "main", "stage-1"),
+            stage_ref("r", "main", "1")
+        );
+        // Branch `main` + stage `foo-bar` and branch `main-foo` + stage `bar`.
+        assert_ne!(
+            stage_ref("r", "main", "foo-bar"),
+            stage_ref("r", "main-foo", "bar")
+        );
+        assert_ne!(
+            stage_ref("r", "main--x", "y"),
+            stage_ref("r", "main", "x--y")
+        );
+        let long = stage_ref("r", &"b".repeat(80), &"s".repeat(200));
+        let tag = long.rsplit_once(':').unwrap().1;
+        assert!(tag.len() <= 128, "{tag}");
+        assert_ne!(
+            long,
+            stage_ref("r", &"b".repeat(80), &format!("{}t", "s".repeat(199)))
+        );
     }
 }

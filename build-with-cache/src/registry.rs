@@ -6,14 +6,16 @@ use microplatform_common::reference::Reference;
 use microplatform_common::registry::{ClientOptions, RegistryClient, RegistryError};
 
 /// What identifies an image's content for a cache-hit decision: the layer
-/// diff ids and the creation time of its config (image ids differ between
-/// builders only by cache metadata, which these leave out).
+/// diff ids, the creation time and the labels of its config (image ids
+/// differ between builders only by cache metadata, which these leave out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageKey {
     /// `rootfs.diff_ids`.
     pub diff_ids: Vec<String>,
     /// `created`.
     pub created: String,
+    /// `config.Labels` (the content key label among them).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Seconds since the epoch of an RFC 3339 UTC time (`2026-01-02T03:04:05.123Z`).
@@ -47,7 +49,7 @@ impl ImageKey {
     /// image history; a step that really ran again is much later).
     #[must_use]
     pub fn matches(&self, other: &ImageKey) -> bool {
-        if self.diff_ids != other.diff_ids {
+        if self.diff_ids != other.diff_ids || self.labels != other.labels {
             return false;
         }
         if self.created == other.created {
@@ -69,7 +71,20 @@ impl ImageKey {
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
         let created = config.get("created")?.as_str()?.to_string();
-        Some(Self { diff_ids, created })
+        let labels = config
+            .pointer("/config/Labels")
+            .and_then(|l| l.as_object())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Self {
+            diff_ids,
+            created,
+            labels,
+        })
     }
 }
 
@@ -110,6 +125,12 @@ impl Registry {
             .head_manifest(&reference)
             .await?
             .map(|i| i.digest))
+    }
+
+    /// The digest an image reference resolves to (the index digest for a
+    /// multi-platform image); a pinned digest is checked to exist.
+    pub async fn resolve(&self, r: &str) -> Result<String, RegistryError> {
+        self.client.resolve(&parse(r)?, None).await
     }
 
     /// HEAD many refs in parallel: ref -> digest (missing refs absent) or the error.
@@ -204,6 +225,7 @@ mod tests {
         let k = |c: &str| ImageKey {
             diff_ids: vec!["sha256:a".into()],
             created: c.into(),
+            labels: BTreeMap::new(),
         };
         assert_eq!(epoch_seconds("1970-01-02T00:00:01Z"), Some(86_401.0));
         assert!(k("2026-11-25T19:30:23.188607665Z").matches(&k("2026-11-25T19:30:23.189465587Z")));
@@ -211,5 +233,17 @@ mod tests {
         let mut other = k("2026-11-25T19:30:23.1Z");
         other.diff_ids.push("sha256:b".into());
         assert!(!k("2026-11-25T19:30:23.1Z").matches(&other));
+        let mut labelled = k("2026-11-25T19:30:23.1Z");
+        labelled.labels.insert("a".into(), "1".into());
+        assert!(!k("2026-11-25T19:30:23.1Z").matches(&labelled));
+        let cfg = serde_json::json!({"created": "2026-11-25T19:30:23.1Z",
+            "rootfs": {"diff_ids": ["sha256:a"]}, "config": {"Labels": {"a": "1"}}});
+        assert_eq!(ImageKey::from_config(&cfg), Some(labelled));
+        let cfg = serde_json::json!({"created": "2026-11-25T19:30:23.1Z",
+            "rootfs": {"diff_ids": ["sha256:a"]}, "config": {"Labels": null}});
+        assert_eq!(
+            ImageKey::from_config(&cfg),
+            Some(k("2026-11-25T19:30:23.1Z"))
+        );
     }
 }

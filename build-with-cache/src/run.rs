@@ -1,16 +1,20 @@
-//! Running a plan: the content-addressed skip, parallel cache checks, stage builds, cache-hit decisions, pushes and registry-side tag copies, and the JSON result.
+//! Running a plan: the content-addressed skip, parallel cache checks, stage builds (at most `jobs` at once), cache-hit decisions, pushes and registry-side tag copies, and the JSON result.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
+use futures::StreamExt;
 use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::backend::Backend;
 use crate::error::BuildError;
+use crate::key::KeyInputs;
 use crate::plan::{Plan, SCHEMA_VERSION};
+use crate::program::{self, Action, Op, State};
 use crate::registry::{CopyError, ImageKey, Registry};
 use crate::steps::{Builder, Step};
 
@@ -22,7 +26,7 @@ pub enum CacheStatus {
     Hit,
     /// The stage was (partly) rebuilt.
     Miss,
-    /// Not known: buildx (one build for all stages) or an unnamed intermediate stage.
+    /// Not known: buildx (one build for all stages).
     Unknown,
 }
 
@@ -69,10 +73,14 @@ pub struct BuildResult {
     pub digest: String,
     /// The backend used (`null` when skipped).
     pub backend: Option<Backend>,
-    /// Whether nothing was built (source hash seen before).
+    /// Whether nothing was built (an image with the same content key exists).
     pub skipped: bool,
-    /// `<repo>:src-<HASH>` when a hash was given.
-    pub source_ref: Option<String>,
+    /// The content key (`sha256:<hex>`), when skipping is enabled and every input is known.
+    pub content_key: Option<String>,
+    /// `<repo>:content-<hex>` of the content key.
+    pub content_ref: Option<String>,
+    /// What the content key covers.
+    pub content_key_inputs: Option<KeyInputs>,
     /// Stages (empty when skipped).
     pub stages: Vec<StageResult>,
     /// Cache refs that existed and were read.
@@ -93,12 +101,14 @@ struct Ran {
 }
 
 /// Run a step: stdout goes to our stderr (or is captured), stderr is copied
-/// to our stderr and its last lines kept for error messages.
-fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
-    let mut cmd = Command::new(&step.argv[0]);
+/// to our stderr and its last lines kept for error messages. The child is
+/// killed when the future is dropped (a failed sibling build).
+async fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
+    let mut cmd = tokio::process::Command::new(&step.argv[0]);
     cmd.args(&step.argv[1..])
         .envs(&step.env)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
     if capture {
         cmd.stdout(Stdio::piped());
     } else {
@@ -108,11 +118,11 @@ fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
     tracing::info!("running: {}", step.argv.join(" "));
     let mut child = cmd.spawn()?;
     let stderr = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
+    let copy_stderr = async move {
         let mut tail: Vec<String> = Vec::new();
-        let mut err = std::io::stderr();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = writeln!(err, "{line}");
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(std::io::stderr(), "{line}");
             if !line.trim().is_empty() {
                 tail.push(line);
                 if tail.len() > 20 {
@@ -121,16 +131,20 @@ fn exec(step: &Step, capture: bool) -> Result<Ran, std::io::Error> {
             }
         }
         tail
-    });
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        std::io::Read::read_to_string(&mut out, &mut stdout)?;
-    }
-    let status = child.wait()?;
-    let stderr_tail = reader.join().unwrap_or_default();
+    };
+    let stdout_pipe = child.stdout.take();
+    let read_stdout = async move {
+        let mut stdout = String::new();
+        if let Some(mut out) = stdout_pipe {
+            out.read_to_string(&mut stdout).await?;
+        }
+        Ok::<_, std::io::Error>(stdout)
+    };
+    let (stderr_tail, stdout) = tokio::join!(copy_stderr, read_stdout);
+    let status = child.wait().await?;
     Ok(Ran {
         code: status.code().unwrap_or(128),
-        stdout,
+        stdout: stdout?,
         stderr_tail,
     })
 }
@@ -149,9 +163,14 @@ struct Runner<'a> {
     plan: &'a Plan,
     builder: Builder<'a>,
     registry: Registry,
+    state: State,
     warnings: Vec<String>,
     durations: Durations,
+    cache_read: Vec<String>,
     cache_written: Vec<String>,
+    /// Cache refs written in this run.
+    written: BTreeSet<String>,
+    digest: Option<String>,
 }
 
 impl Runner<'_> {
@@ -167,35 +186,33 @@ impl Runner<'_> {
         }
     }
 
+    /// The commands of an action in the current state.
+    fn render(&self, action: &Action) -> Vec<Step> {
+        program::render(self.plan, &self.builder, &self.state, action)
+    }
+
     /// Run a build step; a failure fails the command with the builder's code.
-    fn build(&mut self, step: &Step) -> Result<(), BuildError> {
-        let t = Instant::now();
-        let r = exec(step, false).map_err(|e| self.spawn_error(step, &e))?;
-        self.durations.build_s += t.elapsed().as_secs_f64();
+    async fn build(&mut self, step: &Step) -> Result<(), BuildError> {
+        let r = exec(step, false)
+            .await
+            .map_err(|e| self.spawn_error(step, &e))?;
         self.check_build(step, &r)
     }
 
-    /// Run build steps at once (`BuildKit` shares the steps they have in
-    /// common); the first failure in the given order fails the command.
-    fn build_parallel(&mut self, steps: &[Step]) -> Result<(), BuildError> {
-        let t = Instant::now();
-        let ran: Vec<Result<Ran, std::io::Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = steps
-                .iter()
-                .map(|step| scope.spawn(move || exec(step, false)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(std::io::Error::other("build thread panicked")))
-                })
-                .collect()
-        });
-        self.durations.build_s += t.elapsed().as_secs_f64();
-        for (step, r) in steps.iter().zip(ran) {
-            let r = r.map_err(|e| self.spawn_error(step, &e))?;
-            self.check_build(step, &r)?;
+    /// Run build steps, at most `jobs` at once, started in the given order
+    /// (`BuildKit` shares the steps they have in common); the first failure
+    /// fails the command and stops the builds still running.
+    async fn build_parallel(&mut self, steps: &[Step], jobs: usize) -> Result<(), BuildError> {
+        let mut runs = futures::stream::iter(steps.iter().map(|step| async move {
+            let r = exec(step, false).await;
+            (step, r)
+        }))
+        .buffered(jobs.max(1));
+        while let Some((step, r)) = runs.next().await {
+            match r {
+                Ok(r) => self.check_build(step, &r)?,
+                Err(e) => return Err(self.spawn_error(step, &e)),
+            }
         }
         Ok(())
     }
@@ -221,9 +238,8 @@ impl Runner<'_> {
     }
 
     /// Run a cache step (pull, tag, cache push): failure is a warning.
-    fn cache_step(&mut self, step: &Step, push: bool) -> bool {
-        let t = Instant::now();
-        let ok = match exec(step, false) {
+    async fn cache_step(&mut self, step: &Step) -> bool {
+        match exec(step, false).await {
             Ok(r) if r.code == 0 => true,
             Ok(r) => {
                 let m = format!("{} failed: {}", step.argv.join(" "), last_line(&r));
@@ -234,52 +250,399 @@ impl Runner<'_> {
                 self.warn(format!("cache step {}: {e}", step.argv.join(" ")));
                 false
             }
-        };
-        if push {
-            self.durations.push_s += t.elapsed().as_secs_f64();
-        } else {
-            self.durations.pull_s += t.elapsed().as_secs_f64();
         }
-        ok
     }
 
-    fn local_key(&mut self, image: &str) -> Option<ImageKey> {
-        let step = Step {
-            step: "inspect",
-            stage: None,
-            argv: self.builder.inspect_argv(image),
-            env: self.builder.env(),
-            condition: None,
-        };
-        let r = exec(&step, true).ok().filter(|r| r.code == 0)?;
+    async fn local_key(&mut self, step: &Step) -> Option<ImageKey> {
+        let r = exec(step, true).await.ok().filter(|r| r.code == 0)?;
         let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).ok()?;
         ImageKey::from_config(v.get("OCIv1").unwrap_or(&v))
     }
+
+    fn read_iid(&self, i: usize) -> Result<String, BuildError> {
+        let name = if self.plan.backend.engine().single_build() {
+            "image.iid".to_string()
+        } else {
+            format!("{}.iid", self.plan.stages[i].name)
+        };
+        let iid = self.plan.tmp.join(name);
+        Ok(std::fs::read_to_string(&iid)
+            .map_err(|e| BuildError::Io {
+                path: iid.display().to_string(),
+                source: e,
+            })?
+            .trim()
+            .to_string())
+    }
+
+    /// Which cache refs exist (parallel HEADs), their content keys, the
+    /// cache sources for the builder and buildah's layer repository.
+    async fn check_caches(&mut self) {
+        let plan = self.plan;
+        let stage_refs: Vec<String> = plan
+            .stages
+            .iter()
+            .flat_map(|s| s.cache_from.iter().cloned())
+            .collect();
+        let heads = self.registry.head_all(&stage_refs).await;
+        let mut reported = BTreeSet::new();
+        for (reference, res) in heads {
+            match res {
+                Ok(Some(d)) => {
+                    self.state.existing.insert(reference, d);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let repo = crate::refs::repository_of(&reference);
+                    if reported.insert(repo.clone()) {
+                        self.warn(format!(
+                            "cache {repo} cannot be read, building without it: {e}"
+                        ));
+                    }
+                }
+            }
+        }
+        let key_futs = self.state.existing.keys().map(|k| {
+            let reg = self.registry.clone();
+            let k = k.clone();
+            async move {
+                let key = reg.image_key(&k).await;
+                (k, key)
+            }
+        });
+        for (k, res) in futures::future::join_all(key_futs).await {
+            match res {
+                Ok(Some(key)) => {
+                    self.state.keys.insert(k, key);
+                }
+                Ok(None) => {}
+                Err(e) => self.warn(format!("cache image {k} cannot be read: {e}")),
+            }
+        }
+        self.cache_read = self.state.existing.keys().cloned().collect();
+        for st in &plan.stages {
+            tracing::info!(
+                "stage {}: cache {}",
+                st.name,
+                st.cache_from
+                    .iter()
+                    .map(|c| format!(
+                        "{c} {}",
+                        if self.state.existing.contains_key(c) {
+                            "found"
+                        } else {
+                            "absent"
+                        }
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if !plan.backend.engine().pulls_cache() {
+            // The classic builder reads what it pulled (see `Op::Pull`).
+            let user = plan
+                .cache_read
+                .iter()
+                .filter(|c| !stage_refs.contains(c) && !c.contains("/layers-"));
+            self.state.cache_from = stage_refs
+                .iter()
+                .filter(|c| self.state.existing.contains_key(*c))
+                .chain(user)
+                .cloned()
+                .collect();
+        }
+        // buildah: one layer-cache repository to read (the branch's when it has
+        // stage images, else the fallback's); 1.28 takes a single --cache-from.
+        let (layers_read, _) = plan.buildah_layers();
+        let existing = &self.state.existing;
+        let fallback = plan.has_fallback()
+            && !plan
+                .stages
+                .iter()
+                .filter_map(|s| s.cache_ref.as_ref())
+                .any(|c| existing.contains_key(c))
+            && plan
+                .stages
+                .iter()
+                .filter_map(|s| s.cache_from.get(1))
+                .any(|c| existing.contains_key(c));
+        self.state
+            .layers_from
+            .clone_from(&layers_read[usize::from(fallback)]);
+        if plan.backend.engine().layer_cache() {
+            self.cache_read.push(self.state.layers_from.clone());
+        }
+    }
+
+    /// Interpret one action.
+    #[allow(clippy::too_many_lines)]
+    async fn run(&mut self, action: &Action) -> Result<(), BuildError> {
+        let plan = self.plan;
+        match &action.op {
+            Op::CheckCaches => self.check_caches().await,
+            Op::CheckBuildxCaches => {
+                let heads = self.registry.head_all(&plan.cache_read).await;
+                for (k, v) in heads {
+                    match v {
+                        Ok(Some(_)) => self.state.cache_from.push(k),
+                        Ok(None) => {}
+                        Err(e) => self.warn(format!("cache {k} cannot be read: {e}")),
+                    }
+                }
+                self.cache_read.clone_from(&self.state.cache_from);
+            }
+            Op::Pull(reference) => {
+                let step = self.render(action).remove(0);
+                if self.cache_step(&step).await {
+                    self.state.cache_from.push(reference.clone());
+                } else {
+                    self.cache_read.retain(|c| c != reference);
+                }
+            }
+            Op::Build(stages) => {
+                let steps = self.render(action);
+                if plan.backend.engine().concurrent_stages() {
+                    eprintln!(
+                        "build-with-cache: building stages {} ({} at a time)",
+                        stages
+                            .iter()
+                            .map(|&i| plan.stages[i].name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        plan.jobs
+                    );
+                    self.build_parallel(&steps, plan.jobs).await?;
+                } else {
+                    for (step, &i) in steps.iter().zip(stages) {
+                        eprintln!("build-with-cache: building stage {}", plan.stages[i].name);
+                        self.build(step).await?;
+                    }
+                }
+                for &i in stages {
+                    let image = self.read_iid(i)?;
+                    self.state.images.insert(i, image);
+                }
+            }
+            Op::Buildx => {
+                let step = self.render(action).remove(0);
+                self.build(&step).await?;
+            }
+            Op::Decide(i) => {
+                let st = &plan.stages[*i];
+                let step = self.render(action).remove(0);
+                let local = self.local_key(&step).await;
+                let hit_from = local.as_ref().and_then(|lk| {
+                    st.cache_from
+                        .iter()
+                        .find(|c| self.state.keys.get(*c).is_some_and(|k| k.matches(lk)))
+                        .cloned()
+                });
+                if hit_from.is_none() {
+                    tracing::debug!(
+                        "stage {}: built {local:?}; cached: {:?}",
+                        st.name,
+                        st.cache_from
+                            .iter()
+                            .map(|c| self.state.keys.get(c))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                eprintln!(
+                    "build-with-cache: stage {}: cache {}",
+                    st.name,
+                    if hit_from.is_some() { "hit" } else { "miss" }
+                );
+                self.state.hits.insert(*i, hit_from);
+            }
+            Op::Tag { reference, .. } => {
+                let step = self.render(action).remove(0);
+                if self.cache_step(&step).await
+                    && plan.backend.engine().local_cache_tags()
+                    && !self.state.cache_from.contains(reference)
+                {
+                    // Later stage builds use the freshly built stage as a cache source.
+                    self.state.cache_from.push(reference.clone());
+                }
+            }
+            Op::PushCache { reference, .. } => {
+                let step = self.render(action).remove(0);
+                if self.cache_step(&step).await {
+                    self.wrote(reference);
+                }
+            }
+            Op::CopyHit { stage, reference } => {
+                let src = self
+                    .state
+                    .hits
+                    .get(stage)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_default();
+                match self.registry.copy(&src, reference).await {
+                    Ok(_) => self.wrote(reference),
+                    Err(e) => self.warn(format!("cache {reference} not written: {e}")),
+                }
+            }
+            Op::CopyTarget(tag) => {
+                let t = plan.stages.iter().position(|s| s.target).expect("target");
+                let src = self
+                    .state
+                    .hits
+                    .get(&t)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or_default();
+                match self.registry.copy(&src, tag).await {
+                    Ok(_) => {
+                        self.state.copied.insert(tag.clone());
+                    }
+                    Err(CopyError::BlobsMissing(_)) => {}
+                    Err(CopyError::Registry(e)) => {
+                        return Err(BuildError::Push {
+                            reference: tag.clone(),
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Op::PushTarget(tag) => {
+                let step = self.render(action).remove(0);
+                let ran = exec(&step, false)
+                    .await
+                    .map_err(|e| self.spawn_error(&step, &e))?;
+                if ran.code != 0 {
+                    return Err(BuildError::Push {
+                        reference: tag.clone(),
+                        message: last_line(&ran),
+                    });
+                }
+            }
+            Op::Digest => {
+                let first = &plan.tags[0];
+                let digest = self
+                    .registry
+                    .head(first)
+                    .await
+                    .map_err(|e| BuildError::Registry(format!("digest of {first}: {e}")))?
+                    .ok_or_else(|| {
+                        BuildError::Registry(format!(
+                            "{first} is not in the registry after the push"
+                        ))
+                    })?;
+                self.digest = Some(digest);
+            }
+            Op::CopyImage(reference) => match self.registry.copy(&plan.tags[0], reference).await {
+                Ok(_) => self.wrote(reference),
+                Err(e) => {
+                    // Another repository: the builder pushes it (next actions).
+                    tracing::debug!("registry copy to {reference} failed ({e}); pushing");
+                    self.state.copy_failed.insert(reference.clone());
+                }
+            },
+            Op::WriteContentRef(reference) => {
+                match self.registry.copy(&plan.tags[0], reference).await {
+                    Ok(_) => self.cache_written.push(reference.clone()),
+                    Err(e) => self.warn(format!("cannot write {reference}: {e}")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wrote(&mut self, reference: &str) {
+        if self.written.insert(reference.to_string()) {
+            self.cache_written.push(reference.to_string());
+        }
+    }
+
+    /// The result, once the program has run.
+    async fn finish(mut self) -> Result<BuildResult, BuildError> {
+        let plan = self.plan;
+        let mut stages = Vec::new();
+        for (i, st) in plan.stages.iter().enumerate() {
+            if !st.tracked {
+                stages.push(StageResult {
+                    name: st.name.clone(),
+                    cache_ref: plan.cache_write_refs.first().cloned(),
+                    digest: None,
+                    cache: CacheStatus::Unknown,
+                    hit_from: None,
+                });
+                continue;
+            }
+            let hit = self.state.hits.get(&i).cloned().flatten();
+            let own = st.cache_ref.clone();
+            let digest = match own.as_ref() {
+                Some(o) if self.written.contains(o) => self.registry.head(o).await.ok().flatten(),
+                _ if plan.cache_write && hit != own => None,
+                _ => hit
+                    .as_ref()
+                    .and_then(|h| self.state.existing.get(h).cloned()),
+            };
+            stages.push(StageResult {
+                name: st.name.clone(),
+                cache_ref: own,
+                digest,
+                cache: if hit.is_some() {
+                    CacheStatus::Hit
+                } else {
+                    CacheStatus::Miss
+                },
+                hit_from: hit,
+            });
+        }
+        let engine = plan.backend.engine();
+        if engine.layer_cache() {
+            let (_, layers_write) = plan.buildah_layers();
+            self.cache_written.extend(layers_write);
+        }
+        if engine.single_build() {
+            self.cache_written
+                .extend(plan.cache_write_refs.iter().cloned());
+        }
+        Ok(BuildResult {
+            schema_version: SCHEMA_VERSION,
+            image: plan.tags[0].clone(),
+            tags: plan.tags.clone(),
+            digest: self.digest.unwrap_or_default(),
+            backend: Some(plan.backend),
+            skipped: false,
+            content_key: plan.content_key.clone(),
+            content_ref: plan.content_ref.clone(),
+            content_key_inputs: plan.content_key_inputs.clone(),
+            stages,
+            cache_read: self.cache_read,
+            cache_written: self.cache_written,
+            warnings: self.warnings,
+            durations: self.durations,
+        })
+    }
 }
 
-/// Whether `--source-hash` lets us skip: copies the source image to every
-/// tag registry-side and returns the result.
+/// Whether the content key lets us skip: when `content_ref` exists, copies
+/// it to every tag registry-side and returns the result.
 pub async fn try_skip(
     registry: &Registry,
     tags: &[String],
-    source_ref: &str,
+    content_ref: &str,
+    content_key: &str,
 ) -> Result<Option<BuildResult>, BuildError> {
     let t = Instant::now();
-    let found = match registry.head(source_ref).await {
+    let found = match registry.head(content_ref).await {
         Ok(d) => d,
         Err(e) => {
-            tracing::warn!("cannot check {source_ref}: {e}; building");
+            tracing::warn!("cannot check {content_ref}: {e}; building");
             return Ok(None);
         }
     };
     let Some(digest) = found else {
-        tracing::info!("{source_ref} not found: building");
+        tracing::info!("{content_ref} not found: building");
         return Ok(None);
     };
     let check_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for tag in tags {
-        match registry.copy(source_ref, tag).await {
+        match registry.copy(content_ref, tag).await {
             Ok(_) => {}
             Err(CopyError::BlobsMissing(_)) => {
                 tracing::warn!("{tag}: in another repository without the layers; building");
@@ -294,7 +657,7 @@ pub async fn try_skip(
         }
     }
     eprintln!(
-        "build-with-cache: {source_ref} exists ({digest}); tagged {} registry-side, nothing built",
+        "build-with-cache: {content_ref} exists ({digest}); tagged {} registry-side, nothing built",
         tags.join(", ")
     );
     Ok(Some(BuildResult {
@@ -304,9 +667,11 @@ pub async fn try_skip(
         digest,
         backend: None,
         skipped: true,
-        source_ref: Some(source_ref.to_string()),
+        content_key: Some(content_key.to_string()),
+        content_ref: Some(content_ref.to_string()),
+        content_key_inputs: None,
         stages: Vec::new(),
-        cache_read: vec![source_ref.to_string()],
+        cache_read: vec![content_ref.to_string()],
         cache_written: Vec::new(),
         warnings: Vec::new(),
         durations: Durations {
@@ -317,474 +682,42 @@ pub async fn try_skip(
     }))
 }
 
-/// Run the plan for real.
-pub async fn execute(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, BuildError> {
+/// Run the plan for real: interpret its program, action by action.
+pub async fn execute(
+    plan: &Plan,
+    builder: Builder<'_>,
+    registry: Registry,
+) -> Result<BuildResult, BuildError> {
     let started = Instant::now();
-    let registry = Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
     let mut r = Runner {
         plan,
         builder,
         registry,
+        state: State::default(),
         warnings: Vec::new(),
         durations: Durations::default(),
+        cache_read: Vec::new(),
         cache_written: Vec::new(),
+        written: BTreeSet::new(),
+        digest: None,
     };
-    let backend = plan.backend;
-
-    // 1. Which cache images exist (parallel HEADs), and their content keys.
-    let t = Instant::now();
-    let stage_refs: Vec<String> = plan
-        .stages
-        .iter()
-        .flat_map(|s| s.cache_from.iter().cloned())
-        .collect();
-    let heads = r.registry.head_all(&stage_refs).await;
-    let mut existing: BTreeMap<String, String> = BTreeMap::new();
-    let mut reported = std::collections::BTreeSet::new();
-    for (reference, res) in heads {
-        match res {
-            Ok(Some(d)) => {
-                existing.insert(reference, d);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                let repo = crate::refs::repository_of(&reference);
-                if reported.insert(repo.clone()) {
-                    r.warn(format!(
-                        "cache {repo} cannot be read, building without it: {e}"
-                    ));
-                }
-            }
-        }
-    }
-    let key_futs = existing.keys().map(|k| {
-        let reg = r.registry.clone();
-        let k = k.clone();
-        async move {
-            let key = reg.image_key(&k).await;
-            (k, key)
-        }
-    });
-    let mut keys: BTreeMap<String, ImageKey> = BTreeMap::new();
-    for (k, res) in futures::future::join_all(key_futs).await {
-        match res {
-            Ok(Some(key)) => {
-                keys.insert(k, key);
-            }
-            Ok(None) => {}
-            Err(e) => r.warn(format!("cache image {k} cannot be read: {e}")),
-        }
-    }
-    r.durations.check_s = t.elapsed().as_secs_f64();
-    let mut cache_read: Vec<String> = existing.keys().cloned().collect();
-    for st in &plan.stages {
-        tracing::info!(
-            "stage {}: cache {}",
-            st.name,
-            st.cache_from
-                .iter()
-                .map(|c| format!(
-                    "{c} {}",
-                    if existing.contains_key(c) {
-                        "found"
-                    } else {
-                        "absent"
-                    }
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-
-    // 2. Cache sources for the builder.
-    let mut cache_from: Vec<String> = Vec::new();
-    for reference in stage_refs
-        .iter()
-        .filter(|c| existing.contains_key(*c))
-        .chain(
-            plan.cache_read
-                .iter()
-                .filter(|c| !stage_refs.contains(c) && !c.contains("/layers-")),
-        )
-    {
-        if backend == Backend::Docker {
-            let step = r.builder.pull(reference);
-            if !r.cache_step(&step, false) {
-                cache_read.retain(|c| c != reference);
-                continue;
-            }
-        }
-        cache_from.push(reference.clone());
-    }
-    // buildah: one layer-cache repository to read (the branch's when it has
-    // stage images, else the fallback's); 1.28 takes a single --cache-from.
-    let (layers_read, layers_write) = plan.buildah_layers();
-    let layers_from = if plan.has_fallback()
-        && !plan
-            .stages
-            .iter()
-            .filter_map(|s| s.cache_ref.as_ref())
-            .any(|c| existing.contains_key(c))
-        && plan
-            .stages
-            .iter()
-            .filter_map(|s| s.cache_from.get(1))
-            .any(|c| existing.contains_key(c))
-    {
-        layers_read[1].clone()
-    } else {
-        layers_read[0].clone()
-    };
-    if backend == Backend::Buildah {
-        cache_read.push(layers_from.clone());
-    }
-
-    // 3. Build each tracked stage, then the target. BuildKit builds every
-    // stage target on its own (sharing common steps), so they run at once.
-    let tmp = &plan.tmp;
-    let parallel = backend == Backend::Buildkit;
-    if parallel {
-        let steps: Vec<Step> = plan
-            .stages
-            .iter()
-            .filter(|st| st.tracked)
-            .map(|st| {
-                let tags: &[String] = if st.target { &plan.tags } else { &[] };
-                r.builder.build(
-                    &st.name,
-                    st.target_arg.as_deref(),
-                    &plan.stage_cache_from(st, &cache_from),
-                    tags,
-                    &tmp.join(format!("{}.iid", st.name)),
-                    None,
-                )
-            })
-            .collect();
-        eprintln!(
-            "build-with-cache: building stages {} in parallel",
-            steps
-                .iter()
-                .filter_map(|s| s.stage.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        r.build_parallel(&steps)?;
-    }
-    let mut results = Vec::new();
-    let mut target_hit: Option<String> = None;
-    let mut target_image = String::new();
-    for st in &plan.stages {
-        if !st.tracked {
-            results.push(StageResult {
-                name: st.name.clone(),
-                cache_ref: None,
-                digest: None,
-                cache: CacheStatus::Unknown,
-                hit_from: None,
-            });
+    for action in &plan.actions {
+        if !r.state.holds(plan, &action.when) {
             continue;
         }
-        let iid = tmp.join(format!("{}.iid", st.name));
-        let tags: &[String] = if st.target { &plan.tags } else { &[] };
-        let buildah_cache = (backend == Backend::Buildah)
-            .then_some((layers_from.as_str(), layers_write.as_deref()));
-        let step = r.builder.build(
-            &st.name,
-            st.target_arg.as_deref(),
-            &plan.stage_cache_from(st, &cache_from),
-            tags,
-            &iid,
-            buildah_cache,
-        );
-        if !parallel {
-            eprintln!("build-with-cache: building stage {}", st.name);
-            r.build(&step)?;
-        }
-        let image = std::fs::read_to_string(&iid)
-            .map_err(|e| BuildError::Io {
-                path: iid.display().to_string(),
-                source: e,
-            })?
-            .trim()
-            .to_string();
-        let own = st.cache_ref.clone().expect("tracked stage has a cache ref");
-        let local = r.local_key(&image);
-        let hit_from = local.as_ref().and_then(|lk| {
-            st.cache_from
-                .iter()
-                .find(|c| keys.get(*c).is_some_and(|k| k.matches(lk)))
-                .cloned()
-        });
-        if hit_from.is_none() {
-            tracing::debug!(
-                "stage {}: built {local:?}; cached: {:?}",
-                st.name,
-                st.cache_from
-                    .iter()
-                    .map(|c| keys.get(c))
-                    .collect::<Vec<_>>()
-            );
-        }
-        let cache = if hit_from.is_some() {
-            CacheStatus::Hit
-        } else {
-            CacheStatus::Miss
-        };
-        eprintln!(
-            "build-with-cache: stage {}: cache {}",
-            st.name,
-            if hit_from.is_some() { "hit" } else { "miss" }
-        );
-        if backend == Backend::Docker {
-            // Later stage builds use the freshly built stage as a cache source.
-            let tag = r.builder.tag(&st.name, &image, &own);
-            if r.cache_step(&tag, true) && !cache_from.contains(&own) {
-                cache_from.push(own.clone());
-            }
-        }
-        if st.target {
-            target_hit.clone_from(&hit_from);
-            target_image.clone_from(&image);
-            results.push(StageResult {
-                name: st.name.clone(),
-                cache_ref: Some(own),
-                digest: None,
-                cache,
-                hit_from,
-            });
-            continue;
-        }
-        let digest = write_stage_cache(
-            &mut r,
-            st.name.as_str(),
-            &image,
-            &own,
-            hit_from.as_deref(),
-            &existing,
-        )
-        .await;
-        results.push(StageResult {
-            name: st.name.clone(),
-            cache_ref: Some(own),
-            digest,
-            cache,
-            hit_from,
-        });
-    }
-
-    // 4. The requested tags: registry-side copy of a cache hit, else push.
-    let target = plan.stages.iter().find(|s| s.target).expect("target stage");
-    let t = Instant::now();
-    for tag in &plan.tags {
-        let mut done = false;
-        if let Some(src) = &target_hit {
-            match r.registry.copy(src, tag).await {
-                Ok(_) => done = true,
-                Err(CopyError::BlobsMissing(_)) => {}
-                Err(CopyError::Registry(e)) => {
-                    return Err(BuildError::Push {
-                        reference: tag.clone(),
-                        message: e.to_string(),
-                    });
-                }
-            }
-        }
-        if !done {
-            let step = r
-                .builder
-                .push("push", Some(&target.name), &target_image, tag);
-            let ran = exec(&step, false).map_err(|e| r.spawn_error(&step, &e))?;
-            if ran.code != 0 {
-                return Err(BuildError::Push {
-                    reference: tag.clone(),
-                    message: last_line(&ran),
-                });
-            }
+        let t = Instant::now();
+        r.run(action).await?;
+        let took = t.elapsed().as_secs_f64();
+        let d = &mut r.durations;
+        match action.op {
+            Op::CheckCaches | Op::CheckBuildxCaches | Op::Digest => d.check_s += took,
+            Op::Pull(_) => d.pull_s += took,
+            Op::Build(_) | Op::Buildx => d.build_s += took,
+            Op::Decide(_) => {}
+            _ => d.push_s += took,
         }
     }
-    r.durations.push_s += t.elapsed().as_secs_f64();
-    let digest = r
-        .registry
-        .head(&plan.tags[0])
-        .await
-        .map_err(|e| BuildError::Registry(format!("digest of {}: {e}", plan.tags[0])))?
-        .ok_or_else(|| {
-            BuildError::Registry(format!(
-                "{} is not in the registry after the push",
-                plan.tags[0]
-            ))
-        })?;
-    // The target's cache ref.
-    if let Some(res) = results.iter_mut().find(|s| s.name == target.name) {
-        let own = res.cache_ref.clone().unwrap_or_default();
-        let hit = res.hit_from.clone();
-        res.digest = if plan.cache_write && hit.as_deref() != Some(own.as_str()) {
-            let t = Instant::now();
-            let ok = match r.registry.copy(&plan.tags[0], &own).await {
-                Ok(_) => true,
-                Err(e) => {
-                    // Another repository: let the builder push it.
-                    tracing::debug!("registry copy to {own} failed ({e}); pushing");
-                    if backend != Backend::Buildah {
-                        let tag = r.builder.tag(&target.name, &target_image, &own);
-                        r.cache_step(&tag, true);
-                    }
-                    let push =
-                        r.builder
-                            .push("push-cache", Some(&target.name), &target_image, &own);
-                    r.cache_step(&push, true)
-                }
-            };
-            r.durations.push_s += t.elapsed().as_secs_f64();
-            if ok {
-                r.cache_written.push(own.clone());
-                r.registry.head(&own).await.ok().flatten()
-            } else {
-                None
-            }
-        } else {
-            hit.and_then(|h| existing.get(&h).cloned())
-        };
-    }
-    if let Some(src) = &plan.source_ref {
-        match r.registry.copy(&plan.tags[0], src).await {
-            Ok(_) => r.cache_written.push(src.clone()),
-            Err(e) => r.warn(format!("cannot write {src}: {e}")),
-        }
-    }
-    if backend == Backend::Buildah
-        && let Some(w) = &layers_write
-    {
-        r.cache_written.push(w.clone());
-    }
-    r.durations.total_s = started.elapsed().as_secs_f64();
-    Ok(BuildResult {
-        schema_version: SCHEMA_VERSION,
-        image: plan.tags[0].clone(),
-        tags: plan.tags.clone(),
-        digest,
-        backend: Some(backend),
-        skipped: false,
-        source_ref: plan.source_ref.clone(),
-        stages: results,
-        cache_read,
-        cache_written: r.cache_written,
-        warnings: r.warnings,
-        durations: r.durations,
-    })
-}
-
-/// Write the cache image of a non-target stage: on a hit from another ref a
-/// registry-side copy, on a miss a push; returns the cache ref's digest.
-async fn write_stage_cache(
-    r: &mut Runner<'_>,
-    stage: &str,
-    image: &str,
-    own: &str,
-    hit_from: Option<&str>,
-    existing: &BTreeMap<String, String>,
-) -> Option<String> {
-    if hit_from == Some(own) {
-        return existing.get(own).cloned();
-    }
-    if !r.plan.cache_write {
-        return hit_from.and_then(|h| existing.get(h).cloned());
-    }
-    let t = Instant::now();
-    let ok = if let Some(src) = hit_from {
-        match r.registry.copy(src, own).await {
-            Ok(_) => true,
-            Err(e) => {
-                r.warn(format!("cache {own} not written: {e}"));
-                false
-            }
-        }
-    } else {
-        if r.plan.backend != Backend::Docker && r.plan.backend != Backend::Buildah {
-            let tag = r.builder.tag(stage, image, own);
-            r.cache_step(&tag, true);
-        }
-        let push = r.builder.push("push-cache", Some(stage), image, own);
-        r.cache_step(&push, true)
-    };
-    r.durations.push_s += t.elapsed().as_secs_f64();
-    if !ok {
-        return None;
-    }
-    r.cache_written.push(own.to_string());
-    r.registry.head(own).await.ok().flatten()
-}
-
-/// Run buildx (one build, registry cache, pushes itself).
-pub async fn execute_buildx(plan: &Plan, builder: Builder<'_>) -> Result<BuildResult, BuildError> {
-    let started = Instant::now();
-    let registry = Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
-    let mut r = Runner {
-        plan,
-        builder,
-        registry,
-        warnings: Vec::new(),
-        durations: Durations::default(),
-        cache_written: Vec::new(),
-    };
-    let t = Instant::now();
-    let heads = r.registry.head_all(&plan.cache_read).await;
-    let mut read = Vec::new();
-    for (k, v) in heads {
-        match v {
-            Ok(Some(_)) => read.push(k),
-            Ok(None) => {}
-            Err(e) => r.warn(format!("cache {k} cannot be read: {e}")),
-        }
-    }
-    r.durations.check_s = t.elapsed().as_secs_f64();
-    let target = plan.stages.iter().find(|s| s.target).expect("target");
-    let step = r.builder.buildx(
-        &target.name,
-        target.target_arg.as_deref(),
-        &read,
-        plan.cache_write_refs.first().map(String::as_str),
-        &plan.tags,
-        &plan.tmp.join("image.iid"),
-    );
-    r.build(&step)?;
-    let digest = r
-        .registry
-        .head(&plan.tags[0])
-        .await
-        .map_err(|e| BuildError::Registry(e.to_string()))?
-        .ok_or_else(|| BuildError::Registry(format!("{} not found after push", plan.tags[0])))?;
-    if let Some(src) = &plan.source_ref {
-        match r.registry.copy(&plan.tags[0], src).await {
-            Ok(_) => r.cache_written.push(src.clone()),
-            Err(e) => r.warn(format!("cannot write {src}: {e}")),
-        }
-    }
-    r.cache_written
-        .extend(plan.cache_write_refs.iter().cloned());
-    r.durations.total_s = started.elapsed().as_secs_f64();
-    Ok(BuildResult {
-        schema_version: SCHEMA_VERSION,
-        image: plan.tags[0].clone(),
-        tags: plan.tags.clone(),
-        digest,
-        backend: Some(Backend::Buildx),
-        skipped: false,
-        source_ref: plan.source_ref.clone(),
-        stages: plan
-            .stages
-            .iter()
-            .map(|s| StageResult {
-                name: s.name.clone(),
-                cache_ref: plan.cache_write_refs.first().cloned(),
-                digest: None,
-                cache: CacheStatus::Unknown,
-                hit_from: None,
-            })
-            .collect(),
-        cache_read: read,
-        cache_written: r.cache_written,
-        warnings: r.warnings,
-        durations: r.durations,
-    })
+    let mut res = r.finish().await?;
+    res.durations.total_s = started.elapsed().as_secs_f64();
+    Ok(res)
 }

@@ -2,14 +2,20 @@
 # Benchmark of build-with-cache: a three-stage Dockerfile whose first stage is
 # expensive (RUN sleep 12), each build on a FRESH docker engine (empty data
 # root), in one run:
-#   1. cold build (empty cache)            build-with-cache --source-hash H
-#   2. warm rebuild, unchanged sources     build-with-cache (no hash: really builds)
+#   1. cold build (empty cache)            build-with-cache
+#   2. warm rebuild, unchanged sources     build-with-cache (really builds)
 #   3. naive: docker build --cache-from <final image> (misses the earlier stages)
-#   4. skip: build-with-cache --source-hash H (registry-side tag copy, nothing built)
+#   4. skip: build-with-cache --source-hash H (registry-side tag copy, nothing
+#      built), and --skip-existing (the context hashed honouring .dockerignore),
+#      each after one (untimed) build that wrote its content ref
 #   5. a source of the LATER stage changed: build-with-cache vs the naive way
 #      (BuildKit's inline cache of the final image covers unchanged sources
 #      end to end, but not a rebuild that needs the earlier stages)
-# for the BuildKit backend and the classic docker backend.
+# for the BuildKit backend and the classic docker backend; then, for BuildKit,
+#   6. a wide graph: ten stages shaped like docker/buildx's Dockerfile, two
+#      expensive independent ones (RUN sleep SLEEP/4), one of them UNNAMED
+#      (read with COPY --from=5), built at the default --jobs (1 on dockerd
+#      20.10): cold, and a warm rebuild on a fresh engine (every stage a hit).
 # Needs: dockerd (docker.io 20.10), docker-registry, busybox-static; run as root.
 # Usage: scripts/bench/build-with-cache.sh [SLEEP_SECONDS]   (default 12)
 # Results: a table on stdout and bench-results/build-with-cache.txt.
@@ -104,7 +110,7 @@ bench_backend() {
 
     start_engine "$backend-cold"
     local t0; t0=$(now)
-    "$BWC" --backend "$backend" -t "$repo:v1" --source-hash "$hash" "$WORK/ctx" > "$WORK/$backend-cold.json" 2> "$WORK/$backend-cold.log"
+    "$BWC" --backend "$backend" -t "$repo:v1" "$WORK/ctx" > "$WORK/$backend-cold.json" 2> "$WORK/$backend-cold.log"
     local cold; cold=$(elapsed "$t0" "$(now)")
     stop_engine
 
@@ -127,9 +133,17 @@ bench_backend() {
     local naive; naive=$(elapsed "$t0" "$(now)")
     stop_engine
 
+    # The builds that write the content refs (untimed), then the skips.
+    start_engine "$backend-keyed"
+    "$BWC" --backend "$backend" -t "$repo:k1" --source-hash "$hash" "$WORK/ctx" > "$WORK/$backend-keyed.json" 2> "$WORK/$backend-keyed.log"
+    "$BWC" --backend "$backend" -t "$repo:k2" --skip-existing "$WORK/ctx" > "$WORK/$backend-keyed2.json" 2> "$WORK/$backend-keyed2.log"
+    stop_engine
     t0=$(now)
     "$BWC" --backend "$backend" -t "$repo:v2" --source-hash "$hash" "$WORK/ctx" > "$WORK/$backend-skip.json" 2> "$WORK/$backend-skip.log"
     local skip; skip=$(elapsed "$t0" "$(now)")
+    t0=$(now)
+    "$BWC" --backend "$backend" -t "$repo:v2b" --skip-existing "$WORK/ctx" > "$WORK/$backend-skipctx.json" 2> "$WORK/$backend-skipctx.log"
+    local skipctx; skipctx=$(elapsed "$t0" "$(now)")
 
     # A change in the later stage's sources.
     echo "changed $backend" > "$WORK/ctx/app.txt"
@@ -154,21 +168,75 @@ bench_backend() {
     echo "hello" > "$WORK/ctx/app.txt"
 
     local same
-    same=$(python3 - "$WORK/$backend-cold.json" "$WORK/$backend-warm.json" "$WORK/$backend-skip.json" "$WORK/$backend-changed.json" <<'PY'
+    same=$(python3 - "$WORK/$backend-cold.json" "$WORK/$backend-warm.json" "$WORK/$backend-skip.json" "$WORK/$backend-changed.json" "$WORK/$backend-skipctx.json" <<'PY'
 import json, sys
-c, w, s, ch = (json.load(open(p)) for p in sys.argv[1:])
+c, w, s, ch, sc = (json.load(open(p)) for p in sys.argv[1:])
 hits = [st["cache"] for st in w["stages"]]
 changed = [st["cache"] for st in ch["stages"]]
-print(f"warm stages={','.join(hits)} same_digest={c['digest'] == w['digest'] == s['digest']} skipped={s['skipped']} changed stages={','.join(changed)}")
+print(f"warm stages={','.join(hits)} same_digest={c['digest'] == w['digest']} skipped={s['skipped']},{sc['skipped']} changed stages={','.join(changed)}")
 PY
 )
     local speedup; speedup=$(python3 -c "print(f'{$cold / $warm:.1f}')")
-    RESULTS+=("$(printf '%-9s cold %6ss | warm %5ss (%sx) | naive --cache-from %6ss | skip %5ss | later stage changed: bwc %6ss, naive %6ss | %s' \
-        "$backend" "$cold" "$warm" "$speedup" "$naive" "$skip" "$changed" "$changed_naive" "$same")")
+    RESULTS+=("$(printf '%-9s cold %6ss | warm %5ss (%sx) | naive --cache-from %6ss | skip %5ss, --skip-existing %5ss | later stage changed: bwc %6ss, naive %6ss | %s' \
+        "$backend" "$cold" "$warm" "$speedup" "$naive" "$skip" "$skipctx" "$changed" "$changed_naive" "$same")")
+}
+
+bench_wide() {
+    local repo="$REG/bench/wide" part
+    part=$(python3 -c "print(max(1, $SLEEP // 4))")
+    mkdir -p "$WORK/wide"
+    cat > "$WORK/wide/Dockerfile" <<EOF
+ARG BASE=$REG/base/busybox:1
+FROM \$BASE AS xx
+RUN sleep $part && echo xx > /xx
+FROM \$BASE AS golatest
+RUN echo go > /go
+FROM golatest AS gobase
+COPY --from=xx /xx /xx
+RUN echo gobase > /gobase
+FROM gobase AS buildx-version
+COPY version.txt /version
+FROM gobase AS buildx-build
+COPY --from=buildx-version /version /version
+RUN cat /version /gobase > /buildx
+FROM \$BASE
+RUN sleep $part && echo unnamed > /unnamed
+FROM gobase AS test
+COPY --from=5 /unnamed /u
+RUN echo test > /test
+FROM scratch AS binaries-unix
+COPY --from=buildx-build /buildx /buildx
+FROM binaries-unix AS binaries
+FROM \$BASE
+COPY --from=binaries /buildx /buildx
+COPY --from=test /test /test
+COPY --from=5 /unnamed /unnamed
+EOF
+    echo v1 > "$WORK/wide/version.txt"
+    start_engine wide-cold
+    local t0; t0=$(now)
+    "$BWC" --backend buildkit -t "$repo:v1" "$WORK/wide" > "$WORK/wide-cold.json" 2> "$WORK/wide-cold.log"
+    local cold; cold=$(elapsed "$t0" "$(now)")
+    stop_engine
+    start_engine wide-warm
+    t0=$(now)
+    "$BWC" --backend buildkit -t "$repo:v1" "$WORK/wide" > "$WORK/wide-warm.json" 2> "$WORK/wide-warm.log"
+    local warm; warm=$(elapsed "$t0" "$(now)")
+    stop_engine
+    local info
+    info=$(python3 - "$WORK/wide-cold.json" "$WORK/wide-warm.json" <<'PY'
+import json, sys
+c, w = (json.load(open(p)) for p in sys.argv[1:])
+print(f"stages={len(w['stages'])} warm={','.join(s['name'] + ':' + s['cache'] for s in w['stages'])} same_digest={c['digest'] == w['digest']}")
+PY
+)
+    local jobs; jobs=$(grep -o '([0-9]* at a time)' "$WORK/wide-cold.log" | head -1)
+    RESULTS+=("$(printf 'wide      cold %6ss | warm %5ss %s | %s' "$cold" "$warm" "$jobs" "$info")")
 }
 
 bench_backend buildkit
 bench_backend docker
+bench_wide
 
 mkdir -p "$ROOT/bench-results"
 {

@@ -28,6 +28,28 @@ pub struct Durations {
     pub push_s: f64,
 }
 
+/// The sources of the content key.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeySources {
+    pub kind: String,
+    pub hash: String,
+}
+
+/// What the content key covers.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInputs {
+    pub domain: String,
+    pub version: u32,
+    pub sources: KeySources,
+    pub dockerfile: String,
+    pub images: BTreeMap<String, Option<String>>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+}
+
 /// The result JSON.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +60,9 @@ pub struct BuildResult {
     pub digest: String,
     pub backend: Option<String>,
     pub skipped: bool,
-    pub source_ref: Option<String>,
+    pub content_key: Option<String>,
+    pub content_ref: Option<String>,
+    pub content_key_inputs: Option<KeyInputs>,
     pub stages: Vec<StageResult>,
     pub cache_read: Vec<String>,
     pub cache_written: Vec<String>,
@@ -59,6 +83,7 @@ pub struct PlanStage {
     pub tracked: bool,
     pub cache_ref: Option<String>,
     pub cache_from: Vec<String>,
+    pub build_target: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,7 +123,12 @@ pub struct Plan {
     pub fallback_branch: String,
     pub cache_write: bool,
     pub source_hash: Option<String>,
-    pub source_ref: Option<String>,
+    pub skip_existing: bool,
+    pub content_key_inputs: Option<KeyInputs>,
+    pub content_key: Option<String>,
+    pub content_ref: Option<String>,
+    pub jobs: usize,
+    pub build_dockerfile: String,
     pub stages: Vec<PlanStage>,
     pub pruned: Vec<String>,
     pub edges: Vec<Edge>,
