@@ -6,11 +6,14 @@ pub mod duration;
 pub mod error;
 pub mod git;
 pub mod github;
+pub mod logging;
 pub mod manifests;
 pub mod metrics;
 pub mod names;
 pub mod queue;
 pub mod request;
+pub mod server;
+pub mod tree;
 pub mod validate;
 pub mod webhook;
 
