@@ -244,7 +244,11 @@ pub async fn serve(
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {
-                _ = conn.as_mut() => {}
+                r = conn.as_mut() => {
+                    if r.is_err_and(|e| e.is_timeout()) {
+                        stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 _ = kill_rx => {}
                 () = async { let _ = stop.wait_for(|s| *s).await; } => {
                     conn.as_mut().graceful_shutdown();
