@@ -460,13 +460,12 @@ fn concurrent_direct_requests_all_land_by_rebasing_their_directory() {
                     .stderr(std::process::Stdio::piped())
                     .spawn()
                     .unwrap();
-            use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(deployment(ns, "web", IMAGE).as_bytes())
-                .unwrap();
+            std::io::Write::write_all(
+                child.stdin.as_mut().unwrap(),
+                deployment(ns, "web", IMAGE).as_bytes(),
+            )
+            .unwrap();
+            drop(child.stdin.take());
             child
         })
         .collect();
@@ -590,7 +589,7 @@ fn git_over_http_gets_the_token_through_askpass_never_through_the_url() {
         base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{secret}"))
     );
     assert!(
-        seen.lock().unwrap().iter().any(|a| *a == want),
+        seen.lock().unwrap().contains(&want),
         "git did not send the token: {:?}\n{}",
         seen.lock().unwrap(),
         out.stderr
