@@ -58,7 +58,9 @@ fn running_tasks(d: &Dockerd, stack: &str) -> Vec<String> {
 static SWARM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn swarm() -> std::sync::MutexGuard<'static, ()> {
-    SWARM.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SWARM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct StackGuard<'a>(&'a Dockerd, String);
