@@ -125,13 +125,13 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
                         String::from_utf8_lossy(&out),
                         String::from_utf8_lossy(&err)
                     );
+                    // `[rejected]` is a lost race; `[remote rejected]` (a hook, permissions) is not.
                     let lost_race = [
+                        "[rejected]",
                         "non-fast-forward",
                         "fetch first",
-                        "rejected",
                         "cannot lock ref",
                         "failed to update ref",
-                        "stale info",
                     ]
                     .iter()
                     .any(|m| text.contains(m));
