@@ -42,8 +42,10 @@ fn main() {
     );
     let ns = format!("heal{}", std::process::id());
     let repo = ClusterRepo::new();
+    // A process that stops on SIGTERM: a bare `sleep` as PID 1 ignores it, and each scale-down would then wait out
+    // the 10 s stop grace period, which is swarm's time, not the agent's.
     let compose = format!(
-        "version: \"3.8\"\nservices:\n  web:\n    image: \"{image}\"\n    command: [\"sleep\", \"3600\"]\n    deploy:\n      replicas: 1\n"
+        "version: \"3.8\"\nservices:\n  web:\n    image: \"{image}\"\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n    deploy:\n      replicas: 1\n"
     );
     repo.commit(&[(&format!("{ns}/compose.yaml"), &compose)], &[], "deploy");
     let state = TestDir::new();
@@ -74,21 +76,50 @@ fn main() {
         "{}",
         agent.log()
     );
+    let repairs = || {
+        agent
+            .get("/metrics")
+            .1
+            .lines()
+            .find_map(|l| l.strip_prefix("deploy_bot_drift_repairs_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let stopping = || {
+        d.run(&[
+            "service",
+            "ps",
+            &web,
+            "--filter",
+            "desired-state=shutdown",
+            "--format",
+            "{{.CurrentState}}",
+        ])
+        .lines()
+        .filter(|l| l.starts_with("Running"))
+        .count()
+    };
     let mut results = Vec::new();
-    for _ in 0..rounds {
+    let mut repaired = Vec::new();
+    for round in 0..rounds {
+        // Rounds start at different points of the reconcile interval, once the last scale-down has finished.
+        assert!(wait_until(Duration::from_secs(60), || stopping() == 0));
+        std::thread::sleep(Duration::from_millis(300 + (370 * round as u64) % 2000));
+        let before = repairs();
         let t0 = Instant::now();
         d.run(&["service", "scale", "--detach", &format!("{web}=0")]);
-        assert!(wait_until(Duration::from_secs(30), || replicas(d, &web)
-            .starts_with("0/0")
-            || replicas(d, &web) == "1/1"));
+        assert!(
+            wait_until(Duration::from_secs(300), || repairs() > before),
+            "{}",
+            agent.log()
+        );
+        repaired.push(t0.elapsed().as_secs_f64());
         assert!(
             wait_until(Duration::from_secs(300), || replicas(d, &web) == "1/1"),
             "{}",
             agent.log()
         );
         results.push(t0.elapsed().as_secs_f64());
-        // Start the next round at a random point of the reconcile interval.
-        std::thread::sleep(Duration::from_millis(700));
     }
     let _ = d.try_run(&["stack", "rm", &ns]);
     let mut sorted = results.clone();
@@ -97,6 +128,7 @@ fn main() {
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
             "poll_interval": poll,
+            "scale_to_zero_to_drift_repaired_seconds": repaired,
             "scale_to_zero_to_running_seconds": results,
             "median_seconds": sorted[sorted.len() / 2],
             "max_seconds": sorted[sorted.len() - 1],
