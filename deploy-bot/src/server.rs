@@ -56,30 +56,37 @@ pub struct ServerStats {
     pub shed: AtomicU64,
 }
 
+/// What the server knows of one connection; updated by its requests without the registry's lock.
+struct ConnState {
+    in_flight: AtomicU64,
+    /// Milliseconds since the server's epoch when the connection last became idle.
+    idle_since_ms: AtomicU64,
+}
+
 struct Conn {
-    in_flight: usize,
-    idle_since: Instant,
+    state: Arc<ConnState>,
     kill: Option<oneshot::Sender<()>>,
 }
 
-#[derive(Default)]
 struct Registry {
     conns: Mutex<BTreeMap<u64, Conn>>,
     freed: Notify,
+    epoch: Instant,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            conns: Mutex::default(),
+            freed: Notify::new(),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl Registry {
-    fn busy(&self, id: u64) {
-        if let Some(c) = self.conns.lock().expect("conns").get_mut(&id) {
-            c.in_flight += 1;
-        }
-    }
-
-    fn idle(&self, id: u64) {
-        if let Some(c) = self.conns.lock().expect("conns").get_mut(&id) {
-            c.in_flight = c.in_flight.saturating_sub(1);
-            c.idle_since = Instant::now();
-        }
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn remove(&self, id: u64) {
@@ -93,8 +100,8 @@ impl Registry {
         let mut conns = self.conns.lock().expect("conns");
         let victim = conns
             .iter()
-            .filter(|(_, c)| c.in_flight == 0)
-            .min_by_key(|(_, c)| c.idle_since)
+            .filter(|(_, c)| c.state.in_flight.load(Ordering::Relaxed) == 0)
+            .min_by_key(|(_, c)| c.state.idle_since_ms.load(Ordering::Relaxed))
             .map(|(id, _)| *id);
         match victim.and_then(|id| conns.remove(&id)) {
             Some(mut c) => {
@@ -110,10 +117,13 @@ impl Registry {
     /// Close connections idle longer than `timeout`; returns how many.
     fn reap(&self, timeout: Duration) -> u64 {
         let mut n = 0;
-        let now = Instant::now();
+        let now = self.now_ms();
+        let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let mut conns = self.conns.lock().expect("conns");
         conns.retain(|_, c| {
-            if c.in_flight == 0 && now.duration_since(c.idle_since) > timeout {
+            if c.state.in_flight.load(Ordering::Relaxed) == 0
+                && now.saturating_sub(c.state.idle_since_ms.load(Ordering::Relaxed)) > timeout
+            {
                 if let Some(k) = c.kill.take() {
                     let _ = k.send(());
                 }
@@ -136,7 +146,7 @@ impl Registry {
 struct Tracked {
     router: Router,
     registry: Arc<Registry>,
-    id: u64,
+    state: Arc<ConnState>,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
@@ -145,11 +155,18 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
-        self.registry.busy(self.id);
-        let (router, registry, id) = (self.router.clone(), self.registry.clone(), self.id);
+        self.state.in_flight.fetch_add(1, Ordering::Relaxed);
+        let (router, registry, state) = (
+            self.router.clone(),
+            self.registry.clone(),
+            self.state.clone(),
+        );
         Box::pin(async move {
             let res = router.oneshot(req.map(Body::new)).await;
-            registry.idle(id);
+            state
+                .idle_since_ms
+                .store(registry.now_ms(), Ordering::Relaxed);
+            state.in_flight.fetch_sub(1, Ordering::Relaxed);
             res
         })
     }
@@ -219,11 +236,14 @@ pub async fn serve(
         next_id += 1;
         let id = next_id;
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        let conn_state = Arc::new(ConnState {
+            in_flight: AtomicU64::new(0),
+            idle_since_ms: AtomicU64::new(registry.now_ms()),
+        });
         registry.conns.lock().expect("conns").insert(
             id,
             Conn {
-                in_flight: 0,
-                idle_since: Instant::now(),
+                state: conn_state.clone(),
                 kill: Some(kill_tx),
             },
         );
@@ -231,7 +251,7 @@ pub async fn serve(
         let svc = Tracked {
             router: app.clone(),
             registry: registry.clone(),
-            id,
+            state: conn_state,
         };
         let (registry, stats) = (registry.clone(), stats.clone());
         let mut stop = stop_rx.clone();
