@@ -559,3 +559,53 @@ fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_te
     assert_eq!(find("validation failed")["namespace"].as_str(), Some("bad"));
     assert!(find("skip: unchanged")["timestamp"].is_string());
 }
+
+#[test]
+fn with_96_file_descriptors_120_slow_connections_do_not_stop_healthz_or_deliveries() {
+    let prlimit = microplatform_common::testing::require("prlimit", "util-linux");
+    let c = Cluster::new();
+    let args = c.args("1h", &["--header-timeout", "30s"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The default connection limit follows the open-files limit: 96 - 64 = 32 connections.
+    let agent = AgentProc::start_wrapped(
+        &[&prlimit.to_string_lossy(), "--nofile=96:96"],
+        &c.st,
+        &["-vv"],
+        &args,
+        &[("GITHUB_TOKEN", TOKEN)],
+    );
+    let slow: Vec<TcpStream> = (0..120).map(|_| slow_connection(agent.port)).collect();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let r = client
+            .get(agent.url("/healthz"))
+            .send()
+            .expect("healthz with 120 slow connections and 96 descriptors");
+        assert_eq!(r.status(), 200);
+    }
+    let commit = c.repo.commit(
+        &[("team/web.yaml", &deployment("team", "web", IMAGE))],
+        &[],
+        "deploy",
+    );
+    let (s, b) = agent.send(
+        "push",
+        "fd-1",
+        &push_event("refs/heads/main", &commit, "acme/cluster", "x"),
+        None,
+    );
+    assert_eq!(s, 202, "{b}");
+    assert!(
+        wait_until(WAIT, || applied_commit(&c.st, "team").as_deref()
+            == Some(commit.as_str())),
+        "{}",
+        agent.log()
+    );
+    assert!(metric(&agent, "deploy_bot_connections_open") <= 32);
+    assert!(metric(&agent, "deploy_bot_connections_shed_total") >= 88);
+    drop(slow);
+}

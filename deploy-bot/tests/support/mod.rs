@@ -224,10 +224,28 @@ impl AgentProc {
 
     /// Start an agent with these global flags (`-vv`, `--log-format json`, none) before the `agent` flags.
     pub fn start_with(state: &Path, global: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(&[], state, global, extra, env)
+    }
+
+    /// [`AgentProc::start_with`], run through `wrapper` (e.g. `prlimit --nofile=96:96`).
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        state: &Path,
+        global: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let stderr = state.with_extension(format!("agent-{port}.log"));
         let log = std::fs::File::create(&stderr).unwrap();
-        let mut cmd = Command::new(bin("deploy-bot"));
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("deploy-bot"));
+                c
+            }
+            None => Command::new(bin("deploy-bot")),
+        };
         cmd.args(global)
             .arg("agent")
             .args(["--state-dir", &state.to_string_lossy()])
