@@ -639,6 +639,13 @@ impl Agent {
                 "skip: tree {tree} was rejected before: {}",
                 self.scrub(&r.reason)
             );
+            // Nothing of the rejected tree was applied: keep the last applied commit healed.
+            if heal
+                && let Some(a) = self.applied(ns)
+                && self.heal_due(ns)
+            {
+                self.heal(ns, &a).await;
+            }
             return;
         }
         if let Some((t, attempts, not_before)) = self.backoff.lock().expect("backoff").get(ns)

@@ -467,6 +467,30 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
     assert_eq!(rec["drift_repairs"], 1);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(c.k.applies("team"), 2, "applied again without drift");
+    // A rejected commit applies nothing; the last applied commit is still kept healed.
+    c.repo.commit(
+        &[("team/web.yaml", &deployment("team", "web", "busybox:1"))],
+        &[],
+        "unpinned",
+    );
+    assert!(wait_until(WAIT, || c
+        .st
+        .join("rejected/team.json")
+        .exists()));
+    c.k.dir.write("drift", "");
+    assert!(
+        wait_until(WAIT, || c.k.applies("team") == 3),
+        "{}",
+        agent.log()
+    );
+    assert!(wait_until(WAIT, || metric(
+        &agent,
+        "deploy_bot_drift_repairs_total"
+    ) == 2));
+    assert_eq!(
+        applied_commit(&c.st, "team").as_deref(),
+        Some(commit.as_str())
+    );
     drop(agent);
 
     // --no-self-heal: drift stays; only skips are logged.
@@ -478,7 +502,7 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         "deploy_bot_reconciles_total"
     ) >= 4));
     assert_eq!(metric(&agent, "deploy_bot_drift_checks_total"), 0);
-    assert_eq!(c.k.applies("team"), 2);
+    assert_eq!(c.k.applies("team"), 3);
     assert!(!c.k.log()[before..].iter().any(|l| l.contains(" diff ")));
 }
 
