@@ -3,14 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -63,6 +62,14 @@ pub struct AgentConfig {
     pub preview: bool,
     /// Tear preview environments down when the pull request closes.
     pub teardown_on_close: bool,
+    /// Repair drift: on the reconcile timer, compare the live state with the repo and apply again when they differ.
+    pub self_heal: bool,
+    /// How often one namespace is checked for drift (`None`: on every reconcile).
+    pub self_heal_interval: Option<Duration>,
+    /// Connection limits of the HTTP server.
+    pub limits: crate::server::Limits,
+    /// Time allowed for a request body to arrive.
+    pub body_timeout: Duration,
 }
 
 /// What is recorded per namespace after a successful apply.
@@ -76,6 +83,9 @@ pub struct Applied {
     pub tree: String,
     /// Unix time of the apply.
     pub applied_at: u64,
+    /// How many times drift was repaired in this namespace (self-heal).
+    #[serde(default)]
+    pub drift_repairs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +106,9 @@ pub struct Agent {
     backoff: std::sync::Mutex<HashMap<String, (String, u32, std::time::Instant)>>,
     git: Git,
     repo_url_norm: String,
+    /// When each namespace was last checked for drift.
+    healed: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    server_stats: Arc<crate::server::ServerStats>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -154,6 +167,8 @@ impl Agent {
             locks: std::sync::Mutex::new(HashMap::new()),
             fetch_lock: tokio::sync::Mutex::new(()),
             backoff: std::sync::Mutex::new(HashMap::new()),
+            healed: std::sync::Mutex::new(HashMap::new()),
+            server_stats: Arc::new(crate::server::ServerStats::default()),
         }))
     }
 
@@ -164,7 +179,6 @@ impl Agent {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
-            .layer(DefaultBodyLimit::max(MAX_BODY))
             .with_state(self.clone())
     }
 
@@ -183,10 +197,15 @@ impl Agent {
         let worker = tokio::spawn(self.clone().worker());
         let reconciler = tokio::spawn(self.clone().reconcile_loop());
         let app = self.router();
-        let res = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::Internal(format!("server: {e}")));
+        let res = crate::server::serve(
+            listener,
+            app,
+            self.cfg.limits,
+            self.server_stats.clone(),
+            shutdown_signal(),
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("server: {e}")));
         worker.abort();
         reconciler.abort();
         res
@@ -351,12 +370,14 @@ impl Agent {
             .await?;
         let namespaces = self.namespaces_at(&head).await?;
         tracing::debug!("{reason}: head {head}, namespaces {namespaces:?}");
+        let self_heal = reason == "reconcile" && self.cfg.self_heal;
         let mut tasks = Vec::new();
         for ns in &namespaces {
             let me = self.clone();
             let (ns, head) = (ns.clone(), head.clone());
             tasks.push(tokio::spawn(async move {
-                me.apply_namespace(&ns, &head, pull_request).await;
+                me.apply_namespace(&ns, &head, pull_request, self_heal)
+                    .await;
             }));
         }
         for ns in self.all_applied() {
@@ -374,61 +395,53 @@ impl Agent {
         Ok(())
     }
 
-    /// Extract `NS/` of a commit into a fresh directory under the state dir.
-    async fn extract(&self, commit: &str, ns: &str) -> Result<tempfile::TempDir> {
-        let work = tempfile::Builder::new()
-            .prefix(&format!("{ns}-"))
-            .tempdir_in(self.cfg.state_dir.join("work"))
-            .map_err(|e| Error::io(self.cfg.state_dir.join("work"), e))?;
-        let git = self.git.clone();
-        let (commit, ns, dest) = (
-            commit.to_string(),
-            ns.to_string(),
-            work.path().to_path_buf(),
-        );
-        blocking(move || {
-            let tar =
-                git.run_bytes(&["archive", "--format=tar", &commit, "--", &format!("{ns}/")])?;
-            let mut child = std::process::Command::new("tar")
-                .args(["-x", "-C"])
-                .arg(&dest)
-                .stdin(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .map_err(|e| Error::External {
-                    program: "tar".into(),
-                    message: e.to_string(),
-                })?;
-            {
-                use std::io::Write;
-                let mut stdin = child.stdin.take().expect("piped");
-                stdin.write_all(&tar).map_err(|e| Error::io(&dest, e))?;
-            }
-            let out = child.wait_with_output().map_err(|e| Error::io(&dest, e))?;
-            if !out.status.success() {
-                return Err(Error::External {
-                    program: "tar".into(),
-                    message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(work)
-    }
-
-    fn prepare(
+    /// Extract `NS/` of a commit (only that subtree) into a fresh directory under the state dir, and validate it
+    /// for `target`, off the async workers.
+    async fn load(
         &self,
-        dir: &Path,
+        commit: &str,
         ns: &str,
         target: &str,
-    ) -> std::result::Result<Prepared, Vec<String>> {
-        match &self.cfg.applier {
-            Applier::Kubectl(_) => {
-                validate_kube(dir, ns, target, &self.cfg.policy).map(Prepared::Kube)
+    ) -> (
+        Option<tempfile::TempDir>,
+        std::result::Result<Prepared, Outcome>,
+    ) {
+        let work = match tempfile::Builder::new()
+            .prefix(&format!("{ns}-"))
+            .tempdir_in(self.cfg.state_dir.join("work"))
+        {
+            Ok(w) => w,
+            Err(e) => return (None, Err(Outcome::Error(format!("work directory: {e}")))),
+        };
+        let git = self.git.clone();
+        let applier = self.cfg.applier.clone();
+        let policy = self.cfg.policy.clone();
+        let (commit, ns, target, dest) = (
+            commit.to_string(),
+            ns.to_string(),
+            target.to_string(),
+            work.path().to_path_buf(),
+        );
+        let res = tokio::task::spawn_blocking(move || {
+            match crate::tree::extract_namespace(&git, &commit, &ns, &dest) {
+                Ok(()) => {}
+                Err(crate::tree::ExtractError::Invalid(p)) => return Err(Outcome::Invalid(p)),
+                Err(crate::tree::ExtractError::Git(e)) => {
+                    return Err(Outcome::Error(e.to_string()));
+                }
             }
-            Applier::Swarm(_) => validate_stack(dir, ns, &self.cfg.policy).map(Prepared::Stack),
-        }
+            let dir = dest.join(&ns);
+            match &applier {
+                Applier::Kubectl(_) => {
+                    validate_kube(&dir, &ns, &target, &policy).map(Prepared::Kube)
+                }
+                Applier::Swarm(_) => validate_stack(&dir, &ns, &policy).map(Prepared::Stack),
+            }
+            .map_err(Outcome::Invalid)
+        })
+        .await
+        .unwrap_or_else(|e| Err(Outcome::Error(format!("validation task: {e}"))));
+        (Some(work), res)
     }
 
     fn env_url(&self, ns: &str) -> Option<String> {
@@ -438,7 +451,32 @@ impl Agent {
             .map(|t| t.replace("{namespace}", ns))
     }
 
+    /// Text for the forge with the agent's own paths removed: extraction directories vanish (what remains is the
+    /// repo-relative path), and the state directory becomes `$STATE`.
+    fn scrub(&self, text: &str) -> String {
+        let mut roots = vec![self.cfg.state_dir.display().to_string()];
+        if let Ok(c) = self.cfg.state_dir.canonicalize() {
+            roots.push(c.display().to_string());
+        }
+        roots.sort_by_key(|r| std::cmp::Reverse(r.len()));
+        let mut out = text.to_string();
+        for root in &roots {
+            if root.is_empty() {
+                continue;
+            }
+            let work = format!("{root}/work/");
+            while let Some(i) = out.find(&work) {
+                let rest = &out[i + work.len()..];
+                let end = rest.find('/').map_or(rest.len(), |j| j + 1);
+                out.replace_range(i..i + work.len() + end, "");
+            }
+            out = out.replace(root.as_str(), "$STATE");
+        }
+        out
+    }
+
     async fn status(&self, sha: &str, ns: &str, state: &str, description: &str) {
+        let description = &self.scrub(description);
         if let Some(gh) = &self.cfg.github {
             let ctx = format!("deploy-bot/{ns}");
             if let Err(e) = gh
@@ -451,6 +489,7 @@ impl Agent {
     }
 
     async fn comment(&self, number: u64, body: &str) {
+        let body = &self.scrub(body);
         if let Some(gh) = &self.cfg.github
             && let Err(e) = gh.create_comment(number, body).await
         {
@@ -458,18 +497,129 @@ impl Agent {
         }
     }
 
-    async fn apply_namespace(self: &Arc<Self>, ns: &str, commit: &str, pull_request: Option<u64>) {
+    /// Whether the drift check of `ns` is due (and mark it done now when it is).
+    fn heal_due(&self, ns: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut map = self.healed.lock().expect("healed");
+        let due = match (map.get(ns), self.cfg.self_heal_interval) {
+            (Some(last), Some(every)) => now.duration_since(*last) >= every,
+            _ => true,
+        };
+        if due {
+            map.insert(ns.to_string(), now);
+        }
+        due
+    }
+
+    /// Self-heal: compare the live state of an applied namespace with its applied commit; apply again when it drifted.
+    async fn heal(&self, ns: &str, applied: &Applied) {
+        let commit = applied.commit.as_str();
+        self.metrics.drift_checks.fetch_add(1, Ordering::Relaxed);
+        let (_work, loaded) = self.load(commit, ns, ns).await;
+        let prepared = match loaded {
+            Ok(p) => p,
+            Err(o) => {
+                tracing::warn!(
+                    namespace = ns,
+                    commit,
+                    "drift check: cannot load the applied commit: {o:?}"
+                );
+                return;
+            }
+        };
+        let diffs = match self.cfg.applier.drift(ns, &prepared).await {
+            Ok(d) => d,
+            Err(e) => {
+                self.metrics
+                    .drift_check_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(namespace = ns, commit, "drift check failed: {e}");
+                return;
+            }
+        };
+        if diffs.is_empty() {
+            self.metrics.applies_skipped.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                namespace = ns,
+                commit,
+                "skip: in sync with the repo (no drift)"
+            );
+            return;
+        }
+        let what = diffs.join("; ");
+        tracing::info!(namespace = ns, commit, "drift: {what}; applying again");
+        match self
+            .cfg
+            .applier
+            .apply(ns, &prepared, &self.cfg.policy)
+            .await
+        {
+            Ok(_) => {
+                let rec = Applied {
+                    applied_at: now(),
+                    drift_repairs: applied.drift_repairs + 1,
+                    ..applied.clone()
+                };
+                let bytes = serde_json::to_vec_pretty(&rec).expect("serialise");
+                if let Err(e) =
+                    microplatform_common::io::atomic_write(&self.applied_path(ns), &bytes)
+                {
+                    tracing::error!(namespace = ns, "cannot record the apply: {e}");
+                }
+                self.metrics.drift_repairs.fetch_add(1, Ordering::Relaxed);
+                self.metrics.applies_ok.fetch_add(1, Ordering::Relaxed);
+                self.metrics.last_apply.store(now(), Ordering::Relaxed);
+                tracing::info!(
+                    namespace = ns,
+                    commit,
+                    drift_repairs = rec.drift_repairs,
+                    "drift repaired: {what}"
+                );
+                self.status(
+                    commit,
+                    ns,
+                    "success",
+                    &format!("drift repaired (#{}): {what}", rec.drift_repairs),
+                )
+                .await;
+            }
+            Err(e) => {
+                self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(namespace = ns, commit, "drift repair failed: {e}");
+                self.status(commit, ns, "failure", &format!("drift repair failed: {e}"))
+                    .await;
+            }
+        }
+    }
+
+    async fn apply_namespace(
+        self: &Arc<Self>,
+        ns: &str,
+        commit: &str,
+        pull_request: Option<u64>,
+        heal: bool,
+    ) {
         let lock = self.lock_for(ns);
         let _guard = lock.lock().await;
         let tree = match self.git(&["rev-parse", &format!("{commit}:{ns}")]).await {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!("{ns}: {e}");
+                tracing::error!(namespace = ns, commit, "{e}");
                 return;
             }
         };
-        if self.applied(ns).is_some_and(|a| a.tree == tree) {
-            self.metrics.applies_skipped.fetch_add(1, Ordering::Relaxed);
+        if let Some(a) = self.applied(ns).filter(|a| a.tree == tree) {
+            if heal && self.heal_due(ns) {
+                self.heal(ns, &a).await;
+            } else {
+                self.metrics.applies_skipped.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    namespace = ns,
+                    commit,
+                    "skip: unchanged since the apply of {}",
+                    &a.commit[..a.commit.len().min(12)]
+                );
+            }
             return;
         }
         let rejected_path = self
@@ -482,19 +632,34 @@ impl Agent {
             && r.tree == tree
         {
             // Already reported; the same tree fails the same way.
-            tracing::debug!("{ns}: tree {tree} was rejected before: {}", r.reason);
+            self.metrics.applies_skipped.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                namespace = ns,
+                commit,
+                "skip: tree {tree} was rejected before: {}",
+                self.scrub(&r.reason)
+            );
+            // Nothing of the rejected tree was applied: keep the last applied commit healed.
+            if heal
+                && let Some(a) = self.applied(ns)
+                && self.heal_due(ns)
+            {
+                self.heal(ns, &a).await;
+            }
             return;
         }
         if let Some((t, attempts, not_before)) = self.backoff.lock().expect("backoff").get(ns)
             && *t == tree
             && std::time::Instant::now() < *not_before
         {
-            tracing::debug!(
-                "{ns}: apply of tree {tree} failed {attempts} times; waiting before retrying"
+            tracing::info!(
+                namespace = ns,
+                commit,
+                "skip: apply of tree {tree} failed {attempts} times; waiting before retrying"
             );
             return;
         }
-        tracing::info!("{ns}: applying {commit} (tree {tree})");
+        tracing::debug!(namespace = ns, commit, "applying (tree {tree})");
         self.status(commit, ns, "pending", "applying").await;
         let outcome = self.apply_tree(ns, commit).await;
         match &outcome {
@@ -504,6 +669,7 @@ impl Agent {
                     commit: commit.into(),
                     tree: tree.clone(),
                     applied_at: now(),
+                    drift_repairs: self.applied(ns).map_or(0, |a| a.drift_repairs),
                 };
                 let bytes = serde_json::to_vec_pretty(&rec).expect("serialise");
                 if let Err(e) =
@@ -515,7 +681,7 @@ impl Agent {
                 self.backoff.lock().expect("backoff").remove(ns);
                 self.metrics.applies_ok.fetch_add(1, Ordering::Relaxed);
                 self.metrics.last_apply.store(now(), Ordering::Relaxed);
-                tracing::info!("{ns}: applied {commit}: {summary}");
+                tracing::info!(namespace = ns, commit, "applied: {summary}");
                 self.status(commit, ns, "success", &format!("applied: {summary}"))
                     .await;
             }
@@ -530,7 +696,12 @@ impl Agent {
                     &serde_json::to_vec(&rec).expect("serialise"),
                 );
                 self.metrics.applies_invalid.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{ns}: validation failed, nothing applied: {reason}");
+                tracing::warn!(
+                    namespace = ns,
+                    commit,
+                    "validation failed, nothing applied: {}",
+                    self.scrub(&reason)
+                );
                 self.status(
                     commit,
                     ns,
@@ -542,13 +713,18 @@ impl Agent {
             Outcome::Failed(msg) => {
                 self.note_failure(ns, &tree);
                 self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{ns}: apply failed: {msg}");
+                tracing::warn!(namespace = ns, commit, "apply failed: {msg}");
                 self.status(commit, ns, "failure", &format!("apply failed: {msg}"))
                     .await;
             }
             Outcome::Error(msg) => {
                 self.note_failure(ns, &tree);
-                tracing::error!("{ns}: {msg}");
+                tracing::error!(
+                    namespace = ns,
+                    commit,
+                    "deploy-bot error: {}",
+                    self.scrub(msg)
+                );
                 self.status(commit, ns, "error", &format!("deploy-bot error: {msg}"))
                     .await;
             }
@@ -582,13 +758,10 @@ impl Agent {
     }
 
     async fn apply_tree(&self, ns: &str, commit: &str) -> Outcome {
-        let work = match self.extract(commit, ns).await {
-            Ok(w) => w,
-            Err(e) => return Outcome::Error(e.to_string()),
-        };
-        let prepared = match self.prepare(&work.path().join(ns), ns, ns) {
+        let (_work, prepared) = self.load(commit, ns, ns).await;
+        let prepared = match prepared {
             Ok(p) => p,
-            Err(problems) => return Outcome::Invalid(problems),
+            Err(o) => return o,
         };
         match self
             .cfg
@@ -629,10 +802,23 @@ impl Agent {
     async fn remove_namespace(self: &Arc<Self>, ns: &str, commit: &str) {
         let lock = self.lock_for(ns);
         let _guard = lock.lock().await;
-        tracing::info!("{ns}: directory removed at {commit}; pruning what deploy-bot applied");
+        tracing::info!(
+            namespace = ns,
+            commit,
+            "directory removed; tearing down what deploy-bot applied"
+        );
         match self.cfg.applier.teardown(ns, &self.cfg.policy, false).await {
             Ok(_) => {
                 let _ = std::fs::remove_file(self.applied_path(ns));
+                let _ = std::fs::remove_file(
+                    self.cfg
+                        .state_dir
+                        .join("rejected")
+                        .join(format!("{ns}.json")),
+                );
+                self.healed.lock().expect("healed").remove(ns);
+                self.metrics.teardowns.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(namespace = ns, commit, "torn down");
                 self.status(
                     commit,
                     ns,
@@ -643,6 +829,7 @@ impl Agent {
             }
             Err(e) => {
                 self.metrics.applies_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(namespace = ns, commit, "teardown failed: {e}");
                 self.status(commit, ns, "failure", &format!("prune failed: {e}"))
                     .await;
             }
@@ -751,32 +938,30 @@ impl Agent {
             } else {
                 ns.clone()
             };
-            let outcome = match self.extract(&head, ns).await {
-                Err(e) => Outcome::Error(e.to_string()),
-                Ok(work) => match self.prepare(&work.path().join(ns), ns, &target) {
-                    Err(p) => Outcome::Invalid(p),
-                    Ok(prepared) => {
-                        let lock = self.lock_for(&target);
-                        let _g = lock.lock().await;
-                        let r = if self.cfg.preview {
-                            self.cfg
-                                .applier
-                                .apply(&target, &prepared, &self.cfg.policy)
-                                .await
-                        } else {
-                            self.cfg.applier.dry_run(&target, &prepared).await
-                        };
-                        match r {
-                            Ok(_) => {
-                                if self.cfg.preview && !previews.contains(&target) {
-                                    previews.push(target.clone());
-                                }
-                                Outcome::Applied(prepared.summary())
+            let (_work, loaded) = self.load(&head, ns, &target).await;
+            let outcome = match loaded {
+                Err(o) => o,
+                Ok(prepared) => {
+                    let lock = self.lock_for(&target);
+                    let _g = lock.lock().await;
+                    let r = if self.cfg.preview {
+                        self.cfg
+                            .applier
+                            .apply(&target, &prepared, &self.cfg.policy)
+                            .await
+                    } else {
+                        self.cfg.applier.dry_run(&target, &prepared).await
+                    };
+                    match r {
+                        Ok(_) => {
+                            if self.cfg.preview && !previews.contains(&target) {
+                                previews.push(target.clone());
                             }
-                            Err(e) => Outcome::Failed(e.0),
+                            Outcome::Applied(prepared.summary())
                         }
+                        Err(e) => Outcome::Failed(e.0),
                     }
-                },
+                }
             };
             let (state, desc) = match &outcome {
                 Outcome::Applied(s) if self.cfg.preview => {
@@ -877,6 +1062,28 @@ impl Agent {
                 json!({"error": "missing X-GitHub-Delivery"}),
             );
         };
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        // GitHub's default content type: the JSON is the form field `payload` (the signature covers the raw form body).
+        let form_payload;
+        let body: &[u8] = if content_type == "application/x-www-form-urlencoded" {
+            let Some((_, v)) = url::form_urlencoded::parse(body).find(|(k, _)| k == "payload")
+            else {
+                self.metrics.webhook("bad_request");
+                return (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "form-encoded body without a `payload` field"}),
+                );
+            };
+            form_payload = v.into_owned();
+            form_payload.as_bytes()
+        } else {
+            body
+        };
         let bad = |e: serde_json::Error| {
             self.metrics.webhook("bad_request");
             (
@@ -971,23 +1178,63 @@ impl Agent {
 async fn webhook(
     State(agent): State<Arc<Agent>>,
     headers: HeaderMap,
-    body: std::result::Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(rej) => {
-            let status = rej.status();
-            agent
-                .metrics
-                .webhook(if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "too_large"
-                } else {
-                    "bad_request"
-                });
-            return (status, axum::Json(json!({"error": rej.body_text()}))).into_response();
+    let event = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let delivery = headers
+        .get("x-github-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(128)
+        .collect::<String>();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (status, value) = if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        agent.metrics.webhook("too_large");
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": format!("body larger than {MAX_BODY} bytes")}),
+        )
+    } else {
+        match tokio::time::timeout(agent.cfg.body_timeout, axum::body::to_bytes(body, MAX_BODY))
+            .await
+        {
+            Err(_) => {
+                agent.metrics.webhook("timeout");
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    json!({"error": format!("body not received within {:?}", agent.cfg.body_timeout)}),
+                )
+            }
+            Ok(Err(e)) if e.to_string().contains("length limit") => {
+                agent.metrics.webhook("too_large");
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"error": format!("body larger than {MAX_BODY} bytes")}),
+                )
+            }
+            Ok(Err(e)) => {
+                agent.metrics.webhook("bad_request");
+                (
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": format!("reading the body: {e}")}),
+                )
+            }
+            Ok(Ok(body)) => agent.handle(&headers, &body).await,
         }
     };
-    let (status, value) = agent.handle(&headers, &body).await;
+    if status.is_success() {
+        tracing::info!(delivery = %delivery, event = %event, status = status.as_u16(), "delivery: {value}");
+    } else {
+        tracing::warn!(delivery = %delivery, event = %event, status = status.as_u16(), "delivery refused: {value}");
+    }
     (status, axum::Json(value)).into_response()
 }
 
@@ -1006,9 +1253,11 @@ async fn readyz(State(agent): State<Arc<Agent>>) -> Response {
 async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        agent
-            .metrics
-            .render(agent.queue.depth(), agent.ready.load(Ordering::Relaxed)),
+        agent.metrics.render(
+            agent.queue.depth(),
+            agent.ready.load(Ordering::Relaxed),
+            &agent.server_stats,
+        ),
     )
         .into_response()
 }

@@ -1,5 +1,6 @@
 //! Appliers: `kubectl` (server-side apply, field manager `deploy-bot`, namespace ensured, pruning by inventory label) and `swarm` (`docker stack deploy --prune`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -94,6 +95,124 @@ async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<Str
     }
 }
 
+/// Run a program and return (exit code, stdout, stderr); only a failure to start it is an error.
+async fn run_status(
+    program: &Path,
+    args: &[String],
+    stdin: Option<&str>,
+) -> Result<(i32, String, String), ApplyError> {
+    let name = program.display().to_string();
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    tracing::debug!("run {name} {}", args.join(" "));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ApplyError(format!("cannot run {name}: {e}")))?;
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("piped");
+        let input = input.as_bytes().to_vec();
+        tokio::spawn(async move {
+            let _ = pipe.write_all(&input).await;
+            let _ = pipe.shutdown().await;
+        });
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| ApplyError(format!("{name}: {e}")))?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The objects a `kubectl diff` output names: `diff -u -N …/LIVE-x/apps.v1.Deployment.team.web …` → `apps.v1.Deployment.team.web`.
+fn diffed_objects(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("diff "))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.contains('/'))
+                .and_then(|p| p.rsplit('/').next())
+                .map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The mode a compose service asks for.
+enum Replicas {
+    Global,
+    Count(u64),
+    /// Replicated, the count not a literal number (left to the apply).
+    Unknown,
+}
+
+/// What a compose service should look like live.
+struct WantService {
+    image: String,
+    replicas: Replicas,
+}
+
+fn wanted_services(file: &Path) -> Result<BTreeMap<String, WantService>, ApplyError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ApplyError(format!("stack file: {e}")))?;
+    let docs = crate::manifests::parse_documents(&text, "stack file")
+        .map_err(|e| ApplyError(e.to_string()))?;
+    let mut want = BTreeMap::new();
+    let Some(services) = docs
+        .first()
+        .and_then(|d| d.get("services"))
+        .and_then(serde_yaml_ng::Value::as_mapping)
+    else {
+        return Ok(want);
+    };
+    for (k, svc) in services {
+        let Some(name) = k.as_str() else { continue };
+        let image = svc
+            .get("image")
+            .and_then(serde_yaml_ng::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let deploy = svc.get("deploy");
+        let global = deploy
+            .and_then(|d| d.get("mode"))
+            .and_then(serde_yaml_ng::Value::as_str)
+            == Some("global");
+        let replicas = if global {
+            Replicas::Global
+        } else {
+            match deploy.and_then(|d| d.get("replicas")) {
+                None => Replicas::Count(1),
+                Some(v) => v.as_u64().map_or(Replicas::Unknown, Replicas::Count),
+            }
+        };
+        want.insert(name.to_string(), WantService { image, replicas });
+    }
+    Ok(want)
+}
+
+/// Whether a live image satisfies the wanted one: the same reference, the same digest, or the tag resolved to a digest.
+fn image_matches(live: &str, want: &str) -> bool {
+    if live == want {
+        return true;
+    }
+    match want.rsplit_once('@') {
+        Some((_, digest)) => live.ends_with(&format!("@{digest}")),
+        None => live.starts_with(&format!("{want}@")),
+    }
+}
+
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| (*x).to_string()).collect()
 }
@@ -166,6 +285,117 @@ impl Applier {
                     target.into(),
                 ];
                 run(d, &args, None).await
+            }
+            _ => Err(ApplyError(
+                "internal: applier and prepared set disagree".into(),
+            )),
+        }
+    }
+
+    /// Compare the live state of `target` with what `prepared` would apply: the differences found (empty: in sync).
+    ///
+    /// kubectl: `kubectl diff --server-side` (exit 1 means drift; the objects it names are returned).
+    /// swarm: the stack's services as `docker service inspect` reports them: a service missing or not in the
+    /// stack file, another image, another mode or replica count.
+    pub async fn drift(
+        &self,
+        target: &str,
+        prepared: &Prepared,
+    ) -> Result<Vec<String>, ApplyError> {
+        match (self, prepared) {
+            (Self::Kubectl(k), Prepared::Kube(set)) => {
+                let args = s(&[
+                    "diff",
+                    "--server-side",
+                    "--force-conflicts",
+                    "--field-manager",
+                    FIELD_MANAGER,
+                    "--namespace",
+                    target,
+                    "-f",
+                    "-",
+                ]);
+                let (code, out, err) = run_status(k, &args, Some(&set.yaml)).await?;
+                match code {
+                    0 => Ok(Vec::new()),
+                    1 => {
+                        let objs = diffed_objects(&out);
+                        Ok(if objs.is_empty() {
+                            vec!["objects differ".to_string()]
+                        } else {
+                            objs.into_iter().map(|o| format!("{o} differs")).collect()
+                        })
+                    }
+                    _ => Err(ApplyError(format!(
+                        "kubectl diff failed (exit {code}): {}",
+                        err.lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))),
+                }
+            }
+            (Self::Swarm(d), Prepared::Stack(st)) => {
+                let want = wanted_services(&st.file)?;
+                let ids = run(
+                    d,
+                    &[
+                        "service".into(),
+                        "ls".into(),
+                        "--quiet".into(),
+                        "--filter".into(),
+                        format!("label=com.docker.stack.namespace={target}"),
+                    ],
+                    None,
+                )
+                .await?;
+                let ids: Vec<String> = ids.split_whitespace().map(str::to_string).collect();
+                let mut live = BTreeMap::new();
+                if !ids.is_empty() {
+                    let mut args = s(&["service", "inspect", "--format", "{{json .Spec}}"]);
+                    args.extend(ids);
+                    let out = run(d, &args, None).await?;
+                    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+                        let spec: serde_json::Value = serde_json::from_str(line)
+                            .map_err(|e| ApplyError(format!("docker service inspect: {e}")))?;
+                        let name = spec["Name"].as_str().unwrap_or_default().to_string();
+                        live.insert(name, spec);
+                    }
+                }
+                let mut diffs = Vec::new();
+                for (svc, w) in &want {
+                    let full = format!("{target}_{svc}");
+                    let Some(spec) = live.remove(&full) else {
+                        diffs.push(format!("{full}: missing"));
+                        continue;
+                    };
+                    let image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+                        .as_str()
+                        .unwrap_or_default();
+                    if !image_matches(image, &w.image) {
+                        diffs.push(format!("{full}: image {image}, want {}", w.image));
+                    }
+                    let live_replicas = spec["Mode"]["Replicated"]["Replicas"].as_u64();
+                    let live_global = spec["Mode"].get("Global").is_some();
+                    match w.replicas {
+                        Replicas::Global if !live_global => {
+                            diffs.push(format!("{full}: not global"));
+                        }
+                        Replicas::Count(n) if live_replicas != Some(n) => diffs.push(format!(
+                            "{full}: replicas {}, want {n}",
+                            live_replicas.map_or_else(|| "-".to_string(), |r| r.to_string())
+                        )),
+                        Replicas::Count(_) | Replicas::Unknown if live_global => {
+                            diffs.push(format!("{full}: global, want replicated"));
+                        }
+                        _ => {}
+                    }
+                }
+                for extra in live.keys() {
+                    diffs.push(format!("{extra}: not in the stack file"));
+                }
+                Ok(diffs)
             }
             _ => Err(ApplyError(
                 "internal: applier and prepared set disagree".into(),
@@ -251,5 +481,25 @@ impl Applier {
             }
             Self::Swarm(d) => run(d, &s(&["stack", "rm", target]), None).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_diff_names_objects() {
+        let out = "diff -u -N /tmp/LIVE-1/apps.v1.Deployment.team.web /tmp/MERGED-1/apps.v1.Deployment.team.web\n--- x\n+++ y\n";
+        assert_eq!(diffed_objects(out), ["apps.v1.Deployment.team.web"]);
+    }
+
+    #[test]
+    fn images_match_by_reference_or_digest() {
+        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert!(image_matches(&format!("r/a@{d}"), &format!("r/a@{d}")));
+        assert!(image_matches(&format!("r/a:1@{d}"), &format!("r/a@{d}")));
+        assert!(image_matches(&format!("r/a:1@{d}"), "r/a:1"));
+        assert!(!image_matches("r/b:2", &format!("r/a@{d}")));
     }
 }

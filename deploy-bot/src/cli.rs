@@ -35,6 +35,9 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log line format on stderr: `text`, or `json` (one object per line: timestamp, level, message, fields).
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Text, global = true)]
+    pub log_format: LogFormatArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -69,6 +72,15 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormatArg {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Forges.
@@ -110,8 +122,12 @@ pub struct RequestArgs {
     #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: String,
     /// Take the manifests from this directory (its `NS/` subdirectory when there is one) instead of stdin.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "delete")]
     pub dir: Option<PathBuf>,
+    /// Tear the environment down: remove the directory `NS/` from the cluster repo (same pull request or
+    /// `--direct` path; no manifests are read). The agent then removes the stack or prunes the namespace.
+    #[arg(long)]
+    pub delete: bool,
     /// The source commit (or version), recorded in the branch name and commit message (default: a content hash).
     #[arg(long, value_name = "SHA")]
     pub sha: Option<String>,
@@ -222,4 +238,24 @@ pub struct AgentArgs {
     /// Tear preview environments down when their pull request closes.
     #[arg(long)]
     pub teardown_on_close: bool,
+    /// Self-heal (the default): on the reconcile timer, compare the live state of every applied namespace with
+    /// the repo and apply again when it drifted (`kubectl diff --server-side`; swarm: services, images, replicas).
+    #[arg(long, overrides_with = "no_self_heal")]
+    pub self_heal: bool,
+    /// Do not repair drift: apply only when the namespace's directory changes in the repo.
+    #[arg(long, overrides_with = "self_heal")]
+    pub no_self_heal: bool,
+    /// How often each applied namespace is checked for drift (default: every reconcile, see --poll-interval).
+    #[arg(long, value_name = "DURATION", value_parser = deploy_bot::duration::parse_duration)]
+    pub self_heal_interval: Option<Duration>,
+    /// Close a connection that has not sent a complete request head within this time (also idle keep-alive).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = deploy_bot::duration::parse_duration)]
+    pub header_timeout: Duration,
+    /// Answer 408 to a request whose body has not arrived completely within this time.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = deploy_bot::duration::parse_duration)]
+    pub body_timeout: Duration,
+    /// Most connections open at once (default: 1024, or fewer when the open-files limit is low). At the limit the
+    /// connection idle or waiting for its request head the longest is closed, so real requests are still served.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
 }

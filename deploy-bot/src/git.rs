@@ -80,6 +80,14 @@ impl Git {
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE");
+        // Git over HTTPS: GITHUB_TOKEN is handed to git by deploy-bot itself acting as GIT_ASKPASS (never in a URL or
+        // an argument). A configured credential helper is asked first; an explicit GIT_ASKPASS is left alone.
+        if std::env::var_os("GIT_ASKPASS").is_none()
+            && std::env::var_os(TOKEN_ENV).is_some_and(|t| !t.is_empty())
+            && let Ok(exe) = std::env::current_exe()
+        {
+            cmd.env("GIT_ASKPASS", exe).env(ASKPASS_ENV, "1");
+        }
         cmd
     }
 
@@ -151,6 +159,54 @@ impl Git {
     }
 }
 
+/// The environment variable holding the forge token (also used for git over HTTPS).
+pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
+
+/// Set in git's environment when deploy-bot is its `GIT_ASKPASS`.
+pub const ASKPASS_ENV: &str = "DEPLOY_BOT_ASKPASS";
+
+/// The answer of deploy-bot run as `GIT_ASKPASS` (git passes the prompt as the only argument): the user name
+/// `x-access-token` for a `Username` prompt, the token for a `Password` prompt. `None` for any other prompt.
+pub fn askpass_answer(prompt: &str) -> Option<String> {
+    let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())?;
+    if prompt.starts_with("Username") {
+        Some("x-access-token".into())
+    } else if prompt.starts_with("Password") {
+        Some(token)
+    } else {
+        None
+    }
+}
+
+/// Refuse a repo URL that carries a password or token: credentials belong in a credential helper or in
+/// `GITHUB_TOKEN` (given to git through `GIT_ASKPASS`), never in the URL, where logs and `ps` would show them.
+pub fn check_url_credentials(url: &str) -> Result<()> {
+    if let Some((_, rest)) = url.split_once("://")
+        && let Some((userinfo, _)) = rest.split_once('@')
+        && !userinfo.contains('/')
+    {
+        let tokenish = [
+            "ghp_",
+            "gho_",
+            "ghu_",
+            "ghs_",
+            "ghr_",
+            "github_pat_",
+            "glpat-",
+        ]
+        .iter()
+        .any(|p| userinfo.starts_with(p));
+        if userinfo.contains(':') || tokenish {
+            return Err(Error::Usage(format!(
+                "--repo {}: credentials in the URL are refused; use a git credential helper, or set GITHUB_TOKEN \
+                 (deploy-bot gives it to git through GIT_ASKPASS)",
+                redact_url(url)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Drop credentials from URLs in an argument list before it is shown.
 fn redact_args(args: &[&str]) -> String {
     args.iter()
@@ -202,6 +258,15 @@ pub fn remote_branch_commit(url: &str, branch: &str) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_refused() {
+        assert!(check_url_credentials("https://x:secret@github.com/o/r.git").is_err());
+        assert!(check_url_credentials("https://ghp_abc@github.com/o/r.git").is_err());
+        assert!(check_url_credentials("https://github.com/o/r.git").is_ok());
+        assert!(check_url_credentials("ssh://git@github.com/o/r.git").is_ok());
+        assert!(check_url_credentials("git@github.com:o/r.git").is_ok());
+    }
 
     #[test]
     fn redacts_userinfo() {

@@ -7,11 +7,14 @@ pub mod error;
 pub mod git;
 pub mod github;
 pub mod ingress;
+pub mod logging;
 pub mod manifests;
 pub mod metrics;
 pub mod names;
 pub mod queue;
 pub mod request;
+pub mod server;
+pub mod tree;
 pub mod validate;
 pub mod webhook;
 

@@ -15,11 +15,33 @@ use deploy_bot::request::{Forge, RequestOptions, request};
 use deploy_bot::validate::Policy;
 use microplatform_common::exit;
 
-use cli::{ApplierKind, Cli, Command, ForgeArgs, ForgeKind};
+use cli::{ApplierKind, Cli, Command, ForgeArgs, ForgeKind, LogFormatArg};
+use deploy_bot::logging::LogFormat;
 
 fn main() -> std::process::ExitCode {
+    // deploy-bot is its own GIT_ASKPASS for git over HTTPS (see deploy_bot::git): answer git's prompt and stop.
+    if std::env::var_os(deploy_bot::git::ASKPASS_ENV).is_some() {
+        let prompt = std::env::args().nth(1).unwrap_or_default();
+        return match deploy_bot::git::askpass_answer(&prompt) {
+            Some(answer) => {
+                println!("{answer}");
+                std::process::ExitCode::SUCCESS
+            }
+            None => std::process::ExitCode::FAILURE,
+        };
+    }
     let cli = Cli::parse();
-    microplatform_common::cli::init_logging(cli.verbose, cli.quiet);
+    let format = match cli.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    };
+    // The agent is a long-running service: every delivery, apply, skip and failure is logged (info) by default.
+    let default_level = if matches!(cli.command, Command::Agent(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    deploy_bot::logging::init(cli.verbose, cli.quiet, format, default_level);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,7 +96,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|l| deploy_bot::names::parse_label(l))
                 .collect::<Result<Vec<_>, _>>()?;
-            let files = if let Some(d) = &a.dir {
+            deploy_bot::git::check_url_credentials(&a.repo)?;
+            let files = if a.delete {
+                deploy_bot::manifests::Files::new()
+            } else if let Some(d) = &a.dir {
                 deploy_bot::manifests::read_dir(d, &a.namespace)?
             } else {
                 if std::io::stdin().is_terminal() {
@@ -98,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 labels,
                 base: a.base,
                 direct: a.direct,
+                delete: a.delete,
                 forge,
                 identity: Identity {
                     name: a.author_name,
@@ -138,11 +164,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for ns in &a.namespaces {
                 deploy_bot::names::check_namespace(ns)?;
             }
+            let refused = deploy_bot::validate::cluster_scoped_without_permission(
+                &a.allow_kinds,
+                a.allow_cluster_scoped,
+            );
+            if !refused.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--allow-kind {}: cluster-scoped; pass --allow-cluster-scoped as well",
+                    refused.join(", ")
+                ))
+                .into());
+            }
             if !a.path.starts_with('/') {
                 return Err(
                     Error::Usage(format!("--path {:?}: must start with '/'", a.path)).into(),
                 );
             }
+            deploy_bot::git::check_url_credentials(&a.repo)?;
             let branch = match a.branch {
                 Some(b) => b,
                 None => deploy_bot::git::remote_default_branch(&a.repo)?,
@@ -181,6 +219,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 environment_url: a.environment_url,
                 preview: a.preview,
                 teardown_on_close: a.teardown_on_close,
+                self_heal: !a.no_self_heal,
+                self_heal_interval: a.self_heal_interval,
+                limits: deploy_bot::server::Limits {
+                    header_timeout: a.header_timeout,
+                    max_connections: a
+                        .max_connections
+                        .map_or_else(deploy_bot::server::default_max_connections, |n| n as usize),
+                },
+                body_timeout: a.body_timeout,
             };
             Agent::new(cfg)?.run().await?;
             Ok(())

@@ -15,8 +15,52 @@ pub const COMPOSE_FILES: [&str; 3] = ["compose.yaml", "docker-compose.yml", "sta
 /// Files to put in the namespace directory: relative path → bytes.
 pub type Files = BTreeMap<PathBuf, Vec<u8>>;
 
+/// Deepest nesting of mappings and sequences accepted in a manifest (Kubernetes objects need about a dozen).
+pub const MAX_DEPTH: usize = 64;
+
+/// Largest manifest file accepted, in bytes.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Refuse YAML nested deeper than [`MAX_DEPTH`] before the real parser sees it.
+///
+/// A streaming event parser stops at the first level too deep, so a hostile file costs a few microseconds
+/// instead of the parser's quadratic time in the nesting depth. Syntax errors are left to the real parser.
+pub fn check_depth(text: &str, origin: &str) -> Result<()> {
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+    let mut depth = 0usize;
+    let too_deep = |line: usize, col: usize| Error::Input {
+        path: format!("{origin}:{line}:{col}"),
+        message: format!("nested deeper than {MAX_DEPTH} levels (refused before parsing)"),
+    };
+    loop {
+        let (event, mark) = match parser.next_token() {
+            Ok(x) => x,
+            // The scanner has its own limit on flow nesting (`[[[[…`), reached while looking ahead.
+            Err(e) if e.info().contains("recursion limit") => {
+                return Err(too_deep(e.marker().line(), e.marker().col() + 1));
+            }
+            Err(_) => return Ok(()),
+        };
+        match event {
+            yaml_rust2::Event::StreamEnd => return Ok(()),
+            yaml_rust2::Event::SequenceStart(..) | yaml_rust2::Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(too_deep(mark.line(), mark.col() + 1));
+                }
+            }
+            yaml_rust2::Event::SequenceEnd | yaml_rust2::Event::MappingEnd => {
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Parse every YAML document of `text` (empty documents skipped); errors name `origin` and the document number.
+/// Nesting deeper than [`MAX_DEPTH`] is refused first ([`check_depth`]).
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>> {
+    check_depth(text, origin)?;
     let mut docs = Vec::new();
     for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let v = Value::deserialize(de).map_err(|e| Error::Input {
@@ -181,6 +225,23 @@ mod tests {
     fn compose_document() {
         let files = split_stdin("services:\n  web: {image: x}\n", "team").unwrap();
         assert!(files.contains_key(Path::new("compose.yaml")));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_quickly() {
+        let flow = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let mut block = String::new();
+        for i in 0..200 {
+            block.push_str(&" ".repeat(i));
+            block.push_str("k:\n");
+        }
+        let seq = format!("{}x\n", "- ".repeat(50_000));
+        for text in [&flow, &block, &seq] {
+            let err = parse_documents(text, "f.yaml").unwrap_err().to_string();
+            assert!(err.contains("nested deeper than 64"), "{err}");
+        }
+        let ok = format!("a: {}1{}\n", "[".repeat(60), "]".repeat(60));
+        assert_eq!(parse_documents(&ok, "f.yaml").unwrap().len(), 1);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Webhook answers, by outcome.
-pub const OUTCOMES: [&str; 9] = [
+pub const OUTCOMES: [&str; 10] = [
     "queued",
     "duplicate",
     "ignored",
@@ -14,12 +14,13 @@ pub const OUTCOMES: [&str; 9] = [
     "too_large",
     "unsupported",
     "error",
+    "timeout",
 ];
 
 /// All metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    webhooks: [AtomicU64; 9],
+    webhooks: [AtomicU64; 10],
     /// Namespace applies that succeeded.
     pub applies_ok: AtomicU64,
     /// Namespace applies that failed validation.
@@ -36,6 +37,14 @@ pub struct Metrics {
     pub fetch_errors: AtomicU64,
     /// Unix time of the last successful apply.
     pub last_apply: AtomicU64,
+    /// Drift checks run (self-heal).
+    pub drift_checks: AtomicU64,
+    /// Drift checks that could not compare (the applier failed).
+    pub drift_check_errors: AtomicU64,
+    /// Drift repaired: live state differed from the repo and was applied again.
+    pub drift_repairs: AtomicU64,
+    /// Namespaces torn down (directory removed from the repo).
+    pub teardowns: AtomicU64,
 }
 
 impl Metrics {
@@ -47,7 +56,12 @@ impl Metrics {
     }
 
     /// Render as Prometheus text.
-    pub fn render(&self, queue_depth: usize, ready: bool) -> String {
+    pub fn render(
+        &self,
+        queue_depth: usize,
+        ready: bool,
+        server: &crate::server::ServerStats,
+    ) -> String {
         let mut s = String::new();
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         s.push_str("# HELP deploy_bot_webhook_requests_total Webhook requests by outcome.\n# TYPE deploy_bot_webhook_requests_total counter\n");
@@ -83,6 +97,36 @@ impl Metrics {
                 "Failed fetches of the cluster repo.",
                 &self.fetch_errors,
             ),
+            (
+                "deploy_bot_drift_checks_total",
+                "Self-heal comparisons of live state with the repo.",
+                &self.drift_checks,
+            ),
+            (
+                "deploy_bot_drift_check_errors_total",
+                "Self-heal comparisons that failed.",
+                &self.drift_check_errors,
+            ),
+            (
+                "deploy_bot_drift_repairs_total",
+                "Drift repaired: the live state differed from the repo and was applied again.",
+                &self.drift_repairs,
+            ),
+            (
+                "deploy_bot_teardowns_total",
+                "Namespaces torn down after their directory left the repo.",
+                &self.teardowns,
+            ),
+            (
+                "deploy_bot_connections_timed_out_total",
+                "Connections closed for a slow or missing request head, or idleness.",
+                &server.timed_out,
+            ),
+            (
+                "deploy_bot_connections_shed_total",
+                "Connections closed to make room at the connection limit.",
+                &server.shed,
+            ),
         ] {
             let _ = writeln!(
                 s,
@@ -94,6 +138,11 @@ impl Metrics {
             s,
             "# HELP deploy_bot_last_apply_timestamp_seconds Unix time of the last successful apply.\n# TYPE deploy_bot_last_apply_timestamp_seconds gauge\ndeploy_bot_last_apply_timestamp_seconds {}",
             g(&self.last_apply)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP deploy_bot_connections_open HTTP connections open.\n# TYPE deploy_bot_connections_open gauge\ndeploy_bot_connections_open {}",
+            g(&server.open)
         );
         let _ = writeln!(
             s,

@@ -35,6 +35,8 @@ pub struct RequestOptions {
     pub base: Option<String>,
     /// Commit straight to the base branch.
     pub direct: bool,
+    /// Remove the namespace directory (teardown) instead of writing files.
+    pub delete: bool,
     /// The forge.
     pub forge: Forge,
     /// The commit identity.
@@ -65,17 +67,25 @@ pub enum RequestOutcome {
     },
 }
 
+/// How often a push that lost a race (non-fast-forward) is rebuilt on the new head and retried.
+pub const PUSH_ATTEMPTS: u32 = 10;
+
 /// Run `request`.
 pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutcome> {
     check_namespace(&opts.namespace)?;
+    crate::git::check_url_credentials(&opts.repo)?;
     for p in files.keys() {
         check_relative_path(p)?;
+    }
+    if opts.delete && !files.is_empty() {
+        return Err(Error::Usage("--delete takes no manifests".into()));
     }
     let sha = match &opts.sha {
         Some(s) => {
             check_sha(s)?;
             s.clone()
         }
+        None if opts.delete => "delete".to_string(),
         None => content_id(files),
     };
     let base = match &opts.base {
@@ -84,6 +94,8 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
     };
     let branch = if opts.direct {
         base.clone()
+    } else if opts.delete && opts.sha.is_some() {
+        format!("deploy/{}/delete-{sha}", opts.namespace)
     } else {
         format!("deploy/{}/{sha}", opts.namespace)
     };
@@ -91,71 +103,164 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
         .prefix("deploy-bot-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    // A direct commit can race with other pushers: rebuild on the new head and retry.
+    let work = tmp.path().join("repo");
+    clone_base(opts, &base, &work)?;
+    let git = Git::new(&work).with_identity(opts.identity.clone());
     let mut attempt = 0;
-    let commit = loop {
+    let (commit, created) = loop {
         attempt += 1;
-        let work = tmp.path().join(format!("repo{attempt}"));
-        match prepare_commit(opts, files, &base, &sha, &work)? {
-            None => {
-                return Ok(RequestOutcome::Unchanged {
-                    schema_version: 1,
-                    unchanged: true,
-                });
-            }
-            Some(commit) => {
-                let git = Git::new(&work);
-                if opts.direct {
-                    let target = format!("HEAD:refs/heads/{base}");
-                    match git.run(&["push", "--quiet", "origin", &target]) {
-                        Ok(_) => break commit,
-                        Err(e) if attempt < 3 => {
-                            tracing::warn!("push to {base} rejected, retrying: {e}");
-                        }
-                        Err(e) => return Err(e),
+        let Some(commit) = commit_change(opts, files, &sha, &work)? else {
+            return Ok(RequestOutcome::Unchanged {
+                schema_version: 1,
+                unchanged: true,
+            });
+        };
+        if opts.direct {
+            let target = format!("HEAD:refs/heads/{base}");
+            match git.output(&["push", "--quiet", "--porcelain", "origin", &target], None)? {
+                (true, _, _) => break (commit, None),
+                (false, out, err) => {
+                    let text = format!(
+                        "{} {}",
+                        String::from_utf8_lossy(&out),
+                        String::from_utf8_lossy(&err)
+                    );
+                    // `[rejected]` is a lost race; `[remote rejected]` (a hook, permissions) is not.
+                    let lost_race = [
+                        "[rejected]",
+                        "non-fast-forward",
+                        "fetch first",
+                        "cannot lock ref",
+                        "failed to update ref",
+                    ]
+                    .iter()
+                    .any(|m| text.contains(m));
+                    if !lost_race || attempt >= PUSH_ATTEMPTS {
+                        return Err(Error::Git {
+                            args: format!("push origin {target}"),
+                            message: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                        });
                     }
-                } else {
-                    // Same content already on the branch (same parent, same tree): keep it.
-                    let existing = remote_branch_commit(&opts.repo, &branch)?;
-                    if let Some(old) = existing {
-                        git.run(&[
-                            "fetch",
-                            "--quiet",
-                            "origin",
-                            &format!("refs/heads/{branch}"),
-                        ])?;
-                        let same = git.run(&["rev-parse", "FETCH_HEAD^{tree}"])?
-                            == git.run(&["rev-parse", "HEAD^{tree}"])?
-                            && git.run(&["rev-parse", "FETCH_HEAD^"]).ok()
-                                == git.run(&["rev-parse", "HEAD^"]).ok();
-                        if same {
-                            tracing::info!("branch {branch} already holds this content");
-                            break old;
-                        }
-                    }
+                    // Another pusher moved the base: rebuild our one-directory change on its new head.
+                    tracing::info!(
+                        "push to {base} lost a race (attempt {attempt}/{PUSH_ATTEMPTS}); rebasing {}/ on the new head",
+                        opts.namespace
+                    );
+                    backoff(attempt).await;
                     git.run(&[
-                        "push",
+                        "fetch",
                         "--quiet",
-                        "--force",
                         "origin",
-                        &format!("HEAD:refs/heads/{branch}"),
+                        &format!("+refs/heads/{base}:refs/remotes/origin/{base}"),
                     ])?;
-                    break commit;
+                    git.run(&[
+                        "reset",
+                        "--quiet",
+                        "--hard",
+                        &format!("refs/remotes/origin/{base}"),
+                    ])?;
                 }
             }
+        } else {
+            // Same content already on the branch (same parent, same tree): keep it.
+            let existing = remote_branch_commit(&opts.repo, &branch)?;
+            if let Some(old) = &existing {
+                git.run(&[
+                    "fetch",
+                    "--quiet",
+                    "origin",
+                    &format!("+refs/heads/{branch}:refs/deploy-bot/old"),
+                ])?;
+                let same = git.run(&["rev-parse", "refs/deploy-bot/old^{tree}"])?
+                    == git.run(&["rev-parse", "HEAD^{tree}"])?
+                    && git.run(&["rev-parse", "refs/deploy-bot/old^"]).ok()
+                        == git.run(&["rev-parse", "HEAD^"]).ok();
+                if same {
+                    tracing::info!("branch {branch} already holds this content");
+                    break (
+                        old.clone(),
+                        Some(Pushed {
+                            previous: Some(old.clone()),
+                            ours: false,
+                        }),
+                    );
+                }
+            }
+            git.run(&[
+                "push",
+                "--quiet",
+                "--force",
+                "origin",
+                &format!("HEAD:refs/heads/{branch}"),
+            ])?;
+            break (
+                commit,
+                Some(Pushed {
+                    previous: existing,
+                    ours: true,
+                }),
+            );
         }
     };
     let pull_request = match (&opts.forge, opts.direct) {
         (Forge::GitHub(gh), false) => {
-            let title = format!("Deploy {} at {sha}", opts.namespace);
-            let mut body = format!(
-                "Deploys `{sha}` to namespace `{}` (directory `{}/`).\n\nOpened by deploy-bot.",
-                opts.namespace, opts.namespace
-            );
+            let (title, mut body) = if opts.delete {
+                (
+                    format!("Tear down {}", opts.namespace),
+                    format!(
+                        "Removes directory `{}/`: the agent tears namespace `{}` down once this is merged.\n\nOpened by deploy-bot.",
+                        opts.namespace, opts.namespace
+                    ),
+                )
+            } else {
+                (
+                    format!("Deploy {} at {sha}", opts.namespace),
+                    format!(
+                        "Deploys `{sha}` to namespace `{}` (directory `{}/`).\n\nOpened by deploy-bot.",
+                        opts.namespace, opts.namespace
+                    ),
+                )
+            };
             for (k, v) in &opts.labels {
                 let _ = write!(body, "\n- {k}: {v}");
             }
-            Some(gh.ensure_pull(&title, &branch, &base, &body).await?)
+            match gh.ensure_pull(&title, &branch, &base, &body).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // Never leave a branch behind: undo our push (delete the branch we created, or put back what was there).
+                    if let Some(Pushed {
+                        previous,
+                        ours: true,
+                    }) = &created
+                    {
+                        let undo = match previous {
+                            None => git.run(&[
+                                "push",
+                                "--quiet",
+                                &format!("--force-with-lease=refs/heads/{branch}:{commit}"),
+                                "origin",
+                                &format!(":refs/heads/{branch}"),
+                            ]),
+                            Some(old) => git.run(&[
+                                "push",
+                                "--quiet",
+                                &format!("--force-with-lease=refs/heads/{branch}:{commit}"),
+                                "origin",
+                                &format!("{old}:refs/heads/{branch}"),
+                            ]),
+                        };
+                        match undo {
+                            Ok(_) => {
+                                tracing::info!("pull request failed; branch {branch} restored");
+                            }
+                            Err(u) => tracing::warn!(
+                                "pull request failed, and branch {branch} could not be restored: {u}"
+                            ),
+                        }
+                    }
+                    return Err(e);
+                }
+            }
         }
         _ => None,
     };
@@ -167,15 +272,25 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
     })
 }
 
-/// Clone the base branch into `work`, replace `NS/` with `files`, and commit.
-/// `None` when the directory does not change.
-fn prepare_commit(
-    opts: &RequestOptions,
-    files: &Files,
-    base: &str,
-    sha: &str,
-    work: &Path,
-) -> Result<Option<String>> {
+/// What `request` pushed to a deploy branch, so a failure after the push can undo it.
+struct Pushed {
+    previous: Option<String>,
+    ours: bool,
+}
+
+/// Wait before retry `attempt`: 50 ms doubling up to 1.6 s, with jitter from the clock so racers spread out.
+async fn backoff(attempt: u32) {
+    let base = 50u64 << attempt.min(5);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    ) % base;
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}
+
+/// Clone the base branch into `work`.
+fn clone_base(opts: &RequestOptions, base: &str, work: &Path) -> Result<()> {
     let parent = work.parent().expect("work dir has a parent");
     let git = Git::new(parent).with_identity(opts.identity.clone());
     git.run(&[
@@ -197,8 +312,25 @@ fn prepare_commit(
         }
         other => other,
     })?;
+    Ok(())
+}
+
+/// On the checked-out head of `work`: replace `NS/` with `files` (or remove it for `--delete`), and commit.
+/// `None` when the directory does not change.
+fn commit_change(
+    opts: &RequestOptions,
+    files: &Files,
+    sha: &str,
+    work: &Path,
+) -> Result<Option<String>> {
     let git = Git::new(work).with_identity(opts.identity.clone());
     let ns_dir = work.join(&opts.namespace);
+    let tracked = !git
+        .run(&["ls-tree", "--name-only", "HEAD", "--", &opts.namespace])?
+        .is_empty();
+    if opts.delete && !tracked {
+        return Ok(None);
+    }
     if ns_dir.exists() {
         std::fs::remove_dir_all(&ns_dir).map_err(|e| Error::io(&ns_dir, e))?;
     }
@@ -213,14 +345,17 @@ fn prepare_commit(
     if git.status(&["diff", "--cached", "--quiet", "--", &opts.namespace])? {
         return Ok(None);
     }
-    let mut msg = format!("deploy {}: {sha}\n\n", opts.namespace);
-    let _ = write!(
-        msg,
-        "Deploy-Namespace: {}
-Deploy-Sha: {sha}
-",
-        opts.namespace
-    );
+    let mut msg = if opts.delete {
+        format!(
+            "teardown {ns}\n\nDeploy-Namespace: {ns}\nDeploy-Action: delete\n",
+            ns = opts.namespace
+        )
+    } else {
+        format!(
+            "deploy {ns}: {sha}\n\nDeploy-Namespace: {ns}\nDeploy-Sha: {sha}\n",
+            ns = opts.namespace
+        )
+    };
     for (k, v) in &opts.labels {
         let _ = writeln!(msg, "Deploy-Label: {k}={v}");
     }

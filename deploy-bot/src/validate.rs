@@ -52,7 +52,45 @@ pub const CLUSTER_SCOPED: &[&str] = &[
     "CSIDriver",
     "CSINode",
     "VolumeAttachment",
+    "CertificateSigningRequest",
+    "ClusterTrustBundle",
+    "ComponentStatus",
+    "FlowSchema",
+    "PriorityLevelConfiguration",
+    "TokenReview",
+    "SelfSubjectReview",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "SubjectAccessReview",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "StorageVersion",
+    "StorageVersionMigration",
+    "VolumeAttributesClass",
+    "DeviceClass",
+    "IPAddress",
+    "ServiceCIDR",
 ];
+
+/// Whether a kind is cluster-scoped (a built-in one; see [`CLUSTER_SCOPED`]).
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&kind)
+}
+
+/// `--allow-kind` of a cluster-scoped kind needs `--allow-cluster-scoped` as well: the refused kinds.
+pub fn cluster_scoped_without_permission(
+    allow_kinds: &[String],
+    allow_cluster_scoped: bool,
+) -> Vec<&str> {
+    if allow_cluster_scoped {
+        return Vec::new();
+    }
+    allow_kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| is_cluster_scoped(k))
+        .collect()
+}
 
 /// What validation enforces.
 #[derive(Debug, Clone)]
@@ -163,14 +201,32 @@ fn collect_images(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// `dir/x/y` as `NS/x/y` (the namespace directory's name and below): never the absolute extraction path.
+fn repo_relative(dir: &Path, p: &Path) -> String {
+    let ns = dir.file_name().unwrap_or_default().to_string_lossy();
+    match p.strip_prefix(dir) {
+        Ok(r) if r.as_os_str().is_empty() => format!("{ns}/"),
+        Ok(r) => format!("{ns}/{}", r.display()),
+        Err(_) => format!("{ns}/?"),
+    }
+}
+
 fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, Vec<String>> {
     let mut files = Vec::new();
     for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let e = e.map_err(|e| vec![e.to_string()])?;
+        let e = e.map_err(|e| {
+            let at = e
+                .path()
+                .map_or_else(|| repo_relative(dir, dir), |p| repo_relative(dir, p));
+            let why = e
+                .io_error()
+                .map_or_else(|| "cannot be read".to_string(), ToString::to_string);
+            vec![format!("{at}: {why}")]
+        })?;
         if e.file_type().is_symlink() {
             return Err(vec![format!(
                 "{}: symlinks are not allowed",
-                e.path().display()
+                repo_relative(dir, e.path())
             )]);
         }
         if e.file_type().is_file()
@@ -246,7 +302,7 @@ pub fn validate_kube(
                 problems.push(format!("{at}: kind {kind} is not on the allow-list"));
                 continue;
             }
-            let cluster = CLUSTER_SCOPED.contains(&kind.as_str());
+            let cluster = is_cluster_scoped(&kind);
             let obj_ns = doc
                 .get("metadata")
                 .and_then(|m| m.get("namespace"))
@@ -413,6 +469,45 @@ mod tests {
         assert!(set.yaml.contains(INVENTORY_LABEL));
         assert_eq!(set.objects, ["Deployment/web"]);
         assert!(set.gvks.contains("apps/v1/Deployment"));
+    }
+
+    #[test]
+    fn allowed_cluster_scoped_kind_still_needs_the_cluster_scope_gate() {
+        let t = dir_with(&[(
+            "csr.yaml",
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {name: x}\nspec: {request: eA==, signerName: a/b, usages: [client auth]}\n",
+        )]);
+        let mut policy = Policy::default();
+        policy.kinds.insert("CertificateSigningRequest".into());
+        let p = validate_kube(&t.path().join("team"), "team", "team", &policy).unwrap_err();
+        assert!(
+            p[0].contains("cluster-scoped kinds are not allowed"),
+            "{p:?}"
+        );
+        policy.allow_cluster_scoped = true;
+        let set = validate_kube(&t.path().join("team"), "team", "team", &policy).unwrap();
+        assert!(!set.yaml.contains("namespace: team"), "{}", set.yaml);
+        let kinds = vec![
+            "CertificateSigningRequest".to_string(),
+            "Widget".to_string(),
+        ];
+        assert_eq!(
+            cluster_scoped_without_permission(&kinds, false),
+            ["CertificateSigningRequest"]
+        );
+        assert!(cluster_scoped_without_permission(&kinds, true).is_empty());
+    }
+
+    #[test]
+    fn symlink_problems_name_repo_relative_paths() {
+        let t = dir_with(&[(
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )]);
+        std::os::unix::fs::symlink("/etc/passwd", t.path().join("team/link.yaml")).unwrap();
+        let p =
+            validate_kube(&t.path().join("team"), "team", "team", &Policy::default()).unwrap_err();
+        assert_eq!(p, ["team/link.yaml: symlinks are not allowed"]);
     }
 
     #[test]

@@ -647,6 +647,11 @@ fn apply_failure_is_reported_and_retried_with_backoff_until_it_succeeds() {
         "{}",
         agent.log()
     );
+    // The success status is posted right after the apply is recorded.
+    assert!(wait_until(WAIT, || gh
+        .statuses_for("deploy-bot/team")
+        .pop()
+        .is_some_and(|s| s.state == "success")));
     let last = gh.statuses_for("deploy-bot/team").pop().unwrap();
     assert_eq!(
         (last.state.as_str(), last.sha.as_str()),

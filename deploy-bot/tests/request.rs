@@ -380,3 +380,235 @@ fn help_completions_and_man() {
         .stdout_contains(".TH");
     t.cmd("deploy-bot").arg("--bogus").run().code(2);
 }
+
+#[test]
+fn delete_removes_the_namespace_directory_through_a_pull_request_or_directly() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+    repo.commit(
+        &[
+            ("team/web.yaml", &deployment("team", "web", IMAGE)),
+            ("other/web.yaml", &deployment("other", "web", IMAGE)),
+        ],
+        &[],
+        "seed",
+    );
+    // Through a pull request.
+    let out = repo
+        .request("team")
+        .args(["--delete", "--api-url", &gh.url()])
+        .env("GITHUB_TOKEN", TOKEN)
+        .run();
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.branch, "deploy/team/delete");
+    assert_eq!(p.pull_request.as_ref().map(|p| p.number), Some(1));
+    gh.with(|r| assert_eq!(r.pulls[0].title, "Tear down team"));
+    let files = repo.git(&["ls-tree", "-r", "--name-only", &p.commit]);
+    assert_eq!(files, "README.md\nother/web.yaml");
+    let msg = repo.git(&["log", "-1", "--format=%B", &p.commit]);
+    assert!(
+        msg.starts_with("teardown team") && msg.contains("Deploy-Action: delete"),
+        "{msg}"
+    );
+    // Directly, for another namespace; then nothing left to delete.
+    let out = repo
+        .request("other")
+        .args(["--delete", "--direct", "--forge", "none"])
+        .run();
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.branch, "main");
+    assert_eq!(
+        repo.git(&["ls-tree", "-r", "--name-only", "main"]),
+        "README.md\nteam/web.yaml"
+    );
+    let u: Unchanged = repo
+        .request("other")
+        .args(["--delete", "--direct", "--forge", "none"])
+        .run()
+        .json();
+    assert!(u.unchanged);
+    // --delete reads no manifests.
+    repo.request("team")
+        .args(["--delete", "--dir", "x", "--forge", "none"])
+        .run()
+        .code(2);
+}
+
+#[test]
+fn concurrent_direct_requests_all_land_by_rebasing_their_directory() {
+    let repo = ClusterRepo::new();
+    let namespaces = ["ns-a", "ns-b", "ns-c", "ns-d", "ns-e", "ns-f"];
+    let children: Vec<_> = namespaces
+        .iter()
+        .map(|ns| {
+            let mut child =
+                std::process::Command::new(microplatform_common::testing::bin("deploy-bot"))
+                    .args([
+                        "request",
+                        "--repo",
+                        &repo.url(),
+                        "--namespace",
+                        ns,
+                        "--direct",
+                        "--forge",
+                        "none",
+                    ])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+            std::io::Write::write_all(
+                child.stdin.as_mut().unwrap(),
+                deployment(ns, "web", IMAGE).as_bytes(),
+            )
+            .unwrap();
+            drop(child.stdin.take());
+            child
+        })
+        .collect();
+    for (ns, child) in namespaces.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{ns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "main"]);
+    for ns in namespaces {
+        assert!(
+            files.contains(&format!("{ns}/deployment-web.yaml")),
+            "{ns} lost:\n{files}"
+        );
+    }
+    // Linear history: each request on top of the previous one; no branch left behind.
+    assert_eq!(repo.git(&["rev-list", "--count", "main"]), "7");
+    assert_eq!(
+        repo.git(&["for-each-ref", "--format=%(refname)"]),
+        "refs/heads/main"
+    );
+}
+
+#[test]
+fn a_failed_pull_request_leaves_no_branch_behind() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, "the-right-token");
+    repo.request("team")
+        .args(["--api-url", &gh.url()])
+        .env("GITHUB_TOKEN", "a-refused-token")
+        .stdin(deployment("team", "web", IMAGE))
+        .run()
+        .code(7);
+    assert_eq!(
+        repo.git(&["for-each-ref", "--format=%(refname)"]),
+        "refs/heads/main"
+    );
+    // A branch that existed before is put back as it was.
+    let before = repo.branch(
+        "deploy/team/v1",
+        &[("team/web.yaml", &deployment("team", "web", IMAGE))],
+    );
+    repo.request("team")
+        .args(["--sha", "v1", "--api-url", &gh.url()])
+        .env("GITHUB_TOKEN", "a-refused-token")
+        .stdin(deployment("team", "api", IMAGE))
+        .run()
+        .code(7);
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/heads/deploy/team/v1"]),
+        before
+    );
+}
+
+/// A loopback HTTP server that demands Basic auth and records the `Authorization` headers git sends.
+fn basic_auth_recorder() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(20) {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut auth = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
+                    let _ = v;
+                    auth = Some(line["authorization: ".len()..].trim().to_string());
+                }
+            }
+            if let Some(a) = auth {
+                rec.lock().unwrap().push(a);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            } else {
+                let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn git_over_http_gets_the_token_through_askpass_never_through_the_url() {
+    use base64::Engine as _;
+    let secret = "ghp_askpass_secret_value";
+    let (port, seen) = basic_auth_recorder();
+    let dir = TestDir::new();
+    let out = dir
+        .cmd("deploy-bot")
+        .args([
+            "-vv",
+            "request",
+            "--repo",
+            &format!("http://127.0.0.1:{port}/acme/cluster.git"),
+            "--namespace",
+            "team",
+            "--forge",
+            "none",
+        ])
+        .env("GITHUB_TOKEN", secret)
+        .env_remove("GIT_ASKPASS")
+        .env("HOME", dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    out.code(5);
+    assert!(!out.stderr.contains(secret), "token leaked: {}", out.stderr);
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{secret}"))
+    );
+    assert!(
+        seen.lock().unwrap().contains(&want),
+        "git did not send the token: {:?}\n{}",
+        seen.lock().unwrap(),
+        out.stderr
+    );
+    // Credentials in the URL are refused before git runs, and not echoed.
+    let out = dir
+        .cmd("deploy-bot")
+        .args([
+            "request",
+            "--repo",
+            &format!("https://x-access-token:{secret}@github.com/acme/cluster.git"),
+            "--namespace",
+            "team",
+            "--forge",
+            "none",
+        ])
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    out.code(2)
+        .stderr_contains("credentials in the URL are refused");
+    assert!(!out.stderr.contains(secret), "{}", out.stderr);
+}

@@ -54,6 +54,15 @@ fn running_tasks(d: &Dockerd, stack: &str) -> Vec<String> {
     v
 }
 
+/// The swarm tests share one engine; `docker swarm init` must not race, so they run one at a time.
+static SWARM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn swarm() -> std::sync::MutexGuard<'static, ()> {
+    SWARM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 struct StackGuard<'a>(&'a Dockerd, String);
 
 impl Drop for StackGuard<'_> {
@@ -64,6 +73,7 @@ impl Drop for StackGuard<'_> {
 
 #[test]
 fn swarm_deploy_redeploy_without_restarts_and_prune() {
+    let _serial = swarm();
     let d = Dockerd::shared();
     d.ensure_swarm();
     let reg = Registry::start();
@@ -228,4 +238,146 @@ fn rand_suffix() -> u32 {
         .unwrap()
         .subsec_nanos()
         % 100_000
+}
+
+fn metric(agent: &AgentProc, name: &str) -> u64 {
+    let (_, text) = agent.get("/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
+
+#[test]
+fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tears_the_stack_down() {
+    let _serial = swarm();
+    let d = Dockerd::shared();
+    d.ensure_swarm();
+    let reg = Registry::start();
+    let base = d.base_image(&reg.addr);
+    let (status, digest, _) = reg.get_manifest("base/busybox", "1");
+    assert_eq!(status, 200);
+    let image = format!(
+        "{}@{}",
+        base.trim_end_matches(":1"),
+        digest.expect("digest")
+    );
+    let ns = format!("dbh{}x{}", std::process::id(), rand_suffix());
+    let _guard = StackGuard(d, ns.clone());
+
+    let repo = ClusterRepo::new();
+    let state = TestDir::new();
+    let st = state.join("s");
+    let docker = docker_cli().to_string_lossy().into_owned();
+    let c1 = repo.commit(
+        &[(
+            &format!("{ns}/compose.yaml"),
+            &compose(&image, &["api", "web"]),
+        )],
+        &[],
+        "deploy",
+    );
+    let agent = AgentProc::follow(
+        &st,
+        &repo,
+        "1s",
+        &[
+            "--applier",
+            "swarm",
+            "--docker",
+            &docker,
+            "--namespace",
+            &ns,
+        ],
+        &[("DOCKER_HOST", &d.host)],
+    );
+    assert!(
+        wait_until(WAIT, || applied_commit(&st, &ns).as_deref()
+            == Some(c1.as_str())),
+        "{}",
+        agent.log()
+    );
+    let want: Vec<String> = ["api", "web"]
+        .iter()
+        .map(|s| format!("{ns}_{s} 1/1"))
+        .collect();
+    assert!(
+        wait_until(WAIT, || services(d, &ns) == want),
+        "{:?}",
+        services(d, &ns)
+    );
+    let tasks = running_tasks(d, &ns);
+    // Undrifted: drift checks run on every reconcile, nothing is applied, no task restarts.
+    let checks = metric(&agent, "deploy_bot_drift_checks_total");
+    assert!(wait_until(WAIT, || metric(
+        &agent,
+        "deploy_bot_drift_checks_total"
+    ) >= checks + 3));
+    assert_eq!(metric(&agent, "deploy_bot_drift_repairs_total"), 0);
+    assert_eq!(
+        running_tasks(d, &ns),
+        tasks,
+        "an undrifted stack was restarted"
+    );
+
+    // Drift: scaled to 0 by hand; the agent brings it back, counts it, logs it. The other service keeps its task.
+    d.run(&["service", "scale", "--detach", &format!("{ns}_web=0")]);
+    assert!(
+        wait_until(WAIT, || metric(&agent, "deploy_bot_drift_repairs_total")
+            >= 1),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        wait_until(WAIT, || services(d, &ns) == want),
+        "{:?}",
+        services(d, &ns)
+    );
+    assert!(
+        agent
+            .log()
+            .contains(&format!("{ns}_web: replicas 0, want 1")),
+        "{}",
+        agent.log()
+    );
+    let api_task = |t: &[String]| -> Vec<String> {
+        t.iter()
+            .filter(|id| {
+                d.run(&["inspect", "--format", "{{.ServiceID}}", id])
+                    == d.run(&[
+                        "service",
+                        "inspect",
+                        "--format",
+                        "{{.ID}}",
+                        &format!("{ns}_api"),
+                    ])
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        api_task(&running_tasks(d, &ns)),
+        api_task(&tasks),
+        "the undrifted service was restarted"
+    );
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(st.join(format!("applied/{ns}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert!(rec["drift_repairs"].as_u64() >= Some(1));
+
+    // Teardown: `request --delete` removes the directory; the agent removes the stack.
+    let out = repo
+        .request(&ns)
+        .args(["--delete", "--direct", "--forge", "none"])
+        .run();
+    out.success();
+    assert!(
+        wait_until(WAIT, || services(d, &ns).is_empty()
+            && !st.join(format!("applied/{ns}.json")).exists()),
+        "{:?}\n{}",
+        services(d, &ns),
+        agent.log()
+    );
+    assert_eq!(metric(&agent, "deploy_bot_teardowns_total"), 1);
 }

@@ -111,7 +111,8 @@ pub fn deployment(ns: &str, name: &str, image: &str) -> String {
 
 /// A fake `kubectl`: appends `START <pid> <args>` / `END <pid> <args>` to `$DIR/log`, stores every stdin in
 /// `$DIR/stdin.N.yaml`, and checks the documents of an `apply --namespace NS`: every object carries the inventory
-/// label and names namespace NS. `$DIR/sleep` (seconds) holds applies of the namespace named in `$DIR/sleep-ns`; `$DIR/fail` fails them.
+/// label and names namespace NS. `kubectl diff` reports drift (exit 1) while `$DIR/drift` exists; an apply with
+/// `--prune` removes it (the drift is repaired). `$DIR/sleep` (seconds) holds applies of the namespace named in `$DIR/sleep-ns`; `$DIR/fail` fails them.
 pub struct FakeKubectl {
     pub dir: TestDir,
 }
@@ -142,6 +143,15 @@ case " $* " in
     fi
     ;;
 esac
+if [ "$1" = "diff" ]; then
+  echo "END $$ $*" >> "$D/log"
+  if [ -f "$D/drift" ]; then
+    echo "diff -u -N /tmp/LIVE-1/apps.v1.Deployment.$ns.web /tmp/MERGED-1/apps.v1.Deployment.$ns.web"
+    exit 1
+  fi
+  exit 0
+fi
+case " $* " in *" --prune "*) rm -f "$D/drift" ;; esac
 if [ -n "$ns" ] && [ -f "$D/sleep" ] && [ "$(cat "$D/sleep-ns" 2>/dev/null)" = "$ns" ]; then sleep "$(cat "$D/sleep")"; fi
 if [ -n "$ns" ] && [ -f "$D/fail" ]; then echo "error: the server rejected the apply" >&2; exit 1; fi
 echo "END $$ $*" >> "$D/log"
@@ -209,12 +219,35 @@ impl AgentProc {
     }
 
     pub fn start(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with(state, &["-vv"], extra, env)
+    }
+
+    /// Start an agent with these global flags (`-vv`, `--log-format json`, none) before the `agent` flags.
+    pub fn start_with(state: &Path, global: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(&[], state, global, extra, env)
+    }
+
+    /// [`AgentProc::start_with`], run through `wrapper` (e.g. `prlimit --nofile=96:96`).
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        state: &Path,
+        global: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let stderr = state.with_extension(format!("agent-{port}.log"));
         let log = std::fs::File::create(&stderr).unwrap();
-        let mut cmd = Command::new(bin("deploy-bot"));
-        cmd.arg("agent")
-            .arg("-vv")
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("deploy-bot"));
+                c
+            }
+            None => Command::new(bin("deploy-bot")),
+        };
+        cmd.args(global)
+            .arg("agent")
             .args(["--state-dir", &state.to_string_lossy()])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
@@ -264,6 +297,18 @@ impl AgentProc {
         body: &[u8],
         sig: Option<&str>,
     ) -> (u16, String) {
+        self.send_as(event, delivery, body, sig, "application/json")
+    }
+
+    /// [`AgentProc::send`] with this `Content-Type`.
+    pub fn send_as(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+        sig: Option<&str>,
+        content_type: &str,
+    ) -> (u16, String) {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -272,7 +317,7 @@ impl AgentProc {
             .post(self.url("/webhooks"))
             .header("X-GitHub-Event", event)
             .header("X-GitHub-Delivery", delivery)
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .body(body.to_vec());
         match sig {
             None => {
