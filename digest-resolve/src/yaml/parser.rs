@@ -164,7 +164,7 @@ pub struct Parser<T> {
 /// ```
 ///
 /// # Example
-/// ```
+/// ```text
 /// # use yaml_rust2::parser::{Event, EventReceiver, Parser};
 /// #
 /// /// Sink of events. Collects them into an array.
