@@ -252,3 +252,17 @@ fn list_names_images_without_network_and_refuses_invalid_references() {
         .run()
         .code(2);
 }
+
+#[test]
+fn byte_order_mark_and_quoted_continuation_lines_as_libyaml_reads_them() {
+    let dir = with_lock(&["docker.io/library/nginx:1.25"]);
+    let d = digest(1);
+    // A BOM is no part of the first key (the file stays as it was, BOM included).
+    let input = "\u{feff}kind: Pod\nspec:\n  containers:\n  - image: nginx:1.25\n";
+    let expected = input.replace("nginx:1.25", &format!("nginx:1.25@{d}"));
+    pins(&dir, input, &expected);
+    // Quoted scalars continued on a line indented less than their block, or led by a tab.
+    let input = "kind: Pod\nmetadata:\n  annotations:\n    a: \"one\ntwo\"\n    b: 'x\n\ty'\nspec:\n  containers:\n  - image: \"nginx:1.25\"\n";
+    let expected = input.replace("\"nginx:1.25\"", &format!("\"nginx:1.25@{d}\""));
+    pins(&dir, input, &expected);
+}

@@ -7,8 +7,14 @@
 //! - marker indices count characters after a block scalar line holding non-ASCII text
 //!   (upstream advanced them by the line's byte length, so every later marker was off);
 //! - inside a flow collection, indentation is not checked (libyaml and go-yaml do not):
-//!   a closing `]` or `}` at its key's indentation, and a multi-line quoted or plain scalar
-//!   whose continuation lines are indented less than the collection, are accepted;
+//!   a closing `]` or `}` at its key's indentation, and a multi-line plain scalar whose
+//!   continuation lines are indented less than the collection, are accepted;
+//! - the continuation lines of a quoted scalar may be indented less than its block or
+//!   collection, as libyaml reads them;
+//! - a continuation line of a quoted scalar may start with a tab (upstream: "tab cannot be
+//!   used as indentation");
+//! - a byte order mark starting the stream is skipped (upstream read it as content, so
+//!   the first key of a file saved with a BOM was `\u{feff}kind`);
 //! - the look-ahead buffer is a `VecDeque` (upstream uses the `arraydeque` crate);
 //! - the upstream tests and debug printing are left out.
 

@@ -940,6 +940,13 @@ impl<T: Iterator<Item = char>> Scanner<T> {
         self.tokens
             .push_back(Token(mark, TokenType::StreamStart(TEncoding::Utf8)));
         self.simple_keys.push(SimpleKey::new(Marker::new(0, 0, 0)));
+        // digest-resolve: like libyaml, a byte order mark starting the stream is no content
+        // (it counts as one character of the marker index, the column stays 0).
+        self.lookahead(1);
+        if self.buffer[0] == '\u{feff}' {
+            self.buffer.pop_front();
+            self.mark.index += 1;
+        }
     }
 
     fn fetch_stream_end(&mut self) -> ScanResult {
@@ -1919,13 +1926,8 @@ impl<T: Iterator<Item = char>> Scanner<T> {
                 ));
             }
 
-            // digest-resolve: like libyaml, no indentation inside a flow collection.
-            if self.flow_level == 0 && (self.mark.col as isize) < self.indent {
-                return Err(ScanError::new(
-                    start_mark,
-                    "invalid indentation in quoted scalar",
-                ));
-            }
+            // digest-resolve: like libyaml, the continuation lines of a quoted scalar may be
+            // indented less than its block (upstream: "invalid indentation in quoted scalar").
 
             leading_blanks = false;
             self.consume_flow_scalar_non_whitespace_chars(
@@ -1946,12 +1948,8 @@ impl<T: Iterator<Item = char>> Scanner<T> {
                 if is_blank(self.ch()) {
                     // Consume a space or a tab character.
                     if leading_blanks {
-                        if self.ch() == '\t' && (self.mark.col as isize) < self.indent {
-                            return Err(ScanError::new(
-                                self.mark,
-                                "tab cannot be used as indentation",
-                            ));
-                        }
+                        // digest-resolve: like libyaml, a tab may lead a continuation line
+                        // of a quoted scalar (upstream refused it as indentation).
                         self.skip_blank();
                     } else {
                         whitespaces.push(self.ch());
