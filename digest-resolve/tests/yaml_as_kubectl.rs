@@ -254,7 +254,7 @@ fn list_names_images_without_network_and_refuses_invalid_references() {
 }
 
 #[test]
-fn byte_order_mark_and_quoted_continuation_lines_as_libyaml_reads_them() {
+fn byte_order_mark_quoted_continuation_lines_and_tight_comments_as_libyaml_reads_them() {
     let dir = with_lock(&["docker.io/library/nginx:1.25"]);
     let d = digest(1);
     // A BOM is no part of the first key (the file stays as it was, BOM included).
@@ -264,5 +264,9 @@ fn byte_order_mark_and_quoted_continuation_lines_as_libyaml_reads_them() {
     // Quoted scalars continued on a line indented less than their block, or led by a tab.
     let input = "kind: Pod\nmetadata:\n  annotations:\n    a: \"one\ntwo\"\n    b: 'x\n\ty'\nspec:\n  containers:\n  - image: \"nginx:1.25\"\n";
     let expected = input.replace("\"nginx:1.25\"", &format!("\"nginx:1.25@{d}\""));
+    pins(&dir, input, &expected);
+    // A comment right after a quoted scalar or a flow collection.
+    let input = "kind: Pod\nspec:\n  containers:\n  - image: 'nginx:1.25'# web\n    args: [a]# b\n";
+    let expected = input.replace("'nginx:1.25'", &format!("'nginx:1.25@{d}'"));
     pins(&dir, input, &expected);
 }

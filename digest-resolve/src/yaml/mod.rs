@@ -13,6 +13,8 @@
 //!   collection, as libyaml reads them;
 //! - a continuation line of a quoted scalar may start with a tab (upstream: "tab cannot be
 //!   used as indentation");
+//! - a comment may follow a quoted scalar or a flow collection without whitespace
+//!   (`"x"# c`), as libyaml reads it;
 //! - a byte order mark starting the stream is skipped (upstream read it as content, so
 //!   the first key of a file saved with a BOM was `\u{feff}kind`);
 //! - the look-ahead buffer is a `VecDeque` (upstream uses the `arraydeque` crate);

@@ -913,13 +913,8 @@ impl<T: Iterator<Item = char>> Scanner<T> {
                     encountered_tab = true;
                     self.skip_blank();
                 }
-                // YAML comments must be preceded by whitespace.
-                '#' if !encountered_tab && !has_yaml_ws => {
-                    return Err(ScanError::new(
-                        self.mark,
-                        "comments must be separated from other tokens by whitespace",
-                    ));
-                }
+                // digest-resolve: like libyaml, a comment may follow a token without
+                // whitespace (`"x"# c`, `[a]# c`); upstream refused it.
                 '#' => {
                     while !is_breakz(self.look_ch()) {
                         self.skip_non_blank();
