@@ -940,6 +940,45 @@ mod tests {
         }
     }
 
+    /// Every plain, quoted and block scalar's span holds its text, whatever
+    /// non-ASCII text comes before it (in block scalars, comments, flows).
+    #[test]
+    fn spans_stay_exact_after_non_ascii_text() {
+        fn check(text: &str, n: &Node, seen: &mut usize) {
+            match n {
+                Node::Scalar(s) => {
+                    let raw = &text[s.span.0..s.span.1];
+                    match s.style {
+                        Style::Plain | Style::Block => assert_eq!(raw, s.value),
+                        Style::Quoted => assert!(!raw.contains(['"', '\'']), "{raw:?}"),
+                        Style::Other => panic!("{s:?}"),
+                    }
+                    *seen += 1;
+                }
+                Node::Seq(items) => items.iter().for_each(|i| check(text, i, seen)),
+                Node::Map(entries) => entries.iter().for_each(|(k, v)| {
+                    check(text, k, seen);
+                    check(text, v, seen);
+                }),
+                Node::Alias(_) => {}
+            }
+        }
+        let text = "\u{feff}# ∑ comment\na: |\n  x é ü ✓\n  🎉 z\nb: >-\n  Größe\nc: [\"ö\", 'ß', ü]\nd: {é: à}\ne: plain-ä\nf: |\n  ok\ng: \"multi\n  ✓ line\"\nh: last\n";
+        let docs = parse_yaml(text).unwrap();
+        assert!(docs[0].root.get("a").is_some());
+        let mut seen = 0;
+        let Node::Map(entries) = &docs[0].root else {
+            panic!()
+        };
+        for (k, v) in entries {
+            check(text, k, &mut seen);
+            if !matches!(v, Node::Scalar(s) if s.value.contains('\n')) {
+                check(text, v, &mut seen);
+            }
+        }
+        assert_eq!(seen, 18);
+    }
+
     #[test]
     fn yaml_documents_and_errors() {
         let docs = parse_yaml("a: 1\n---\nb: 2\n---\n").unwrap();
