@@ -27,6 +27,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CORPUS=${1:-../shared/realworld}
+if [ ! -d "$CORPUS/manifests/files" ] || [ ! -d "$CORPUS/manifests/invalid" ]; then
+  echo "realworld-digest-resolve: no corpus at $CORPUS (expected manifests/files and manifests/invalid)" >&2
+  exit 2
+fi
 # DIGEST_RESOLVE=path/to/binary checks that binary instead of building one.
 if [ -n "${DIGEST_RESOLVE:-}" ]; then
   BIN=$DIGEST_RESOLVE
