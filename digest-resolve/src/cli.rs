@@ -26,6 +26,7 @@ Examples:
   digest-resolve --check --report - k8s/
   digest-resolve --lock-output images.lock.json k8s/ > /dev/null
   digest-resolve --lock images.lock.json < big-stream.yaml
+  digest-resolve --list k8s/ | jq -r '.images[].reference'
   digest-resolve --image-path 'example.com/v1/App:spec.workers[*].image' app.yaml
   digest-resolve --promote-to rc.example.com/rc --promote-report promote.json -i envs/staging/";
 
@@ -59,6 +60,10 @@ pub struct Cli {
     /// Change nothing; exit 1 when a rewrite would change something (differences on stderr).
     #[arg(long)]
     pub check: bool,
+
+    /// Only list the images found, as JSON on stdout (no network, nothing rewritten); invalid references and unparsable input still fail.
+    #[arg(long, conflicts_with_all = ["in_place", "check", "report", "lock", "lock_output", "verify_pinned", "platform"])]
+    pub list: bool,
 
     /// Write a JSON report of every image occurrence to FILE (`-` = stderr).
     #[arg(long, value_name = "FILE")]

@@ -1,4 +1,4 @@
-//! The JSON contracts: the report (`--report`) and the lock (`--lock-output` / `--lock`), both `schema_version` 1.
+//! The JSON contracts: the report (`--report`), the listing (`--list`) and the lock (`--lock-output` / `--lock`), all `schema_version` 1.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,6 +60,36 @@ pub struct ReportEntry {
     pub changed: bool,
     /// Where the digest came from.
     pub source: Source,
+}
+
+/// `--list`: every image occurrence found, unresolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    /// Always 1.
+    pub schema_version: u32,
+    /// Occurrences in input order.
+    pub images: Vec<ListEntry>,
+}
+
+/// One image occurrence of `--list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntry {
+    /// Input file (`-` for stdin).
+    pub file: String,
+    /// 0-based document index within the file.
+    pub document: usize,
+    /// Path of the value, e.g. `spec.template.spec.containers[0].image`.
+    pub path: String,
+    /// 1-based line of the value.
+    pub line: usize,
+    /// The image as written (a block scalar's content without its line break).
+    pub image: String,
+    /// The fully qualified reference it names, or null for a template (`{{...}}`, `${...}`).
+    pub reference: Option<String>,
+    /// Whether it is already pinned by digest.
+    pub pinned: bool,
 }
 
 /// `--lock-output` / `--lock`: normalised reference -> digest.

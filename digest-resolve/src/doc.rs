@@ -1,12 +1,12 @@
-//! Documents as trees of nodes that remember where each scalar's bytes are, parsed from YAML (yaml-rust2 events) or JSON (own scanner).
+//! Documents as trees of nodes that remember where each scalar's bytes are, parsed from YAML (events of [`crate::yaml`]) or JSON (own scanner).
 
 // Line numbers are counted only for error messages.
 #![allow(clippy::naive_bytecount)]
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::TScalarStyle;
+use crate::yaml::parser::{Event, Parser};
+use crate::yaml::scanner::TScalarStyle;
 
 /// How a scalar is written in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,12 @@ pub enum Style {
     Plain,
     /// `'single'` or `"double"` quoted (JSON strings too).
     Quoted,
-    /// Something we cannot splice safely (block scalars, multi-line plain).
+    /// A `|` or `>` block scalar whose content is one line: the span is
+    /// that line's text (without indentation and line break), so the style
+    /// and the indicator stay.
+    Block,
+    /// Something we cannot splice safely (multi-line plain or quoted scalars,
+    /// multi-line block scalars).
     Other,
 }
 
@@ -80,6 +85,79 @@ pub struct Document {
 }
 
 impl Document {
+    /// The value of `key` in a mapping, following aliases and merge keys
+    /// (`<<: *base`, `<<: [*a, *b]`): a key written in the mapping wins over
+    /// a merged one, and earlier merged mappings win over later ones.
+    pub fn get<'a>(&'a self, node: &'a Node, key: &str) -> Option<&'a Node> {
+        self.get_depth(node, key, 0)
+    }
+
+    fn get_depth<'a>(&'a self, node: &'a Node, key: &str, depth: usize) -> Option<&'a Node> {
+        let Node::Map(entries) = self.deref(node) else {
+            return None;
+        };
+        if let Some(v) = entries.iter().find_map(|(k, v)| match k {
+            Node::Scalar(s) if s.value == key && !is_merge_key(s) => Some(v),
+            _ => None,
+        }) {
+            return Some(v);
+        }
+        // A merge needs an alias, hence an anchor in the document.
+        if self.anchors.is_empty() || depth > 32 {
+            return None;
+        }
+        self.merged(entries)
+            .find_map(|m| self.get_depth(m, key, depth + 1))
+    }
+
+    /// The mappings merged into a mapping by its `<<` keys, in order.
+    fn merged<'a>(&'a self, entries: &'a [(Node, Node)]) -> impl Iterator<Item = &'a Node> {
+        entries
+            .iter()
+            .filter(|(k, _)| matches!(k, Node::Scalar(s) if is_merge_key(s)))
+            .flat_map(move |(_, v)| match self.deref(v) {
+                Node::Seq(items) => items.iter().collect::<Vec<_>>(),
+                m => vec![m],
+            })
+    }
+
+    /// Every `(key, value)` of a mapping, merged ones included (each key
+    /// once, as [`Document::get`] finds it), in source order.
+    pub fn entries<'a>(&'a self, node: &'a Node) -> Vec<(&'a str, &'a Node)> {
+        let mut out: Vec<(&str, &Node)> = Vec::new();
+        self.collect_entries(node, &mut out, 0);
+        out
+    }
+
+    fn collect_entries<'a>(
+        &'a self,
+        node: &'a Node,
+        out: &mut Vec<(&'a str, &'a Node)>,
+        depth: usize,
+    ) {
+        let Node::Map(entries) = self.deref(node) else {
+            return;
+        };
+        for (k, v) in entries {
+            if let Node::Scalar(s) = k
+                && is_merge_key(s)
+            {
+                continue;
+            }
+            if let Some(k) = self.deref(k).as_str()
+                && !out.iter().any(|(x, _)| *x == k)
+            {
+                out.push((k, v));
+            }
+        }
+        if depth > 32 {
+            return;
+        }
+        for m in self.merged(entries) {
+            self.collect_entries(m, out, depth + 1);
+        }
+    }
+
     /// Follow aliases.
     pub fn deref<'a>(&'a self, node: &'a Node) -> &'a Node {
         let mut n = node;
@@ -94,6 +172,11 @@ impl Document {
         }
         n
     }
+}
+
+/// Whether a mapping key is the YAML merge key `<<` (plain, untagged).
+fn is_merge_key(s: &Scalar) -> bool {
+    s.value == "<<" && s.style == Style::Plain
 }
 
 /// A parse failure with its position.
@@ -119,7 +202,7 @@ pub fn looks_like_json(text: &str) -> bool {
     )
 }
 
-/// Converts the yaml-rust2 marker index (counted in chars) to byte offsets,
+/// Converts the YAML parser's marker index (counted in chars) to byte offsets,
 /// walking forward only (events arrive in source order).
 struct CharToByte<'a> {
     text: &'a str,
@@ -555,6 +638,9 @@ fn scalar_from_yaml(
             }
             (Style::Quoted, (start + 1, i.min(text.len())))
         }
+        TScalarStyle::Literal | TScalarStyle::Folded => {
+            return block_scalar(text, &value, start, line);
+        }
         _ => (Style::Other, (start, start)),
     };
     let null = style == Style::Plain
@@ -566,6 +652,50 @@ fn scalar_from_yaml(
         span,
         line,
         null,
+    }
+}
+
+/// A block scalar (`|`, `>`, with any chomping or indentation indicator)
+/// from where its content starts: when its value is one line of text, that
+/// line is the span and the value is the line without its line break.
+fn block_scalar(text: &str, value: &str, start: usize, line: usize) -> Scalar {
+    let ws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+    let trimmed = value.trim_matches(ws);
+    let other = || Scalar {
+        value: value.to_string(),
+        style: Style::Other,
+        span: (start, start),
+        line,
+        null: false,
+    };
+    if trimmed.is_empty() || trimmed.contains(['\n', '\r']) {
+        return other();
+    }
+    let Some(rest) = text.get(start..) else {
+        return other();
+    };
+    // Only blank lines and indentation before the text, only blanks after it
+    // on its line.
+    let lead = rest.len() - rest.trim_start_matches(ws).len();
+    let at = start + lead;
+    let end = at + trimmed.len();
+    let tail_ok = text.as_bytes()[end.min(text.len())..]
+        .iter()
+        .take_while(|&&c| c != b'\n')
+        .all(|&c| matches!(c, b' ' | b'\t' | b'\r'));
+    if text.get(at..end) != Some(trimmed) || !tail_ok {
+        return other();
+    }
+    let skipped_lines = text.as_bytes()[start..at]
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count();
+    Scalar {
+        value: trimmed.to_string(),
+        style: Style::Block,
+        span: (at, end),
+        line: line + skipped_lines,
+        null: false,
     }
 }
 
@@ -808,6 +938,45 @@ mod tests {
             let docs = parse_yaml(src).unwrap();
             assert_eq!(image_span(src, &docs[0]), raw, "{src}");
         }
+    }
+
+    /// Every plain, quoted and block scalar's span holds its text, whatever
+    /// non-ASCII text comes before it (in block scalars, comments, flows).
+    #[test]
+    fn spans_stay_exact_after_non_ascii_text() {
+        fn check(text: &str, n: &Node, seen: &mut usize) {
+            match n {
+                Node::Scalar(s) => {
+                    let raw = &text[s.span.0..s.span.1];
+                    match s.style {
+                        Style::Plain | Style::Block => assert_eq!(raw, s.value),
+                        Style::Quoted => assert!(!raw.contains(['"', '\'']), "{raw:?}"),
+                        Style::Other => panic!("{s:?}"),
+                    }
+                    *seen += 1;
+                }
+                Node::Seq(items) => items.iter().for_each(|i| check(text, i, seen)),
+                Node::Map(entries) => entries.iter().for_each(|(k, v)| {
+                    check(text, k, seen);
+                    check(text, v, seen);
+                }),
+                Node::Alias(_) => {}
+            }
+        }
+        let text = "\u{feff}# ∑ comment\na: |\n  x é ü ✓\n  🎉 z\nb: >-\n  Größe\nc: [\"ö\", 'ß', ü]\nd: {é: à}\ne: plain-ä\nf: |\n  ok\ng: \"multi\n  ✓ line\"\nh: last\n";
+        let docs = parse_yaml(text).unwrap();
+        assert!(docs[0].root.get("a").is_some());
+        let mut seen = 0;
+        let Node::Map(entries) = &docs[0].root else {
+            panic!()
+        };
+        for (k, v) in entries {
+            check(text, k, &mut seen);
+            if !matches!(v, Node::Scalar(s) if s.value.contains('\n')) {
+                check(text, v, &mut seen);
+            }
+        }
+        assert_eq!(seen, 18);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub enum Error {
         message: String,
     },
     /// An image value that is not a valid reference.
-    #[error("{at}: image {image:?}: {source}")]
+    #[error("{at}: image {image:?}: {}", one_line(&.source.to_string()))]
     InvalidReference {
         /// Where.
         at: Location,
@@ -173,4 +173,9 @@ pub fn combined_exit_code(errors: &[Error]) -> u8 {
         .find(|c| codes.contains(c))
         .or_else(|| codes.first().copied())
         .unwrap_or(exit::INTERNAL)
+}
+
+/// A message on one line: line breaks (from a value quoted in it) escaped.
+fn one_line(s: &str) -> String {
+    s.replace('\r', "\\r").replace('\n', "\\n")
 }

@@ -18,6 +18,7 @@ pub mod input;
 pub mod locate;
 pub mod promote;
 pub mod resolve;
+mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -247,6 +248,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                 });
             }
         }
+    }
+
+    if cli.list {
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        return write_listing(&occurrences).map(|()| Outcome { changed: false });
     }
 
     // Resolve each unique reference once.
@@ -503,6 +511,44 @@ fn promote_error(o: &Occurrence, original: &str, f: &promote::Failure) -> Error 
         target: f.target.to_string(),
         source: f.error.clone(),
     }
+}
+
+/// `--list`: the occurrences as JSON on stdout.
+fn write_listing(occurrences: &[Occurrence]) -> Result<(), Vec<Error>> {
+    let images = occurrences
+        .iter()
+        .map(|o| {
+            let (reference, pinned) = match &o.plan {
+                Plan::Pinned(p) => (Some(p.key.clone()), true),
+                Plan::Resolve(p) => (Some(p.key.clone()), false),
+                Plan::Skip | Plan::Failed => (None, false),
+            };
+            contract::ListEntry {
+                file: o.at.file.clone(),
+                document: o.at.document,
+                path: o.at.path.clone(),
+                line: o.at.line,
+                image: o.scalar.value.clone(),
+                reference,
+                pinned,
+            }
+        })
+        .collect();
+    let listing = contract::Listing {
+        schema_version: SCHEMA_VERSION,
+        images,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&listing).expect("listing serialises");
+    bytes.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            vec![Error::Write {
+                path: PathBuf::from("-"),
+                source: e,
+            }]
+        })
 }
 
 /// A byte range of an input and its replacement.

@@ -141,15 +141,41 @@ const POD_KINDS: [&str; 9] = [
     "CronJob",
 ];
 
-const ARGO_TEMPLATE_PATHS: [&str; 7] = [
-    "templates[*].container.image",
-    "templates[*].script.image",
-    "templates[*].containerSet.containers[*].image",
-    "templates[*].initContainers[*].image",
-    "templates[*].sidecars[*].image",
-    "templateDefaults.container.image",
-    "templateDefaults.script.image",
+/// Where images are in an Argo template.
+const ARGO_IN_TEMPLATE: [&str; 5] = [
+    "container.image",
+    "script.image",
+    "containerSet.containers[*].image",
+    "initContainers[*].image",
+    "sidecars[*].image",
 ];
+
+/// Where templates are in an Argo workflow spec: its templates, the inline
+/// templates of their DAG tasks and steps (and those of inline templates,
+/// one level down), and the template defaults.
+const ARGO_TEMPLATES: [&str; 7] = [
+    "templates[*]",
+    "templates[*].dag.tasks[*].inline",
+    "templates[*].steps[*][*].inline",
+    "templates[*].dag.tasks[*].inline.dag.tasks[*].inline",
+    "templates[*].dag.tasks[*].inline.steps[*][*].inline",
+    "templates[*].steps[*][*].inline.dag.tasks[*].inline",
+    "templates[*].steps[*][*].inline.steps[*][*].inline",
+];
+
+/// Every image path of an Argo workflow spec, relative to the spec.
+fn argo_paths() -> Vec<Vec<Step>> {
+    let mut out = Vec::new();
+    for t in ARGO_TEMPLATES {
+        for tail in ARGO_IN_TEMPLATE {
+            out.push(parse_steps(&format!("{t}.{tail}")).expect("built-in path"));
+        }
+    }
+    for tail in ["container.image", "script.image"] {
+        out.push(parse_steps(&format!("templateDefaults.{tail}")).expect("built-in path"));
+    }
+    out
+}
 
 /// The parser only needs to keep nodes on these paths (built-in and `rules`).
 pub fn interest(rules: &[ImagePath]) -> Interest {
@@ -167,9 +193,9 @@ pub fn interest(rules: &[ImagePath]) -> Interest {
         }
     }
     for base in [&["spec"][..], &["spec", "workflowSpec"][..]] {
-        for tail in ARGO_TEMPLATE_PATHS {
+        for tail in argo_paths() {
             let mut s: Vec<Step> = base.iter().map(|p| Step::Key((*p).to_string())).collect();
-            s.extend(parse_steps(tail).expect("built-in path"));
+            s.extend(tail);
             all.push(s);
         }
     }
@@ -209,18 +235,18 @@ fn visit(
     depth: usize,
 ) {
     let root = doc.deref(root);
-    let api_version = root
-        .get("apiVersion")
+    let api_version = doc
+        .get(root, "apiVersion")
         .map(|n| doc.deref(n))
         .and_then(Node::as_str);
-    let kind = root
-        .get("kind")
+    let kind = doc
+        .get(root, "kind")
         .map(|n| doc.deref(n))
         .and_then(Node::as_str);
     let mut steps: Vec<Vec<Step>> = Vec::new();
     match kind {
         Some("List") if depth < 8 => {
-            if let Some(Node::Seq(items)) = root.get("items").map(|n| doc.deref(n)) {
+            if let Some(Node::Seq(items)) = doc.get(root, "items").map(|n| doc.deref(n)) {
                 for (i, item) in items.iter().enumerate() {
                     visit(
                         doc,
@@ -258,9 +284,9 @@ fn visit(
             };
             if let Some(base) = templates {
                 let base: Vec<Step> = base.iter().map(|p| Step::Key((*p).to_string())).collect();
-                for tail in ARGO_TEMPLATE_PATHS {
+                for tail in argo_paths() {
                     let mut s = base.clone();
-                    s.extend(parse_steps(tail).expect("built-in path"));
+                    s.extend(tail);
                     steps.push(s);
                 }
             }
@@ -268,7 +294,7 @@ fn visit(
         None => {
             // Docker Compose / Swarm stack file.
             if matches!(
-                root.get("services").map(|n| doc.deref(n)),
+                doc.get(root, "services").map(|n| doc.deref(n)),
                 Some(Node::Map(_))
             ) {
                 steps.push(parse_steps("services.*.image").expect("built-in path"));
@@ -304,20 +330,18 @@ fn walk(doc: &Document, node: &Node, steps: &[Step], path: &mut String, out: &mu
     let len = path.len();
     match (step, node) {
         (Step::Key(k), Node::Map(_)) => {
-            if let Some(v) = node.get(k) {
+            if let Some(v) = doc.get(node, k) {
                 path.push_str(k);
                 path.push('.');
                 walk(doc, v, rest, path, out);
             }
         }
-        (Step::AllValues, Node::Map(entries)) => {
-            for (k, v) in entries {
-                if let Some(k) = doc.deref(k).as_str() {
-                    path.truncate(len);
-                    path.push_str(k);
-                    path.push('.');
-                    walk(doc, v, rest, path, out);
-                }
+        (Step::AllValues, Node::Map(_)) => {
+            for (k, v) in doc.entries(node) {
+                path.truncate(len);
+                path.push_str(k);
+                path.push('.');
+                walk(doc, v, rest, path, out);
             }
         }
         (Step::AllItems, Node::Seq(items)) => {
