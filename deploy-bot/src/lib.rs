@@ -9,6 +9,7 @@ pub mod github;
 pub mod manifests;
 pub mod metrics;
 pub mod names;
+pub mod notify;
 pub mod queue;
 pub mod request;
 pub mod validate;
