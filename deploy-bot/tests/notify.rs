@@ -18,47 +18,44 @@ struct NotifyOut {
     seconds: f64,
 }
 
-/// One HTTP request received: headers (lowercase names) and body; answers `status`.
-fn serve_once(
-    status: u16,
-) -> (
-    String,
-    std::thread::JoinHandle<(Vec<(String, String)>, Vec<u8>)>,
-) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let h = std::thread::spawn(move || {
-        let (s, _) = l.accept().unwrap();
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        let mut headers = vec![("request-line".to_string(), line.trim().to_string())];
+/// A request as received: headers (lowercase names) and body.
+type Received = (Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP request received; answers `status`.
+fn serve_once(status: u16) -> (String, std::thread::JoinHandle<Received>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let mut headers = vec![("request-line".to_string(), first.trim().to_string())];
         let mut len = 0usize;
         loop {
-            let mut l = String::new();
-            r.read_line(&mut l).unwrap();
-            let l = l.trim_end();
-            if l.is_empty() {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
                 break;
             }
-            let (k, v) = l.split_once(':').unwrap();
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-            if k == "content-length" {
-                len = v.parse().unwrap();
+            let (name, value) = line.split_once(':').unwrap();
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+            if name == "content-length" {
+                len = value.parse().unwrap();
             }
-            headers.push((k, v));
+            headers.push((name, value));
         }
         let mut body = vec![0; len];
-        r.read_exact(&mut body).unwrap();
-        let mut s = s;
+        reader.read_exact(&mut body).unwrap();
         write!(
-            s,
+            stream,
             "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
         )
         .unwrap();
         (headers, body)
     });
-    (url, h)
+    (url, handle)
 }
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
