@@ -184,7 +184,7 @@ pub struct WorkflowArgs {
     #[arg(long)]
     pub registry: Option<String>,
     /// Default of the `environment` parameter that the deploy steps render.
-    #[arg(long, default_value = "dev")]
+    #[arg(long, visible_alias = "env", default_value = "dev")]
     pub environment: String,
     /// Default of the `cluster-repo` parameter (deploy-bot's cluster repository).
     #[arg(long, value_name = "URL")]

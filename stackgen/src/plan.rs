@@ -86,7 +86,8 @@ pub struct Job {
     pub services: Vec<String>,
     /// Jobs that must finish first.
     pub needs: Vec<String>,
-    /// The stage: 0 for jobs without needs, else one more than the latest need.
+    /// The build stage: 0 for a job that needs no build, else one more than
+    /// the latest build it needs (libraries, which build nothing, add no stage).
     pub stage: usize,
     /// Whether monobuild scheduled it (affected by the change); unaffected
     /// images are built too, and normally skipped by their content key.
@@ -146,23 +147,24 @@ pub fn jobs(schedule: &Schedule, stack: Option<&Stack>, repo_dir: &Path) -> Resu
         }
     };
     let mut out: Vec<Job> = Vec::with_capacity(schedule.jobs.len());
-    let mut stage_of: HashMap<&str, usize> = HashMap::with_capacity(schedule.jobs.len());
+    let mut stage_of: HashMap<&str, (usize, bool)> = HashMap::with_capacity(schedule.jobs.len());
     for j in &schedule.jobs {
         let stage = j
             .needs
             .iter()
             .filter_map(|n| stage_of.get(n.as_str()))
-            .map(|s| s + 1)
+            .map(|&(s, build)| s + usize::from(build))
             .max()
             .unwrap_or(0);
-        stage_of.insert(&j.name, stage);
+        let kind = kind_of(&j.name);
+        stage_of.insert(&j.name, (stage, kind == JobKind::Build));
         let (image, services) = images.get(j.name.as_str()).map_or_else(
             || (default_image(&j.name), Vec::new()),
             |(i, s)| ((*i).to_string(), s.clone()),
         );
         out.push(Job {
             component: j.name.clone(),
-            kind: kind_of(&j.name),
+            kind,
             hash: schedule.hashes[&j.name].clone(),
             image,
             services,

@@ -47,11 +47,12 @@ fn lit(s: impl Into<String>) -> Arg {
 
 /// Where a step runs: the source checkout (`src/` of the work directory) or the work directory itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Cwd {
-    /// The checkout of the monorepo (`WORK/src`).
+    /// The checkout of the monorepo (`WORK/src`): `"src"` in the plan.
+    #[serde(rename = "src")]
     Src,
-    /// The work directory (`WORK`): outputs go to `WORK/deploy`, `WORK/manifests`.
+    /// The work directory (`WORK`): outputs go to `WORK/deploy`, `WORK/manifests`: `"."` in the plan.
+    #[serde(rename = ".")]
     Work,
 }
 

@@ -175,11 +175,11 @@ fn plan_names_every_service_build_and_step() {
     assert_eq!(
         summary,
         [
-            ("services/web".to_string(), 1, true),
+            ("services/web".to_string(), 0, true),
             ("services/api".to_string(), 0, false)
         ]
     );
-    assert_eq!(p.stages, 2);
+    assert_eq!(p.stages, 1, "a library adds no stage");
     assert_eq!(p.libraries, ["libs/page"]);
     let web = &p.builds[0];
     assert_eq!(web.kind, "build");
