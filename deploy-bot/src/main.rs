@@ -201,6 +201,15 @@ async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
         status: None,
         commit: n.commit.clone(),
         applied: None,
+        images: match &n.compose {
+            Some(c) => Some(
+                notify::expected(c)?
+                    .into_iter()
+                    .map(|e| (e.name, e.image))
+                    .collect(),
+            ),
+            None => None,
+        },
         seconds: 0.0,
     };
     let already = match (&watch, n.if_needed) {

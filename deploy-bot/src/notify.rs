@@ -91,6 +91,9 @@ pub struct NotifyResult {
     pub commit: String,
     /// With `--wait`: whether the stack runs the pinned images.
     pub applied: Option<bool>,
+    /// With `--compose`: service -> the image it must run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<std::collections::BTreeMap<String, String>>,
     /// Seconds spent, in total.
     pub seconds: f64,
 }

@@ -15,6 +15,8 @@ struct NotifyOut {
     status: Option<u16>,
     commit: String,
     applied: Option<bool>,
+    #[serde(default)]
+    images: Option<std::collections::BTreeMap<String, String>>,
     seconds: f64,
 }
 
@@ -87,7 +89,7 @@ fn notify_sends_a_signed_push_with_the_secret_from_a_file() {
     out.success();
     let r: NotifyOut = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(r.schema_version, 1);
-    assert!(r.sent && r.status == Some(202) && r.applied.is_none());
+    assert!(r.sent && r.status == Some(202) && r.applied.is_none() && r.images.is_none());
     assert_eq!(r.commit, "a".repeat(40));
     assert!(r.seconds >= 0.0);
     let (headers, body) = server.join().unwrap();
