@@ -65,6 +65,14 @@ pub enum Command {
     /// With names under `.localhost`, `http://<branch>.<stack>.dev.localhost:<port>/` opens with no DNS set-up.
     #[command(after_help = AFTER_HELP)]
     Ingress(IngressArgs),
+    /// Tell an agent that the cluster repo's branch moved: a GitHub-format push webhook, signed.
+    ///
+    /// The payload (`ref`, `after`, `repository.clone_url`, ...) is signed with HMAC-SHA256
+    /// (`X-Hub-Signature-256`); the secret comes from --secret-file or DEPLOY_BOT_WEBHOOK_SECRET,
+    /// never from the command line. With --wait, waits until the swarm stack --namespace runs the
+    /// images of --compose. Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
+    #[command(after_help = AFTER_HELP)]
+    Notify(NotifyArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -173,6 +181,44 @@ pub struct IngressArgs {
     /// How long one upstream request may take.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
     pub upstream_timeout: Duration,
+}
+
+/// `notify` flags.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The agent's base URL.
+    #[arg(long, value_name = "URL")]
+    pub agent_url: String,
+    /// The webhook path on the agent.
+    #[arg(long, value_name = "PATH", default_value = "/webhooks")]
+    pub path: String,
+    /// The cluster repo (the payload's repository URL; the agent checks it is the one it watches).
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// The branch that moved.
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    pub branch: String,
+    /// The commit the branch moved to.
+    #[arg(long, value_name = "SHA")]
+    pub commit: String,
+    /// File holding the webhook secret (else DEPLOY_BOT_WEBHOOK_SECRET).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// After sending, wait at most SECS seconds until the stack runs the pinned images (needs --compose and --namespace).
+    #[arg(long, value_name = "SECS", requires_all = ["compose", "namespace"])]
+    pub wait: Option<u64>,
+    /// The compose file whose services and images the stack must run.
+    #[arg(long, value_name = "FILE")]
+    pub compose: Option<PathBuf>,
+    /// The swarm stack name (the cluster repo directory).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Send nothing when the stack already runs the pinned images (needs --wait).
+    #[arg(long, requires = "wait")]
+    pub if_needed: bool,
+    /// docker CLI to run (default: `docker` on PATH; DOCKER_HOST is honoured).
+    #[arg(long, value_name = "PATH")]
+    pub docker: Option<PathBuf>,
 }
 
 /// `agent` flags.

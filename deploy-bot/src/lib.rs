@@ -11,6 +11,7 @@ pub mod logging;
 pub mod manifests;
 pub mod metrics;
 pub mod names;
+pub mod notify;
 pub mod queue;
 pub mod request;
 pub mod server;

@@ -144,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             Ok(())
         }
+        Command::Notify(n) => notify(n).await,
         Command::Agent(a) => {
             let secret = match &a.secret_file {
                 Some(f) => std::fs::read_to_string(f)
@@ -233,4 +234,69 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
+    use deploy_bot::notify::{self, NotifyOptions, NotifyResult, StackState, Watch};
+    let start = std::time::Instant::now();
+    if let Some(ns) = &n.namespace {
+        deploy_bot::names::check_namespace(ns)?;
+    }
+    let secret = notify::read_secret(n.secret_file.as_deref())?;
+    let watch = match (&n.compose, &n.namespace) {
+        (Some(c), Some(ns)) if n.wait.is_some() => Some(Watch {
+            docker: n.docker.clone().unwrap_or_else(|| "docker".into()),
+            namespace: ns.clone(),
+            services: notify::expected(c)?,
+        }),
+        _ => None,
+    };
+    let mut result = NotifyResult {
+        schema_version: 1,
+        sent: false,
+        delivery: None,
+        status: None,
+        commit: n.commit.clone(),
+        applied: None,
+        images: match &n.compose {
+            Some(c) => Some(
+                notify::expected(c)?
+                    .into_iter()
+                    .map(|e| (e.name, e.image))
+                    .collect(),
+            ),
+            None => None,
+        },
+        seconds: 0.0,
+    };
+    let already = match (&watch, n.if_needed) {
+        (Some(w), true) => {
+            notify::stack_state(&w.docker, &w.namespace, &w.services).await? == StackState::Applied
+        }
+        _ => false,
+    };
+    if already {
+        result.applied = Some(true);
+    } else {
+        let opts = NotifyOptions {
+            agent_url: n.agent_url.clone(),
+            path: n.path.clone(),
+            repo: n.repo.clone(),
+            branch: n.branch.clone(),
+            commit: n.commit.clone(),
+            secret,
+            timeout: std::time::Duration::from_secs(30),
+        };
+        let (delivery, status) = notify::send(&opts).await?;
+        result.sent = true;
+        result.delivery = Some(delivery);
+        result.status = Some(status);
+        if let (Some(w), Some(secs)) = (&watch, n.wait) {
+            notify::wait_applied(w, std::time::Duration::from_secs(secs)).await?;
+            result.applied = Some(true);
+        }
+    }
+    result.seconds = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
+    Ok(())
 }

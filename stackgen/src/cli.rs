@@ -51,6 +51,12 @@ pub enum Command {
     Manifests(Render),
     /// Write the Docker Swarm stack file (compose 3.8) of an environment for a branch.
     Compose(ComposeArgs),
+    /// Print the plan of a run as JSON: namespace, tag, services, and the exact
+    /// command line of every step (diff, build per job, compose, manifests, resolve, request).
+    ///
+    /// Without --schedule the plan has no builds (run its diff step, then plan again
+    /// with monobuild's JSON). scripts/pipeline runs what this prints.
+    Plan(PlanArgs),
     /// Print the alias of an environment for a branch (Kubernetes namespace, Docker stack name).
     Namespace(Target),
     /// Print the URL of an environment for a branch.
@@ -85,6 +91,10 @@ pub struct Render {
     /// The image tag of every service (images are {registry}/{image}:{tag}).
     #[arg(long, short = 't', value_name = "TAG")]
     pub tag: String,
+    /// Registry override: `HOST[:PORT]` replaces the host of the stack file's registry
+    /// (its path stays), `HOST[:PORT]/PATH` replaces it as a whole.
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
     /// Write one file per object into DIR/<namespace>/ (replaced as a whole) instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
@@ -98,6 +108,9 @@ pub struct ComposeArgs {
     /// The image tag of every service.
     #[arg(long, short = 't', value_name = "TAG")]
     pub tag: String,
+    /// Registry override (as for `manifests`).
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
     /// Write the stack file to FILE (atomically) instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -153,33 +166,102 @@ pub struct WorkflowArgs {
     /// The Docker-in-Docker sidecar image of build tasks.
     #[arg(long, value_name = "IMAGE", default_value = "docker:24-dind")]
     pub dind_image: String,
-    /// The build context: the repository root (Dockerfiles may copy shared libraries) or the component directory.
-    #[arg(long, value_enum, default_value_t = ContextArg::Root)]
-    pub context: ContextArg,
     /// Where the repository is checked out, to tell build jobs (a Dockerfile) from deploy jobs (a stack.yaml).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo_dir: PathBuf,
-    /// Default of the `repo` parameter: the git URL the tasks check out.
+    /// Default of the `repo` parameter: the git URL the checkout task clones.
     #[arg(long, value_name = "URL")]
     pub repo: Option<String>,
-    /// Default of the `revision` parameter (the commit built; also the image tag).
+    /// Default of the `revision` parameter (the commit built).
     #[arg(long)]
     pub revision: Option<String>,
-    /// Default of the `branch` parameter.
+    /// Default of the `branch` parameter; with the stack file it also gives the
+    /// `tag` (the branch slug) and `namespace` parameters.
     #[arg(long)]
     pub branch: Option<String>,
-    /// Default of the `registry` parameter [default: the stack file's registry].
+    /// Default of the `registry` parameter: the image prefix, the stack file's
+    /// registry under this override (see `manifests --registry`).
     #[arg(long)]
     pub registry: Option<String>,
-    /// Default of the `environment` parameter that deploy tasks render.
-    #[arg(long, default_value = "dev")]
+    /// Default of the `environment` parameter that the deploy steps render.
+    #[arg(long, visible_alias = "env", default_value = "dev")]
     pub environment: String,
     /// Default of the `cluster-repo` parameter (deploy-bot's cluster repository).
     #[arg(long, value_name = "URL")]
     pub cluster_repo: Option<String>,
+    /// Do not add the stack's deploy steps (compose, manifests, resolve, request) after the builds.
+    #[arg(long)]
+    pub no_deploy: bool,
+    /// Size of the work volume every task mounts at /work.
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    pub work_size: String,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// The Secret whose key `token` deploy tasks pass to deploy-bot as `GITHUB_TOKEN` (optional).
     #[arg(long, value_name = "NAME", default_value = "deploy-bot-github")]
     pub token_secret: String,
+}
+
+/// What `plan` and `workflow` share: the run's settings and the step options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The branch changes are computed against (default of the `base-branch` parameter).
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    pub base_branch: String,
+    /// The cluster repo's branch that requests target (`cluster-branch` parameter).
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    pub cluster_branch: String,
+    /// A build argument of every image build, `KEY=VALUE` (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The build context: the repository root (Dockerfiles may copy shared libraries) or the component directory.
+    #[arg(long, value_enum, default_value_t = ContextArg::Root)]
+    pub context: ContextArg,
+    /// A plain-HTTP registry host digest-resolve may use (`digest-resolve --insecure-registry`).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Option<String>,
+    /// Where deploy-bot request opens the pull request.
+    #[arg(long, value_enum, default_value_t = ForgeArg::Github)]
+    pub forge: ForgeArg,
+    /// How Swarm services find each other in the rendered compose file.
+    #[arg(long, value_enum, default_value_t = EndpointArg::Dnsrr)]
+    pub endpoint_mode: EndpointArg,
+}
+
+/// `--forge` of deploy-bot request.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ForgeArg {
+    /// A GitHub pull request (token from the environment).
+    Github,
+    /// Push the deploy branch only.
+    None,
+}
+
+/// `plan` arguments.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The commit built (`revision`; deploy-bot records it).
+    #[arg(long, value_name = "SHA", default_value = "")]
+    pub revision: String,
+    /// Registry override (as for `manifests`).
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<String>,
+    /// The monorepo's git URL (`repo` parameter).
+    #[arg(long, value_name = "URL", default_value = "")]
+    pub repo: String,
+    /// The cluster repo deploy-bot delivers to (`cluster-repo` parameter).
+    #[arg(long, value_name = "URL", default_value = "")]
+    pub cluster_repo: String,
+    /// monobuild's JSON (`monobuild diff --format json`); `-` for stdin. Without it the plan has no builds.
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
+    /// Where the repository is checked out (to find each component's Dockerfile).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo_dir: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `--kind`.

@@ -5,12 +5,14 @@
 pub mod compose;
 pub mod error;
 pub mod manifests;
+pub mod plan;
 pub mod positions;
 pub mod quantity;
 pub mod resolve;
 pub mod schedule;
 pub mod slug;
 pub mod stack;
+pub mod steps;
 pub mod workflow;
 pub mod yaml;
 

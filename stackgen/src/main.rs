@@ -9,10 +9,14 @@ use anyhow::Context as _;
 use clap::Parser;
 use microplatform_common::{exit, io};
 use stackgen::stack::Stack;
-use stackgen::workflow::{self, Context, JobInfo, Kind, PodGc, TaskKind};
-use stackgen::{compose, manifests, resolve, schedule};
+use stackgen::steps::StepOptions;
+use stackgen::workflow::{self, Kind, PodGc};
+use stackgen::{compose, manifests, plan, resolve, schedule};
 
-use cli::{Cli, Command, ContextArg, EndpointArg, KindArg, PodGcArg, WorkflowArgs};
+use cli::{
+    Cli, Command, ContextArg, EndpointArg, ForgeArg, KindArg, PlanArgs, PodGcArg, RunArgs,
+    WorkflowArgs,
+};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -50,7 +54,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Manifests(r) => {
             resolve::check_tag(&r.tag)?;
-            let s = load(cli.stack.as_ref())?;
+            let mut s = load(cli.stack.as_ref())?;
+            plan::apply_registry(&mut s, r.registry.as_deref());
             let env = resolve::resolve(&s, &r.target.env, &r.target.branch)?;
             let result = if let Some(dir) = &r.out_dir {
                 let docs = manifests::documents(&env, &r.tag);
@@ -70,7 +75,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Compose(c) => {
             resolve::check_tag(&c.tag)?;
-            let s = load(cli.stack.as_ref())?;
+            let mut s = load(cli.stack.as_ref())?;
+            plan::apply_registry(&mut s, c.registry.as_deref());
             let env = resolve::resolve(&s, &c.target.env, &c.target.branch)?;
             let mode = match c.endpoint_mode {
                 EndpointArg::Dnsrr => compose::EndpointMode::Dnsrr,
@@ -109,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Schema => out(stackgen::stack::json_schema().as_bytes()),
         Command::Workflow(w) => workflow_cmd(cli.stack.as_ref(), &w),
+        Command::Plan(p) => plan_cmd(cli.stack.as_ref(), &p),
         Command::Completions { shell } => {
             microplatform_common::cli::print_completions::<Cli>(shell);
             Ok(())
@@ -119,20 +126,94 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn step_options(r: &RunArgs) -> StepOptions {
+    StepOptions {
+        build_args: r.build_args.clone(),
+        component_context: matches!(r.context, ContextArg::Component),
+        insecure_registry: r.insecure_registry.clone(),
+        forge: match r.forge {
+            ForgeArg::Github => "github",
+            ForgeArg::None => "none",
+        }
+        .into(),
+        endpoint_mode: match r.endpoint_mode {
+            EndpointArg::Dnsrr => "dnsrr",
+            EndpointArg::Vip => "vip",
+        }
+        .into(),
+        stack_file: "stack.yaml".into(),
+    }
+}
+
+fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
+    let mut s = load(stack)?;
+    plan::apply_registry(&mut s, p.registry.as_deref());
+    let jobs = match &p.schedule {
+        None => None,
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                io::read_stdin().context("reading monobuild's JSON from stdin")?
+            } else {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+            };
+            let sched = schedule::parse(&text)?;
+            Some(plan::jobs(&sched, Some(&s), &p.repo_dir)?)
+        }
+    };
+    let input = plan::PlanInput {
+        env: &p.target.env,
+        branch: &p.target.branch,
+        base_branch: &p.run.base_branch,
+        revision: &p.revision,
+        repo: &p.repo,
+        cluster_repo: &p.cluster_repo,
+        cluster_branch: &p.run.cluster_branch,
+        steps: step_options(&p.run),
+    };
+    let doc = plan::plan(&s, &input, jobs.as_deref())?;
+    let mut text = serde_json::to_string_pretty(&doc).context("serializing the plan")?;
+    text.push('\n');
+    out(text.as_bytes())
+}
+
 fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()> {
     // The stack file is optional here: it names images and the registry when present.
-    let stack = match stack {
+    let mut stack = match stack {
         Some(p) => Some(Stack::load(p)?),
         None if Path::new("stack.yaml").is_file() => Some(Stack::load(Path::new("stack.yaml"))?),
         None => None,
     };
+    if let Some(s) = stack.as_mut() {
+        plan::apply_registry(s, w.registry.as_deref());
+    }
     let text = io::read_stdin().context("reading monobuild's JSON from stdin")?;
     let sched = schedule::parse(&text)?;
     let ttl_seconds = w.ttl.as_deref().map(workflow::parse_ttl).transpose()?;
-    let registry = w
-        .registry
-        .clone()
-        .or_else(|| stack.as_ref().map(|s| s.file.registry.clone()));
+    let mut params = std::collections::BTreeMap::new();
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            params.insert(k.to_string(), v);
+        }
+    };
+    set("repo", w.repo.clone());
+    set("revision", w.revision.clone());
+    set("branch", w.branch.clone());
+    set("base-branch", Some(w.run.base_branch.clone()));
+    set(
+        "registry",
+        stack
+            .as_ref()
+            .map(|s| s.file.registry.clone())
+            .or_else(|| w.registry.clone()),
+    );
+    set("tag", w.branch.as_deref().map(plan::tag).transpose()?);
+    if let (Some(s), Some(b)) = (stack.as_ref(), w.branch.as_deref()) {
+        set("namespace", Some(resolve::namespace(s, &w.environment, b)?));
+    }
+    set("environment", Some(w.environment.clone()));
+    set("cluster-repo", w.cluster_repo.clone());
+    set("cluster-branch", Some(w.run.cluster_branch.clone()));
     let options = workflow::Options {
         kind: match w.kind {
             KindArg::Workflow => Kind::Workflow,
@@ -152,45 +233,16 @@ fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()>
         retries: w.retries,
         toolkit_image: w.toolkit_image.clone(),
         dind_image: w.dind_image.clone(),
-        context: match w.context {
-            ContextArg::Root => Context::Root,
-            ContextArg::Component => Context::Component,
-        },
-        params: vec![
-            ("repo", w.repo.clone()),
-            ("revision", w.revision.clone()),
-            ("branch", w.branch.clone()),
-            ("registry", registry),
-            ("environment", Some(w.environment.clone())),
-            ("cluster-repo", w.cluster_repo.clone()),
-        ],
+        steps: step_options(&w.run),
+        deploy: stack.is_some() && !w.no_deploy,
+        params,
+        work_size: w.work_size.clone(),
         token_secret: w.token_secret.clone(),
     };
-    let repo_dir = w.repo_dir.clone();
-    let info = |component: &str| -> JobInfo {
-        let dir = repo_dir.join(component);
-        let kind = if dir.join("Dockerfile").is_file() {
-            TaskKind::Build
-        } else if dir.join("stack.yaml").is_file() {
-            TaskKind::Deploy
-        } else {
-            TaskKind::Pass
-        };
-        let image = stack
-            .as_ref()
-            .and_then(|s| {
-                s.file
-                    .services
-                    .values()
-                    .chain(s.file.environments.values().flat_map(|e| e.add.values()))
-                    .find(|svc| svc.component.as_deref() == Some(component))
-                    .map(|svc| svc.image.clone())
-            })
-            .unwrap_or_else(|| workflow::default_image(component));
-        JobInfo { kind, image }
-    };
-    let doc = workflow::generate(&sched, &options, &info)?;
+    let jobs = plan::jobs(&sched, stack.as_ref(), &w.repo_dir)?;
+    let doc = workflow::generate(&jobs, &options)?;
     let text = manifests::to_yaml(&doc);
+    workflow::check_size(&text, jobs.len())?;
     // The process ends now: freeing thousands of small values is wasted time.
     std::mem::forget(doc);
     std::mem::forget(sched);

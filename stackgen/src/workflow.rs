@@ -1,12 +1,13 @@
-//! The Argo `Workflow` (or `WorkflowTemplate`) of a build schedule: one DAG task per job (build, deploy or pass), edges from `needs`, split into nested DAGs past Argo's 200-task limit.
+//! The Argo `Workflow` (or `WorkflowTemplate`) of a run: a checkout, one DAG task per job (build, deploy or pass) with edges from `needs` (nested DAGs past Argo's 200-task limit), then the stack's deploy steps; every command line comes from `steps`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
 use crate::error::{Error, Result};
-use crate::schedule::Schedule;
+use crate::plan::{Job, JobKind};
+use crate::steps::{self, Argo, Bind as _, StepOptions};
 
 /// Argo's cap on `dag.tasks` and on `templates` (v4).
 pub const MAX_ITEMS: usize = 200;
@@ -49,26 +50,6 @@ impl PodGc {
     }
 }
 
-/// The build context of build tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Context {
-    /// The repository root (components may copy shared libraries); `-f <component>/Dockerfile`.
-    Root,
-    /// The component's directory.
-    Component,
-}
-
-/// What a job does in the workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TaskKind {
-    /// The component has a `Dockerfile`: build-with-cache builds and pushes its image.
-    Build,
-    /// The component has a `stack.yaml`: render, pin and deliver its manifests.
-    Deploy,
-    /// Neither (a library): a pod-less pass-through task that keeps the edges.
-    Pass,
-}
-
 /// Options of `stackgen workflow`.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -92,28 +73,24 @@ pub struct Options {
     pub toolkit_image: String,
     /// The Docker-in-Docker sidecar image.
     pub dind_image: String,
-    /// Build context.
-    pub context: Context,
-    /// Default values of the workflow parameters (`repo`, `revision`, `branch`, `registry`, `environment`, `cluster-repo`).
-    pub params: Vec<(&'static str, Option<String>)>,
+    /// The step options (build arguments, context, forge, endpoint mode, ...).
+    pub steps: StepOptions,
+    /// Add the stack's deploy steps (compose, manifests, resolve, request) after the jobs.
+    pub deploy: bool,
+    /// Values of the workflow parameters ([`steps::PARAMETERS`]); a missing one has no default.
+    pub params: BTreeMap<String, String>,
+    /// The size of the work volume (`volumeClaimTemplates`), e.g. `1Gi`.
+    pub work_size: String,
     /// The Secret holding `GITHUB_TOKEN` for deploy-bot (key `token`, optional).
     pub token_secret: String,
 }
 
-/// A job with what the workflow needs to know about it.
-#[derive(Debug, Clone)]
-pub struct JobInfo {
-    /// Task kind.
-    pub kind: TaskKind,
-    /// Image repository under the registry (for builds).
-    pub image: String,
-}
-
 /// The Argo task name of a component: runs of characters other than
-/// `a-zA-Z0-9-` become `-`, no leading or trailing `-`; past 128 characters
-/// cut with a hash suffix.
+/// `a-zA-Z0-9-` become `-`, no leading or trailing `-`; a name that starts
+/// with a digit gets the prefix `c-` (Argo refuses task names that begin with
+/// a digit in `dependencies`); past 128 characters cut with a hash suffix.
 pub fn task_name(component: &str) -> Option<String> {
-    let mut out = String::with_capacity(component.len());
+    let mut out = String::with_capacity(component.len() + 2);
     let mut dash = false;
     for c in component.chars() {
         if c.is_ascii_alphanumeric() || c == '-' {
@@ -126,115 +103,121 @@ pub fn task_name(component: &str) -> Option<String> {
             dash = true;
         }
     }
-    let trimmed = out.trim_matches('-');
+    let mut trimmed = out.trim_matches('-').to_string();
     if trimmed.is_empty() {
         return None;
     }
+    if trimmed.starts_with(|c: char| c.is_ascii_digit()) {
+        trimmed.insert_str(0, "c-");
+    }
     if trimmed.len() <= MAX_TASK_NAME {
-        return Some(trimmed.to_string());
+        return Some(trimmed);
     }
     let hash = hex::encode(sha2::Sha256::digest(component.as_bytes()));
     let keep = trimmed[..MAX_TASK_NAME - 9].trim_end_matches('-');
     Some(format!("{keep}-{}", &hash[..8]))
 }
 
-/// The default image repository of a component: lowercase, characters other
-/// than `a-z0-9._/-` become `-`.
+/// The default image repository of a component (see [`crate::plan::default_image`]).
 pub fn default_image(component: &str) -> String {
-    let s: String = component
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '/' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.split('/')
-        .map(|p| p.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
+    crate::plan::default_image(component)
 }
 
 fn param(name: &str) -> String {
-    format!("{{{{workflow.parameters.{name}}}}}")
-}
-
-fn input(name: &str) -> String {
-    format!("{{{{inputs.parameters.{name}}}}}")
+    Argo.param(name)
 }
 
 fn env(name: &str, value: impl Into<String>) -> Value {
     json!({"name": name, "value": value.into()})
 }
 
-const WAIT_FOR_DOCKER: &str = "i=0\nuntil docker version >/dev/null 2>&1; do\n  i=$((i+1))\n  if [ \"$i\" -ge 120 ]; then echo 'stackgen: the docker-in-docker sidecar did not start' >&2; exit 1; fi\n  sleep 1\ndone\n";
+/// The work volume (a `volumeClaimTemplate`) every task mounts: the checkout in
+/// `/work/src`, the rendered stack in `/work/deploy` and `/work/manifests`.
+pub const WORK: &str = "/work";
 
-fn build_script(context: Context) -> String {
-    let ctx = match context {
-        Context::Root => "/src",
-        Context::Component => "\"/src/$COMPONENT\"",
-    };
-    format!(
-        "set -eu\n{WAIT_FOR_DOCKER}exec build-with-cache --tag \"$REGISTRY/$IMAGE:$REVISION\" --source-hash \"$SOURCE_HASH\" --branch \"$BRANCH\" --file \"/src/$COMPONENT/Dockerfile\" {ctx}\n"
-    )
-}
+const WAIT_FOR_DOCKER: &str = "i=0\nuntil docker version >/dev/null 2>&1; do\n  i=$((i+1))\n  if [ \"$i\" -ge 120 ]; then echo 'stackgen: the docker-in-docker sidecar did not start' >&2; exit 1; fi\n  sleep 1\ndone\nexec \"$0\" \"$@\"\n";
 
-const DEPLOY_SCRIPT: &str = "set -eu\nstack=\"/src/$COMPONENT/stack.yaml\"\nns=$(stackgen namespace --stack \"$stack\" --env \"$ENVIRONMENT\" --branch \"$BRANCH\")\nstackgen manifests --stack \"$stack\" --env \"$ENVIRONMENT\" --branch \"$BRANCH\" --tag \"$REVISION\" --out-dir /tmp/deploy\ndigest-resolve --in-place \"/tmp/deploy/$ns\"\nexec deploy-bot request --dir \"/tmp/deploy/$ns\" --namespace \"$ns\" --repo \"$CLUSTER_REPO\" --sha \"$REVISION\"\n";
+const CHECKOUT_SCRIPT: &str = "rm -rf /work/src\ngit clone --quiet \"$0\" /work/src\ngit -C /work/src checkout --quiet \"$1\"\n";
 
-fn source_artifact() -> Value {
-    json!({
-        "name": "source",
-        "path": "/src",
-        "git": {"repo": param("repo"), "revision": param("revision")},
-    })
-}
+const DEPLOY_SCRIPT: &str = "set -eu\nstack=\"src/$COMPONENT/stack.yaml\"\nns=$(stackgen --stack \"$stack\" namespace --env \"$ENVIRONMENT\" --branch \"$BRANCH\")\nrm -rf \"deploy-$ns\"\nstackgen --stack \"$stack\" manifests --env \"$ENVIRONMENT\" --branch \"$BRANCH\" --tag \"$TAG\" --registry \"$REGISTRY\" --out-dir \"deploy-$ns\"\ndigest-resolve --in-place \"deploy-$ns/$ns\"\nexec deploy-bot request --dir \"deploy-$ns/$ns\" --namespace \"$ns\" --repo \"$CLUSTER_REPO\" --sha \"$REVISION\" --base \"$CLUSTER_BRANCH\" --forge \"$FORGE\"\n";
 
-fn task_inputs() -> Value {
-    json!({
-        "parameters": [{"name": "component"}, {"name": "source-hash"}, {"name": "image"}],
-        "artifacts": [source_artifact()],
-    })
+fn work_mount() -> Value {
+    json!([{"name": "work", "mountPath": WORK}])
 }
 
 fn retry(o: &Options) -> Option<Value> {
+    // Argo's schema: `limit` and `backoff.factor` are IntOrString; strings
+    // are what its published JSON schema accepts.
     (o.retries > 0).then(|| {
-        json!({"limit": o.retries, "retryPolicy": "Always", "backoff": {"duration": "10s", "factor": 2}})
+        json!({"limit": o.retries.to_string(), "retryPolicy": "Always", "backoff": {"duration": "10s", "factor": "2"}})
     })
 }
 
-fn common_env() -> Vec<Value> {
-    vec![
-        env("COMPONENT", input("component")),
-        env("SOURCE_HASH", input("source-hash")),
-        env("IMAGE", input("image")),
-        env("REGISTRY", param("registry")),
-        env("REVISION", param("revision")),
-        env("BRANCH", param("branch")),
-        env("ENVIRONMENT", param("environment")),
-    ]
+fn job_inputs() -> Value {
+    let params: Vec<Value> = steps::INPUTS.iter().map(|n| json!({"name": n})).collect();
+    json!({ "parameters": params })
+}
+
+fn container(
+    o: &Options,
+    command: &[String],
+    args: &[String],
+    working_dir: &str,
+    env: Vec<Value>,
+) -> Value {
+    let mut c = Map::new();
+    c.insert("image".into(), json!(o.toolkit_image));
+    c.insert("command".into(), json!(command));
+    if !args.is_empty() {
+        c.insert("args".into(), json!(args));
+    }
+    c.insert("workingDir".into(), json!(working_dir));
+    if !env.is_empty() {
+        c.insert("env".into(), Value::Array(env));
+    }
+    c.insert("volumeMounts".into(), work_mount());
+    Value::Object(c)
+}
+
+fn step_dir(cwd: steps::Cwd) -> String {
+    match cwd {
+        steps::Cwd::Src => format!("{WORK}/src"),
+        steps::Cwd::Work => WORK.to_string(),
+    }
+}
+
+fn checkout_template(o: &Options) -> Value {
+    json!({
+        "name": "checkout",
+        "container": container(
+            o,
+            &["sh".into(), "-euc".into(), CHECKOUT_SCRIPT.into()],
+            &[param("repo"), param("revision")],
+            WORK,
+            vec![],
+        ),
+    })
 }
 
 fn build_template(o: &Options) -> Value {
-    let mut env = common_env();
-    env.push(env_dind());
+    let step = steps::build(&o.steps);
     let mut t = Map::new();
     t.insert("name".into(), json!("build"));
-    t.insert("inputs".into(), task_inputs());
+    t.insert("inputs".into(), job_inputs());
     if let Some(r) = retry(o) {
         t.insert("retryStrategy".into(), r);
     }
+    // `sh -c 'wait for the engine; exec "$0" "$@"' build-with-cache ARGS...`:
+    // the arguments are the step's command line, unchanged.
     t.insert(
         "container".into(),
-        json!({
-            "image": o.toolkit_image,
-            "command": ["sh", "-c"],
-            "args": [build_script(o.context)],
-            "env": env,
-        }),
+        container(
+            o,
+            &["sh".into(), "-c".into(), WAIT_FOR_DOCKER.into()],
+            &step.render(&Argo),
+            &step_dir(step.cwd),
+            vec![env("DOCKER_HOST", "tcp://127.0.0.1:2375")],
+        ),
     );
     t.insert(
         "sidecars".into(),
@@ -250,31 +233,64 @@ fn build_template(o: &Options) -> Value {
     Value::Object(t)
 }
 
-fn env_dind() -> Value {
-    env("DOCKER_HOST", "tcp://127.0.0.1:2375")
-}
-
-fn deploy_template(o: &Options) -> Value {
-    let mut vars = common_env();
-    vars.push(env("CLUSTER_REPO", param("cluster-repo")));
-    vars.push(json!({
+fn token_env(o: &Options) -> Value {
+    json!({
         "name": "GITHUB_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": o.token_secret, "key": "token", "optional": true}},
-    }));
+    })
+}
+
+fn step_template(o: &Options, step: &steps::Step) -> Value {
+    let argv = step.render(&Argo);
+    let env = if step.id == "request" {
+        vec![token_env(o)]
+    } else {
+        vec![]
+    };
+    let mut t = Map::new();
+    t.insert("name".into(), json!(step.id));
+    if step.id == "request"
+        && let Some(r) = retry(o)
+    {
+        t.insert("retryStrategy".into(), r);
+    }
+    t.insert(
+        "container".into(),
+        container(o, &argv[..1], &argv[1..], &step_dir(step.cwd), env),
+    );
+    Value::Object(t)
+}
+
+fn component_deploy_template(o: &Options) -> Value {
+    let mut vars: Vec<Value> = vec![env("COMPONENT", "{{inputs.parameters.component}}")];
+    for (var, p) in [
+        ("REGISTRY", "registry"),
+        ("TAG", "tag"),
+        ("REVISION", "revision"),
+        ("BRANCH", "branch"),
+        ("ENVIRONMENT", "environment"),
+        ("CLUSTER_REPO", "cluster-repo"),
+        ("CLUSTER_BRANCH", "cluster-branch"),
+    ] {
+        vars.push(env(var, param(p)));
+    }
+    vars.push(env("FORGE", o.steps.forge.clone()));
+    vars.push(token_env(o));
     let mut t = Map::new();
     t.insert("name".into(), json!("deploy"));
-    t.insert("inputs".into(), task_inputs());
+    t.insert("inputs".into(), job_inputs());
     if let Some(r) = retry(o) {
         t.insert("retryStrategy".into(), r);
     }
     t.insert(
         "container".into(),
-        json!({
-            "image": o.toolkit_image,
-            "command": ["sh", "-c"],
-            "args": [DEPLOY_SCRIPT],
-            "env": vars,
-        }),
+        container(
+            o,
+            &["sh".into(), "-c".into()],
+            &[DEPLOY_SCRIPT.into()],
+            WORK,
+            vars,
+        ),
     );
     Value::Object(t)
 }
@@ -282,7 +298,7 @@ fn deploy_template(o: &Options) -> Value {
 fn pass_template() -> Value {
     json!({
         "name": "pass",
-        "inputs": {"parameters": [{"name": "component"}, {"name": "source-hash"}, {"name": "image"}]},
+        "inputs": job_inputs(),
         "suspend": {"duration": "0"},
     })
 }
@@ -323,87 +339,103 @@ fn check_name(o: &Options) -> Result<()> {
     }
 }
 
-/// Build the workflow. `info` tells the kind and image of each job.
-pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo) -> Result<Value> {
+fn dag_task(name: &str, template: &str, deps: &[&str], args: Option<Value>) -> Value {
+    let mut t = Map::new();
+    t.insert("name".into(), json!(name));
+    t.insert("template".into(), json!(template));
+    if !deps.is_empty() {
+        t.insert("dependencies".into(), json!(deps));
+    }
+    if let Some(a) = args {
+        t.insert("arguments".into(), a);
+    }
+    Value::Object(t)
+}
+
+/// Build the workflow of a run's jobs (see [`crate::plan::jobs`]): a
+/// `checkout` task, one task per job (edges from `needs`), then, when
+/// `o.deploy` is set, the deploy steps of the stack (compose, manifests,
+/// resolve, request) after every job.
+pub fn generate(jobs: &[Job], o: &Options) -> Result<Value> {
     check_name(o)?;
     // Task names, collisions an error.
-    let mut names: Vec<String> = Vec::with_capacity(schedule.jobs.len());
-    let mut by_task: HashMap<String, &str> = HashMap::with_capacity(schedule.jobs.len());
-    for j in &schedule.jobs {
-        let t = task_name(&j.name).ok_or_else(|| Error::Naming {
+    let deploy_steps = if o.deploy {
+        steps::deploy_steps(&o.steps)
+    } else {
+        Vec::new()
+    };
+    let reserved: Vec<&str> = ["checkout"]
+        .into_iter()
+        .chain(deploy_steps.iter().map(|s| s.id))
+        .collect();
+    let mut names: Vec<String> = Vec::with_capacity(jobs.len());
+    let mut by_task: HashMap<String, &str> = HashMap::with_capacity(jobs.len());
+    for r in &reserved {
+        by_task.insert((*r).to_string(), "(a step of the workflow)");
+    }
+    for j in jobs {
+        let t = task_name(&j.component).ok_or_else(|| Error::Naming {
             message: format!(
                 "job `{}` has no letters or digits to make an Argo task name",
-                j.name
+                j.component
             ),
         })?;
-        if let Some(other) = by_task.insert(t.clone(), &j.name) {
+        if let Some(other) = by_task.insert(t.clone(), &j.component) {
             return Err(Error::Naming {
                 message: format!(
                     "jobs `{other}` and `{}` both become the Argo task name `{t}`",
-                    j.name
+                    j.component
                 ),
             });
         }
         names.push(t);
     }
-    let index: HashMap<&str, usize> = schedule
-        .jobs
+    let index: HashMap<&str, usize> = jobs
         .iter()
         .enumerate()
-        .map(|(i, j)| (j.name.as_str(), i))
+        .map(|(i, j)| (j.component.as_str(), i))
         .collect();
-    let infos: Vec<JobInfo> = schedule.jobs.iter().map(|j| info(&j.name)).collect();
-    let task = |i: usize, deps: Vec<&str>| -> Value {
-        let j = &schedule.jobs[i];
-        let template = match infos[i].kind {
-            TaskKind::Build => "build",
-            TaskKind::Deploy => "deploy",
-            TaskKind::Pass => "pass",
+    let task = |i: usize, deps: &[&str]| -> Value {
+        let j = &jobs[i];
+        let template = match j.kind {
+            JobKind::Build => "build",
+            JobKind::Deploy => "deploy",
+            JobKind::Pass => "pass",
         };
-        let mut t = Map::new();
-        t.insert("name".into(), json!(names[i]));
-        t.insert("template".into(), json!(template));
-        if !deps.is_empty() {
-            t.insert("dependencies".into(), json!(deps));
+        let mut deps = deps.to_vec();
+        if deps.is_empty() {
+            deps.push("checkout");
         }
-        t.insert(
-            "arguments".into(),
-            json!({"parameters": [
-                {"name": "component", "value": j.name},
-                {"name": "source-hash", "value": schedule.hashes[&j.name]},
-                {"name": "image", "value": infos[i].image},
-            ]}),
-        );
-        Value::Object(t)
+        dag_task(
+            &names[i],
+            template,
+            &deps,
+            Some(json!({"parameters": [
+                {"name": "component", "value": j.component},
+                {"name": "source-hash", "value": j.hash},
+                {"name": "image", "value": j.image},
+            ]})),
+        )
     };
-    let used: BTreeSet<TaskKind> = infos.iter().map(|i| i.kind).collect();
+    let used: BTreeSet<JobKind> = jobs.iter().map(|j| j.kind).collect();
     let mut templates = Vec::new();
-    let n = schedule.jobs.len();
-    if n == 0 {
-        templates.push(json!({
-            "name": "main",
-            "dag": {"tasks": [{"name": "nothing-to-do", "template": "noop"}]},
-        }));
-        templates.push(json!({"name": "noop", "suspend": {"duration": "0"}}));
-    } else if n <= MAX_ITEMS {
-        let tasks: Vec<Value> = (0..n)
-            .map(|i| {
-                let deps = sorted_deps(
-                    schedule.jobs[i]
-                        .needs
-                        .iter()
-                        .map(|d| names[index[d.as_str()]].as_str()),
-                );
-                task(i, deps)
-            })
-            .collect();
-        templates.push(json!({"name": "main", "dag": {"tasks": tasks}}));
+    let n = jobs.len();
+    let extra = 1 + deploy_steps.len();
+    let mut main_tasks = vec![dag_task("checkout", "checkout", &[], None)];
+    // What the deploy steps wait for.
+    let mut last: Vec<String> = Vec::new();
+    if n + extra <= MAX_ITEMS {
+        for (i, job) in jobs.iter().enumerate() {
+            let deps = sorted_deps(job.needs.iter().map(|d| names[index[d.as_str()]].as_str()));
+            main_tasks.push(task(i, &deps));
+        }
+        last.extend(names.iter().cloned());
     } else {
         // Jobs are in topological order: cut them into parts of at most 200
         // tasks; a part waits for the earlier parts its jobs need.
         let parts = n.div_ceil(MAX_ITEMS);
-        // main + parts + build, deploy, pass, exit-handler
-        if parts + 5 > MAX_ITEMS {
+        // main + parts + checkout, build, deploy, pass, exit-handler and the steps
+        if parts + 6 + deploy_steps.len() > MAX_ITEMS || parts + extra > MAX_ITEMS {
             return Err(Error::Naming {
                 message: format!(
                     "{n} jobs need {parts} nested DAGs, more than Argo's 200 templates allow"
@@ -411,7 +443,6 @@ pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo
             });
         }
         let part_name = |p: usize| format!("part-{:03}", p + 1);
-        let mut main_tasks = Vec::with_capacity(parts);
         let mut part_templates = Vec::with_capacity(parts);
         for p in 0..parts {
             let range = p * MAX_ITEMS..((p + 1) * MAX_ITEMS).min(n);
@@ -420,7 +451,7 @@ pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo
                 .clone()
                 .map(|i| {
                     let mut deps = Vec::new();
-                    for d in &schedule.jobs[i].needs {
+                    for d in &jobs[i].needs {
                         let k = index[d.as_str()];
                         if range.contains(&k) {
                             deps.push(names[k].as_str());
@@ -428,30 +459,47 @@ pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo
                             needs_parts.insert(k / MAX_ITEMS);
                         }
                     }
-                    task(i, sorted_deps(deps.into_iter()))
+                    let deps = sorted_deps(deps.into_iter());
+                    // Inside a part, the checkout is done before the part starts.
+                    let mut t = task(i, &deps);
+                    if deps.is_empty() {
+                        t.as_object_mut().expect("task").remove("dependencies");
+                    }
+                    t
                 })
                 .collect();
-            let mut mt = Map::new();
-            mt.insert("name".into(), json!(part_name(p)));
-            mt.insert("template".into(), json!(part_name(p)));
-            if !needs_parts.is_empty() {
-                let deps: Vec<String> = needs_parts.iter().map(|q| part_name(*q)).collect();
-                mt.insert("dependencies".into(), json!(deps));
+            let mut deps: Vec<String> = needs_parts.iter().map(|q| part_name(*q)).collect();
+            if deps.is_empty() {
+                deps.push("checkout".into());
             }
-            main_tasks.push(Value::Object(mt));
+            let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+            main_tasks.push(dag_task(&part_name(p), &part_name(p), &deps, None));
             part_templates.push(json!({"name": part_name(p), "dag": {"tasks": tasks}}));
+            last.push(part_name(p));
         }
-        templates.push(json!({"name": "main", "dag": {"tasks": main_tasks}}));
         templates.extend(part_templates);
     }
-    if used.contains(&TaskKind::Build) {
+    if last.is_empty() {
+        last.push("checkout".into());
+    }
+    for s in &deploy_steps {
+        let deps: Vec<&str> = sorted_deps(last.iter().map(String::as_str));
+        main_tasks.push(dag_task(s.id, s.id, &deps, None));
+        last = vec![s.id.to_string()];
+    }
+    templates.insert(0, json!({"name": "main", "dag": {"tasks": main_tasks}}));
+    templates.push(checkout_template(o));
+    if used.contains(&JobKind::Build) {
         templates.push(build_template(o));
     }
-    if used.contains(&TaskKind::Deploy) {
-        templates.push(deploy_template(o));
+    if used.contains(&JobKind::Deploy) {
+        templates.push(component_deploy_template(o));
     }
-    if used.contains(&TaskKind::Pass) {
+    if used.contains(&JobKind::Pass) {
         templates.push(pass_template());
+    }
+    for s in &deploy_steps {
+        templates.push(step_template(o, s));
     }
     templates.push(exit_template(o));
 
@@ -470,15 +518,21 @@ pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo
     if let Some(gc) = o.pod_gc {
         spec.insert("podGC".into(), json!({"strategy": gc.as_str()}));
     }
-    let params: Vec<Value> = o
-        .params
+    let params: Vec<Value> = steps::PARAMETERS
         .iter()
-        .map(|(name, value)| match value {
+        .map(|name| match o.params.get(*name) {
             Some(v) => json!({"name": name, "value": v}),
             None => json!({"name": name}),
         })
         .collect();
     spec.insert("arguments".into(), json!({"parameters": params}));
+    spec.insert(
+        "volumeClaimTemplates".into(),
+        json!([{
+            "metadata": {"name": "work"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": o.work_size}}},
+        }]),
+    );
     spec.insert("templates".into(), Value::Array(templates));
 
     let mut meta = Map::new();
@@ -499,6 +553,26 @@ pub fn generate(schedule: &Schedule, o: &Options, info: &dyn Fn(&str) -> JobInfo
         "metadata": Value::Object(meta),
         "spec": Value::Object(spec),
     }))
+}
+
+/// The largest Workflow this writes, in bytes of YAML. Argo stores a Workflow
+/// in one Kubernetes object, which etcd caps at about 1.5 MiB, and the API
+/// server's request limit and Argo's own status (node records) need room:
+/// 1 MiB leaves half a MiB for the status. About 3,700 jobs.
+pub const MAX_BYTES: usize = 1024 * 1024;
+
+/// Refuse a workflow larger than [`MAX_BYTES`].
+pub fn check_size(yaml: &str, jobs: usize) -> Result<()> {
+    if yaml.len() <= MAX_BYTES {
+        return Ok(());
+    }
+    Err(Error::Naming {
+        message: format!(
+            "the workflow of {jobs} jobs is {} KiB, over the {} KiB Argo can store in one Workflow object: give stackgen a smaller schedule (one workflow per group of components)",
+            yaml.len() / 1024,
+            MAX_BYTES / 1024
+        ),
+    })
 }
 
 fn sorted_deps<'a>(deps: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -540,6 +614,8 @@ mod tests {
         assert_eq!(task_name("libs/Common_Lib").unwrap(), "libs-Common-Lib");
         assert_eq!(task_name("/x/").unwrap(), "x");
         assert!(task_name("//").is_none());
+        assert_eq!(task_name("9lives").unwrap(), "c-9lives");
+        assert_eq!(task_name("3rdparty/zlib").unwrap(), "c-3rdparty-zlib");
         let long = task_name(&format!("a/{}", "b".repeat(200))).unwrap();
         assert_eq!(long.len(), MAX_TASK_NAME);
     }

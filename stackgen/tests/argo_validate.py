@@ -13,8 +13,18 @@
    tasks per DAG, podGC strategy one of the four, entrypoint and onExit
    defined.
 
+3. Argo's published JSON schema (argo-workflows v4.1.2), with every object
+   closed (`additionalProperties: false` where the schema lists properties),
+   as `argo lint --strict` refuses unknown fields. No package ships that
+   schema: it is read from $ARGO_SCHEMA, else from ../shared/realworld/schemas/
+   next to the workspace (never copied into this repository). Missing, the
+   check fails.
+
 Usage: argo_validate.py FILE...   (exit 0 when all pass; errors on stderr)
 """
+import copy
+import json
+import os
 import re
 import sys
 
@@ -44,6 +54,47 @@ def diff(a, b, path="$"):
         yield f"{path}: {a!r} != {b!r}"
 
 
+_VALIDATOR = None
+
+
+def published_schema_validator():
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        import jsonschema
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        rel = os.path.join("shared", "realworld", "schemas", "argo-workflows-v4.1.2-schema.json")
+        # ../shared next to the workspace (or next to a directory above it: worktrees).
+        d = os.path.normpath(os.path.join(here, "..", "..", ".."))
+        default = os.path.join(d, rel)
+        while not os.path.exists(default) and os.path.dirname(d) != d:
+            d = os.path.dirname(d)
+            default = os.path.join(d, rel)
+        path = os.environ.get("ARGO_SCHEMA") or default
+        if not os.path.exists(path):
+            raise SystemExit(f"argo_validate: Argo's published schema not found at {path} (set ARGO_SCHEMA)")
+        with open(path) as f:
+            schema = json.load(f)
+        defs = copy.deepcopy(schema["definitions"])
+        for d in defs.values():
+            if isinstance(d, dict) and "properties" in d and "additionalProperties" not in d:
+                d["additionalProperties"] = False
+        _VALIDATOR = (jsonschema.Draft7Validator, defs)
+    return _VALIDATOR
+
+
+def published_schema_errors(doc, kind):
+    cls, defs = published_schema_validator()
+    v = cls({"$ref": f"#/definitions/io.argoproj.workflow.v1alpha1.{kind}", "definitions": defs})
+    out = []
+    for e in sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path)):
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+        out.append(f"published schema: {path}: {e.message[:200]}")
+        if len(out) >= 20:
+            break
+    return out
+
+
 def check(doc):
     errors = []
     kind = doc.get("kind")
@@ -58,6 +109,7 @@ def check(doc):
         return [f"schema: {e}"]
     back = m.model_dump(by_alias=True, exclude_none=True, mode="json")
     errors += [f"schema: {d}" for d in diff(doc, back)]
+    errors += published_schema_errors(doc, kind)
 
     meta = doc.get("metadata", {})
     name = meta.get("name") or meta.get("generateName", "")

@@ -207,14 +207,23 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
     assert_eq!(
         summary,
         [
-            "libs-common pass []",
-            "services-greeter build []",
+            "checkout checkout []",
+            "libs-common pass [checkout]",
+            "services-greeter build [checkout]",
             "services-api build [libs-common]",
             "deploy-shop deploy [services-api,services-greeter]",
+            "compose compose [deploy-shop,libs-common,services-api,services-greeter]",
+            "manifests manifests [compose]",
+            "resolve resolve [manifests]",
+            "request request [resolve]",
         ]
     );
+    assert!(
+        params.contains(&("tag".into(), Some("feature-x".into()))),
+        "the branch slug"
+    );
     // Build tasks pass the component's source hash and image to build-with-cache.
-    let api = &tasks[2]["arguments"]["parameters"];
+    let api = &tasks[3]["arguments"]["parameters"];
     assert_eq!(
         api[1]["value"].as_str(),
         Some(support::hash("services/api").as_str())
@@ -230,10 +239,21 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         .iter()
         .find(|t| t["name"].as_str() == Some("build"))
         .unwrap();
-    let script = build["container"]["args"][0].as_str().unwrap();
+    let args: Vec<&str> = build["container"]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "build-with-cache", "{args:?}");
     assert!(
-        script.contains("build-with-cache") && script.contains("--source-hash \"$SOURCE_HASH\""),
-        "{script}"
+        args.windows(2)
+            .any(|w| w == ["--source-hash", "{{inputs.parameters.source-hash}}"]),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"{{workflow.parameters.registry}}/{{inputs.parameters.image}}:{{workflow.parameters.tag}}"),
+        "{args:?}"
     );
     assert_eq!(
         build["container"]["image"].as_str(),
@@ -243,7 +263,30 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         build["sidecars"][0]["securityContext"]["privileged"].as_bool(),
         Some(true)
     );
-    assert_eq!(build["retryStrategy"]["limit"].as_u64(), Some(3));
+    assert_eq!(build["retryStrategy"]["limit"].as_str(), Some("3"));
+    assert_eq!(
+        build["retryStrategy"]["backoff"]["factor"].as_str(),
+        Some("2")
+    );
+    // The deploy steps use the Workflow's registry parameter.
+    let compose = spec["templates"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"].as_str() == Some("compose"))
+        .unwrap();
+    let cargs: Vec<&str> = compose["container"]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        cargs
+            .windows(2)
+            .any(|w| w == ["--registry", "{{workflow.parameters.registry}}"]),
+        "{cargs:?}"
+    );
     let tmpl = yaml(&tmpl.stdout);
     assert_eq!(tmpl["kind"].as_str(), Some("WorkflowTemplate"));
     assert_eq!(tmpl["metadata"]["name"].as_str(), Some("shop-build"));
@@ -251,7 +294,7 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
 
 #[test]
 fn every_pod_gc_strategy_validates() {
-    let t = repo();
+    let t = TestDir::new();
     let input = monobuild_json(&[("services/api", &[])]);
     let mut files = Vec::new();
     for gc in [
@@ -272,7 +315,7 @@ fn every_pod_gc_strategy_validates() {
 
 #[test]
 fn an_empty_schedule_is_a_valid_no_op_workflow() {
-    let t = repo();
+    let t = TestDir::new();
     let out = workflow(&t, &[], &monobuild_json(&[]));
     out.success();
     let f = t.write("wf.yaml", &out.stdout);
@@ -282,7 +325,7 @@ fn an_empty_schedule_is_a_valid_no_op_workflow() {
         .as_sequence()
         .unwrap();
     assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0]["template"].as_str(), Some("noop"));
+    assert_eq!(tasks[0]["template"].as_str(), Some("checkout"));
 }
 
 #[test]
@@ -314,9 +357,9 @@ fn large_schedules_are_split_into_nested_dags_within_argos_limits() {
     let wf = yaml(&out.stdout);
     let templates = wf["spec"]["templates"].as_sequence().unwrap();
     let main = &templates[0]["dag"]["tasks"];
-    assert_eq!(main.as_sequence().unwrap().len(), 3);
+    assert_eq!(main.as_sequence().unwrap().len(), 4, "checkout and 3 parts");
     assert_eq!(
-        main[2]["dependencies"].as_sequence().unwrap().len(),
+        main[3]["dependencies"].as_sequence().unwrap().len(),
         2,
         "part 3 needs parts 1 and 2"
     );

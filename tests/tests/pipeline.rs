@@ -250,6 +250,13 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
         ["libs/greeting", "libs/page", "services/api", "services/web"]
     );
     assert!(!s1.deployed.unchanged);
+    // The plan is saved next to the summary, and the compose file carries the endpoint mode.
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out1.join("plan.json")).expect("plan"))
+            .expect("plan json");
+    assert_eq!(plan["tag"], serde_json::Value::String(branch.clone()));
+    let compose = std::fs::read_to_string(out1.join("deploy/compose.yaml")).expect("compose");
+    assert!(compose.contains("endpoint_mode: dnsrr"), "{compose}");
     assert_eq!(s1.urls.len(), 1, "{s1:?}");
     assert!(
         s1.urls[0].starts_with("http")
@@ -355,6 +362,58 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     assert_eq!(task_ids(dockerd, &web), web_tasks2, "web was restarted");
     assert_eq!(spec(dockerd, &api), api_spec2, "api's spec changed");
     assert_eq!(spec(dockerd, &web), web_spec2, "web's spec changed");
+
+    // Run 4: a new base image under the same tag: its digest is part of every
+    // content key (build-with-cache), so api and web are rebuilt and redeployed.
+    let base = format!("{}/base/busybox:1", reg.addr);
+    Cmd::new(workspace_root().join("examples/shop/tools/make-base-image"))
+        .args(["--force", &base])
+        .env("DOCKER_HOST", &dockerd.host)
+        .run()
+        .success();
+    let out4 = runs.join("run4");
+    platform.pipeline(repo.path(), &branch, &out4).success();
+    let s4 = summary(&out4);
+    assert_eq!(sorted(&s4.built), ["api", "web"], "{s4:?}");
+    assert!(s4.skipped.is_empty(), "{s4:?}");
+    assert!(!s4.deployed.unchanged);
+    assert_ne!(s4.deployed.images["api"], s3.deployed.images["api"]);
+    assert_ne!(s4.deployed.images["web"], s3.deployed.images["web"]);
+    assert!(
+        task_ids(dockerd, &api).len() > api_tasks2.len(),
+        "api not redeployed"
+    );
+    assert!(
+        task_ids(dockerd, &web).len() > web_tasks2.len(),
+        "web not redeployed"
+    );
+
+    // --delete: the environment's directory leaves the cluster repo, the stack goes.
+    let del = Cmd::new(script("pipeline"))
+        .env("MICROPLATFORM_STATE_DIR", platform.state.path())
+        .args(["--delete", "--out", &runs.join("delete").to_string_lossy()])
+        .arg(repo.path())
+        .arg(&branch)
+        .run();
+    del.success();
+    let tree_after = git_in(&cluster, &["ls-tree", "--name-only", "main"]);
+    assert!(
+        !tree_after.contains(&format!("shop-{branch}")),
+        "{tree_after}"
+    );
+    assert!(
+        dockerd
+            .run(&[
+                "service",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.stack.namespace=shop-{branch}")
+            ])
+            .trim()
+            .is_empty(),
+        "the stack still runs"
+    );
 
     // down stops what up started (the agent) and nothing else.
     platform.cmd().arg("down").run().success();

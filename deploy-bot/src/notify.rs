@@ -1,0 +1,340 @@
+//! `deploy-bot notify`: tell an agent that the cluster repo's branch moved (a GitHub-format, HMAC-SHA256-signed push webhook, the secret read from a file or the environment, never argv), and optionally wait until a swarm stack runs the pinned images.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::Digest as _;
+
+use crate::error::{Error, Result};
+use crate::webhook::sign;
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct NotifyOptions {
+    /// The agent's base URL (`http://127.0.0.1:3016`).
+    pub agent_url: String,
+    /// The webhook path on the agent.
+    pub path: String,
+    /// The cluster repo URL (the payload's `repository.clone_url`).
+    pub repo: String,
+    /// The branch that moved.
+    pub branch: String,
+    /// The commit it moved to.
+    pub commit: String,
+    /// The webhook secret.
+    pub secret: Vec<u8>,
+    /// HTTP timeout.
+    pub timeout: Duration,
+}
+
+/// Read the webhook secret: the file (trailing newlines dropped), else `DEPLOY_BOT_WEBHOOK_SECRET`.
+pub fn read_secret(file: Option<&Path>) -> Result<Vec<u8>> {
+    let secret = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| Error::io(f, e))?
+            .trim_end_matches(['\n', '\r'])
+            .as_bytes()
+            .to_vec(),
+        None => std::env::var("DEPLOY_BOT_WEBHOOK_SECRET")
+            .unwrap_or_default()
+            .into_bytes(),
+    };
+    if secret.is_empty() {
+        return Err(Error::Usage(
+            "no webhook secret: pass --secret-file FILE or set DEPLOY_BOT_WEBHOOK_SECRET".into(),
+        ));
+    }
+    Ok(secret)
+}
+
+/// The push payload GitHub sends for `branch` moving to `commit` in `repo`.
+pub fn push_payload(repo: &str, branch: &str, commit: &str) -> serde_json::Value {
+    let name = repo
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("cluster")
+        .to_string();
+    serde_json::json!({
+        "ref": format!("refs/heads/{branch}"),
+        "before": "0".repeat(40),
+        "after": commit,
+        "repository": {
+            "name": name,
+            "full_name": format!("local/{name}"),
+            "clone_url": repo,
+            "git_url": repo,
+            "ssh_url": repo,
+            "html_url": repo,
+            "url": repo,
+            "default_branch": branch,
+        },
+        "head_commit": {"id": commit},
+        "pusher": {"name": "deploy-bot"},
+    })
+}
+
+/// The result printed on stdout.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyResult {
+    /// Always 1.
+    pub schema_version: u32,
+    /// Whether a webhook was sent (not when `--if-needed` found the stack applied).
+    pub sent: bool,
+    /// The `X-GitHub-Delivery` id, when sent.
+    pub delivery: Option<String>,
+    /// The agent's HTTP status, when sent.
+    pub status: Option<u16>,
+    /// The commit announced.
+    pub commit: String,
+    /// With `--wait`: whether the stack runs the pinned images.
+    pub applied: Option<bool>,
+    /// With `--compose`: service -> the image it must run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<std::collections::BTreeMap<String, String>>,
+    /// Seconds spent, in total.
+    pub seconds: f64,
+}
+
+/// Send the signed push webhook; returns the delivery id and the HTTP status (2xx, else an error).
+pub async fn send(o: &NotifyOptions) -> Result<(String, u16)> {
+    let body = serde_json::to_vec(&push_payload(&o.repo, &o.branch, &o.commit))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut h = sha2::Sha256::new();
+    h.update(&body);
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let delivery = hex::encode(&h.finalize()[..16]);
+    let url = format!(
+        "{}/{}",
+        o.agent_url.trim_end_matches('/'),
+        o.path.trim_start_matches('/')
+    );
+    let client = reqwest::Client::builder()
+        .timeout(o.timeout)
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let resp = client
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Event", "push")
+        .header("X-GitHub-Delivery", &delivery)
+        .header("X-Hub-Signature-256", sign(&o.secret, &body))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Error::Network {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    let status = resp.status().as_u16();
+    if !resp.status().is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(Error::Api {
+            url,
+            status,
+            message: text.trim().chars().take(300).collect(),
+        });
+    }
+    Ok((delivery, status))
+}
+
+/// A service of a stack and what it must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    /// The service name in the compose file.
+    pub name: String,
+    /// The image reference (pinned).
+    pub image: String,
+    /// Replicas (default 1).
+    pub replicas: u64,
+}
+
+/// The services of a compose file with their images and replicas.
+pub fn expected(compose: &Path) -> Result<Vec<Expected>> {
+    let text = std::fs::read_to_string(compose).map_err(|e| Error::io(compose, e))?;
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| Error::Input {
+        path: compose.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let services = doc
+        .get("services")
+        .and_then(serde_yaml_ng::Value::as_mapping)
+        .ok_or_else(|| Error::Input {
+            path: compose.display().to_string(),
+            message: "no `services` mapping".into(),
+        })?;
+    let mut out = Vec::new();
+    for (k, v) in services {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let image = v
+            .get("image")
+            .and_then(serde_yaml_ng::Value::as_str)
+            .ok_or_else(|| Error::Input {
+                path: compose.display().to_string(),
+                message: format!("services.{name}.image: missing"),
+            })?
+            .to_string();
+        let replicas = v
+            .get("deploy")
+            .and_then(|d| d.get("replicas"))
+            .and_then(serde_yaml_ng::Value::as_u64)
+            .unwrap_or(1);
+        out.push(Expected {
+            name,
+            image,
+            replicas,
+        });
+    }
+    Ok(out)
+}
+
+/// How a swarm stack compares with what it must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackState {
+    /// Every service runs its image with all replicas.
+    Applied,
+    /// Not yet (the reason, for logs).
+    Pending(String),
+}
+
+async fn docker(docker: &Path, args: &[&str]) -> std::result::Result<String, String> {
+    let out = tokio::process::Command::new(docker)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("{}: {e}", docker.display()))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// Check a swarm stack `namespace` against the expected services (the docker
+/// CLI, as the swarm applier uses it). A failed update is an error.
+pub async fn stack_state(
+    docker_cli: &Path,
+    namespace: &str,
+    services: &[Expected],
+) -> Result<StackState> {
+    for s in services {
+        let full = format!("{namespace}_{}", s.name);
+        let Ok(fmt) = docker(
+            docker_cli,
+            &[
+                "service",
+                "inspect",
+                &full,
+                "--format",
+                "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+            ],
+        )
+        .await
+        else {
+            return Ok(StackState::Pending(format!("{full}: no such service yet")));
+        };
+        let mut words = fmt.split_whitespace();
+        let image = words.next().unwrap_or_default();
+        let update = words.next().unwrap_or_default();
+        if image != s.image {
+            return Ok(StackState::Pending(format!("{full} runs {image}")));
+        }
+        match update {
+            "updating" | "rollback_started" => {
+                return Ok(StackState::Pending(format!("{full}: {update}")));
+            }
+            "rollback_completed" | "paused" | "rollback_paused" => {
+                return Err(Error::External {
+                    program: "docker".into(),
+                    message: format!(
+                        "the update of {full} ended {update} (docker service ps {full})"
+                    ),
+                });
+            }
+            _ => {}
+        }
+        let ps = docker(
+            docker_cli,
+            &[
+                "service",
+                "ps",
+                &full,
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.CurrentState}}",
+            ],
+        )
+        .await
+        .unwrap_or_default();
+        let running = ps.lines().filter(|l| l.starts_with("Running")).count() as u64;
+        if running != s.replicas {
+            return Ok(StackState::Pending(format!(
+                "{full}: {running}/{} running",
+                s.replicas
+            )));
+        }
+    }
+    Ok(StackState::Applied)
+}
+
+/// What `--wait` watches.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The docker CLI.
+    pub docker: PathBuf,
+    /// The stack name.
+    pub namespace: String,
+    /// The expected services.
+    pub services: Vec<Expected>,
+}
+
+/// Wait until the stack runs the expected images, at most `timeout`.
+pub async fn wait_applied(w: &Watch, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match stack_state(&w.docker, &w.namespace, &w.services).await? {
+            StackState::Applied => return Ok(()),
+            StackState::Pending(why) => {
+                if Instant::now() >= deadline {
+                    return Err(Error::External {
+                        program: "docker".into(),
+                        message: format!(
+                            "stack {} not applied within {}s: {why}",
+                            w.namespace,
+                            timeout.as_secs()
+                        ),
+                    });
+                }
+                tracing::debug!("waiting: {why}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_a_push_of_the_branch() {
+        let p = push_payload("file:///tmp/state/cluster.git", "main", "abc");
+        assert_eq!(p["ref"], "refs/heads/main");
+        assert_eq!(p["after"], "abc");
+        assert_eq!(p["repository"]["name"], "cluster");
+        assert_eq!(
+            p["repository"]["clone_url"],
+            "file:///tmp/state/cluster.git"
+        );
+        let parsed: crate::webhook::PushEvent = serde_json::from_value(p).unwrap();
+        assert_eq!(parsed.after, "abc");
+    }
+}

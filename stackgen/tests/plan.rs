@@ -1,0 +1,345 @@
+//! `stackgen plan`: the JSON contract (`deny_unknown_fields`), the registry and tag rules, and the build steps being the workflow's with its parameters substituted.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use support::{hash, monobuild_json, stackgen};
+
+const STACK: &str = "name: shop\nregistry: registry.example.com/shop\nservices:\n  api:\n    component: services/api\n    image: api\n    ports: [{port: 8080}]\n    health: {http: {path: /health, port: 8080}}\n    ingress: {path: /api}\n  web:\n    component: services/web\n    image: web\n    ports: [{port: 80}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n    host: \"{branch}.dev.example.com\"\n";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plan {
+    schema_version: u32,
+    stack: String,
+    environment: String,
+    branch: String,
+    revision: String,
+    registry: String,
+    tag: String,
+    namespace: String,
+    url: Option<String>,
+    parameters: BTreeMap<String, String>,
+    services: Vec<Service>,
+    builds: Vec<Build>,
+    stages: usize,
+    libraries: Vec<String>,
+    steps: Steps,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathPort {
+    path: String,
+    port: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Service {
+    name: String,
+    component: Option<String>,
+    image: String,
+    repository: String,
+    tag: String,
+    reference: String,
+    dockerfile: Option<String>,
+    ports: Vec<u32>,
+    replicas: u32,
+    health: Option<PathPort>,
+    ingress: Option<PathPort>,
+    url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Build {
+    component: String,
+    kind: String,
+    hash: String,
+    image: String,
+    services: Vec<String>,
+    needs: Vec<String>,
+    stage: usize,
+    affected: bool,
+    reference: String,
+    step: Step,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    id: String,
+    cwd: String,
+    argv: Vec<String>,
+    stdout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Steps {
+    diff: Step,
+    deploy: Vec<Step>,
+}
+
+fn repo() -> microplatform_common::testing::TestDir {
+    let t = support::with_stack(STACK);
+    for c in ["services/api", "services/web"] {
+        t.write(format!("{c}/Dockerfile"), "FROM scratch\n");
+    }
+    t.write("libs/page/x", "x");
+    t
+}
+
+#[test]
+fn plan_names_every_service_build_and_step() {
+    let t = repo();
+    // Only web and its library changed: api is planned as an unaffected build.
+    let input = monobuild_json(&[("libs/page", &[]), ("services/web", &["libs/page"])]);
+    let mut json: serde_json::Value = serde_json::from_str(&input).unwrap();
+    json["components"]["services/api"] = serde_json::json!({"hash": hash("services/api")});
+    t.write("mb.json", json.to_string());
+    let out = stackgen(
+        &t,
+        &[
+            "plan",
+            "--env",
+            "dev",
+            "--branch",
+            "Feature/Cart",
+            "--registry",
+            "127.0.0.1:5000",
+            "--revision",
+            "abc123",
+            "--cluster-repo",
+            "file:///cluster.git",
+            "--schedule",
+            "mb.json",
+            "--build-arg",
+            "BASE=b:1",
+            "--forge",
+            "none",
+            "--insecure-registry",
+            "127.0.0.1:5000",
+        ],
+    );
+    out.success();
+    let p: Plan = serde_json::from_str(&out.stdout).expect("plan JSON");
+    assert_eq!(p.schema_version, 1);
+    assert_eq!((p.stack.as_str(), p.environment.as_str()), ("shop", "dev"));
+    assert_eq!(p.branch, "Feature/Cart");
+    assert_eq!(p.revision, "abc123");
+    assert_eq!(
+        p.registry, "127.0.0.1:5000/shop",
+        "host replaced, path kept"
+    );
+    assert_eq!(p.tag, "feature-cart", "the branch slug");
+    assert_eq!(p.namespace, "shop-feature-cart");
+    assert_eq!(
+        p.url.as_deref(),
+        Some("https://feature-cart.dev.example.com/")
+    );
+    assert_eq!(p.parameters["registry"], p.registry);
+    assert_eq!(p.parameters["tag"], p.tag);
+    let api = &p.services[0];
+    assert_eq!(api.name, "api");
+    assert_eq!(api.component.as_deref(), Some("services/api"));
+    assert_eq!(api.image, "api");
+    assert_eq!(api.repository, "127.0.0.1:5000/shop/api");
+    assert_eq!(api.tag, "feature-cart");
+    assert_eq!(api.reference, "127.0.0.1:5000/shop/api:feature-cart");
+    assert_eq!(api.dockerfile.as_deref(), Some("services/api/Dockerfile"));
+    assert_eq!(api.ports, [8080]);
+    assert_eq!(api.replicas, 1);
+    assert_eq!(
+        api.health.as_ref().map(|h| (&*h.path, h.port)),
+        Some(("/health", 8080))
+    );
+    assert_eq!(
+        api.ingress.as_ref().map(|h| (&*h.path, h.port)),
+        Some(("/api", 8080))
+    );
+    assert_eq!(
+        api.url.as_deref(),
+        Some("https://feature-cart.dev.example.com/api")
+    );
+    assert!(p.services[1].url.is_none() && p.services[1].ingress.is_none());
+
+    let summary: Vec<(String, usize, bool)> = p
+        .builds
+        .iter()
+        .map(|b| (b.component.clone(), b.stage, b.affected))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("services/web".to_string(), 0, true),
+            ("services/api".to_string(), 0, false)
+        ]
+    );
+    assert_eq!(p.stages, 1, "a library adds no stage");
+    assert_eq!(p.libraries, ["libs/page"]);
+    let web = &p.builds[0];
+    assert_eq!(web.kind, "build");
+    assert_eq!(web.hash, hash("services/web"));
+    assert_eq!(web.image, "web");
+    assert_eq!(web.services, ["web"]);
+    assert_eq!(web.needs, ["libs/page"]);
+    assert_eq!(web.reference, "127.0.0.1:5000/shop/web:feature-cart");
+    assert_eq!(
+        (web.step.id.as_str(), web.step.cwd.as_str()),
+        ("build", "src")
+    );
+    assert!(web.step.stdout.is_none());
+    assert_eq!(
+        web.step.argv,
+        [
+            "build-with-cache",
+            "--network",
+            "host",
+            "--file",
+            "services/web/Dockerfile",
+            "--build-arg",
+            "BASE=b:1",
+            "--tag",
+            "127.0.0.1:5000/shop/web:feature-cart",
+            "--source-hash",
+            &hash("services/web"),
+            "--branch",
+            "Feature/Cart",
+            "--fallback-branch",
+            "main",
+            "."
+        ]
+    );
+    assert_eq!(
+        p.steps.diff.argv,
+        [
+            "monobuild",
+            "diff",
+            "--format",
+            "json",
+            "--base-branch",
+            "main"
+        ]
+    );
+    assert_eq!(p.steps.diff.stdout.as_deref(), Some("monobuild.json"));
+    let ids: Vec<&str> = p.steps.deploy.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["compose", "manifests", "resolve", "request"]);
+    let compose = &p.steps.deploy[0].argv;
+    assert!(
+        compose.join(" ").contains(
+            "--registry 127.0.0.1:5000/shop --endpoint-mode dnsrr --output deploy/compose.yaml"
+        ),
+        "{compose:?}"
+    );
+    assert_eq!(
+        p.steps.deploy[2].argv,
+        [
+            "digest-resolve",
+            "--in-place",
+            "--insecure-registry",
+            "127.0.0.1:5000",
+            "deploy/compose.yaml",
+            "manifests"
+        ]
+    );
+    assert!(p.steps.deploy[3].argv.join(" ").contains(
+        "--repo file:///cluster.git --namespace shop-feature-cart --dir deploy --sha abc123"
+    ));
+
+    // The workflow of the same run: its build template, parameters
+    // substituted, is the plan's build command line.
+    let wf = t
+        .cmd("stackgen")
+        .args([
+            "workflow",
+            "--branch",
+            "Feature/Cart",
+            "--registry",
+            "127.0.0.1:5000",
+            "--revision",
+            "abc123",
+            "--build-arg",
+            "BASE=b:1",
+        ])
+        .stdin(std::fs::read_to_string(t.join("mb.json")).unwrap())
+        .run();
+    wf.success();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&wf.stdout).unwrap();
+    let params: BTreeMap<String, String> = doc["spec"]["arguments"]["parameters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_string(),
+                p["value"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let build = doc["spec"]["templates"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"].as_str() == Some("build"))
+        .unwrap();
+    let inputs = [
+        ("component", "services/web".to_string()),
+        ("source-hash", hash("services/web")),
+        ("image", "web".to_string()),
+    ];
+    let argv: Vec<String> = build["container"]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let mut s = a.as_str().unwrap().to_string();
+            for (k, v) in &params {
+                s = s.replace(&format!("{{{{workflow.parameters.{k}}}}}"), v);
+            }
+            for (k, v) in &inputs {
+                s = s.replace(&format!("{{{{inputs.parameters.{k}}}}}"), v);
+            }
+            s
+        })
+        .collect();
+    assert_eq!(argv, web.step.argv);
+}
+
+#[test]
+fn plan_without_schedule_has_no_builds_and_main_diffs_against_its_parent() {
+    let t = repo();
+    let out = stackgen(&t, &["plan", "--env", "dev", "--branch", "main"]);
+    out.success();
+    let p: Plan = serde_json::from_str(&out.stdout).expect("plan JSON");
+    assert!(p.builds.is_empty() && p.libraries.is_empty());
+    assert_eq!(p.registry, "registry.example.com/shop", "no override");
+    assert_eq!(
+        p.steps.diff.argv,
+        ["monobuild", "diff", "--format", "json", "--main-branch"]
+    );
+}
+
+#[test]
+fn plan_refuses_a_stack_component_monobuild_does_not_know() {
+    let t = repo();
+    t.write("mb.json", monobuild_json(&[("services/web", &[])]));
+    stackgen(
+        &t,
+        &[
+            "plan",
+            "--env",
+            "dev",
+            "--branch",
+            "b",
+            "--schedule",
+            "mb.json",
+        ],
+    )
+    .code(10)
+    .stdout_empty()
+    .stderr_contains("services/api");
+}

@@ -1,0 +1,195 @@
+//! One set of step commands, two renderings: for `examples/shop`, the command lines `stackgen plan` gives `scripts/pipeline` equal the generated Argo Workflow's (and `scripts/argo`'s diff step), parameters and inputs substituted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use microplatform_common::testing::{Cmd, TestDir, bin};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn substitute(text: &str, params: &BTreeMap<String, String>, inputs: &[(&str, String)]) -> String {
+    let mut s = text.to_string();
+    for (k, v) in params {
+        s = s.replace(&format!("{{{{workflow.parameters.{k}}}}}"), v);
+    }
+    for (k, v) in inputs {
+        s = s.replace(&format!("{{{{inputs.parameters.{k}}}}}"), v);
+    }
+    s
+}
+
+fn strings(v: &serde_yaml_ng::Value) -> Vec<String> {
+    v.as_sequence()
+        .map(|s| {
+            s.iter()
+                .map(|x| x.as_str().expect("string").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn plan_and_workflow_run_identical_commands_for_the_shop() {
+    let repo = TestDir::new();
+    repo.git_init();
+    repo.write("README.md", "# shop\n");
+    repo.commit_all("Start");
+    repo.git(&["checkout", "-q", "-b", "feature/Cart"]);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(workspace_root().join("examples/shop/."))
+        .arg(repo.path())
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    repo.commit_all("Add the shop");
+    let sha = repo.git(&["rev-parse", "HEAD"]);
+    let mono = Cmd::new(bin("monobuild"))
+        .current_dir(repo.path())
+        .args(["diff", "--format", "json", "--base-branch", "main"])
+        .run();
+    mono.success();
+    repo.write("monobuild.json", &mono.stdout);
+    let run = [
+        "--env",
+        "dev",
+        "--branch",
+        "feature/Cart",
+        "--registry",
+        "127.0.0.1:5000",
+        "--cluster-repo",
+        "file:///cluster.git",
+        "--forge",
+        "none",
+        "--build-arg",
+        "BASE=127.0.0.1:5000/base/busybox:1",
+        "--endpoint-mode",
+        "dnsrr",
+        "--revision",
+        &sha,
+        "--repo",
+        "file:///shop.git",
+    ];
+    let stackgen = |sub: &str, extra: &[&str], stdin: Option<&str>| {
+        let mut c = Cmd::new(bin("stackgen"))
+            .current_dir(repo.path())
+            .args(["--stack", "stack.yaml", sub])
+            .args(run)
+            .args(extra);
+        if let Some(s) = stdin {
+            c = c.stdin(s);
+        }
+        let out = c.run();
+        out.success();
+        out.stdout
+    };
+    let plan: serde_json::Value =
+        serde_json::from_str(&stackgen("plan", &["--schedule", "monobuild.json"], None))
+            .expect("plan");
+    let wf: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&stackgen("workflow", &[], Some(&mono.stdout))).expect("wf");
+
+    let params: BTreeMap<String, String> = wf["spec"]["arguments"]["parameters"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let plan_params: BTreeMap<String, String> =
+        serde_json::from_value(plan["parameters"].clone()).unwrap();
+    assert_eq!(params, plan_params, "the same parameters");
+    let templates: BTreeMap<String, &serde_yaml_ng::Value> = wf["spec"]["templates"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_string(), t))
+        .collect();
+    let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
+        .as_sequence()
+        .unwrap();
+
+    // Builds: every build task of the workflow is a build of the plan, same argv.
+    let mut argo_builds = Vec::new();
+    for t in tasks
+        .iter()
+        .filter(|t| t["template"].as_str() == Some("build"))
+    {
+        let inputs: Vec<(&str, String)> = t["arguments"]["parameters"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap(),
+                    p["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let argv: Vec<String> = strings(&templates["build"]["container"]["args"])
+            .iter()
+            .map(|a| substitute(a, &params, &inputs))
+            .collect();
+        argo_builds.push(argv);
+    }
+    let mut plan_builds: Vec<Vec<String>> = plan["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_value(b["step"]["argv"].clone()).unwrap())
+        .collect();
+    argo_builds.sort();
+    plan_builds.sort();
+    assert_eq!(argo_builds.len(), 2, "api and web");
+    assert_eq!(argo_builds, plan_builds);
+
+    // Deploy steps: compose, manifests, resolve, request, in that order.
+    let deploy: Vec<Vec<String>> = ["compose", "manifests", "resolve", "request"]
+        .iter()
+        .map(|id| {
+            let c = &templates[*id]["container"];
+            let mut argv = strings(&c["command"]);
+            argv.extend(strings(&c["args"]));
+            argv.iter().map(|a| substitute(a, &params, &[])).collect()
+        })
+        .collect();
+    let plan_deploy: Vec<Vec<String>> = plan["steps"]["deploy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
+        .collect();
+    assert_eq!(deploy, plan_deploy);
+    // They run where the plan says: the checkout or the work directory.
+    for (id, cwd) in [
+        ("compose", "/work"),
+        ("request", "/work"),
+        ("build", "/work/src"),
+    ] {
+        assert_eq!(
+            templates[id]["container"]["workingDir"].as_str(),
+            Some(cwd),
+            "{id}"
+        );
+    }
+
+    // The diff step: scripts/argo's branch flow runs the plan's diff command line.
+    let diff: Vec<String> = serde_json::from_value(plan["steps"]["diff"]["argv"].clone()).unwrap();
+    let flow = std::fs::read_to_string(workspace_root().join("scripts/argo/branch-flow.yaml"))
+        .expect("branch flow");
+    let flow_params = BTreeMap::from([("base-branch".to_string(), "main".to_string())]);
+    let flow = substitute(&flow, &flow_params, &[]).replace('"', "");
+    assert!(
+        flow.contains(&diff.join(" ")),
+        "{diff:?} not in the branch flow"
+    );
+}
