@@ -419,7 +419,13 @@ mod tests {
 
     #[test]
     fn tags_are_branch_slugs() {
-        assert_eq!(tag("feature/Login").unwrap(), "feature-login");
+        // The tag is the namespace's slug: a lossy branch name gets its hash suffix.
+        assert_eq!(tag("feature-x").unwrap(), "feature-x");
+        let lossy = tag("feature/Login").unwrap();
+        assert!(
+            lossy.starts_with("feature-login-") && lossy.len() == "feature-login-".len() + 8,
+            "{lossy}"
+        );
         assert!(tag("///").is_err());
     }
 }

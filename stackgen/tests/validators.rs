@@ -141,7 +141,7 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         "--revision",
         "abc123",
         "--branch",
-        "feature/x",
+        "feature-x",
         "--repo",
         "https://git.example.com/shop.git",
         "--cluster-repo",
@@ -183,7 +183,7 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         })
         .collect();
     assert!(params.contains(&("revision".into(), Some("abc123".into()))));
-    assert!(params.contains(&("branch".into(), Some("feature/x".into()))));
+    assert!(params.contains(&("branch".into(), Some("feature-x".into()))));
     assert!(
         params.contains(&("registry".into(), Some("127.0.0.1:5000/shop".into()))),
         "from the stack file"
