@@ -73,7 +73,7 @@ fn quoted_and_substituted_words_give_buildkit_stages() {
         vec![
             st("delve-supported", "golang:1.22", &[]),
             st("dev", "stage:delve-supported", &["delve-supported"]),
-            st("stage-3", "docker.io/library/golang:1-b", &["dev"]),
+            st("3", "docker.io/library/golang:1-b", &["dev"]),
         ]
     );
     assert_eq!(p.pruned, vec!["delve-unsupported".to_string()]);
@@ -85,15 +85,12 @@ fn redeclared_global_args_keep_their_values() {
         "ARG VERSION=3.19\nARG VERSION\nARG TARGETOS\nARG TARGETARCH\nFROM alpine:${VERSION}-${TARGETOS}-${TARGETARCH}\n",
         &["--platform", "linux/arm64"],
     );
-    assert_eq!(
-        stages(&p),
-        vec![st("stage-0", "alpine:3.19-linux-arm64", &[])]
-    );
+    assert_eq!(stages(&p), vec![st("0", "alpine:3.19-linux-arm64", &[])]);
     let p = plan(
         "ARG VERSION=3.19\nARG VERSION\nFROM alpine:${VERSION}\n",
         &["--build-arg", "VERSION=3.20"],
     );
-    assert_eq!(stages(&p), vec![st("stage-0", "alpine:3.20", &[])]);
+    assert_eq!(stages(&p), vec![st("0", "alpine:3.20", &[])]);
 }
 
 #[test]
@@ -109,7 +106,7 @@ fn heredoc_bodies_are_not_instructions_and_only_real_markers_count() {
     );
     assert_eq!(
         stages(&p),
-        vec![st("a", "alpine:3", &[]), st("stage-1", "stage:a", &["a"])]
+        vec![st("a", "alpine:3", &[]), st("1", "stage:a", &["a"])]
     );
 }
 
