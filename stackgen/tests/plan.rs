@@ -135,11 +135,11 @@ fn plan_names_every_service_build_and_step() {
         p.registry, "127.0.0.1:5000/shop",
         "host replaced, path kept"
     );
-    assert_eq!(p.tag, "feature-cart", "the branch slug");
-    assert_eq!(p.namespace, "shop-feature-cart");
+    assert_eq!(p.tag, "feature-cart-f388674a", "the branch slug: case-folded and `/` replaced, so a hash suffix keeps `feature-cart` apart");
+    assert_eq!(p.namespace, "shop-feature-cart-f388674a");
     assert_eq!(
         p.url.as_deref(),
-        Some("https://feature-cart.dev.example.com/")
+        Some("https://feature-cart-f388674a.dev.example.com/")
     );
     assert_eq!(p.parameters["registry"], p.registry);
     assert_eq!(p.parameters["tag"], p.tag);
@@ -148,8 +148,8 @@ fn plan_names_every_service_build_and_step() {
     assert_eq!(api.component.as_deref(), Some("services/api"));
     assert_eq!(api.image, "api");
     assert_eq!(api.repository, "127.0.0.1:5000/shop/api");
-    assert_eq!(api.tag, "feature-cart");
-    assert_eq!(api.reference, "127.0.0.1:5000/shop/api:feature-cart");
+    assert_eq!(api.tag, "feature-cart-f388674a");
+    assert_eq!(api.reference, "127.0.0.1:5000/shop/api:feature-cart-f388674a");
     assert_eq!(api.dockerfile.as_deref(), Some("services/api/Dockerfile"));
     assert_eq!(api.ports, [8080]);
     assert_eq!(api.replicas, 1);
@@ -163,7 +163,7 @@ fn plan_names_every_service_build_and_step() {
     );
     assert_eq!(
         api.url.as_deref(),
-        Some("https://feature-cart.dev.example.com/api")
+        Some("https://feature-cart-f388674a.dev.example.com/api")
     );
     assert!(p.services[1].url.is_none() && p.services[1].ingress.is_none());
 
@@ -187,7 +187,7 @@ fn plan_names_every_service_build_and_step() {
     assert_eq!(web.image, "web");
     assert_eq!(web.services, ["web"]);
     assert_eq!(web.needs, ["libs/page"]);
-    assert_eq!(web.reference, "127.0.0.1:5000/shop/web:feature-cart");
+    assert_eq!(web.reference, "127.0.0.1:5000/shop/web:feature-cart-f388674a");
     assert_eq!(
         (web.step.id.as_str(), web.step.cwd.as_str()),
         ("build", "src")
@@ -204,7 +204,7 @@ fn plan_names_every_service_build_and_step() {
             "--build-arg",
             "BASE=b:1",
             "--tag",
-            "127.0.0.1:5000/shop/web:feature-cart",
+            "127.0.0.1:5000/shop/web:feature-cart-f388674a",
             "--source-hash",
             &hash("services/web"),
             "--branch",
@@ -247,7 +247,7 @@ fn plan_names_every_service_build_and_step() {
         ]
     );
     assert!(p.steps.deploy[3].argv.join(" ").contains(
-        "--repo file:///cluster.git --namespace shop-feature-cart --dir deploy --sha abc123"
+        "--repo file:///cluster.git --namespace shop-feature-cart-f388674a --dir deploy --sha abc123"
     ));
 
     // The workflow of the same run: its build template, parameters
