@@ -1198,6 +1198,9 @@ async fn webhook(
         .and_then(|v| v.parse::<u64>().ok());
     let (status, value) = if declared.is_some_and(|n| n > MAX_BODY as u64) {
         agent.metrics.webhook("too_large");
+        // Read (and drop) what the client is still sending, so it gets the
+        // 413 instead of a broken pipe; bounded in size and time.
+        discard(body, 2 * MAX_BODY, agent.cfg.body_timeout).await;
         (
             StatusCode::PAYLOAD_TOO_LARGE,
             json!({"error": format!("body larger than {MAX_BODY} bytes")}),
@@ -1236,6 +1239,23 @@ async fn webhook(
         tracing::warn!(delivery = %delivery, event = %event, status = status.as_u16(), "delivery refused: {value}");
     }
     (status, axum::Json(value)).into_response()
+}
+
+/// Drain a refused request body without keeping it: stops after `limit`
+/// bytes, at the end of the body, on an error, or when `timeout` passes.
+async fn discard(body: axum::body::Body, limit: usize, timeout: Duration) {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, drain).await;
 }
 
 async fn readyz(State(agent): State<Arc<Agent>>) -> Response {

@@ -135,7 +135,10 @@ fn plan_names_every_service_build_and_step() {
         p.registry, "127.0.0.1:5000/shop",
         "host replaced, path kept"
     );
-    assert_eq!(p.tag, "feature-cart-f388674a", "the branch slug: case-folded and `/` replaced, so a hash suffix keeps `feature-cart` apart");
+    assert_eq!(
+        p.tag, "feature-cart-f388674a",
+        "the branch slug: case-folded and `/` replaced, so a hash suffix keeps `feature-cart` apart"
+    );
     assert_eq!(p.namespace, "shop-feature-cart-f388674a");
     assert_eq!(
         p.url.as_deref(),
@@ -149,7 +152,10 @@ fn plan_names_every_service_build_and_step() {
     assert_eq!(api.image, "api");
     assert_eq!(api.repository, "127.0.0.1:5000/shop/api");
     assert_eq!(api.tag, "feature-cart-f388674a");
-    assert_eq!(api.reference, "127.0.0.1:5000/shop/api:feature-cart-f388674a");
+    assert_eq!(
+        api.reference,
+        "127.0.0.1:5000/shop/api:feature-cart-f388674a"
+    );
     assert_eq!(api.dockerfile.as_deref(), Some("services/api/Dockerfile"));
     assert_eq!(api.ports, [8080]);
     assert_eq!(api.replicas, 1);
@@ -187,7 +193,10 @@ fn plan_names_every_service_build_and_step() {
     assert_eq!(web.image, "web");
     assert_eq!(web.services, ["web"]);
     assert_eq!(web.needs, ["libs/page"]);
-    assert_eq!(web.reference, "127.0.0.1:5000/shop/web:feature-cart-f388674a");
+    assert_eq!(
+        web.reference,
+        "127.0.0.1:5000/shop/web:feature-cart-f388674a"
+    );
     assert_eq!(
         (web.step.id.as_str(), web.step.cwd.as_str()),
         ("build", "src")

@@ -112,21 +112,26 @@ impl Dockerd {
     }
 
     /// Make sure this engine is a single-node swarm manager (idempotent).
-    /// Listens on a free loopback port, so swarms of other engines do not clash.
+    ///
+    /// Each engine advertises its own loopback address (see
+    /// [`swarm_address`]): Swarm's gossip (memberlist) always binds port 7946
+    /// on the advertise address, so two engines on `127.0.0.1` clash and the
+    /// second one silently loses service discovery.
     pub fn ensure_swarm(&self) {
         let state = self.run(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
         if state == "active" {
             return;
         }
+        let addr = swarm_address(&self.dir);
         let port = free_port();
         let data_port = free_port();
         self.run(&[
             "swarm",
             "init",
             "--advertise-addr",
-            &format!("127.0.0.1:{port}"),
+            &format!("{addr}:{port}"),
             "--listen-addr",
-            &format!("127.0.0.1:{port}"),
+            &format!("{addr}:{port}"),
             "--data-path-port",
             &data_port.to_string(),
         ]);
@@ -204,6 +209,22 @@ impl Drop for Dockerd {
             let _ = std::fs::remove_dir_all(self.dir.join("data"));
         }
     }
+}
+
+/// The loopback address an engine's swarm advertises: `127.X.Y.Z` derived
+/// from its state directory, never in `127.0.0.0/16` (where `127.0.0.1` and
+/// the usual test servers live).
+#[must_use]
+pub fn swarm_address(dir: &Path) -> String {
+    // FNV-1a: stable across runs and toolchains, unlike `DefaultHasher`.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in dir.as_os_str().as_encoded_bytes() {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    let [_, x, y, z] = h.to_be_bytes();
+    let x = if x == 0 { 1 } else { x };
+    let z = if z == 0 || z == 255 { 1 } else { z };
+    format!("127.{x}.{y}.{z}")
 }
 
 fn spawn_dockerd(dir: &Path) -> Child {
