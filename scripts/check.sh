@@ -34,5 +34,5 @@ else
 fi
 step "shellcheck"
 mapfile -t scripts < <(shell_scripts)
-shellcheck -x "${scripts[@]}"
+shellcheck -x --source-path=SCRIPTDIR "${scripts[@]}"
 step "ok: ${#scripts[@]} shell scripts, every crate"

@@ -103,7 +103,12 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
         (dir, Some(tmp), false)
     } else if context.starts_with("http://") || context.starts_with("https://") {
         let tmp = tmpdir()?;
-        let body = reqwest::get(context)
+        let client = microplatform_common::http::client_builder()
+            .build()
+            .map_err(|e| missing("build context", context, e.to_string()))?;
+        let body = client
+            .get(context)
+            .send()
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|e| missing("build context", context, e.to_string()))?

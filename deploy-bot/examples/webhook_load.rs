@@ -32,7 +32,7 @@ fn main() {
         .build()
         .unwrap();
     let result = rt.block_on(async move {
-        let client = reqwest::Client::builder()
+        let client = microplatform_common::http::client_builder()
             .pool_max_idle_per_host(conc)
             .timeout(Duration::from_secs(10))
             .build()

@@ -124,7 +124,7 @@ pub struct GitHub {
 impl GitHub {
     /// A client for `repo` at `api_url` (`https://api.github.com` or `https://HOST/api/v3`).
     pub fn new(api_url: &str, repo: RepoId, token: Token) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = microplatform_common::http::client_builder()
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("deploy-bot/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -439,7 +439,7 @@ fn copy_headers(from: &reqwest::header::HeaderMap, to: &mut HeaderMap) {
 
 /// Runs the proxy until SIGINT or SIGTERM.
 pub async fn run(config: IngressConfig) -> Result<()> {
-    let client = reqwest::Client::builder()
+    let client = microplatform_common::http::client_builder()
         .timeout(config.upstream_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

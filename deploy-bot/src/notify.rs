@@ -115,7 +115,7 @@ pub async fn send(o: &NotifyOptions) -> Result<(String, u16)> {
         o.agent_url.trim_end_matches('/'),
         o.path.trim_start_matches('/')
     );
-    let client = reqwest::Client::builder()
+    let client = microplatform_common::http::client_builder()
         .timeout(o.timeout)
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;

@@ -265,7 +265,7 @@ fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
         None,
     );
     assert_eq!(s, 202);
-    let client = reqwest::blocking::Client::builder()
+    let client = microplatform_common::http::blocking_client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -315,7 +315,7 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
         ],
     );
     let mut slow: Vec<TcpStream> = (0..100).map(|_| slow_connection(agent.port)).collect();
-    let client = reqwest::blocking::Client::builder()
+    let client = microplatform_common::http::blocking_client_builder()
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(0)
         .build()
@@ -599,7 +599,7 @@ fn with_96_file_descriptors_120_slow_connections_do_not_stop_healthz_or_deliveri
         &[("GITHUB_TOKEN", TOKEN)],
     );
     let slow: Vec<TcpStream> = (0..120).map(|_| slow_connection(agent.port)).collect();
-    let client = reqwest::blocking::Client::builder()
+    let client = microplatform_common::http::blocking_client_builder()
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(0)
         .build()

@@ -26,7 +26,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let client = reqwest::Client::new();
+    let client = microplatform_common::http::client_builder()
+        .build()
+        .expect("client");
     let start = std::time::Instant::now();
     let ok = rt.block_on(async {
         futures::stream::iter(urls.iter())

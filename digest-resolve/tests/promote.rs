@@ -366,7 +366,9 @@ fn a_refused_mount_falls_back_to_a_streamed_copy() {
     // mount with 202 and an upload session (a plain POST upstream).
     let upstream = reg.url();
     let proxy = TinyServer::start(move |req| {
-        let http = reqwest::blocking::Client::new();
+        let http = microplatform_common::http::blocking_client_builder()
+            .build()
+            .expect("client");
         let target = if req.method == "POST" && req.target.contains("mount=") {
             req.target.split('?').next().unwrap().to_string()
         } else {

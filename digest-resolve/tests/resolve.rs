@@ -528,7 +528,9 @@ fn registry_down_and_proxy_without_digest_header() {
     let seen2 = seen.clone();
     let proxy = TinyServer::start(move |req| {
         seen2.lock().unwrap().push(req.method.clone());
-        let http = reqwest::blocking::Client::new();
+        let http = microplatform_common::http::blocking_client_builder()
+            .build()
+            .expect("client");
         let mut rb = http.request(
             req.method.parse().unwrap(),
             format!("{upstream}{}", req.target),

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmarks: `need PACKAGE:COMMAND ...` installs the Debian packages of missing
 # commands with apt-get when run as root, else names them and exits 1.
 need() {

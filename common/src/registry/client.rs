@@ -191,7 +191,7 @@ fn is_retryable_status(s: StatusCode) -> bool {
 impl RegistryClient {
     /// A client with the given options.
     pub fn new(opts: ClientOptions) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .user_agent(opts.user_agent.clone())
             .timeout(opts.timeout)
             .connect_timeout(opts.connect_timeout)

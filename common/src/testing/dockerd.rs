@@ -117,11 +117,21 @@ impl Dockerd {
     /// [`swarm_address`]): Swarm's gossip (memberlist) always binds port 7946
     /// on the advertise address, so two engines on `127.0.0.1` clash and the
     /// second one silently loses service discovery.
+    ///
+    /// Tests of one process and of several test binaries call this at the same
+    /// time: a file lock per engine makes exactly one of them initialise it.
     pub fn ensure_swarm(&self) {
+        let lock_path = std::env::temp_dir().join(format!(
+            "mpt-swarm-{}.lock",
+            swarm_address(Path::new(&self.host))
+        ));
+        let lock = File::create(&lock_path).expect("swarm lock file");
+        lock.lock().expect("flock swarm lock");
         let state = self.run(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
         if state == "active" {
             return;
         }
+        self.own_gateway_bridge();
         let addr = swarm_address(&self.dir);
         let port = free_port();
         let data_port = free_port();
@@ -134,6 +144,42 @@ impl Dockerd {
             &format!("{addr}:{port}"),
             "--data-path-port",
             &data_port.to_string(),
+        ]);
+    }
+
+    /// Create this engine's `docker_gwbridge` before its swarm does, with a
+    /// bridge device and subnet of its own: the default (`docker_gwbridge`,
+    /// 172.18.0.0/16) is one host-wide device, so a second engine's
+    /// host-mode published ports would reach the first engine's containers.
+    fn own_gateway_bridge(&self) {
+        let exists = self
+            .try_run(&["network", "inspect", "docker_gwbridge"])
+            .code
+            == Some(0);
+        if exists {
+            return;
+        }
+        let addr = swarm_address(&self.dir);
+        let [_, x, y, z]: [u8; 4] = addr
+            .split('.')
+            .map(|p| p.parse().expect("octet"))
+            .collect::<Vec<u8>>()
+            .try_into()
+            .expect("four octets");
+        self.run(&[
+            "network",
+            "create",
+            "--driver",
+            "bridge",
+            "--subnet",
+            &format!("10.{}.{y}.0/24", 64 + x % 64),
+            "--opt",
+            &format!("com.docker.network.bridge.name=gwb{x:02x}{y:02x}{z:02x}"),
+            "--opt",
+            "com.docker.network.bridge.enable_icc=false",
+            "--opt",
+            "com.docker.network.bridge.enable_ip_masquerade=false",
+            "docker_gwbridge",
         ]);
     }
 

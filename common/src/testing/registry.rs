@@ -132,7 +132,7 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let http = reqwest::blocking::Client::builder()
+        let http = crate::http::blocking_client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");

@@ -280,7 +280,10 @@ impl AgentProc {
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
-        match reqwest::blocking::get(self.url(path)) {
+        let client = microplatform_common::http::blocking_client_builder()
+            .build()
+            .expect("client");
+        match client.get(self.url(path)).send() {
             Ok(r) => {
                 let s = r.status().as_u16();
                 (s, r.text().unwrap_or_default())
@@ -309,7 +312,7 @@ impl AgentProc {
         sig: Option<&str>,
         content_type: &str,
     ) -> (u16, String) {
-        let client = reqwest::blocking::Client::builder()
+        let client = microplatform_common::http::blocking_client_builder()
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # libs/greeting: the shop's greeting, shared by services/api and services/web.
 # Source it (`. /lib/greeting/greeting.sh`); GREETING_LIB_DIR points at the
 # directory holding greetings.txt (default: /lib/greeting, where the images

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # libs/page: render an HTML page in the shop's layout. Source it;
 # PAGE_LIB_DIR points at the directory holding layout.html (default:
 # /lib/page, where the web image installs it).

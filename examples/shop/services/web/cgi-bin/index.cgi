@@ -2,7 +2,10 @@
 # GET /: the front page. Greets in its own voice (libs/greeting) and asks
 # the api service, found by its service name (API_URL, default
 # http://api:8080), for its greeting; rendered with libs/page.
+# The libraries are installed at /lib in the image (see the Dockerfile).
+# shellcheck disable=SC1091
 . /lib/greeting/greeting.sh
+# shellcheck disable=SC1091
 . /lib/page/page.sh
 api=${API_URL:-http://api:8080}
 if answer=$(timeout 5 wget -q -O - "$api/cgi-bin/greet?name=web" 2>/dev/null); then

@@ -1,0 +1,37 @@
+//! HTTP clients of every tool: one TLS provider (rustls with ring), installed once, and the builders that use it.
+
+use std::sync::Once;
+
+/// Install rustls' ring provider as the process default (idempotent).
+///
+/// reqwest is built without a provider of its own (`rustls-no-provider`), so
+/// every client must be made after this; the builders below call it.
+pub fn install_tls_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// An async client builder with the TLS provider installed.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    install_tls_provider();
+    reqwest::Client::builder()
+}
+
+/// A blocking client builder with the TLS provider installed (tests and examples).
+#[cfg(feature = "testing")]
+pub fn blocking_client_builder() -> reqwest::blocking::ClientBuilder {
+    install_tls_provider();
+    reqwest::blocking::Client::builder()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn builds_a_client_twice() {
+        super::client_builder().build().expect("first client");
+        super::client_builder().build().expect("second client");
+    }
+}
