@@ -16,6 +16,8 @@ const AFTER_HELP: &str = concat!(
     "When `<repo>:content-<hex>` exists the build is skipped; the key is in the JSON result and on ",
     "the image as the label dev.microplatform.content-key.\n\n",
     "stdout is one JSON document (see docs/build-with-cache.md); builder output goes to stderr.\n\n",
+    "`build-with-cache completions SHELL` prints shell completions, `build-with-cache man` the man page ",
+    "(a build context of either name: `./man`).\n\n",
     "Exit codes:\n",
     "  0   success\n",
     "  2   usage error (bad flags or arguments, no -t)\n",
@@ -77,11 +79,11 @@ pub struct Cli {
     /// Print the plan (stages, edges, cache refs, backend, exact commands) as JSON and run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print shell completions and exit.
-    #[arg(long, value_name = "SHELL")]
+    /// Print shell completions and exit (also `build-with-cache completions SHELL`).
+    #[arg(long, value_name = "SHELL", hide = true)]
     pub completions: Option<Shell>,
-    /// Print the man page and exit.
-    #[arg(long)]
+    /// Print the man page and exit (also `build-with-cache man`).
+    #[arg(long, hide = true)]
     pub man: bool,
     /// Print the Dockerfile's syntax tree in `BuildKit`'s parser-test format and exit (debugging aid).
     #[arg(long, value_name = "DOCKERFILE", hide = true)]
@@ -115,6 +117,7 @@ const OWN_FLAGS: &[&str] = &[
     "--help",
     "-h",
     "--version",
+    "-V",
 ];
 
 /// `docker build` (and buildah bud) options that take a value.

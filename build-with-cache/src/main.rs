@@ -5,7 +5,11 @@ use build_with_cache::cli::{self, Cli};
 use microplatform_common::exit;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::parse_from(std::env::args());
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = microplatform_common::cli::meta_command::<Cli>(&args) {
+        return code;
+    }
+    let cli = cli::parse_from(args);
     if let Some(shell) = cli.completions {
         microplatform_common::cli::print_completions::<Cli>(shell);
         return std::process::ExitCode::SUCCESS;

@@ -542,16 +542,29 @@ fn unreachable_engine_is_one_line_with_its_own_code() {
 #[test]
 fn completions_and_man() {
     let dir = TestDir::new();
+    // The subcommand shape of every tool, and the older flags.
+    for args in [&["completions", "bash"][..], &["--completions", "bash"]] {
+        bwc(&dir)
+            .args(args)
+            .run()
+            .success()
+            .stdout_contains("--cache-repo");
+    }
+    for args in [&["man"][..], &["--man"]] {
+        bwc(&dir).args(args).run().success().stdout_contains(".TH");
+    }
     bwc(&dir)
-        .args(["--completions", "bash"])
+        .args(["completions", "tcsh"])
         .run()
-        .success()
-        .stdout_contains("--cache-repo");
-    bwc(&dir)
-        .arg("--man")
-        .run()
-        .success()
-        .stdout_contains(".TH");
+        .code(2)
+        .stderr_contains("completions SHELL");
+    for flag in ["-V", "--version"] {
+        bwc(&dir)
+            .arg(flag)
+            .run()
+            .success()
+            .stdout_contains("build-with-cache 0.");
+    }
     bwc(&dir)
         .arg("--help")
         .run()

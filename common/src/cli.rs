@@ -44,3 +44,38 @@ pub fn print_man<C: CommandFactory>() -> std::io::Result<()> {
     out.write_all(&buf)?;
     out.flush()
 }
+
+/// `TOOL completions SHELL` and `TOOL man` for the tools whose command line
+/// is flags and operands (build-with-cache, digest-resolve), the same shape
+/// as the subcommands of the others. `args` is the whole argv; returns the
+/// exit code when `args[1]` is one of the two words, `None` otherwise (an
+/// operand of that name is still reachable as `./man`).
+pub fn meta_command<C: CommandFactory>(args: &[String]) -> Option<std::process::ExitCode> {
+    let name = C::command().get_name().to_string();
+    match args.get(1).map(String::as_str) {
+        Some("man") if args.len() == 2 => Some(match print_man::<C>() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => crate::exit::report(
+                &name,
+                &anyhow::Error::new(e).context("writing the man page"),
+                crate::exit::FAILURE,
+            ),
+        }),
+        Some("completions") => {
+            let shell = args.get(2).and_then(|s| s.parse::<Shell>().ok());
+            Some(match (shell, args.len()) {
+                (Some(shell), 3) => {
+                    print_completions::<C>(shell);
+                    std::process::ExitCode::SUCCESS
+                }
+                _ => {
+                    eprintln!(
+                        "{name}: error: usage: {name} completions SHELL (bash, elvish, fish, powershell, zsh)"
+                    );
+                    std::process::ExitCode::from(crate::exit::USAGE)
+                }
+            })
+        }
+        _ => None,
+    }
+}

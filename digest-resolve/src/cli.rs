@@ -28,7 +28,9 @@ Examples:
   digest-resolve --lock images.lock.json < big-stream.yaml
   digest-resolve --list k8s/ | jq -r '.images[].reference'
   digest-resolve --image-path 'example.com/v1/App:spec.workers[*].image' app.yaml
-  digest-resolve --promote-to rc.example.com/rc --promote-report promote.json -i envs/staging/";
+  digest-resolve --promote-to rc.example.com/rc --promote-report promote.json -i envs/staging/
+  digest-resolve completions bash > /etc/bash_completion.d/digest-resolve
+  digest-resolve man > digest-resolve.1   (an input file of either name: ./man)";
 
 /// Input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,11 +136,11 @@ pub struct Cli {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Print shell completions for SHELL and exit.
-    #[arg(long, value_name = "SHELL", exclusive = true)]
+    /// Print shell completions for SHELL and exit (also `digest-resolve completions SHELL`).
+    #[arg(long, value_name = "SHELL", exclusive = true, hide = true)]
     pub completions: Option<Shell>,
 
-    /// Print the man page (roff) and exit.
-    #[arg(long, exclusive = true)]
+    /// Print the man page (roff) and exit (also `digest-resolve man`).
+    #[arg(long, exclusive = true, hide = true)]
     pub man: bool,
 }

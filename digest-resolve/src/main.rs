@@ -5,7 +5,11 @@ use digest_resolve::cli::Cli;
 use microplatform_common::{cli as common_cli, exit};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = common_cli::meta_command::<Cli>(&args) {
+        return code;
+    }
+    let cli = Cli::parse_from(args);
     if let Some(shell) = cli.completions {
         common_cli::print_completions::<Cli>(shell);
         return std::process::ExitCode::SUCCESS;

@@ -579,16 +579,21 @@ fn help_completions_and_man() {
         .success()
         .stdout_contains("Exit codes:")
         .stdout_contains("--platform");
+    for args in [&["completions", "bash"][..], &["--completions", "bash"]] {
+        tool(&dir)
+            .args(args)
+            .run()
+            .success()
+            .stdout_contains("digest-resolve");
+    }
+    for args in [&["man"][..], &["--man"]] {
+        tool(&dir).args(args).run().success().stdout_contains(".TH");
+    }
     tool(&dir)
-        .args(["--completions", "bash"])
+        .arg("-V")
         .run()
         .success()
-        .stdout_contains("digest-resolve");
-    tool(&dir)
-        .arg("--man")
-        .run()
-        .success()
-        .stdout_contains(".TH");
+        .stdout_contains("digest-resolve 0.");
     tool(&dir)
         .args(["--in-place"])
         .run()
