@@ -63,18 +63,15 @@ pub fn meta_command<C: CommandFactory>(args: &[String]) -> Option<std::process::
         }),
         Some("completions") => {
             let shell = args.get(2).and_then(|s| s.parse::<Shell>().ok());
-            Some(match (shell, args.len()) {
-                (Some(shell), 3) => {
-                    print_completions::<C>(shell);
-                    std::process::ExitCode::SUCCESS
-                }
-                _ => {
-                    eprintln!(
-                        "{name}: error: usage: {name} completions SHELL (bash, elvish, fish, powershell, zsh)"
-                    );
-                    std::process::ExitCode::from(crate::exit::USAGE)
-                }
-            })
+            if let (Some(shell), 3) = (shell, args.len()) {
+                print_completions::<C>(shell);
+                Some(std::process::ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "{name}: error: usage: {name} completions SHELL (bash, elvish, fish, powershell, zsh)"
+                );
+                Some(std::process::ExitCode::from(crate::exit::USAGE))
+            }
         }
         _ => None,
     }
