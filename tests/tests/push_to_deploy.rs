@@ -219,11 +219,25 @@ fn copy_shop(repo: &TestDir) {
 fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
     let reg = Registry::start();
     let dockerd = Dockerd::shared();
-    let (platform, up) = Platform::up(&reg, dockerd);
+    // Dropped last: the images, once the stacks using them are gone.
     let _images = ImageCleanup {
         dockerd,
         registry: reg.addr.clone(),
     };
+    let branch = unique("push");
+    let broken = format!("{branch}-broken");
+    let ns = format!("shop-{branch}");
+    // Declared before the platform, so dropped after it: once `down` has
+    // stopped the agent, nothing re-applies the stacks these remove.
+    let _stack = StackGuard {
+        dockerd,
+        name: ns.clone(),
+    };
+    let _broken_stack = StackGuard {
+        dockerd,
+        name: format!("shop-{broken}"),
+    };
+    let (platform, up) = Platform::up(&reg, dockerd);
     let remote = platform.remote();
     // up serves the remote, records it in the settings file and says how to use it.
     up.stderr_contains(&format!("git remote add local {}", remote.display()));
@@ -245,17 +259,6 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         "{hook}"
     );
 
-    let branch = unique("push");
-    let broken = format!("{branch}-broken");
-    let ns = format!("shop-{branch}");
-    let _stack = StackGuard {
-        dockerd,
-        name: ns.clone(),
-    };
-    let _broken_stack = StackGuard {
-        dockerd,
-        name: format!("shop-{broken}"),
-    };
     // The developer's monorepo: main holds a README; `local` is the platform.
     let repo = TestDir::new();
     repo.git_init();
