@@ -118,23 +118,20 @@ impl Drop for Platform {
     }
 }
 
-/// `git push local ARGS` from `repo`, with none of the platform's settings in
-/// the environment: the hook must find them through its state directory.
+/// `git push local ARGS` from `repo`. The pusher's environment names another
+/// platform: the hook must deploy with its own platform's settings file.
 fn push(repo: &Path, args: &[&str]) -> Output {
-    let mut cmd = Cmd::new("git").current_dir(repo).arg("push");
-    for key in [
-        "MICROPLATFORM_STATE_DIR",
-        "MICROPLATFORM_REGISTRY",
-        "MICROPLATFORM_CLUSTER_REPO",
-        "MICROPLATFORM_AGENT_URL",
-        "MICROPLATFORM_WEBHOOK_SECRET_FILE",
-        "MICROPLATFORM_DOCKER_HOST",
-        "MICROPLATFORM_BIN_DIR",
-        "DOCKER_HOST",
-    ] {
-        cmd = cmd.env_remove(key);
-    }
-    let out = cmd.args(args).run();
+    let out = Cmd::new("git")
+        .current_dir(repo)
+        .arg("push")
+        .env("MICROPLATFORM_STATE_DIR", "/nonexistent")
+        .env("MICROPLATFORM_REGISTRY", "127.0.0.1:1")
+        .env("MICROPLATFORM_CLUSTER_REPO", "file:///nonexistent.git")
+        .env("MICROPLATFORM_AGENT_URL", "http://127.0.0.1:1")
+        .env("MICROPLATFORM_DOCKER_HOST", "unix:///nonexistent.sock")
+        .env("MICROPLATFORM_BIN_DIR", "/nonexistent")
+        .args(args)
+        .run();
     out.success();
     out
 }
