@@ -386,6 +386,17 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         .success()
         .stderr_contains(&format!("monorepo remote: {}", remote.display()));
     assert_eq!(refs(&remote), remote_refs);
+    // status names the remote and how to add it.
+    platform
+        .cmd()
+        .arg("status")
+        .run()
+        .success()
+        .stderr_contains(&format!(
+            "monorepo remote: {} (post-receive",
+            remote.display()
+        ))
+        .stderr_contains(&format!("git remote add local {}", remote.display()));
     assert_eq!(
         std::fs::read_to_string(remote.join("hooks/post-receive")).expect("hook"),
         hook
