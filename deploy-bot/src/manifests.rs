@@ -61,14 +61,29 @@ pub fn check_depth(text: &str, origin: &str) -> Result<Vec<usize>> {
 
 /// How manifests are read: like kubectl (YAML 1.1 booleans such as `yes`/`on`, merge keys `<<`, anchors),
 /// duplicate keys refused, one-line errors without a source snippet.
-fn read_options() -> serde_saphyr::Options {
-    serde_saphyr::options! { with_snippet: false }
+///
+/// The parser's budget caps documents, nodes and events at fixed counts (1,024 documents, 250,000 nodes); kubectl
+/// has no such caps, so they grow with the input (each needs at least a byte of it). It also refuses more than ten
+/// aliases per anchor, which kubectl reads (a compose file with one `<<: *defaults` in 100 services), so that
+/// heuristic is off. Alias expansion keeps its limits (an alias bomb is small: its expanded nodes and replayed
+/// events are still capped), and nesting is capped by [`check_depth`].
+fn read_options(input_len: usize) -> serde_saphyr::Options {
+    let default = serde_saphyr::Budget::default();
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_documents: default.max_documents.max(input_len),
+            max_nodes: default.max_nodes.max(input_len),
+            max_events: default.max_events.max(input_len.saturating_mul(2)),
+            enforce_alias_anchor_ratio: false,
+        },
+    }
 }
 
 /// The parser's message without its location (given separately) and without advice meant for programmers.
 fn error_message(e: &serde_saphyr::Error) -> String {
     let mut message = e.to_string();
-    if let Some(i) = message.rfind(" at line ") {
+    if let Some(i) = message.find(" at line ") {
         message.truncate(i);
     }
     if let Some(i) = message.find(", set DuplicateKeyPolicy") {
@@ -81,7 +96,7 @@ fn error_message(e: &serde_saphyr::Error) -> String {
 /// document number. Nesting deeper than [`MAX_DEPTH`] is refused first ([`check_depth`]).
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>> {
     let starts = check_depth(text, origin)?;
-    serde_saphyr::from_multiple_with_options(text, read_options()).map_err(|e| {
+    serde_saphyr::from_multiple_with_options(text, read_options(text.len())).map_err(|e| {
         let message = error_message(&e);
         match e.location() {
             Some(l) => {
@@ -302,6 +317,26 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+    }
+
+    #[test]
+    fn long_streams_are_read_and_alias_bombs_refused() {
+        let stream = "kind: ConfigMap\n---\n".repeat(3_000);
+        assert_eq!(parse_documents(&stream, "f.yaml").unwrap().len(), 3_000);
+        let mut compose = String::from("x-defaults: &defaults {image: x}\nservices:\n");
+        for i in 0..150 {
+            compose.push_str(&format!("  s{i}: {{<<: *defaults, user: u{i}}}\n"));
+        }
+        let doc = &parse_documents(&compose, "f.yaml").unwrap()[0];
+        assert_eq!(doc["services"]["s149"]["image"], "x");
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+        // Alias expansion stays limited.
+        let err = parse_documents(bomb, "f.yaml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("f.yaml:6:12: document 1: budget breached"),
+            "{err}"
+        );
+        assert!(!err.contains(" at line "), "location once, in front: {err}");
     }
 
     #[test]

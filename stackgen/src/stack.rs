@@ -335,7 +335,7 @@ impl Stack {
                 )
             });
             let mut message = e.to_string();
-            if let Some(i) = message.rfind(" at line ") {
+            if let Some(i) = message.find(" at line ") {
                 message.truncate(i);
             }
             let Ok((positions, duplicate)) = positions::index(text) else {
