@@ -246,6 +246,8 @@ pub fn read_dir(dir: &Path, namespace: &str) -> Result<Files> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write;
+
     use super::*;
 
     #[test]
@@ -325,7 +327,7 @@ mod tests {
         assert_eq!(parse_documents(&stream, "f.yaml").unwrap().len(), 3_000);
         let mut compose = String::from("x-defaults: &defaults {image: x}\nservices:\n");
         for i in 0..150 {
-            compose.push_str(&format!("  s{i}: {{<<: *defaults, user: u{i}}}\n"));
+            writeln!(compose, "  s{i}: {{<<: *defaults, user: u{i}}}").unwrap();
         }
         let doc = &parse_documents(&compose, "f.yaml").unwrap()[0];
         assert_eq!(doc["services"]["s149"]["image"], "x");
