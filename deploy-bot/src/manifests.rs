@@ -303,6 +303,18 @@ mod tests {
             serde_json::json!([true, true, false, "yes", "1:20"]),
             "YAML 1.1 booleans"
         );
+        // JSON (what kubectl sends) has no infinite numbers; a string is fine.
+        let err = parse_documents("a: 1\nb: .inf\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("f.yaml:2:4: document 1: non-finite float"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_documents("b: \".inf\"\n", "f.yaml").unwrap()[0]["b"],
+            ".inf"
+        );
         // Written back, the strings a YAML 1.1 reader would take for something else are quoted.
         let text =
             to_yaml(&serde_json::json!({"a": "yes", "b": "on", "c": "1:20", "d": true})).unwrap();
