@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
 # Run every test of the workspace on this machine.
 #
+#   scripts/test.sh [CARGO TEST ARGS...]   every test (what CI runs)
+#   scripts/test.sh --fast [ARGS...]       only what needs no engine, no builder and
+#                                          no validator venv: unit tests and the
+#                                          FAST_TESTS integration tests (under 30 s
+#                                          once built; no apt, no venv)
+#
 # Installs what the tests need when it is missing (as root, with apt-get and
 # pip), then runs `cargo test --workspace`. The tests themselves start the real
 # components they use on 127.0.0.1: docker-registry per test, one shared
 # dockerd (stopped here at the end), git daemons, fake forge/kube endpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Integration tests that use only git, the registry and loopback servers.
+FAST_TESTS=(
+  monobuild:compat monobuild:errors monobuild:formats monobuild:git monobuild:snapshot
+  build-with-cache:parser
+  digest-resolve:resolve digest-resolve:yaml_as_kubectl digest-resolve:registry_client digest-resolve:promote
+  stackgen:cli stackgen:plan
+  deploy-bot:agent deploy-bot:notify deploy-bot:request
+  microplatform-e2e:renderings
+)
+if [[ ${1:-} == --fast ]]; then
+  shift
+  args=(--workspace --lib --bins)
+  for t in "${FAST_TESTS[@]}"; do args+=(--test "${t#*:}"); done
+  exec cargo test "${args[@]}" "$@"
+fi
 
 APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl openssl python3-yaml)
 VENV="${MICROPLATFORM_VENV:-$HOME/.cache/microplatform/venv}"

@@ -56,6 +56,16 @@ Exit codes:
   10  validation rejected the input
   70  internal error";
 
+/// The code for a file that cannot be read: `NOT_FOUND` when it does not
+/// exist (the same in every tool), else `INPUT`.
+pub fn for_read_error(e: &std::io::Error) -> u8 {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        NOT_FOUND
+    } else {
+        INPUT
+    }
+}
+
 /// Errors that know their exit code.
 pub trait ExitCode {
     /// The process exit code for this error.

@@ -173,21 +173,21 @@ fn wanted_services(file: &Path) -> Result<BTreeMap<String, WantService>, ApplyEr
     let Some(services) = docs
         .first()
         .and_then(|d| d.get("services"))
-        .and_then(serde_yaml_ng::Value::as_mapping)
+        .and_then(serde_json::Value::as_object)
     else {
         return Ok(want);
     };
     for (k, svc) in services {
-        let Some(name) = k.as_str() else { continue };
+        let name = k.as_str();
         let image = svc
             .get("image")
-            .and_then(serde_yaml_ng::Value::as_str)
+            .and_then(serde_json::Value::as_str)
             .unwrap_or_default()
             .to_string();
         let deploy = svc.get("deploy");
         let global = deploy
             .and_then(|d| d.get("mode"))
-            .and_then(serde_yaml_ng::Value::as_str)
+            .and_then(serde_json::Value::as_str)
             == Some("global");
         let replicas = if global {
             Replicas::Global

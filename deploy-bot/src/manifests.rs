@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::names::check_relative_path;
@@ -21,13 +20,15 @@ pub const MAX_DEPTH: usize = 64;
 /// Largest manifest file accepted, in bytes.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Refuse YAML nested deeper than [`MAX_DEPTH`] before the real parser sees it.
+/// Refuse YAML nested deeper than [`MAX_DEPTH`] before the real parser sees it; returns the line where each
+/// document starts (for messages naming the document).
 ///
 /// A streaming event parser stops at the first level too deep, so a hostile file costs a few microseconds
 /// instead of the parser's quadratic time in the nesting depth. Syntax errors are left to the real parser.
-pub fn check_depth(text: &str, origin: &str) -> Result<()> {
+pub fn check_depth(text: &str, origin: &str) -> Result<Vec<usize>> {
     let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
     let mut depth = 0usize;
+    let mut starts = Vec::new();
     let too_deep = |line: usize, col: usize| Error::Input {
         path: format!("{origin}:{line}:{col}"),
         message: format!("nested deeper than {MAX_DEPTH} levels (refused before parsing)"),
@@ -39,10 +40,11 @@ pub fn check_depth(text: &str, origin: &str) -> Result<()> {
             Err(e) if e.info().contains("recursion limit") => {
                 return Err(too_deep(e.marker().line(), e.marker().col() + 1));
             }
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(starts),
         };
         match event {
-            yaml_rust2::Event::StreamEnd => return Ok(()),
+            yaml_rust2::Event::StreamEnd => return Ok(starts),
+            yaml_rust2::Event::DocumentStart => starts.push(mark.line()),
             yaml_rust2::Event::SequenceStart(..) | yaml_rust2::Event::MappingStart(..) => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -57,24 +59,65 @@ pub fn check_depth(text: &str, origin: &str) -> Result<()> {
     }
 }
 
-/// Parse every YAML document of `text` (empty documents skipped); errors name `origin` and the document number.
-/// Nesting deeper than [`MAX_DEPTH`] is refused first ([`check_depth`]).
-pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>> {
-    check_depth(text, origin)?;
-    let mut docs = Vec::new();
-    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let v = Value::deserialize(de).map_err(|e| Error::Input {
-            path: match e.location() {
-                Some(l) => format!("{origin}:{}:{}", l.line(), l.column()),
-                None => origin.to_string(),
-            },
-            message: format!("document {}: {e}", i + 1),
-        })?;
-        if !v.is_null() {
-            docs.push(v);
-        }
+/// How manifests are read: like kubectl (YAML 1.1 booleans such as `yes`/`on`, merge keys `<<`, anchors),
+/// duplicate keys refused, one-line errors without a source snippet.
+///
+/// The parser's budget caps documents, nodes and events at fixed counts (1,024 documents, 250,000 nodes); kubectl
+/// has no such caps, so they grow with the input (each needs at least a byte of it). It also refuses more than ten
+/// aliases per anchor, which kubectl reads (a compose file with one `<<: *defaults` in 100 services), so that
+/// heuristic is off. Alias expansion keeps its limits (an alias bomb is small: its expanded nodes and replayed
+/// events are still capped), and nesting is capped by [`check_depth`].
+fn read_options(input_len: usize) -> serde_saphyr::Options {
+    let default = serde_saphyr::Budget::default();
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_documents: default.max_documents.max(input_len),
+            max_nodes: default.max_nodes.max(input_len),
+            max_events: default.max_events.max(input_len.saturating_mul(2)),
+            enforce_alias_anchor_ratio: false,
+        },
     }
-    Ok(docs)
+}
+
+/// The parser's message without its location (given separately) and without advice meant for programmers.
+fn error_message(e: &serde_saphyr::Error) -> String {
+    let mut message = e.to_string();
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
+    message
+}
+
+/// Parse every YAML document of `text` (empty documents skipped); errors name `origin`, line, column and the
+/// document number. Nesting deeper than [`MAX_DEPTH`] is refused first ([`check_depth`]).
+pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>> {
+    let starts = check_depth(text, origin)?;
+    serde_saphyr::from_multiple_with_options(text, read_options(text.len())).map_err(|e| {
+        let message = error_message(&e);
+        match e.location() {
+            Some(l) => {
+                let line = usize::try_from(l.line()).unwrap_or(usize::MAX);
+                let document = starts.iter().filter(|&&s| s <= line).count().max(1);
+                Error::Input {
+                    path: format!("{origin}:{line}:{}", l.column()),
+                    message: format!("document {document}: {message}"),
+                }
+            }
+            None => Error::Input {
+                path: origin.to_string(),
+                message,
+            },
+        }
+    })
+}
+
+/// One document as YAML text (quoting what a YAML 1.1 reader such as kubectl would take for another type).
+pub fn to_yaml(doc: &Value) -> std::result::Result<String, String> {
+    serde_saphyr::to_string(doc).map_err(|e| e.to_string())
 }
 
 /// Whether a parsed document is a compose file (top-level `services`, no `kind`).
@@ -110,7 +153,7 @@ pub fn split_stdin(text: &str, namespace: &str) -> Result<Files> {
             path: "<stdin>".into(),
             message: format!("document {}: {message}", i + 1),
         };
-        if !doc.is_mapping() {
+        if !doc.is_object() {
             return Err(at("not a mapping".into()));
         }
         let kind = str_at(doc, &["kind"]).ok_or_else(|| at("missing `kind`".into()))?;
@@ -136,7 +179,7 @@ pub fn split_stdin(text: &str, namespace: &str) -> Result<Files> {
                 .collect::<String>()
         };
         let file = PathBuf::from(format!("{}-{}.yaml", safe(kind), safe(name)));
-        let body = serde_yaml_ng::to_string(doc).map_err(|e| at(e.to_string()))?;
+        let body = to_yaml(doc).map_err(at)?;
         if files.insert(file.clone(), body.into_bytes()).is_some() {
             return Err(at(format!(
                 "duplicate object {kind}/{name} (file {})",
@@ -203,6 +246,8 @@ pub fn read_dir(dir: &Path, namespace: &str) -> Result<Files> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write;
+
     use super::*;
 
     #[test]
@@ -245,8 +290,74 @@ mod tests {
     }
 
     #[test]
+    fn reads_yaml_as_kubectl_does() {
+        let text = "base: &b {image: x, replicas: 2}\nweb:\n  <<: *b\n  replicas: 3\nflags: [yes, on, No, \"yes\", 1:20]\n";
+        let docs = parse_documents(text, "f.yaml").unwrap();
+        assert_eq!(
+            docs[0]["web"],
+            serde_json::json!({"replicas": 3, "image": "x"}),
+            "merge key"
+        );
+        assert_eq!(
+            docs[0]["flags"],
+            serde_json::json!([true, true, false, "yes", "1:20"]),
+            "YAML 1.1 booleans"
+        );
+        // JSON (what kubectl sends) has no infinite numbers; a string is fine.
+        let err = parse_documents("a: 1\nb: .inf\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("f.yaml:2:4: document 1: non-finite float"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_documents("b: \".inf\"\n", "f.yaml").unwrap()[0]["b"],
+            ".inf"
+        );
+        // Written back, the strings a YAML 1.1 reader would take for something else are quoted.
+        let text =
+            to_yaml(&serde_json::json!({"a": "yes", "b": "on", "c": "1:20", "d": true})).unwrap();
+        assert_eq!(text, "a: \"yes\"\nb: \"on\"\nc: \"1:20\"\nd: true\n");
+    }
+
+    #[test]
+    fn duplicate_keys_name_file_line_and_document() {
+        let text = "kind: A\n---\nkind: B\nmetadata: {name: x}\nkind: C\n";
+        let err = parse_documents(text, "f.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("f.yaml:5:1:"), "{err}");
+        assert!(
+            err.contains("document 2: duplicate mapping key: kind"),
+            "{err}"
+        );
+        assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+    }
+
+    #[test]
+    fn long_streams_are_read_and_alias_bombs_refused() {
+        let stream = "kind: ConfigMap\n---\n".repeat(3_000);
+        assert_eq!(parse_documents(&stream, "f.yaml").unwrap().len(), 3_000);
+        let mut compose = String::from("x-defaults: &defaults {image: x}\nservices:\n");
+        for i in 0..150 {
+            writeln!(compose, "  s{i}: {{<<: *defaults, user: u{i}}}").unwrap();
+        }
+        let doc = &parse_documents(&compose, "f.yaml").unwrap()[0];
+        assert_eq!(doc["services"]["s149"]["image"], "x");
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+        // Alias expansion stays limited.
+        let err = parse_documents(bomb, "f.yaml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("f.yaml:6:12: document 1: budget breached"),
+            "{err}"
+        );
+        assert!(!err.contains(" at line "), "location once, in front: {err}");
+    }
+
+    #[test]
     fn parse_error_has_location() {
-        let err = parse_documents("a: [\n", "f.yaml").unwrap_err().to_string();
-        assert!(err.starts_with("f.yaml:"), "{err}");
+        let err = parse_documents("a: 1\n---\na: [\n", "f.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f.yaml:3:4: document 2: "), "{err}");
     }
 }

@@ -158,23 +158,21 @@ pub struct Expected {
 /// The services of a compose file with their images and replicas.
 pub fn expected(compose: &Path) -> Result<Vec<Expected>> {
     let text = std::fs::read_to_string(compose).map_err(|e| Error::io(compose, e))?;
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| Error::Input {
-        path: compose.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let services = doc
-        .get("services")
-        .and_then(serde_yaml_ng::Value::as_mapping)
+    let docs = crate::manifests::parse_documents(&text, &compose.display().to_string())?;
+    let services = docs
+        .first()
+        .and_then(|d| d.get("services"))
+        .and_then(serde_json::Value::as_object)
         .ok_or_else(|| Error::Input {
             path: compose.display().to_string(),
             message: "no `services` mapping".into(),
         })?;
     let mut out = Vec::new();
     for (k, v) in services {
-        let name = k.as_str().unwrap_or_default().to_string();
+        let name = k.clone();
         let image = v
             .get("image")
-            .and_then(serde_yaml_ng::Value::as_str)
+            .and_then(serde_json::Value::as_str)
             .ok_or_else(|| Error::Input {
                 path: compose.display().to_string(),
                 message: format!("services.{name}.image: missing"),
@@ -183,7 +181,7 @@ pub fn expected(compose: &Path) -> Result<Vec<Expected>> {
         let replicas = v
             .get("deploy")
             .and_then(|d| d.get("replicas"))
-            .and_then(serde_yaml_ng::Value::as_u64)
+            .and_then(serde_json::Value::as_u64)
             .unwrap_or(1);
         out.push(Expected {
             name,

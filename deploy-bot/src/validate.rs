@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde_yaml_ng::{Mapping, Value};
+use serde_json::{Map, Value};
 
 use crate::manifests::{COMPOSE_FILES, is_compose, parse_documents};
 
@@ -181,10 +181,13 @@ fn check_image(image: &str, policy: &Policy, what: &str, problems: &mut Vec<Stri
 
 fn collect_images(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::Mapping(m) => {
+        Value::Object(m) => {
             for (k, val) in m {
-                if let (Some(k), Value::Sequence(items)) = (k.as_str(), val)
-                    && matches!(k, "containers" | "initContainers" | "ephemeralContainers")
+                if let Value::Array(items) = val
+                    && matches!(
+                        k.as_str(),
+                        "containers" | "initContainers" | "ephemeralContainers"
+                    )
                 {
                     for c in items {
                         if let Some(img) = c.get("image").and_then(Value::as_str) {
@@ -195,8 +198,7 @@ fn collect_images(v: &Value, out: &mut Vec<String>) {
                 collect_images(val, out);
             }
         }
-        Value::Sequence(s) => s.iter().for_each(|x| collect_images(x, out)),
-        Value::Tagged(t) => collect_images(&t.value, out),
+        Value::Array(s) => s.iter().for_each(|x| collect_images(x, out)),
         _ => {}
     }
 }
@@ -279,7 +281,7 @@ pub fn validate_kube(
         };
         for (i, mut doc) in docs.into_iter().enumerate() {
             let at = format!("{rel}: document {}", i + 1);
-            let Some(map) = doc.as_mapping() else {
+            let Some(map) = doc.as_object() else {
                 problems.push(format!("{at}: not a mapping"));
                 continue;
             };
@@ -333,20 +335,20 @@ pub fn validate_kube(
             // Render: namespace and inventory label set.
             let meta = doc
                 .get_mut("metadata")
-                .and_then(Value::as_mapping_mut)
+                .and_then(Value::as_object_mut)
                 .expect("metadata checked above");
             if !cluster {
                 meta.insert("namespace".into(), target.into());
             }
             let labels = meta
-                .entry("labels".into())
-                .or_insert_with(|| Value::Mapping(Mapping::new()));
-            if !labels.is_mapping() {
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !labels.is_object() {
                 problems.push(format!("{at}: metadata.labels is not a mapping"));
                 continue;
             }
             labels
-                .as_mapping_mut()
+                .as_object_mut()
                 .expect("mapping")
                 .insert(INVENTORY_LABEL.into(), target.into());
             let gv = if api.contains('/') {
@@ -365,7 +367,7 @@ pub fn validate_kube(
     let mut yaml = String::new();
     for d in &out {
         yaml.push_str("---\n");
-        yaml.push_str(&serde_yaml_ng::to_string(d).map_err(|e| vec![e.to_string()])?);
+        yaml.push_str(&crate::manifests::to_yaml(d).map_err(|e| vec![e])?);
     }
     objects.sort();
     Ok(KubeSet {
@@ -405,13 +407,13 @@ pub fn validate_stack(dir: &Path, ns: &str, policy: &Policy) -> Result<StackSet,
             "{rel}: not a compose file (no top-level `services`)"
         )]);
     }
-    let Some(services) = doc.get("services").and_then(Value::as_mapping) else {
+    let Some(services) = doc.get("services").and_then(Value::as_object) else {
         return Err(vec![format!("{rel}: `services` is not a mapping")]);
     };
     let mut problems = Vec::new();
     let mut names = Vec::new();
     for (k, svc) in services {
-        let name = k.as_str().unwrap_or("?").to_string();
+        let name = k.clone();
         let at = format!("{rel}: service {name}");
         if svc.get("build").is_some() {
             problems.push(format!("{at}: `build` is not allowed; use a pushed image"));

@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use microplatform_common::testing::Cmd;
-use serde::Deserialize;
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 fn deploy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -21,12 +20,9 @@ fn docs() -> Vec<Value> {
     files.sort();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for de in serde_yaml_ng::Deserializer::from_str(&text) {
-            let v = Value::deserialize(de).unwrap();
-            if !v.is_null() {
-                out.push(v);
-            }
-        }
+        out.extend(
+            deploy_bot::manifests::parse_documents(&text, &f.display().to_string()).unwrap(),
+        );
     }
     out
 }
@@ -64,7 +60,7 @@ fn rbac_is_scoped_to_the_managed_namespaces() {
     }
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
@@ -92,9 +88,9 @@ fn rbac_is_scoped_to_the_managed_namespaces() {
     assert_eq!(binding_ns, managed);
     // No cluster-wide write access except creating namespaces; named namespaces only otherwise.
     for cr in docs.iter().filter(|d| d["kind"] == "ClusterRole") {
-        for rule in cr["rules"].as_sequence().unwrap() {
+        for rule in cr["rules"].as_array().unwrap() {
             let resources: Vec<&str> = rule["resources"]
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .filter_map(Value::as_str)
@@ -105,14 +101,14 @@ fn rbac_is_scoped_to_the_managed_namespaces() {
                 "cluster-wide access beyond namespaces"
             );
             let verbs: Vec<&str> = rule["verbs"]
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .filter_map(Value::as_str)
                 .collect();
             if verbs != ["create"] {
                 let names: BTreeSet<&str> = rule["resourceNames"]
-                    .as_sequence()
+                    .as_array()
                     .unwrap()
                     .iter()
                     .filter_map(Value::as_str)

@@ -11,7 +11,7 @@ pub const AFTER_HELP: &str = "Exit codes:
   1   --check: a rewrite would change something
   2   usage error (bad flags or arguments, --in-place with stdin, lock for another platform)
   3   malformed input (YAML/JSON that does not parse, an invalid image reference, a bad lock file)
-  4   an image, tag, repository or platform does not exist (or is missing from --lock);
+  4   an input file, image, tag, repository or platform does not exist (or is missing from --lock);
       with --promote-to, also a blob or child manifest missing at the source
   6   network or registry failure (unreachable, timeouts, 5xx after retries)
   7   authentication or authorization failure

@@ -138,8 +138,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => exit::USAGE,
-            Error::Read { .. }
-            | Error::Parse { .. }
+            Error::Read { source, .. } => exit::for_read_error(source),
+            Error::Parse { .. }
             | Error::InvalidReference { .. }
             | Error::Unsupported { .. }
             | Error::Lock { .. } => exit::INPUT,

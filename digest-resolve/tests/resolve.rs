@@ -589,6 +589,14 @@ fn help_completions_and_man() {
     for args in [&["man"][..], &["--man"]] {
         tool(&dir).args(args).run().success().stdout_contains(".TH");
     }
+    // A missing input file: 4 (not found), as in every tool.
+    tool(&dir)
+        .arg("no-such.yaml")
+        .run()
+        .code(4)
+        .stdout_empty()
+        .stderr_one_line()
+        .stderr_contains("cannot read no-such.yaml");
     tool(&dir)
         .arg("-V")
         .run()

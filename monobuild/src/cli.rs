@@ -11,7 +11,7 @@ pub const AFTER_HELP: &str = "Exit codes:
   1   writing the output failed
   2   usage error (bad flags or arguments)
   3   malformed input: a Dependencies line, a -f manifest line, the config file, a glob
-  4   not found: unknown dependency (file:line), unknown --scope/why component, missing base branch or commit
+  4   not found: unknown dependency (file:line), unknown --scope/why component, missing base branch or commit, a missing input file
   5   git: not a git repository, git failed, shallow clone without the base, no commits yet
   8   a cycle of strong dependencies (the cycle is printed with file:line of each edge)
   70  internal error

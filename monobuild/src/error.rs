@@ -122,8 +122,8 @@ impl Error {
     /// The process exit code for this error (see `microplatform_common::exit`).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Read { .. }
-            | Self::Malformed { .. }
+            Self::Read { source, .. } => exit::for_read_error(source),
+            Self::Malformed { .. }
             | Self::Config { .. }
             | Self::Glob { .. }
             | Self::Duplicate { .. } => exit::INPUT,

@@ -91,9 +91,10 @@ fn malformed_full_manifest() {
         3,
         "m.txt:2: component 'a' is defined twice",
     );
+    // A missing one is not found (4), as in every tool.
     fails(
         &mb(&t).args(["print", "-f", "missing.txt"]).run(),
-        3,
+        4,
         "cannot read missing.txt",
     );
 }
@@ -207,4 +208,20 @@ fn usage_errors_exit_2() {
         .run()
         .code(2)
         .stdout_empty();
+}
+
+#[test]
+fn a_missing_input_file_is_not_found_as_in_every_tool() {
+    let t = TestDir::new();
+    t.write("a/Dependencies", "");
+    fails(
+        &mb(&t).args(["print", "-f", "no-such-manifest"]).run(),
+        4,
+        "cannot read no-such-manifest",
+    );
+    fails(
+        &mb(&t).args(["print", "--config", "no-such.toml"]).run(),
+        4,
+        "no-such.toml",
+    );
 }

@@ -1,6 +1,6 @@
 //! Where each key and item of a YAML document is: a map from dotted paths (`services.api.ports[0]`) to line and column, read with yaml-rust2's marked events; also finds duplicate keys.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
@@ -18,6 +18,8 @@ pub struct Pos {
 #[derive(Debug, Default)]
 pub struct Positions {
     map: HashMap<String, Pos>,
+    /// The other way round: which key or value starts at a line and column (the outermost when several do).
+    nodes: BTreeMap<(usize, usize), String>,
 }
 
 /// A duplicate key: its path and the position of the second occurrence.
@@ -42,6 +44,20 @@ impl Positions {
                 None => return Pos { line: 1, column: 1 },
             }
         }
+    }
+
+    /// The path of the key or value that starts at `pos`, else of the last one before it (`""` for the root).
+    pub fn path_at(&self, pos: Pos) -> &str {
+        self.nodes
+            .range(..=(pos.line, pos.column))
+            .next_back()
+            .map_or("", |(_, p)| p.as_str())
+    }
+
+    fn record(&mut self, path: &str, pos: Pos) {
+        self.nodes
+            .entry((pos.line, pos.column))
+            .or_insert_with(|| path.to_string());
     }
 }
 
@@ -90,11 +106,14 @@ impl Collector {
                 let p = format!("{path}[{index}]");
                 *index += 1;
                 self.positions.map.insert(p.clone(), Self::pos(mark));
+                self.positions.record(&p, Self::pos(mark));
                 Some(p)
             }
             Some(Frame::Map { path, key, seen }) => {
                 if let Some(k) = key.take() {
-                    Some(join(path, &k))
+                    let p = join(path, &k);
+                    self.positions.record(&p, Self::pos(mark));
+                    Some(p)
                 } else {
                     // This node is a key.
                     let k = scalar.unwrap_or("?").to_string();
@@ -105,6 +124,7 @@ impl Collector {
                             pos: Self::pos(mark),
                         });
                     }
+                    self.positions.record(&p, Self::pos(mark));
                     self.positions.map.entry(p).or_insert(Self::pos(mark));
                     *key = Some(k);
                     None
@@ -181,5 +201,19 @@ mod tests {
         let dup = dup.unwrap();
         assert_eq!(dup.path, "services.api");
         assert_eq!(dup.pos.line, 7);
+    }
+
+    #[test]
+    fn finds_the_path_at_a_position() {
+        let text = "name: a\nservices:\n  api:\n    image: x\n    ports: [{port: http}]\n";
+        let (pos, _) = index(text).unwrap();
+        let at = |line, column| pos.path_at(Pos { line, column });
+        assert_eq!(at(1, 1), "name");
+        assert_eq!(at(1, 7), "name");
+        assert_eq!(at(4, 5), "services.api.image");
+        assert_eq!(at(4, 12), "services.api.image");
+        assert_eq!(at(5, 5), "services.api.ports");
+        assert_eq!(at(5, 19), "services.api.ports[0].port");
+        assert_eq!(at(5, 25), "services.api.ports[0].port");
     }
 }

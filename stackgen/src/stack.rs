@@ -354,15 +354,25 @@ impl Stack {
             column,
             message,
         };
-        let file: StackFile = serde_yaml_ng::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        // Read like kubectl and docker compose: YAML 1.1 booleans, anchors and merge keys; duplicate keys refused.
+        let options = serde_saphyr::options! { with_snippet: false };
+        let file: StackFile = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| {
+                (
+                    usize::try_from(l.line()).unwrap_or(usize::MAX),
+                    usize::try_from(l.column()).unwrap_or(usize::MAX),
+                )
+            });
             let mut message = e.to_string();
-            if let Some(i) = message.rfind(" at line ") {
+            if let Some(i) = message.find(" at line ") {
                 message.truncate(i);
             }
+            let Ok((positions, duplicate)) = positions::index(text) else {
+                return syntax(line, column, message);
+            };
             // Point at the second occurrence of a duplicate key.
             if message.contains("duplicate ")
-                && let Ok((_, Some(d))) = positions::index(text)
+                && let Some(d) = duplicate
             {
                 return syntax(
                     d.pos.line,
@@ -370,7 +380,11 @@ impl Stack {
                     format!("{}: duplicate key", d.path),
                 );
             }
-            syntax(line, column, message)
+            // Start with the key the parser stopped at.
+            match positions.path_at(positions::Pos { line, column }) {
+                "" => syntax(line, column, message),
+                key => syntax(line, column, format!("{key}: {message}")),
+            }
         })?;
         let v = Validator {
             path,

@@ -269,7 +269,7 @@ mod tests {
 
     fn roundtrip(v: &Value) {
         let text = to_string(v);
-        let back: Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let back: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(&back, v, "\n{text}");
     }
 

@@ -441,10 +441,10 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "Ingress"
         ]
     );
-    let docs: Vec<serde_yaml_ng::Value> = one
+    let docs: Vec<serde_json::Value> = one
         .stdout
         .split("\n---\n")
-        .map(|d| serde_yaml_ng::from_str(d).unwrap())
+        .map(|d| serde_saphyr::from_str(d).unwrap())
         .collect();
     let api = &docs[1];
     assert_eq!(
@@ -484,8 +484,8 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "tag-one-123",
         ],
     );
-    let od: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(other.stdout.split("\n---\n").nth(1).unwrap()).unwrap();
+    let od: serde_json::Value =
+        serde_saphyr::from_str(other.stdout.split("\n---\n").nth(1).unwrap()).unwrap();
     assert_eq!(od["spec"]["selector"], api["spec"]["selector"]);
 }
 
@@ -500,12 +500,12 @@ fn environments_omit_and_add_services() {
     assert!(m.stdout.contains("name: tcp-1025"));
     let c = stackgen(&t, &["compose", "-e", "dev", "-b", "b1", "-t", "v1"]);
     c.success();
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&c.stdout).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&c.stdout).unwrap();
     let names: Vec<&str> = doc["services"]
-        .as_mapping()
+        .as_object()
         .unwrap()
         .keys()
-        .map(|k| k.as_str().unwrap())
+        .map(String::as_str)
         .collect();
     assert_eq!(names, ["api", "mail"]);
 }
@@ -610,7 +610,7 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
     a.success();
     let b = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
     assert_eq!(a.stdout, b.stdout);
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&a.stdout).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&a.stdout).unwrap();
     assert_eq!(doc["version"].as_str(), Some("3.8"));
     assert_eq!(
         doc["networks"]["default"]["driver"].as_str(),
@@ -721,10 +721,10 @@ fn compose_names_fit_swarm_and_dollars_are_literal() {
         assert!(alias.len() <= 52, "{alias}");
         let c = stackgen(&t, &["compose", "-e", "dev", "-b", branch, "-t", "v1"]);
         c.success();
-        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&c.stdout).unwrap();
-        let services = doc["services"].as_mapping().unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&c.stdout).unwrap();
+        let services = doc["services"].as_object().unwrap();
         for (key, svc) in services {
-            let key = key.as_str().unwrap();
+            let key = key.as_str();
             assert!(
                 alias.len() + 1 + key.len() <= 63,
                 "`{alias}_{key}` is over 63 characters"

@@ -309,9 +309,9 @@ fn plan_names_every_service_build_and_step() {
         .stdin(std::fs::read_to_string(t.join("mb.json")).unwrap())
         .run();
     wf.success();
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&wf.stdout).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&wf.stdout).unwrap();
     let params: BTreeMap<String, String> = doc["spec"]["arguments"]["parameters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .filter_map(|p| {
@@ -322,7 +322,7 @@ fn plan_names_every_service_build_and_step() {
         })
         .collect();
     let build = doc["spec"]["templates"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .find(|t| t["name"].as_str() == Some("build"))
@@ -333,7 +333,7 @@ fn plan_names_every_service_build_and_step() {
         ("image", "web".to_string()),
     ];
     let argv: Vec<String> = build["container"]["args"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|a| {

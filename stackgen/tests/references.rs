@@ -153,18 +153,19 @@ fn the_schemas_are_not_rubber_stamps() {
 
 /// `docker stack config` reads the file as `docker stack deploy` does (YAML
 /// parser, v3.8 schema, interpolation): every value comes back exactly as the
-/// stack file wrote it, `$` and control characters included.
+/// stack file wrote it, `$` and control characters included. Docker's output is
+/// read with `PyYAML` (YAML 1.1, like Go's writer).
 #[test]
 fn docker_stack_config_reads_values_back_literally() {
     let t = setup();
     let docker = docker_with_stack_config();
-    let stack: serde_yaml_ng::Value = serde_yaml_ng::from_str(STRESS).unwrap();
+    let stack: serde_json::Value = serde_saphyr::from_str(STRESS).unwrap();
     let (long, declared) = stack["services"]
-        .as_mapping()
+        .as_object()
         .unwrap()
         .iter()
-        .find(|(k, _)| k.as_str().unwrap().len() == 63)
-        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+        .find(|(k, _)| k.as_str().len() == 63)
+        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
         .unwrap();
     let files = compose_files(&t, "stress.yaml", "dev", "v1");
     for f in &files {
@@ -176,9 +177,20 @@ fn docker_stack_config_reads_values_back_literally() {
             .arg(f)
             .run();
         out.success();
-        let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out.stdout).unwrap();
+        // Read docker's (Go's) YAML with a YAML 1.1 reader, as Go wrote it: Go breaks lines at U+2028 and
+        // U+2029 inside quoted scalars, which YAML 1.1 folds away and YAML 1.2 (serde_saphyr) keeps as text.
+        let config = t.write("stack-config.yaml", &out.stdout);
+        let json = Cmd::new(venv().join("bin/python"))
+            .args([
+                "-c",
+                "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))",
+            ])
+            .arg(&config)
+            .run();
+        json.success();
+        let config: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
         let (_, svc) = config["services"]
-            .as_mapping()
+            .as_object()
             .unwrap()
             .iter()
             .find(|(_, s)| {
@@ -186,9 +198,9 @@ fn docker_stack_config_reads_values_back_literally() {
                     || s["environment"]["PRICE"].is_string()
             })
             .expect("the long service");
-        for (k, v) in declared["env"].as_mapping().unwrap() {
+        for (k, v) in declared["env"].as_object().unwrap() {
             assert_eq!(
-                svc["environment"][k.as_str().unwrap()].as_str(),
+                svc["environment"][k.as_str()].as_str(),
                 v.as_str(),
                 "{}: env {k:?}",
                 f.display()
@@ -211,7 +223,7 @@ fn docker_stack_config_reads_values_back_literally() {
 }
 
 /// `PyYAML`, an independent parser, reads stackgen's YAML to the same values as
-/// `serde_yaml_ng` (libyaml): control characters survive the round trip.
+/// `serde_saphyr` (the saphyr parser): control characters survive the round trip.
 #[test]
 fn pyyaml_reads_the_same_values() {
     let t = setup();
@@ -245,7 +257,7 @@ fn pyyaml_reads_the_same_values() {
         let text = std::fs::read_to_string(f).unwrap();
         let ours: Vec<serde_json::Value> = text
             .split("\n---\n")
-            .map(|d| serde_yaml_ng::from_str(d).unwrap())
+            .map(|d| serde_saphyr::from_str(d).unwrap())
             .collect();
         assert_eq!(py, serde_json::Value::from(ours), "{}", f.display());
     }

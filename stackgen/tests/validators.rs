@@ -114,8 +114,8 @@ fn workflow(t: &TestDir, args: &[&str], input: &str) -> microplatform_common::te
         .run()
 }
 
-fn yaml(text: &str) -> serde_yaml_ng::Value {
-    serde_yaml_ng::from_str(text).expect("YAML")
+fn yaml(text: &str) -> serde_json::Value {
+    serde_saphyr::from_str(text).expect("YAML")
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
     assert_eq!(spec["podGC"]["strategy"].as_str(), Some("OnPodSuccess"));
     assert_eq!(spec["onExit"].as_str(), Some("exit-handler"));
     let params: Vec<(String, Option<String>)> = spec["arguments"]["parameters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|p| {
@@ -188,12 +188,12 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         params.contains(&("registry".into(), Some("127.0.0.1:5000/shop".into()))),
         "from the stack file"
     );
-    let tasks = spec["templates"][0]["dag"]["tasks"].as_sequence().unwrap();
+    let tasks = spec["templates"][0]["dag"]["tasks"].as_array().unwrap();
     let summary: Vec<String> = tasks
         .iter()
         .map(|t| {
             let deps: Vec<&str> = t["dependencies"]
-                .as_sequence()
+                .as_array()
                 .map(|d| d.iter().map(|x| x.as_str().unwrap()).collect())
                 .unwrap_or_default();
             format!(
@@ -234,13 +234,13 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         "the image from the stack file"
     );
     let build = spec["templates"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .find(|t| t["name"].as_str() == Some("build"))
         .unwrap();
     let args: Vec<&str> = build["container"]["args"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap())
@@ -270,13 +270,13 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
     );
     // The deploy steps use the Workflow's registry parameter.
     let compose = spec["templates"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .find(|t| t["name"].as_str() == Some("compose"))
         .unwrap();
     let cargs: Vec<&str> = compose["container"]["args"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap())
@@ -322,7 +322,7 @@ fn an_empty_schedule_is_a_valid_no_op_workflow() {
     argo_validate(&[f]).success();
     let wf = yaml(&out.stdout);
     let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
-        .as_sequence()
+        .as_array()
         .unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["template"].as_str(), Some("checkout"));
@@ -355,17 +355,17 @@ fn large_schedules_are_split_into_nested_dags_within_argos_limits() {
     let f = t.write("wf.yaml", &out.stdout);
     argo_validate(&[f]).success();
     let wf = yaml(&out.stdout);
-    let templates = wf["spec"]["templates"].as_sequence().unwrap();
+    let templates = wf["spec"]["templates"].as_array().unwrap();
     let main = &templates[0]["dag"]["tasks"];
-    assert_eq!(main.as_sequence().unwrap().len(), 4, "checkout and 3 parts");
+    assert_eq!(main.as_array().unwrap().len(), 4, "checkout and 3 parts");
     assert_eq!(
-        main[3]["dependencies"].as_sequence().unwrap().len(),
+        main[3]["dependencies"].as_array().unwrap().len(),
         2,
         "part 3 needs parts 1 and 2"
     );
     let total: usize = templates[1..4]
         .iter()
-        .map(|t| t["dag"]["tasks"].as_sequence().unwrap().len())
+        .map(|t| t["dag"]["tasks"].as_array().unwrap().len())
         .sum();
     assert_eq!(total, 450);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup};
 use microplatform_common::testing::registry::Registry;
 use microplatform_common::testing::{Cmd, TestDir, bin, free_port, git_in};
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -113,7 +113,7 @@ fn subst(
 }
 
 fn seq_strings(v: &Value) -> Vec<String> {
-    v.as_sequence()
+    v.as_array()
         .map(|s| {
             s.iter()
                 .map(|x| x.as_str().expect("string").to_string())
@@ -126,7 +126,7 @@ impl Executor<'_> {
     fn workflow(&mut self, doc: &Value, overrides: &BTreeMap<String, String>) {
         let spec = &doc["spec"];
         let mut params: BTreeMap<String, String> = spec["arguments"]["parameters"]
-            .as_sequence()
+            .as_array()
             .expect("parameters")
             .iter()
             .map(|p| {
@@ -138,7 +138,7 @@ impl Executor<'_> {
             .collect();
         params.extend(overrides.clone());
         let templates = spec["templates"]
-            .as_sequence()
+            .as_array()
             .expect("templates")
             .iter()
             .map(|t| (t["name"].as_str().unwrap().to_string(), t.clone()))
@@ -165,7 +165,7 @@ impl Executor<'_> {
     ) -> BTreeMap<String, String> {
         let t = ctx.templates[name].clone();
         let none = BTreeMap::new();
-        if let Some(tasks) = t["dag"]["tasks"].as_sequence() {
+        if let Some(tasks) = t["dag"]["tasks"].as_array() {
             let mut done: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
             while done.len() < tasks.len() {
                 let before = done.len();
@@ -186,7 +186,7 @@ impl Executor<'_> {
                         continue;
                     }
                     let args: BTreeMap<String, String> = task["arguments"]["parameters"]
-                        .as_sequence()
+                        .as_array()
                         .map(|ps| {
                             ps.iter()
                                 .map(|p| {
@@ -217,7 +217,7 @@ impl Executor<'_> {
             return BTreeMap::new();
         }
         if let Some(manifest) = t["resource"]["manifest"].as_str() {
-            let child: Value = serde_yaml_ng::from_str(&subst(manifest, ctx, inputs, &none))
+            let child: Value = serde_saphyr::from_str(&subst(manifest, ctx, inputs, &none))
                 .expect("child workflow");
             self.workflow(&child, &BTreeMap::new());
             return BTreeMap::new();
@@ -245,7 +245,7 @@ impl Executor<'_> {
         for m in &self.mounts {
             run.extend(["-v".into(), format!("{}:{}", m.display(), m.display())]);
         }
-        if let Some(env) = c["env"].as_sequence() {
+        if let Some(env) = c["env"].as_array() {
             for e in env {
                 if let Some(v) = e["value"].as_str() {
                     run.extend([
@@ -282,7 +282,7 @@ impl Executor<'_> {
             );
         }
         let mut outputs = BTreeMap::new();
-        if let Some(ps) = t["outputs"]["parameters"].as_sequence() {
+        if let Some(ps) = t["outputs"]["parameters"].as_array() {
             for p in ps {
                 let path = p["valueFrom"]["path"].as_str().expect("valueFrom.path");
                 let host = ctx
@@ -446,7 +446,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     let cluster2 = bare_cluster_repo(c2dir.path());
     let argo_shims = logs.join("argo-shims");
     shims(&argo_shims, "/usr/local/bin", "/log/argo.log");
-    let flow: Value = serde_yaml_ng::from_str(
+    let flow: Value = serde_saphyr::from_str(
         &std::fs::read_to_string(workspace_root().join("scripts/argo/branch-flow.yaml")).unwrap(),
     )
     .unwrap();

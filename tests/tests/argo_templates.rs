@@ -44,7 +44,7 @@ fn argo_templates_are_well_formed_workflow_templates() {
     for name in ["branch-flow.yaml", "main-flow.yaml", "teardown-flow.yaml"] {
         let path = workspace_root().join("scripts/argo").join(name);
         let text = std::fs::read_to_string(&path).expect("template");
-        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
         assert_eq!(
             doc["apiVersion"].as_str(),
             Some("argoproj.io/v1alpha1"),
@@ -55,7 +55,7 @@ fn argo_templates_are_well_formed_workflow_templates() {
         assert!(meta_name.len() <= 63, "{name}: name too long");
         let spec = &doc["spec"];
         let entry = spec["entrypoint"].as_str().expect("entrypoint");
-        let templates = spec["templates"].as_sequence().expect("templates");
+        let templates = spec["templates"].as_array().expect("templates");
         let names: Vec<&str> = templates
             .iter()
             .map(|t| t["name"].as_str().expect("template name"))
@@ -79,7 +79,7 @@ fn argo_templates_are_well_formed_workflow_templates() {
                     && n.starts_with(|c: char| c.is_ascii_alphanumeric()),
                 "{name}: template name {n}"
             );
-            if let Some(dag) = t["dag"]["tasks"].as_sequence() {
+            if let Some(dag) = t["dag"]["tasks"].as_array() {
                 assert!(!dag.is_empty(), "{name}: empty DAG");
                 let tasks: Vec<&str> = dag
                     .iter()

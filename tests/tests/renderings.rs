@@ -23,8 +23,8 @@ fn substitute(text: &str, params: &BTreeMap<String, String>, inputs: &[(&str, St
     s
 }
 
-fn strings(v: &serde_yaml_ng::Value) -> Vec<String> {
-    v.as_sequence()
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
         .map(|s| {
             s.iter()
                 .map(|x| x.as_str().expect("string").to_string())
@@ -91,11 +91,11 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
     let plan: serde_json::Value =
         serde_json::from_str(&stackgen("plan", &["--schedule", "monobuild.json"], None))
             .expect("plan");
-    let wf: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&stackgen("workflow", &[], Some(&mono.stdout))).expect("wf");
+    let wf: serde_json::Value =
+        serde_saphyr::from_str(&stackgen("workflow", &[], Some(&mono.stdout))).expect("wf");
 
     let params: BTreeMap<String, String> = wf["spec"]["arguments"]["parameters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|p| {
@@ -108,14 +108,14 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
     let plan_params: BTreeMap<String, String> =
         serde_json::from_value(plan["parameters"].clone()).unwrap();
     assert_eq!(params, plan_params, "the same parameters");
-    let templates: BTreeMap<String, &serde_yaml_ng::Value> = wf["spec"]["templates"]
-        .as_sequence()
+    let templates: BTreeMap<String, &serde_json::Value> = wf["spec"]["templates"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|t| (t["name"].as_str().unwrap().to_string(), t))
         .collect();
     let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
-        .as_sequence()
+        .as_array()
         .unwrap();
 
     // Builds: every build task of the workflow is a build of the plan, same argv.
@@ -125,7 +125,7 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
         .filter(|t| t["template"].as_str() == Some("build"))
     {
         let inputs: Vec<(&str, String)> = t["arguments"]["parameters"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .map(|p| {
