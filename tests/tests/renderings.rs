@@ -195,9 +195,9 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
 }
 
 /// The deploy command lines of the workflow (`compose`, `manifests`, the pin step, `request`), parameters substituted.
-fn workflow_deploy(wf: &serde_yaml_ng::Value, ids: &[&str]) -> Vec<Vec<String>> {
+fn workflow_deploy(wf: &serde_json::Value, ids: &[&str]) -> Vec<Vec<String>> {
     let params: BTreeMap<String, String> = wf["spec"]["arguments"]["parameters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|p| {
@@ -207,8 +207,8 @@ fn workflow_deploy(wf: &serde_yaml_ng::Value, ids: &[&str]) -> Vec<Vec<String>> 
             )
         })
         .collect();
-    let templates: BTreeMap<String, &serde_yaml_ng::Value> = wf["spec"]["templates"]
-        .as_sequence()
+    let templates: BTreeMap<String, &serde_json::Value> = wf["spec"]["templates"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|t| (t["name"].as_str().unwrap().to_string(), t))
@@ -294,8 +294,8 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
     );
     for (env, gate) in &flow {
         let plan: serde_json::Value = serde_json::from_str(&run("plan", env, None)).unwrap();
-        let wf: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(&run("workflow", env, Some(&mono.stdout))).unwrap();
+        let wf: serde_json::Value =
+            serde_saphyr::from_str(&run("workflow", env, Some(&mono.stdout))).unwrap();
         let plan_deploy: Vec<Vec<String>> = plan["steps"]["deploy"]
             .as_array()
             .unwrap()
@@ -324,9 +324,9 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
     // scripts/argo's main flow renders a Workflow per gate with the same stackgen workflow command.
     let text = std::fs::read_to_string(workspace_root().join("scripts/argo/main-flow.yaml"))
         .expect("main flow");
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("main flow yaml");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("main flow yaml");
     let defaults: BTreeMap<String, String> = doc["spec"]["arguments"]["parameters"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|p| {
