@@ -148,6 +148,11 @@ pub struct RequestArgs {
     /// Commit straight to the base branch, no pull request (development clusters).
     #[arg(long)]
     pub direct: bool,
+    /// The release candidate these manifests deploy: a promotion report (`digest-resolve
+    /// --promote-report FILE`). The pull request links every promoted image (its manifest in the
+    /// release-candidate registry); the commit message records them (`Release-Candidate:` lines).
+    #[arg(long, value_name = "FILE", conflicts_with = "delete")]
+    pub release_candidate: Option<PathBuf>,
     /// Where to open the pull request.
     #[arg(long, value_enum, default_value_t = ForgeKind::Github)]
     pub forge: ForgeKind,

@@ -129,6 +129,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     name: a.author_name,
                     email: a.author_email,
                 },
+                release_candidate: a
+                    .release_candidate
+                    .as_deref()
+                    .map(deploy_bot::request::ReleaseCandidate::load)
+                    .transpose()?,
             };
             let out = request(&opts, &files).await?;
             microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;

@@ -41,6 +41,89 @@ pub struct RequestOptions {
     pub forge: Forge,
     /// The commit identity.
     pub identity: Identity,
+    /// The release candidate the manifests deploy (`--release-candidate`): linked from the
+    /// pull request and recorded in the commit message.
+    pub release_candidate: Option<ReleaseCandidate>,
+}
+
+/// A release candidate: images promoted by digest into a release-candidate registry
+/// (`digest-resolve --promote-report`'s JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ReleaseCandidate {
+    /// The release-candidate registry (`REGISTRY[/PREFIX]`).
+    pub destination: String,
+    /// The promoted images.
+    pub images: Vec<CandidateImage>,
+}
+
+/// One promoted image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CandidateImage {
+    /// Where it was promoted from (`REG/REPO[:TAG]@sha256:…`).
+    pub source: String,
+    /// Its release-candidate reference (`RC/REPO[:TAG]@sha256:…`).
+    pub target: String,
+    /// The manifest digest (the same at source and target).
+    pub digest: String,
+}
+
+impl ReleaseCandidate {
+    /// Read a promotion report (`digest-resolve --promote-report FILE`).
+    pub fn load(path: &Path) -> Result<ReleaseCandidate> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let rc: ReleaseCandidate = serde_json::from_str(&text).map_err(|e| Error::Input {
+            path: format!("{}:{}:{}", path.display(), e.line(), e.column()),
+            message: format!("not a digest-resolve promotion report: {e}"),
+        })?;
+        for i in &rc.images {
+            if !i.digest.starts_with("sha256:") || !i.target.ends_with(&format!("@{}", i.digest)) {
+                return Err(Error::Input {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "images[].target `{}` is not pinned by its digest `{}`",
+                        i.target, i.digest
+                    ),
+                });
+            }
+        }
+        Ok(rc)
+    }
+
+    /// The registry API URL of an image's manifest (`http` for loopback registries).
+    pub fn manifest_url(target: &str, digest: &str) -> String {
+        let name = target.split('@').next().unwrap_or(target);
+        let (host, path) = name.split_once('/').unwrap_or((name, ""));
+        // Strip the tag: a `:` after the last `/`.
+        let repo = match path.rsplit_once('/') {
+            Some((dir, last)) => format!("{dir}/{}", last.split(':').next().unwrap_or(last)),
+            None => path.split(':').next().unwrap_or(path).to_string(),
+        };
+        let h = host.split(':').next().unwrap_or(host);
+        let scheme = if h == "localhost" || h.starts_with("127.") || h == "[::1]" {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{host}/v2/{repo}/manifests/{digest}")
+    }
+
+    /// The pull request's section: every image, pinned, linked to its manifest.
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "\n\n### Release candidate\n\nImages promoted by digest into `{}`:\n",
+            self.destination
+        );
+        for i in &self.images {
+            let _ = write!(
+                s,
+                "\n- [`{}`]({}) (from `{}`)",
+                i.target,
+                Self::manifest_url(&i.target, &i.digest),
+                i.source
+            );
+        }
+        s
+    }
 }
 
 /// The JSON `request` prints.
@@ -224,6 +307,9 @@ pub async fn request(opts: &RequestOptions, files: &Files) -> Result<RequestOutc
             for (k, v) in &opts.labels {
                 let _ = write!(body, "\n- {k}: {v}");
             }
+            if let Some(rc) = &opts.release_candidate {
+                body.push_str(&rc.markdown());
+            }
             match gh.ensure_pull(&title, &branch, &base, &body).await {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -358,6 +444,9 @@ fn commit_change(
     };
     for (k, v) in &opts.labels {
         let _ = writeln!(msg, "Deploy-Label: {k}={v}");
+    }
+    for i in opts.release_candidate.iter().flat_map(|rc| &rc.images) {
+        let _ = writeln!(msg, "Release-Candidate: {}", i.target);
     }
     git.output(
         &["commit", "--quiet", "--no-verify", "-F", "-"],

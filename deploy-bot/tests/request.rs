@@ -612,3 +612,64 @@ fn git_over_http_gets_the_token_through_askpass_never_through_the_url() {
         .stderr_contains("credentials in the URL are refused");
     assert!(!out.stderr.contains(secret), "{}", out.stderr);
 }
+
+#[test]
+fn a_release_candidate_is_linked_from_the_pull_request_and_recorded_in_the_commit() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+    let dir = TestDir::new();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let target = format!("127.0.0.1:5125/shop/api:main@{digest}");
+    dir.write(
+        "promote.json",
+        serde_json::json!({
+            "schema_version": 1,
+            "destination": "127.0.0.1:5125",
+            "images": [{
+                "source": format!("127.0.0.1:5025/shop/api:main@{digest}"),
+                "target": target,
+                "digest": digest,
+                "bytes_copied": 0
+            }],
+            "totals": {"images": 1}
+        })
+        .to_string(),
+    );
+    let manifests = deployment("shop", "api", &target);
+    let run = |rc: &str| {
+        repo.request_in(&dir, "shop")
+            .args(["--sha", "abc123", "--release-candidate", rc])
+            .args(["--api-url", &gh.url()])
+            .env("GITHUB_TOKEN", TOKEN)
+            .stdin(manifests.clone())
+            .run()
+    };
+    let out = run("promote.json");
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.pull_request.expect("pull request").number, 1);
+    // The pull request links the image's manifest in the release-candidate registry.
+    let body = gh.with(|r| r.pulls[0].body.clone());
+    assert!(body.contains("### Release candidate"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "[`{target}`](http://127.0.0.1:5125/v2/shop/api/manifests/{digest}) (from `127.0.0.1:5025/shop/api:main@{digest}`)"
+        )),
+        "{body}"
+    );
+    let msg = repo.git(&["log", "-1", "--format=%B", &p.commit]);
+    assert!(
+        msg.contains(&format!("Release-Candidate: {target}")),
+        "{msg}"
+    );
+    // The second request reuses the branch and the pull request: nothing new is committed.
+    let again: Pushed = run("promote.json").json();
+    assert_eq!(again.commit, p.commit);
+    assert_eq!(gh.with(|r| r.pulls.len()), 1);
+    // A file that is not a promotion report is refused, naming it; nothing is pushed.
+    dir.write("bad.json", "{\"images\": 3}");
+    let refs = repo.git(&["for-each-ref"]);
+    let out = run("bad.json");
+    out.code(3).stderr_contains("bad.json");
+    assert_eq!(repo.git(&["for-each-ref"]), refs);
+}

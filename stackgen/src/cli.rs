@@ -226,6 +226,11 @@ pub struct RunArgs {
     /// How Swarm services find each other in the rendered compose file.
     #[arg(long, value_enum, default_value_t = EndpointArg::Dnsrr)]
     pub endpoint_mode: EndpointArg,
+    /// The release-candidate registry (`REGISTRY[/PREFIX]`, the `rc-registry` parameter):
+    /// environments after the first of the stack's `promotion` are promoted into it
+    /// (`digest-resolve --promote-to`). Needed for those environments.
+    #[arg(long, value_name = "REGISTRY[/PREFIX]")]
+    pub rc_registry: Option<String>,
 }
 
 /// `--forge` of deploy-bot request.

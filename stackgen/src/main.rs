@@ -126,8 +126,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn step_options(r: &RunArgs) -> StepOptions {
-    StepOptions {
+/// The step options of a run of `env`: a release-candidate environment (after the first of
+/// `promotion`) promotes instead of resolving, which needs `--rc-registry`; an `auto` gate
+/// commits straight to the cluster branch.
+fn step_options(r: &RunArgs, stack: Option<&Stack>, env: &str) -> anyhow::Result<StepOptions> {
+    let release_candidate = stack.is_some_and(|s| s.is_release_candidate(env));
+    if release_candidate && r.rc_registry.as_deref().unwrap_or_default().is_empty() {
+        return Err(stackgen::Error::Usage {
+            option: "--rc-registry",
+            message: format!(
+                "environment `{env}` deploys release candidates (it follows `{}` in the stack's `promotion`): name the release-candidate registry",
+                stack.map(|s| s.file.promotion[0].clone()).unwrap_or_default()
+            ),
+        }
+        .into());
+    }
+    let direct = stack
+        .and_then(|s| s.file.environments.get(env))
+        .and_then(|e| e.gate)
+        == Some(stackgen::stack::Gate::Auto);
+    Ok(StepOptions {
+        release_candidate,
+        direct,
         build_args: r.build_args.clone(),
         component_context: matches!(r.context, ContextArg::Component),
         insecure_registry: r.insecure_registry.clone(),
@@ -142,7 +162,7 @@ fn step_options(r: &RunArgs) -> StepOptions {
         }
         .into(),
         stack_file: "stack.yaml".into(),
-    }
+    })
 }
 
 fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
@@ -169,7 +189,8 @@ fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
         repo: &p.repo,
         cluster_repo: &p.cluster_repo,
         cluster_branch: &p.run.cluster_branch,
-        steps: step_options(&p.run),
+        rc_registry: p.run.rc_registry.as_deref().unwrap_or_default(),
+        steps: step_options(&p.run, Some(&s), &p.target.env)?,
     };
     let doc = plan::plan(&s, &input, jobs.as_deref())?;
     let mut text = serde_json::to_string_pretty(&doc).context("serializing the plan")?;
@@ -214,6 +235,7 @@ fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()>
     set("environment", Some(w.environment.clone()));
     set("cluster-repo", w.cluster_repo.clone());
     set("cluster-branch", Some(w.run.cluster_branch.clone()));
+    set("rc-registry", w.run.rc_registry.clone());
     let options = workflow::Options {
         kind: match w.kind {
             KindArg::Workflow => Kind::Workflow,
@@ -233,7 +255,7 @@ fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()>
         retries: w.retries,
         toolkit_image: w.toolkit_image.clone(),
         dind_image: w.dind_image.clone(),
-        steps: step_options(&w.run),
+        steps: step_options(&w.run, stack.as_ref(), &w.environment)?,
         deploy: stack.is_some() && !w.no_deploy,
         params,
         work_size: w.work_size.clone(),

@@ -222,6 +222,8 @@ pub struct PlanInput<'a> {
     pub cluster_repo: &'a str,
     /// The branch of the cluster repo requests target.
     pub cluster_branch: &'a str,
+    /// The release-candidate registry (`REGISTRY[/PREFIX]`; empty: none).
+    pub rc_registry: &'a str,
     /// Step options.
     pub steps: StepOptions,
 }
@@ -241,6 +243,7 @@ pub fn parameters(stack: &Stack, i: &PlanInput<'_>) -> Result<BTreeMap<String, S
         ("environment", i.env.to_string()),
         ("cluster-repo", i.cluster_repo.to_string()),
         ("cluster-branch", i.cluster_branch.to_string()),
+        ("rc-registry", i.rc_registry.to_string()),
     ];
     debug_assert_eq!(pairs.len(), steps::PARAMETERS.len());
     Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
@@ -393,6 +396,63 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
             "diff": step_json(&diff, &values),
             "deploy": deploy,
         },
+        "promotion": promotion(stack, i)?,
+    }))
+}
+
+/// The registry (image prefix) an environment's manifests reference: the build registry,
+/// or for a release-candidate environment the release-candidate registry with the same
+/// repository path (`digest-resolve --promote-to`'s mapping: `{rc}/{path}/{image}`).
+pub fn environment_registry(stack: &Stack, env: &str, rc_registry: &str) -> String {
+    if !stack.is_release_candidate(env) || rc_registry.is_empty() {
+        return stack.file.registry.clone();
+    }
+    let path = stack
+        .file
+        .registry
+        .split_once('/')
+        .map_or(stack.file.name.as_str(), |(_, p)| p);
+    format!("{}/{path}", rc_registry.trim_end_matches('/'))
+}
+
+/// The plan's `promotion`: the stack's order, this environment's gate and successor, and
+/// `flow`, the environments this run deploys, in order. A run of the base branch for the
+/// first environment of the order is the main flow (every environment after the first, up
+/// to and including the first manual gate); any other run deploys its `--env` only.
+fn promotion(stack: &Stack, i: &PlanInput<'_>) -> Result<serde_json::Value> {
+    let order = &stack.file.promotion;
+    let entry = |env: &str, gate: Option<crate::stack::Gate>| -> Result<serde_json::Value> {
+        let e = resolve::resolve(stack, env, i.branch)?;
+        Ok(serde_json::json!({
+            "environment": env,
+            "gate": gate.map(crate::stack::Gate::as_str),
+            "release_candidate": stack.is_release_candidate(env),
+            "namespace": e.namespace,
+            "registry": environment_registry(stack, env, i.rc_registry),
+            "url": e.url(),
+        }))
+    };
+    let main_flow = i.branch == i.base_branch && order.first().is_some_and(|f| f == i.env);
+    let flow = if main_flow {
+        stack
+            .main_flow()
+            .into_iter()
+            .map(|(env, gate)| entry(env, Some(gate)))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        let gate = stack.file.environments.get(i.env).and_then(|e| e.gate);
+        vec![entry(i.env, gate)?]
+    };
+    let this = stack.file.environments.get(i.env);
+    Ok(serde_json::json!({
+        "order": order,
+        "gate": this.and_then(|e| e.gate).map(crate::stack::Gate::as_str),
+        "release_candidate": stack.is_release_candidate(i.env),
+        "rc_registry": (!i.rc_registry.is_empty()).then_some(i.rc_registry),
+        "registry": environment_registry(stack, i.env, i.rc_registry),
+        "next": stack.next_environment(i.env).map(|(env, gate)| serde_json::json!({"environment": env, "gate": gate.as_str()})),
+        "main_flow": main_flow,
+        "flow": flow,
     }))
 }
 

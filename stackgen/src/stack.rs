@@ -26,6 +26,32 @@ pub struct StackFile {
     /// The environments, by name (DNS labels).
     #[serde(deserialize_with = "unique_map")]
     pub environments: BTreeMap<String, Environment>,
+    /// The order a release moves through the environments, e.g. `[dev, staging, prod]`:
+    /// branches deploy to the first; a merge to the base branch promotes the images into the
+    /// release-candidate registry and goes through the next ones, each behind its `gate`.
+    /// Every later environment declares a `gate`; the first has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotion: Vec<String>,
+}
+
+/// What stands between an environment and the one before it in `promotion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Gate {
+    /// Deployed as soon as the previous environment's smoke tests pass (committed straight to the cluster repo).
+    Auto,
+    /// A cluster-repo pull request is opened; a person merges it.
+    Manual,
+}
+
+impl Gate {
+    /// `auto` or `manual`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Auto => "auto",
+            Gate::Manual => "manual",
+        }
+    }
 }
 
 /// One service: a container image with ports, environment, replicas, health check, resources and ingress.
@@ -271,6 +297,9 @@ pub struct Environment {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub add: BTreeMap<String, Service>,
+    /// The gate before this environment (only for environments after the first of `promotion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
 }
 
 /// Overrides of a service in one environment.
@@ -369,6 +398,34 @@ impl Stack {
         })
     }
 
+    /// The environment after `env` in `promotion`, with its gate.
+    pub fn next_environment(&self, env: &str) -> Option<(&str, Gate)> {
+        let i = self.file.promotion.iter().position(|e| e == env)?;
+        let next = self.file.promotion.get(i + 1)?;
+        Some((next.as_str(), self.file.environments[next].gate?))
+    }
+
+    /// Whether `env` deploys release candidates: it comes after the first environment of
+    /// `promotion`, so its images are the release-candidate registry's, pinned by digest.
+    pub fn is_release_candidate(&self, env: &str) -> bool {
+        self.file.promotion.iter().skip(1).any(|e| e == env)
+    }
+
+    /// The main flow: the environments a merge to the base branch goes through, in order:
+    /// after the first of `promotion`, up to and including the first with a manual gate
+    /// (its pull request is opened, and the flow stops there).
+    pub fn main_flow(&self) -> Vec<(&str, Gate)> {
+        let mut out = Vec::new();
+        for env in self.file.promotion.iter().skip(1) {
+            let gate = self.file.environments[env].gate.unwrap_or(Gate::Manual);
+            out.push((env.as_str(), gate));
+            if gate == Gate::Manual {
+                break;
+            }
+        }
+        out
+    }
+
     /// The environment names, comma-separated.
     pub fn environment_names(&self) -> String {
         self.file
@@ -423,6 +480,49 @@ impl Validator<'_> {
         }
         for (name, e) in &f.environments {
             self.environment(f, name, e)?;
+        }
+        self.promotion(f)
+    }
+
+    fn promotion(&self, f: &StackFile) -> Result<()> {
+        let mut seen = BTreeSet::new();
+        for (i, env) in f.promotion.iter().enumerate() {
+            if !f.environments.contains_key(env) {
+                return Err(self.err(
+                    "promotion",
+                    format!(
+                        "names `{env}`, which is not a declared environment (declared: {})",
+                        names(&f.environments)
+                    ),
+                ));
+            }
+            if !seen.insert(env.as_str()) {
+                return Err(self.err("promotion", format!("names `{env}` twice")));
+            }
+            let gate = f.environments[env].gate;
+            if i == 0 && gate.is_some() {
+                return Err(self.err(
+                    &format!("environments.{env}.gate"),
+                    format!("`{env}` is the first environment of `promotion` (where branches deploy): it has no gate"),
+                ));
+            }
+            if i > 0 && gate.is_none() {
+                return Err(self.err(
+                    &format!("environments.{env}"),
+                    format!(
+                        "`{env}` comes after `{}` in `promotion`: declare its `gate: auto` or `gate: manual`",
+                        f.promotion[i - 1]
+                    ),
+                ));
+            }
+        }
+        for (name, e) in &f.environments {
+            if e.gate.is_some() && !seen.contains(name.as_str()) {
+                return Err(self.err(
+                    &format!("environments.{name}.gate"),
+                    format!("`{name}` has a gate but is not in `promotion`"),
+                ));
+            }
         }
         Ok(())
     }

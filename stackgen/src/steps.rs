@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// The workflow parameters every step may use (names as in the Argo Workflow and in the plan's `parameters`).
-pub const PARAMETERS: [&str; 10] = [
+pub const PARAMETERS: [&str; 11] = [
     "repo",
     "revision",
     "branch",
@@ -23,6 +23,7 @@ pub const PARAMETERS: [&str; 10] = [
     "environment",
     "cluster-repo",
     "cluster-branch",
+    "rc-registry",
 ];
 
 /// The per-job inputs of a build step.
@@ -152,6 +153,12 @@ pub struct StepOptions {
     pub endpoint_mode: String,
     /// The stack file, relative to the source checkout.
     pub stack_file: String,
+    /// The environment deploys release candidates (it comes after the first of the stack's
+    /// `promotion`): the resolve step is a promotion into the `rc-registry` parameter.
+    pub release_candidate: bool,
+    /// The environment's gate is `auto`: the request commits straight to the cluster branch
+    /// (`deploy-bot request --direct`) instead of opening a pull request.
+    pub direct: bool,
 }
 
 /// What changed and the build schedule: `monobuild diff`. On the base branch itself (a merge to main) against the first parent.
@@ -284,9 +291,36 @@ pub fn resolve(o: &StepOptions) -> Step {
     }
 }
 
+/// Promote: copy every image of the rendered environment by digest into the
+/// release-candidate registry (cross-repository mount within one registry, streamed
+/// copy between registries; 0 bytes when already there) and pin the files, in place,
+/// to the release candidates. The report (`promote.json`) lists every image with its
+/// digest and the bytes moved.
+pub fn promote(o: &StepOptions) -> Step {
+    let mut argv = vec![
+        lit("digest-resolve"),
+        lit("--in-place"),
+        lit("--promote-to"),
+        Arg::Param("rc-registry"),
+        lit("--promote-report"),
+        lit("promote.json"),
+    ];
+    if let Some(h) = &o.insecure_registry {
+        argv.push(lit("--insecure-registry"));
+        argv.push(lit(h.clone()));
+    }
+    argv.extend([lit("deploy/compose.yaml"), lit("manifests")]);
+    Step {
+        id: "promote",
+        cwd: Cwd::Work,
+        argv,
+        stdout: None,
+    }
+}
+
 /// Deliver `deploy/` (the pinned stack) to the cluster repo as `NS/`.
 pub fn request(o: &StepOptions) -> Step {
-    let argv = vec![
+    let mut argv = vec![
         lit("deploy-bot"),
         lit("request"),
         lit("--repo"),
@@ -304,6 +338,13 @@ pub fn request(o: &StepOptions) -> Step {
         lit("--forge"),
         lit(o.forge.clone()),
     ];
+    if o.direct {
+        argv.push(lit("--direct"));
+    }
+    if o.release_candidate {
+        argv.push(lit("--release-candidate"));
+        argv.push(lit("promote.json"));
+    }
     Step {
         id: "request",
         cwd: Cwd::Work,
@@ -312,9 +353,15 @@ pub fn request(o: &StepOptions) -> Step {
     }
 }
 
-/// The deploy steps in order: render (compose, manifests), resolve, request.
+/// The deploy steps in order: render (compose, manifests), resolve (or, for a
+/// release-candidate environment, promote), request.
 pub fn deploy_steps(o: &StepOptions) -> Vec<Step> {
-    vec![compose(o), manifests(o), resolve(o), request(o)]
+    let pin = if o.release_candidate {
+        promote(o)
+    } else {
+        resolve(o)
+    };
+    vec![compose(o), manifests(o), pin, request(o)]
 }
 
 #[cfg(test)]

@@ -27,6 +27,38 @@ struct Plan {
     stages: usize,
     libraries: Vec<String>,
     steps: Steps,
+    promotion: Promotion,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Promotion {
+    order: Vec<String>,
+    gate: Option<String>,
+    release_candidate: bool,
+    rc_registry: Option<String>,
+    registry: String,
+    next: Option<Next>,
+    main_flow: bool,
+    flow: Vec<FlowEntry>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Next {
+    environment: String,
+    gate: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowEntry {
+    environment: String,
+    gate: Option<String>,
+    release_candidate: bool,
+    namespace: String,
+    registry: String,
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -351,4 +383,195 @@ fn plan_refuses_a_stack_component_monobuild_does_not_know() {
     .code(10)
     .stdout_empty()
     .stderr_contains("services/api");
+}
+
+const PROMOTED: &str = "promotion: [dev, staging, prod]\n  staging:\n    namespace: \"{stack}-staging\"\n    host: staging.example.com\n    gate: auto\n  prod:\n    namespace: \"{stack}\"\n    gate: manual\n";
+
+/// STACK with `promotion` and two gated environments (PROMOTED's environments go under STACK's).
+fn promoted_repo(extra: &str) -> microplatform_common::testing::TestDir {
+    let (order, envs) = extra.split_once('\n').unwrap();
+    let t = support::with_stack(&format!("{order}\n{STACK}{envs}"));
+    for c in ["services/api", "services/web"] {
+        t.write(format!("{c}/Dockerfile"), "FROM scratch\n");
+    }
+    t
+}
+
+fn plan_of(t: &microplatform_common::testing::TestDir, env: &str, branch: &str) -> Plan {
+    let out = stackgen(
+        t,
+        &[
+            "plan",
+            "--env",
+            env,
+            "--branch",
+            branch,
+            "--registry",
+            "127.0.0.1:5000",
+            "--rc-registry",
+            "127.0.0.1:5001",
+            "--forge",
+            "github",
+        ],
+    );
+    out.success();
+    serde_json::from_str(&out.stdout).expect("plan JSON")
+}
+
+#[test]
+fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry() {
+    let t = promoted_repo(PROMOTED);
+    // main, first environment: the main flow goes through staging (auto) and stops at prod (manual).
+    let p = plan_of(&t, "dev", "main");
+    assert_eq!(p.promotion.order, ["dev", "staging", "prod"]);
+    assert!(p.promotion.main_flow && !p.promotion.release_candidate && p.promotion.gate.is_none());
+    assert_eq!(p.promotion.registry, "127.0.0.1:5000/shop");
+    assert_eq!(p.promotion.rc_registry.as_deref(), Some("127.0.0.1:5001"));
+    assert_eq!(
+        p.promotion.next,
+        Some(Next {
+            environment: "staging".into(),
+            gate: "auto".into()
+        })
+    );
+    let flow: Vec<(&str, Option<&str>, &str, &str)> = p
+        .promotion
+        .flow
+        .iter()
+        .map(|f| {
+            (
+                f.environment.as_str(),
+                f.gate.as_deref(),
+                f.namespace.as_str(),
+                f.registry.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            (
+                "staging",
+                Some("auto"),
+                "shop-staging",
+                "127.0.0.1:5001/shop"
+            ),
+            ("prod", Some("manual"), "shop", "127.0.0.1:5001/shop"),
+        ]
+    );
+    assert!(p.promotion.flow.iter().all(|f| f.release_candidate));
+    assert_eq!(
+        p.promotion.flow[0].url.as_deref(),
+        Some("https://staging.example.com/")
+    );
+    assert_eq!(p.parameters["rc-registry"], "127.0.0.1:5001");
+    // A branch deploys dev only, resolving in the build registry.
+    let b = plan_of(&t, "dev", "feature-x");
+    assert!(!b.promotion.main_flow);
+    assert_eq!(b.promotion.flow.len(), 1);
+    assert_eq!(b.steps.deploy[2].id, "resolve");
+    // staging: promote instead of resolve, and the request commits directly (gate auto).
+    let s = plan_of(&t, "staging", "main");
+    assert_eq!(
+        (s.promotion.gate.as_deref(), s.promotion.release_candidate),
+        (Some("auto"), true)
+    );
+    assert_eq!(
+        s.promotion.next,
+        Some(Next {
+            environment: "prod".into(),
+            gate: "manual".into()
+        })
+    );
+    let ids: Vec<&str> = s.steps.deploy.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["compose", "manifests", "promote", "request"]);
+    assert_eq!(
+        s.steps.deploy[2].argv,
+        [
+            "digest-resolve",
+            "--in-place",
+            "--promote-to",
+            "127.0.0.1:5001",
+            "--promote-report",
+            "promote.json",
+            "deploy/compose.yaml",
+            "manifests",
+        ]
+    );
+    let req = &s.steps.deploy[3].argv;
+    assert!(
+        req.ends_with(&[
+            "--direct".into(),
+            "--release-candidate".into(),
+            "promote.json".into()
+        ]),
+        "{req:?}"
+    );
+    // prod: a pull request (no --direct) that links the release candidate; nothing after it.
+    let pr = plan_of(&t, "prod", "main");
+    let req = &pr.steps.deploy[3].argv;
+    assert!(
+        !req.contains(&"--direct".to_string())
+            && req.ends_with(&["--release-candidate".into(), "promote.json".into()])
+    );
+    assert!(pr.promotion.next.is_none());
+    // A release-candidate environment needs the registry.
+    let out = stackgen(&t, &["plan", "--env", "staging", "--branch", "main"]);
+    out.code(2)
+        .stderr_contains("--rc-registry: environment `staging` deploys release candidates");
+}
+
+#[test]
+fn promotion_is_validated_naming_the_field() {
+    for (extra, key, message) in [
+        (
+            PROMOTED.replace("[dev, staging, prod]", "[dev, qa, prod]"),
+            "promotion",
+            "names `qa`, which is not a declared environment",
+        ),
+        (
+            PROMOTED.replace("[dev, staging, prod]", "[dev, staging, prod, staging]"),
+            "promotion",
+            "names `staging` twice",
+        ),
+        (
+            PROMOTED.replace("    gate: manual\n", ""),
+            "environments.prod",
+            "declare its `gate: auto` or `gate: manual`",
+        ),
+        (
+            PROMOTED.replace("[dev, staging, prod]", "[staging, prod]"),
+            "environments.staging.gate",
+            "is the first environment of `promotion`",
+        ),
+        (
+            PROMOTED.replace("[dev, staging, prod]", "[dev, staging]"),
+            "environments.prod.gate",
+            "has a gate but is not in `promotion`",
+        ),
+        (
+            PROMOTED.replace("gate: auto", "gate: sometimes"),
+            "environments.staging.gate",
+            "unknown variant `sometimes`",
+        ),
+    ] {
+        let t = promoted_repo(&extra);
+        let out = stackgen(&t, &["validate"]);
+        assert_eq!(
+            out.code,
+            Some(
+                if key == "environments.staging.gate" && message.starts_with("unknown") {
+                    3
+                } else {
+                    10
+                }
+            ),
+            "{extra}: {}",
+            out.stderr
+        );
+        out.stderr_contains(message);
+        if !message.starts_with("unknown") {
+            out.stderr_contains(key);
+        }
+    }
 }

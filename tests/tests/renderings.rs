@@ -193,3 +193,157 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
         "{diff:?} not in the branch flow"
     );
 }
+
+/// The deploy command lines of the workflow (`compose`, `manifests`, the pin step, `request`), parameters substituted.
+fn workflow_deploy(wf: &serde_json::Value, ids: &[&str]) -> Vec<Vec<String>> {
+    let params: BTreeMap<String, String> = wf["spec"]["arguments"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let templates: BTreeMap<String, &serde_json::Value> = wf["spec"]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_string(), t))
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let c = &templates[*id]["container"];
+            let mut argv = strings(&c["command"]);
+            argv.extend(strings(&c["args"]));
+            argv.iter().map(|a| substitute(a, &params, &[])).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment() {
+    let repo = TestDir::new();
+    repo.git_init();
+    repo.write("README.md", "# shop\n");
+    repo.commit_all("Start");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(workspace_root().join("examples/shop/."))
+        .arg(repo.path())
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    repo.commit_all("Merge the shop");
+    let sha = repo.git(&["rev-parse", "HEAD"]);
+    let mono = Cmd::new(bin("monobuild"))
+        .current_dir(repo.path())
+        .args(["diff", "--format", "json", "--main-branch"])
+        .run();
+    mono.success();
+    repo.write("monobuild.json", &mono.stdout);
+    let run = |sub: &str, env: &str, stdin: Option<&str>| {
+        let mut c = Cmd::new(bin("stackgen"))
+            .current_dir(repo.path())
+            .args([
+                "--stack",
+                "stack.yaml",
+                sub,
+                "--env",
+                env,
+                "--branch",
+                "main",
+            ])
+            .args([
+                "--registry",
+                "127.0.0.1:5000",
+                "--rc-registry",
+                "127.0.0.1:5001",
+            ])
+            .args(["--cluster-repo", "file:///cluster.git", "--forge", "github"])
+            .args(["--revision", &sha, "--repo", "file:///shop.git"]);
+        c = match stdin {
+            Some(s) => c.stdin(s),
+            None => c.args(["--schedule", "monobuild.json"]),
+        };
+        let out = c.run();
+        out.success();
+        out.stdout
+    };
+    // The main flow the plan names: staging (auto), then prod (manual).
+    let main: serde_json::Value = serde_json::from_str(&run("plan", "dev", None)).unwrap();
+    let flow: Vec<(String, String)> = main["promotion"]["flow"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["environment"].as_str().unwrap().into(),
+                f["gate"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            ("staging".into(), "auto".into()),
+            ("prod".into(), "manual".into())
+        ]
+    );
+    for (env, gate) in &flow {
+        let plan: serde_json::Value = serde_json::from_str(&run("plan", env, None)).unwrap();
+        let wf: serde_json::Value =
+            serde_saphyr::from_str(&run("workflow", env, Some(&mono.stdout))).unwrap();
+        let plan_deploy: Vec<Vec<String>> = plan["steps"]["deploy"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
+            .collect();
+        let ids = ["compose", "manifests", "promote", "request"];
+        assert_eq!(workflow_deploy(&wf, &ids), plan_deploy, "{env}");
+        // Promoted into the release-candidate registry; the request commits directly only behind an auto gate.
+        assert_eq!(
+            plan_deploy[2][..4],
+            [
+                "digest-resolve",
+                "--in-place",
+                "--promote-to",
+                "127.0.0.1:5001"
+            ]
+        );
+        assert_eq!(
+            plan_deploy[3].contains(&"--direct".to_string()),
+            gate == "auto",
+            "{env}"
+        );
+        assert!(plan_deploy[3].ends_with(&["--release-candidate".into(), "promote.json".into()]));
+    }
+    // scripts/argo's main flow renders a Workflow per gate with the same stackgen workflow command.
+    let text = std::fs::read_to_string(workspace_root().join("scripts/argo/main-flow.yaml"))
+        .expect("main flow");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("main flow yaml");
+    let defaults: BTreeMap<String, String> = doc["spec"]["arguments"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        (
+            defaults["auto-environment"].as_str(),
+            defaults["manual-environment"].as_str()
+        ),
+        ("staging", "prod"),
+        "the main flow's defaults are examples/shop's promotion"
+    );
+    assert!(text.contains("--rc-registry \"{{workflow.parameters.rc-registry}}\""));
+    assert!(text.contains("--env \"$env\""));
+}

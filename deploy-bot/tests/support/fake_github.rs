@@ -20,6 +20,7 @@ pub struct Pull {
     pub head: String,
     pub base: String,
     pub title: String,
+    pub body: String,
     pub open: bool,
 }
 
@@ -130,6 +131,7 @@ async fn create_pull(
     let head = body["head"].as_str().unwrap_or_default().to_string();
     let base = body["base"].as_str().unwrap_or_default().to_string();
     let title = body["title"].as_str().unwrap_or_default().to_string();
+    let text = body["body"].as_str().unwrap_or_default().to_string();
     let invalid = |m: &str| {
         Err((
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -158,6 +160,7 @@ async fn create_pull(
         head,
         base,
         title,
+        body: text,
         open: true,
     });
     Ok((
@@ -268,6 +271,7 @@ impl FakeGitHub {
             head: head.into(),
             base: "main".into(),
             title: head.into(),
+            body: String::new(),
             open: true,
         });
         number
