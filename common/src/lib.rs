@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod exit;
+pub mod ingress;
 pub mod io;
 pub mod reference;
 pub mod registry;

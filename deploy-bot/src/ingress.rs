@@ -26,12 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// The host name a service answers for (the environment's host).
-pub const LABEL_HOST: &str = "dev.microplatform.ingress.host";
-/// The path prefix routed to the service (`/` for everything).
-pub const LABEL_PATH: &str = "dev.microplatform.ingress.path";
-/// The container port the service's ingress traffic goes to.
-pub const LABEL_PORT: &str = "dev.microplatform.ingress.port";
+pub use microplatform_common::ingress::{LABEL_HOST, LABEL_PATH, LABEL_PORT};
 
 /// How the proxy runs.
 #[derive(Debug, Clone)]

@@ -222,6 +222,9 @@ pub struct PlanInput<'a> {
     pub cluster_repo: &'a str,
     /// The branch of the cluster repo requests target.
     pub cluster_branch: &'a str,
+    /// The port of the platform's plain-HTTP ingress (`--ingress-port`), which
+    /// URLs then name; None: `https://` on port 443.
+    pub ingress_port: Option<u16>,
     /// Step options.
     pub steps: StepOptions,
 }
@@ -316,10 +319,10 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
                     port,
                 })
             });
-            let url = match (&env.host, &s.ingress) {
-                (Some(h), Some(ing)) => Some(format!("https://{h}{}", ing.path)),
-                _ => None,
-            };
+            let url = s
+                .ingress
+                .as_ref()
+                .and_then(|ing| env.url_of(&ing.path, i.ingress_port));
             ServiceJson {
                 name: (*name).to_string(),
                 component: s.component.clone(),
@@ -383,7 +386,7 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
         "registry": stack.file.registry,
         "tag": tag,
         "namespace": env.namespace,
-        "url": env.url(),
+        "url": env.url(i.ingress_port),
         "parameters": params,
         "services": services,
         "builds": builds,

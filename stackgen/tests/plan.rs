@@ -172,6 +172,29 @@ fn plan_names_every_service_build_and_step() {
         Some("https://feature-cart-f388674a.dev.example.com/api")
     );
     assert!(p.services[1].url.is_none() && p.services[1].ingress.is_none());
+    // A platform whose ingress answers plain HTTP on a port: every URL names it.
+    let local = stackgen(
+        &t,
+        &[
+            "plan",
+            "--env",
+            "dev",
+            "--branch",
+            "Feature/Cart",
+            "--ingress-port",
+            "8088",
+        ],
+    );
+    local.success();
+    let lp: Plan = serde_json::from_str(&local.stdout).expect("plan JSON");
+    assert_eq!(
+        lp.url.as_deref(),
+        Some("http://feature-cart-f388674a.dev.example.com:8088/")
+    );
+    assert_eq!(
+        lp.services[0].url.as_deref(),
+        Some("http://feature-cart-f388674a.dev.example.com:8088/api")
+    );
 
     let summary: Vec<(String, usize, bool)> = p
         .builds
