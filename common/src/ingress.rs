@@ -10,3 +10,16 @@ pub const LABEL_HOST: &str = "dev.microplatform.ingress.host";
 pub const LABEL_PATH: &str = "dev.microplatform.ingress.path";
 /// The container port the service's ingress traffic goes to.
 pub const LABEL_PORT: &str = "dev.microplatform.ingress.port";
+
+/// Kubernetes' `Prefix` path match, element-wise on `/`-separated segments: `/a` matches `/a` and `/a/b`, not `/ab`;
+/// `/` matches everything. The ingress routes by it, and stackgen checks smoke paths with it.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return true;
+    }
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}

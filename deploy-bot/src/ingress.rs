@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-pub use microplatform_common::ingress::{LABEL_HOST, LABEL_PATH, LABEL_PORT};
+pub use microplatform_common::ingress::{LABEL_HOST, LABEL_PATH, LABEL_PORT, prefix_matches};
 
 /// How the proxy runs.
 #[derive(Debug, Clone)]
@@ -108,18 +108,6 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':')
         .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
         .map_or(host, |(h, _)| h)
-}
-
-/// Kubernetes' `Prefix` match: element-wise on `/`-separated segments.
-pub fn prefix_matches(prefix: &str, path: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        return true;
-    }
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Routes from `docker service inspect` and `docker inspect` (tasks) output.

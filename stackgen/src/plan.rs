@@ -287,6 +287,18 @@ struct ServiceJson {
     health: Option<PathPort>,
     ingress: Option<PathPort>,
     url: Option<String>,
+    smoke: Option<SmokeJson>,
+}
+
+/// A smoke check of the plan: `deploy-bot smoke` reads these.
+#[derive(Serialize)]
+struct SmokeJson {
+    path: String,
+    /// The URL requested (the URL rule on the path); null without a host.
+    url: Option<String>,
+    status: u16,
+    /// The regular expression the body must match.
+    body: String,
 }
 
 #[derive(Serialize)]
@@ -323,6 +335,15 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
                 .ingress
                 .as_ref()
                 .and_then(|ing| env.url_of(&ing.path, i.ingress_port));
+            let smoke = s.smoke.as_ref().zip(s.ingress.as_ref()).map(|(sm, ing)| {
+                let path = sm.path(ing).to_string();
+                SmokeJson {
+                    url: env.url_of(&path, i.ingress_port),
+                    path,
+                    status: sm.status(),
+                    body: sm.body.clone(),
+                }
+            });
             ServiceJson {
                 name: (*name).to_string(),
                 component: s.component.clone(),
@@ -343,6 +364,7 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
                     }),
                 ingress,
                 url,
+                smoke,
             }
         })
         .collect();

@@ -276,6 +276,43 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["environments.prod.namespace", "at most 52"],
         ),
+        // smoke checks: through the ingress, a status, a regular expression, routed to the service
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    smoke: {body: ok}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:7:", "services.api.smoke", "needs an `ingress`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: \"status: (ok\"}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.api.smoke.body",
+                "not a regular expression",
+                "unclosed group",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: ok, status: 42}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.smoke.status", "42 is not an HTTP status"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: ok, path: /apix?a=1}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.api.smoke.path",
+                "`/apix?a=1` is not under the service's ingress path `/api`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  web:\n    image: web\n    ports: [{port: 80}]\n    ingress: {path: /}\n    smoke: {body: ok, path: /api/x}\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.web.smoke.path",
+                "`/api/x` is routed to services.api",
+                "environment `dev`",
+            ],
+        ),
         // YAML syntax
         ("name: shop\nservices: [\n", 3, &["stack.yaml:"]),
         (

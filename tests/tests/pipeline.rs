@@ -24,8 +24,19 @@ struct Summary {
     libraries: Vec<String>,
     deployed: Deployed,
     urls: Vec<String>,
+    smoke: Vec<SmokeCheck>,
     out_dir: String,
     seconds: f64,
+}
+
+/// A passed smoke check in `summary.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmokeCheck {
+    service: String,
+    url: String,
+    status: u16,
+    attempts: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,6 +300,30 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     let page = std::fs::read_to_string(out1.join("smoke/web-ingress.txt")).expect("smoke page");
     assert!(page.contains("web says: Hello, visitor!"), "{page}");
     assert!(page.contains("api says: Hello, web!"), "{page}");
+    // The declared healthy answers (stack.yaml `smoke`) were checked at the URL, through the ingress.
+    let checked: Vec<(&str, &str, u16)> = s1
+        .smoke
+        .iter()
+        .map(|c| (c.service.as_str(), c.url.as_str(), c.status))
+        .collect();
+    let base = &s1.urls[0];
+    assert_eq!(
+        checked,
+        [
+            (
+                "api",
+                format!("{base}cgi-bin/greet?name=smoke").as_str(),
+                200
+            ),
+            ("web", base.as_str(), 200)
+        ]
+    );
+    assert!(s1.smoke.iter().all(|c| c.attempts >= 1));
+    let web_body = std::fs::read_to_string(out1.join("smoke/web.txt")).expect("smoke body");
+    assert!(web_body.contains("status: ok"), "{web_body}");
+    run.stderr_contains(
+        "at the URL: api 200 /\"greeting\":\"Hello, smoke!\"/, web 200 /status: ok/",
+    );
     // Merged: the cluster repo's main holds the resolved stack, no deploy branch is left.
     let cluster = platform.cluster_repo();
     assert_eq!(
@@ -537,13 +572,19 @@ fn chromium(profile: &Path, args: &[&str]) -> Output {
 fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
     let reg = Registry::start();
     let dockerd = Dockerd::shared();
+    let a = unique("url-a");
+    let b = unique("url-b");
+    // Declared before the platform, so they are dropped after it: the agent
+    // (self-heal) would otherwise redeploy a stack removed under it.
+    let _stacks = [&a, &b].map(|br| StackGuard {
+        dockerd,
+        name: format!("shop-{br}"),
+    });
     let platform = Platform::up(&reg, dockerd);
     let _images = ImageCleanup {
         dockerd,
         registry: reg.addr.clone(),
     };
-    let a = unique("url-a");
-    let b = unique("url-b");
     let repo = shop_repo(&a);
     // Branch b differs from a by its page title, so each URL shows its own branch.
     repo.git(&["checkout", "-q", "-b", &b]);
@@ -555,10 +596,6 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
     );
     repo.commit_all("Branch b's edition");
     let runs = TestDir::new();
-    let _stacks = [&a, &b].map(|br| StackGuard {
-        dockerd,
-        name: format!("shop-{br}"),
-    });
 
     let mut urls = Vec::new();
     for br in [&a, &b] {
@@ -646,4 +683,60 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
             png.len()
         );
     }
+}
+
+#[test]
+fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body() {
+    let reg = Registry::start();
+    let dockerd = Dockerd::shared();
+    let branch = unique("degraded");
+    // Dropped after the platform (see above).
+    let _stack = StackGuard {
+        dockerd,
+        name: format!("shop-{branch}"),
+    };
+    let platform = Platform::up(&reg, dockerd);
+    let _images = ImageCleanup {
+        dockerd,
+        registry: reg.addr.clone(),
+    };
+    let repo = shop_repo(&branch);
+    // web cannot reach api: it still answers 200, with a page saying "status: degraded".
+    let stack = repo.read("stack.yaml");
+    assert!(stack.contains("API_URL: http://api:8080"), "{stack}");
+    repo.write(
+        "stack.yaml",
+        stack.replace("API_URL: http://api:8080", "API_URL: http://api:9"),
+    );
+    repo.commit_all("Point web at a closed port");
+    let runs = TestDir::new();
+    let out = runs.join("run");
+    let run = Cmd::new(script("pipeline"))
+        .env("MICROPLATFORM_STATE_DIR", platform.state.path())
+        .args(["--smoke-timeout", "5", "--out", &out.to_string_lossy()])
+        .arg(repo.path())
+        .arg(&branch)
+        .run();
+    let url = format!(
+        "http://{branch}.shop.dev.localhost:{}/",
+        platform.ingress_port
+    );
+    run.code(1)
+        .stderr_contains("] apply")
+        .stderr_contains(&format!(
+            "pipeline: step smoke failed: deploy-bot: error: smoke check failed: service web: GET {url} answered 200 with a body not matching /status: ok/"
+        ))
+        .stderr_contains("status: degraded");
+    assert!(
+        !run.stderr.contains("] smoke"),
+        "the smoke step reported success:\n{}",
+        run.stderr
+    );
+    assert!(
+        !out.join("summary.json").exists(),
+        "a failed run wrote a summary"
+    );
+    let body =
+        std::fs::read_to_string(out.join("smoke/web.txt")).expect("the failing body is kept");
+    assert!(body.contains("status: degraded"), "{body}");
 }
