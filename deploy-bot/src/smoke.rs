@@ -126,9 +126,28 @@ enum Outcome {
     NoAnswer(String),
 }
 
-/// A body for a one-line message: whitespace collapsed, at most 300 characters.
+/// A body for a one-line message: an HTML page's text (tags dropped), whitespace collapsed, at most 300
+/// characters. The whole body is in `--out-dir`.
 fn excerpt(body: &str) -> String {
-    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = if body.trim_start().starts_with('<') {
+        let mut out = String::with_capacity(body.len());
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => {
+                    in_tag = true;
+                    out.push(' ');
+                }
+                '>' if in_tag => in_tag = false,
+                _ if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() > 300 {
         format!("{}…", flat.chars().take(300).collect::<String>())
     } else {
@@ -315,9 +334,10 @@ mod tests {
     #[test]
     fn excerpts_are_one_short_line() {
         assert_eq!(
-            excerpt("<p>\n  status:   degraded\n</p>\n"),
-            "<p> status: degraded </p>"
+            excerpt("<!doctype html>\n<p id=\"s\">\n  status:   degraded\n</p>\n"),
+            "status: degraded"
         );
+        assert_eq!(excerpt("{\"a\": 1,\n \"b\": 2}"), "{\"a\": 1, \"b\": 2}");
         assert_eq!(excerpt(&"x".repeat(500)).chars().count(), 301);
     }
 }

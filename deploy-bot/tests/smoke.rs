@@ -112,7 +112,7 @@ fn a_degraded_page_fails_naming_service_url_and_body() {
         .stderr_contains(&format!(
             "GET {url} answered 200 with a body not matching /status: ok/"
         ))
-        .stderr_contains("status: degraded");
+        .stderr_contains(": \"api says: (api unreachable) status: degraded\"");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "retried past --timeout"
