@@ -15,6 +15,7 @@ pub mod notify;
 pub mod queue;
 pub mod request;
 pub mod server;
+pub mod smoke;
 pub mod tree;
 pub mod validate;
 pub mod webhook;

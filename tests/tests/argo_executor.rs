@@ -398,6 +398,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     // Executor 1: scripts/pipeline on the local platform, through recording shims.
     let state = TestDir::new();
     let agent_port = free_port();
+    let ingress_port = free_port();
     let platform = |what: &str| {
         Cmd::new(workspace_root().join("scripts/local-platform"))
             .env("MICROPLATFORM_STATE_DIR", state.path())
@@ -406,6 +407,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
                 reg.addr.rsplit(':').next().unwrap(),
             )
             .env("MICROPLATFORM_AGENT_PORT", agent_port.to_string())
+            .env("MICROPLATFORM_INGRESS_PORT", ingress_port.to_string())
             .env("MICROPLATFORM_BIN_DIR", bin_dir())
             .env("DOCKER_HOST", &dockerd.host)
             .arg(what)
