@@ -54,8 +54,11 @@ fn commands(log: &Path, replace: &[(&str, &str)]) -> Vec<String> {
         .lines()
         .filter(|l| {
             let f: Vec<&str> = l.split('\x1f').collect();
+            // Orchestration aside: the local driver's plan/workflow calls, its
+            // webhook to the local agent and its smoke calls against the local
+            // platform's ingress (on Kubernetes the agent applies on its own).
             !(f[0] == "stackgen" && (f.contains(&"plan") || f.contains(&"workflow"))
-                || f[0] == "deploy-bot" && f.get(1) == Some(&"notify"))
+                || f[0] == "deploy-bot" && matches!(f.get(1), Some(&"notify" | &"smoke")))
         })
         .map(|l| {
             let mut s = l.replace('\x1f', " ");

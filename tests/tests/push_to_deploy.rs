@@ -369,6 +369,15 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
     let page = front_page(dockerd, &reg.addr, &ns);
     assert!(page.contains("web says: Hello, visitor!"), "{page}");
     assert!(page.contains("api says: Hello, web!"), "{page}");
+    // The URL git printed opens (the platform's ingress; names under .localhost are loopback).
+    assert!(
+        s1.urls[0].starts_with(&format!("http://{branch}.shop.dev.localhost:")),
+        "{s1:?}"
+    );
+    let out = Cmd::new("curl")
+        .args(["-sS", "-m", "10", &s1.urls[0]])
+        .run();
+    out.success().stdout_contains("api says: Hello, web!");
     // The cluster repo's main holds the environment's directory.
     let cluster = platform.state.join("cluster.git");
     assert_eq!(
