@@ -73,6 +73,19 @@ pub enum Command {
     /// images of --compose. Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
     #[command(after_help = AFTER_HELP)]
     Notify(NotifyArgs),
+    /// Post an environment's result back to the source repository: a commit status and a pull-request comment.
+    ///
+    /// Sets the commit status `microplatform/<ENV>` on --commit (state from the smoke result, target_url = --url),
+    /// then creates, or updates in place, one comment on the open pull request of --branch: the comment is found
+    /// again by its hidden marker `<!-- microplatform:ENV -->`, so a rerun edits it instead of adding another.
+    /// Without an open pull request only the status is posted. The result comes from --smoke (the JSON that
+    /// `deploy-bot smoke` prints when every check passed) or from --state and --description. Token: --token-file,
+    /// else GITHUB_TOKEN (never on the command line).
+    /// Prints `{"schema_version":1,"forge","repo","environment","commit","branch","status":{"context","state",
+    /// "description","target_url","posted"},"pull_request":{"number","url"}|null,"comment":{"action","id","url"}|null,
+    /// "skipped":[…]}`.
+    #[command(after_help = AFTER_HELP)]
+    Report(ReportArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -96,7 +109,7 @@ pub enum LogFormatArg {
 pub enum ForgeKind {
     /// GitHub or GitHub Enterprise (REST API; token from GITHUB_TOKEN).
     Github,
-    /// No forge: push only (request) / no statuses (agent).
+    /// No forge: push only (request) / no statuses (agent) / nothing posted (report).
     None,
 }
 
@@ -224,6 +237,62 @@ pub struct NotifyArgs {
     /// docker CLI to run (default: `docker` on PATH; DOCKER_HOST is honoured).
     #[arg(long, value_name = "PATH")]
     pub docker: Option<PathBuf>,
+}
+
+/// Commit status states.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StateArg {
+    /// Deployed, smoke tests passed.
+    Success,
+    /// Smoke tests (or the deploy) failed.
+    Failure,
+    /// The pipeline broke.
+    Error,
+    /// Still running.
+    Pending,
+}
+
+/// `report` flags.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("result").required(true).args(["smoke", "state"]))]
+pub struct ReportArgs {
+    /// Where to post: github (REST API), or none (post nothing; print what would be posted).
+    #[arg(long, value_enum, default_value_t = ForgeKind::Github)]
+    pub forge: ForgeKind,
+    /// The source repository (the monorepo): OWNER/NAME, or a git URL (its last two path segments).
+    #[arg(long, value_name = "OWNER/NAME|URL")]
+    pub repo: String,
+    /// GitHub API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, value_name = "URL", default_value = deploy_bot::github::DEFAULT_API_URL)]
+    pub api_url: String,
+    /// File holding the forge token (else GITHUB_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The source commit that was deployed (full sha): gets the commit status.
+    #[arg(long, value_name = "SHA")]
+    pub commit: String,
+    /// The source branch: its open pull request gets the comment.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+    /// The environment (dev, staging): status context `microplatform/<ENV>`, one comment per environment.
+    #[arg(long, value_name = "NAME")]
+    pub environment: String,
+    /// The environment's URL (the status's target_url, and in the comment).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The smoke result: `deploy-bot smoke`'s JSON output (written when every check passed): state success,
+    /// the checks listed in the comment.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["state"])]
+    pub smoke: Option<PathBuf>,
+    /// The state, without a smoke file.
+    #[arg(long, value_enum)]
+    pub state: Option<StateArg>,
+    /// One line for the status (first 140 characters) and the comment (default: from --smoke, else the state).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// The status context.
+    #[arg(long, value_name = "CONTEXT", default_value = "microplatform/<ENV>")]
+    pub context: String,
 }
 
 /// `agent` flags.

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod names;
 pub mod notify;
 pub mod queue;
+pub mod report;
 pub mod request;
 pub mod server;
 pub mod tree;
