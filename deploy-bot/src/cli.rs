@@ -73,6 +73,13 @@ pub enum Command {
     /// images of --compose. Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
     #[command(after_help = AFTER_HELP)]
     Notify(NotifyArgs),
+    /// Merge a deploy branch of the cluster repo into its base, as a forge's merge button does (for --forge none).
+    ///
+    /// Fast-forward when the base has not moved, else a merge commit (`Merge branch 'B' into BASE`, made without a
+    /// work tree; a conflict names the files and pushes nothing); then one atomic push moves the base and deletes the
+    /// branch. Prints `{"schema_version":1,"base","branch","commit","how":"fast-forward"|"merge commit"|"already merged"}`.
+    #[command(after_help = AFTER_HELP)]
+    Merge(MergeArgs),
     /// Post an environment's result back to the source repository: a commit status and a pull-request comment.
     ///
     /// Sets the commit status `microplatform/<ENV>` on --commit (state from the smoke result, target_url = --url),
@@ -237,6 +244,30 @@ pub struct NotifyArgs {
     /// docker CLI to run (default: `docker` on PATH; DOCKER_HOST is honoured).
     #[arg(long, value_name = "PATH")]
     pub docker: Option<PathBuf>,
+}
+
+/// `merge` flags.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The cluster repo (any git URL).
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// The deploy branch to merge (deleted afterwards).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+    /// The base branch (default: the remote's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// Merge commit author name.
+    #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
+    pub author_name: String,
+    /// Merge commit author email.
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        default_value = "deploy-bot@users.noreply.invalid"
+    )]
+    pub author_email: String,
 }
 
 /// Commit status states.

@@ -151,6 +151,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Notify(n) => notify(n).await,
         Command::Report(r) => report(r).await,
+        Command::Merge(m) => {
+            deploy_bot::git::check_url_credentials(&m.repo)?;
+            let base = match m.base {
+                Some(b) => b,
+                None => deploy_bot::git::remote_default_branch(&m.repo)?,
+            };
+            let out = deploy_bot::merge::merge(&deploy_bot::merge::MergeOptions {
+                repo: m.repo,
+                branch: m.branch,
+                base,
+                identity: Identity {
+                    name: m.author_name,
+                    email: m.author_email,
+                },
+            })?;
+            microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;
+            Ok(())
+        }
         Command::Agent(a) => {
             let secret = match &a.secret_file {
                 Some(f) => std::fs::read_to_string(f)

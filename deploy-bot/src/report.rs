@@ -137,22 +137,7 @@ pub fn check(r: &Report) -> Result<()> {
             reason: "expected a full commit sha (40 or 64 hex digits)".into(),
         });
     }
-    let b = &r.branch;
-    if b.is_empty()
-        || b.starts_with(['-', '/'])
-        || b.ends_with(['/', '.'])
-        || b.contains("..")
-        || b.contains("//")
-        || b.to_ascii_lowercase().ends_with(".lock")
-        || b.chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c))
-    {
-        return Err(Error::Name {
-            what: "branch",
-            value: b.clone(),
-            reason: "not a valid git branch name".into(),
-        });
-    }
+    crate::names::check_branch(&r.branch)?;
     if let Some(u) = &r.url {
         let ok = url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"));
         if !ok {
