@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod exit;
 pub mod http;
+pub mod ingress;
 pub mod io;
 pub mod reference;
 pub mod registry;

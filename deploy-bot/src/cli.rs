@@ -12,7 +12,7 @@ use microplatform_common::cli::Shell;
 const AFTER_HELP: &str = concat!(
     "Exit codes:\n",
     "  0   success (request: pushed, or {\"unchanged\": true})\n",
-    "  1   generic failure (a file could not be read or written)\n",
+    "  1   generic failure (a file could not be read or written; smoke: a wrong answer)\n",
     "  2   usage error (bad flags, no webhook secret, address in use)\n",
     "  3   malformed input (a manifest that does not parse)\n",
     "  4   something named does not exist (base branch, directory)\n",
@@ -73,6 +73,14 @@ pub enum Command {
     /// images of --compose. Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
     #[command(after_help = AFTER_HELP)]
     Notify(NotifyArgs),
+    /// Check that every service answers with meaning at the environment's URL: the smoke checks of a stackgen plan.
+    ///
+    /// Each `services[].smoke` of the plan (`url`, `status`, `body`: a regular expression) is a GET that must
+    /// answer that status with a matching body; failing checks are retried until --timeout. Prints
+    /// `{"schema_version":1,"checks":[{"service","url","status","body","attempts","seconds"}],"seconds"}`;
+    /// a wrong answer exits 1 naming the service, the URL and the body, no answer exits 6.
+    #[command(after_help = AFTER_HELP)]
+    Smoke(SmokeArgs),
     /// Merge a deploy branch of the cluster repo into its base, as a forge's merge button does (for --forge none).
     ///
     /// Fast-forward when the base has not moved, else a merge commit (`Merge branch 'B' into BASE`, made without a
@@ -206,6 +214,26 @@ pub struct IngressArgs {
     /// How long one upstream request may take.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
     pub upstream_timeout: Duration,
+}
+
+/// `smoke` flags.
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// The plan (`stackgen plan` JSON); `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Retry failing checks until this long after the start (500ms, 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
+    pub timeout: Duration,
+    /// The pause between two attempts of a check.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = deploy_bot::duration::parse_duration)]
+    pub interval: Duration,
+    /// How long one request may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = deploy_bot::duration::parse_duration)]
+    pub request_timeout: Duration,
+    /// Write each service's last answer body to DIR/<service>.txt.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `notify` flags.

@@ -83,6 +83,12 @@ pub enum Error {
         /// Its error output.
         message: String,
     },
+    /// A smoke check got a wrong answer (status or body).
+    #[error("smoke check failed: {0}")]
+    Smoke(String),
+    /// A smoke check got no answer at all (connection refused, timeout) until its deadline.
+    #[error("smoke check got no answer: {0}")]
+    SmokeNoAnswer(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -104,10 +110,10 @@ impl exit::ExitCode for Error {
             Self::Usage(_) => exit::USAGE,
             Self::Name { .. } | Self::Validation(_) => exit::VALIDATION,
             Self::Input { .. } => exit::INPUT,
-            Self::Io { .. } => exit::FAILURE,
+            Self::Io { .. } | Self::Smoke(_) => exit::FAILURE,
             Self::Git { .. } => exit::GIT,
             Self::NotFound(_) => exit::NOT_FOUND,
-            Self::Network { .. } => exit::NETWORK,
+            Self::Network { .. } | Self::SmokeNoAnswer(_) => exit::NETWORK,
             Self::Api { status, .. } => {
                 if *status == 404 {
                     exit::NOT_FOUND

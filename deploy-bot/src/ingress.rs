@@ -26,12 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// The host name a service answers for (the environment's host).
-pub const LABEL_HOST: &str = "dev.microplatform.ingress.host";
-/// The path prefix routed to the service (`/` for everything).
-pub const LABEL_PATH: &str = "dev.microplatform.ingress.path";
-/// The container port the service's ingress traffic goes to.
-pub const LABEL_PORT: &str = "dev.microplatform.ingress.port";
+pub use microplatform_common::ingress::{LABEL_HOST, LABEL_PATH, LABEL_PORT, prefix_matches};
 
 /// How the proxy runs.
 #[derive(Debug, Clone)]
@@ -113,18 +108,6 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':')
         .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
         .map_or(host, |(h, _)| h)
-}
-
-/// Kubernetes' `Prefix` match: element-wise on `/`-separated segments.
-pub fn prefix_matches(prefix: &str, path: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        return true;
-    }
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Routes from `docker service inspect` and `docker inspect` (tasks) output.

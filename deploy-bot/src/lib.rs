@@ -17,6 +17,7 @@ pub mod queue;
 pub mod report;
 pub mod request;
 pub mod server;
+pub mod smoke;
 pub mod tree;
 pub mod validate;
 pub mod webhook;

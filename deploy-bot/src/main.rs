@@ -150,6 +150,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Notify(n) => notify(n).await,
+        Command::Smoke(a) => {
+            let (text, source) = if a.plan.as_os_str() == "-" {
+                (
+                    microplatform_common::io::read_stdin()
+                        .context("reading the plan from stdin")?,
+                    "<stdin>".to_string(),
+                )
+            } else {
+                (
+                    std::fs::read_to_string(&a.plan).map_err(|e| Error::io(&a.plan, e))?,
+                    a.plan.display().to_string(),
+                )
+            };
+            let plan: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::Input {
+                    path: source.clone(),
+                    message: format!("not JSON: {e}"),
+                })?;
+            let checks = deploy_bot::smoke::checks_from_plan(&plan, &source)?;
+            let result = deploy_bot::smoke::run(
+                &checks,
+                &deploy_bot::smoke::SmokeOptions {
+                    timeout: a.timeout,
+                    interval: a.interval,
+                    request_timeout: a.request_timeout,
+                    out_dir: a.out_dir,
+                },
+            )
+            .await?;
+            microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
+            Ok(())
+        }
         Command::Report(r) => report(r).await,
         Command::Merge(m) => {
             deploy_bot::git::check_url_credentials(&m.repo)?;

@@ -60,7 +60,7 @@ pub enum Command {
     /// Print the alias of an environment for a branch (Kubernetes namespace, Docker stack name).
     Namespace(Target),
     /// Print the URL of an environment for a branch.
-    Url(Target),
+    Url(UrlArgs),
     /// Print the JSON Schema of the stack file.
     Schema,
     /// Print shell completions.
@@ -81,6 +81,17 @@ pub struct Target {
     /// The git branch (made a DNS label).
     #[arg(long, short = 'b', value_name = "BRANCH")]
     pub branch: String,
+}
+
+/// `url` arguments.
+#[derive(Debug, Args)]
+pub struct UrlArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The platform's ingress answers plain HTTP on this port (the local platform's
+    /// `deploy-bot ingress`): URLs are `http://HOST:PORT/` instead of `https://HOST/`.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ingress_port: Option<u16>,
 }
 
 /// An environment, a branch and the image tag.
@@ -265,6 +276,10 @@ pub struct PlanArgs {
     /// Where the repository is checked out (to find each component's Dockerfile).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo_dir: PathBuf,
+    /// The platform's ingress answers plain HTTP on this port: the plan's URLs are
+    /// `http://HOST:PORT/PATH` instead of `https://HOST/PATH`.
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ingress_port: Option<u16>,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 use crate::quantity;
 use crate::resolve::{self, Resolved};
 use crate::slug;
-use crate::stack::{Port, Service};
+use crate::stack::{Port, Protocol, Service};
+use microplatform_common::ingress::{LABEL_HOST, LABEL_PATH, LABEL_PORT};
 
 fn healthcheck(s: &Service) -> Option<Value> {
     let h = s.health.as_ref()?;
@@ -62,14 +63,47 @@ fn published(p: &Port) -> Option<Value> {
     }))
 }
 
-fn labels(r: &Resolved<'_>, name: &str) -> Value {
-    json!({
+fn labels(r: &Resolved<'_>, name: &str, s: &Service) -> Value {
+    let mut l = json!({
         "app.kubernetes.io/name": name,
         "app.kubernetes.io/instance": r.namespace,
         "app.kubernetes.io/part-of": r.stack,
         "app.kubernetes.io/managed-by": "stackgen",
         "stackgen.dev/environment": r.env,
-    })
+    });
+    if let Some((host, path, port)) = ingress_route(r, s) {
+        l[LABEL_HOST] = json!(host);
+        l[LABEL_PATH] = json!(path);
+        l[LABEL_PORT] = json!(port.to_string());
+    }
+    l
+}
+
+/// The route of a service's ingress: the environment's host, the path prefix
+/// and the container port. None without an ingress, or in an environment
+/// without a host (nothing to route by).
+fn ingress_route<'a>(r: &'a Resolved<'_>, s: &'a Service) -> Option<(&'a str, &'a str, u32)> {
+    let host = r.host.as_deref()?;
+    let ing = s.ingress.as_ref()?;
+    Some((host, ing.path.as_str(), resolve::ingress_port(s)?))
+}
+
+/// The ports of a service: the declared `published` ones, and its ingress
+/// port in host mode with no fixed number (Swarm picks a free port per task,
+/// so two branches never clash; `deploy-bot ingress` finds it), unless that
+/// port is already published.
+fn ports(r: &Resolved<'_>, s: &Service) -> Vec<Value> {
+    let mut ports: Vec<Value> = s.ports.iter().filter_map(published).collect();
+    if let Some((_, _, port)) = ingress_route(r, s) {
+        let already = s
+            .ports
+            .iter()
+            .any(|p| p.port == port && p.protocol == Protocol::Tcp && p.published.is_some());
+        if !already {
+            ports.push(json!({"target": port, "protocol": "tcp", "mode": "host"}));
+        }
+    }
+    ports
 }
 
 /// How Swarm exposes a service to the others on the network.
@@ -129,7 +163,9 @@ fn escape_dollars(v: &mut Value) {
 /// The stack file as a JSON value (compose 3.8). Services reach each other by
 /// name on the stack's default network, an attachable overlay named
 /// `<alias>_default`; only ports with `published` are published, in host mode
-/// (so `dnsrr` endpoints are allowed). Every `$` in a value is written `$$`.
+/// (so `dnsrr` endpoints are allowed), plus, in an environment with a host,
+/// each ingress port in host mode with no fixed number, the service labelled
+/// with its route for `deploy-bot ingress`. Every `$` in a value is written `$$`.
 pub fn document(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value {
     let mut doc = unescaped(r, tag, endpoint_mode);
     escape_dollars(&mut doc);
@@ -148,7 +184,7 @@ fn unescaped(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value 
         if !s.env.is_empty() {
             svc.insert("environment".into(), json!(s.env));
         }
-        let ports: Vec<Value> = s.ports.iter().filter_map(published).collect();
+        let ports = ports(r, s);
         if !ports.is_empty() {
             svc.insert("ports".into(), Value::Array(ports));
         }
@@ -158,7 +194,7 @@ fn unescaped(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value 
         let mut deploy = Map::new();
         deploy.insert("replicas".into(), json!(s.replicas));
         deploy.insert("endpoint_mode".into(), json!(endpoint_mode.as_str()));
-        deploy.insert("labels".into(), labels(r, name));
+        deploy.insert("labels".into(), labels(r, name, s));
         if let Some(res) = resources(s) {
             deploy.insert("resources".into(), res);
         }

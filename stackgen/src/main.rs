@@ -105,11 +105,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let ns = resolve::namespace(&s, &t.env, &t.branch)?;
             out(format!("{ns}\n").as_bytes())
         }
-        Command::Url(t) => {
+        Command::Url(u) => {
+            let t = &u.target;
             let s = load(cli.stack.as_ref())?;
             let env = resolve::resolve(&s, &t.env, &t.branch)?;
             let url = env
-                .url()
+                .url(u.ingress_port)
                 .ok_or_else(|| stackgen::Error::NoHost { env: t.env.clone() })?;
             out(format!("{url}\n").as_bytes())
         }
@@ -190,6 +191,7 @@ fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
         cluster_repo: &p.cluster_repo,
         cluster_branch: &p.run.cluster_branch,
         rc_registry: p.run.rc_registry.as_deref().unwrap_or_default(),
+        ingress_port: p.ingress_port,
         steps: step_options(&p.run, Some(&s), &p.target.env)?,
     };
     let doc = plan::plan(&s, &input, jobs.as_deref())?;

@@ -224,6 +224,9 @@ pub struct PlanInput<'a> {
     pub cluster_branch: &'a str,
     /// The release-candidate registry (`REGISTRY[/PREFIX]`; empty: none).
     pub rc_registry: &'a str,
+    /// The port of the platform's plain-HTTP ingress (`--ingress-port`), which
+    /// URLs then name; None: `https://` on port 443.
+    pub ingress_port: Option<u16>,
     /// Step options.
     pub steps: StepOptions,
 }
@@ -287,6 +290,18 @@ struct ServiceJson {
     health: Option<PathPort>,
     ingress: Option<PathPort>,
     url: Option<String>,
+    smoke: Option<SmokeJson>,
+}
+
+/// A smoke check of the plan: `deploy-bot smoke` reads these.
+#[derive(Serialize)]
+struct SmokeJson {
+    path: String,
+    /// The URL requested (the URL rule on the path); null without a host.
+    url: Option<String>,
+    status: u16,
+    /// The regular expression the body must match.
+    body: String,
 }
 
 #[derive(Serialize)]
@@ -319,10 +334,19 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
                     port,
                 })
             });
-            let url = match (&env.host, &s.ingress) {
-                (Some(h), Some(ing)) => Some(format!("https://{h}{}", ing.path)),
-                _ => None,
-            };
+            let url = s
+                .ingress
+                .as_ref()
+                .and_then(|ing| env.url_of(&ing.path, i.ingress_port));
+            let smoke = s.smoke.as_ref().zip(s.ingress.as_ref()).map(|(sm, ing)| {
+                let path = sm.path(ing).to_string();
+                SmokeJson {
+                    url: env.url_of(&path, i.ingress_port),
+                    path,
+                    status: sm.status(),
+                    body: sm.body.clone(),
+                }
+            });
             ServiceJson {
                 name: (*name).to_string(),
                 component: s.component.clone(),
@@ -343,6 +367,7 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
                     }),
                 ingress,
                 url,
+                smoke,
             }
         })
         .collect();
@@ -386,7 +411,7 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
         "registry": stack.file.registry,
         "tag": tag,
         "namespace": env.namespace,
-        "url": env.url(),
+        "url": env.url(i.ingress_port),
         "parameters": params,
         "services": services,
         "builds": builds,
@@ -429,7 +454,7 @@ fn promotion(stack: &Stack, i: &PlanInput<'_>) -> Result<serde_json::Value> {
             "release_candidate": stack.is_release_candidate(env),
             "namespace": e.namespace,
             "registry": environment_registry(stack, env, i.rc_registry),
-            "url": e.url(),
+            "url": e.url(i.ingress_port),
         }))
     };
     let main_flow = i.branch == i.base_branch && order.first().is_some_and(|f| f == i.env);

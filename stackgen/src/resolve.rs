@@ -27,9 +27,22 @@ pub struct Resolved<'a> {
 }
 
 impl Resolved<'_> {
-    /// The URL of the environment.
-    pub fn url(&self) -> Option<String> {
-        self.host.as_ref().map(|h| format!("https://{h}/"))
+    /// The URL of the environment: its root, see [`Resolved::url_of`].
+    pub fn url(&self, ingress_port: Option<u16>) -> Option<String> {
+        self.url_of("/", ingress_port)
+    }
+
+    /// The URL of a path of the environment, the one rule for every URL
+    /// stackgen prints: `https://{host}{path}` behind a cluster's ingress
+    /// (port 443), or `http://{host}:{port}{path}` when the platform's ingress
+    /// answers plain HTTP on `ingress_port` (the local platform's `deploy-bot
+    /// ingress`). None when the environment has no host.
+    pub fn url_of(&self, path: &str, ingress_port: Option<u16>) -> Option<String> {
+        let h = self.host.as_ref()?;
+        Some(match ingress_port {
+            Some(port) => format!("http://{h}:{port}{path}"),
+            None => format!("https://{h}{path}"),
+        })
     }
 }
 

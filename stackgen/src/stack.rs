@@ -88,6 +88,10 @@ pub struct Service {
     /// Route `{host}{path}` of the environment to this service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<Ingress>,
+    /// What a healthy answer looks like, checked at the environment's URL after every
+    /// deploy (`deploy-bot smoke`); needs an `ingress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<Smoke>,
 }
 
 /// Deserialize a mapping, rejecting a key that appears twice.
@@ -264,6 +268,38 @@ pub struct Ingress {
     /// The service port to route to (default: the first port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+}
+
+/// A smoke check: one GET through the environment's URL and what its answer must be.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Smoke {
+    /// The path requested, with an optional `?query`; it must be routed to this service (under
+    /// its ingress path, and under no longer ingress path of another service). Default: the ingress path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The HTTP status the answer must have (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub status: Option<u16>,
+    /// A regular expression (Rust `regex` syntax) the body must match somewhere, e.g. `status: ok`.
+    pub body: String,
+}
+
+impl Smoke {
+    /// The path requested: the declared one, else the ingress path.
+    pub fn path<'a>(&'a self, ingress: &'a Ingress) -> &'a str {
+        self.path.as_deref().unwrap_or(&ingress.path)
+    }
+    /// The expected status.
+    pub fn status(&self) -> u16 {
+        self.status.unwrap_or(200)
+    }
+}
+
+/// The path of a request target, without its `?query`.
+pub fn path_part(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(p, _)| p)
 }
 
 /// An environment: where and how the stack is deployed.
@@ -713,6 +749,61 @@ impl Validator<'_> {
                 ));
             }
         }
+        if let Some(sm) = &s.smoke {
+            self.smoke(&format!("{key}.smoke"), s, sm)?;
+        }
+        Ok(())
+    }
+
+    fn smoke(&self, key: &str, s: &Service, sm: &Smoke) -> Result<()> {
+        let Some(ing) = &s.ingress else {
+            return Err(self.err(
+                key,
+                "smoke checks go through the environment's URL: the service needs an `ingress`",
+            ));
+        };
+        if let Some(p) = &sm.path {
+            if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(self.err(
+                    &format!("{key}.path"),
+                    format!(
+                        "`{}` must start with `/` and contain no spaces or control characters",
+                        p.escape_debug()
+                    ),
+                ));
+            }
+            if !microplatform_common::ingress::prefix_matches(&ing.path, path_part(p)) {
+                return Err(self.err(
+                    &format!("{key}.path"),
+                    format!(
+                        "`{p}` is not under the service's ingress path `{}`",
+                        ing.path
+                    ),
+                ));
+            }
+        }
+        if let Some(st) = sm.status
+            && !(100..=599).contains(&st)
+        {
+            return Err(self.err(
+                &format!("{key}.status"),
+                format!("{st} is not an HTTP status (100-599)"),
+            ));
+        }
+        if let Err(e) = regex::RegexBuilder::new(&sm.body)
+            .size_limit(1 << 20)
+            .build()
+        {
+            let first = e.to_string();
+            let first = first.lines().last().unwrap_or_default().trim().to_string();
+            return Err(self.err(
+                &format!("{key}.body"),
+                format!(
+                    "`{}` is not a regular expression: {first}",
+                    sm.body.escape_debug()
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -874,6 +965,26 @@ impl Validator<'_> {
             .filter(|(n, _)| !omitted.contains(n))
             .map(|(n, s)| (format!("services.{n}"), s))
             .chain(e.add.iter().map(|(n, s)| (format!("{key}.add.{n}"), s)));
+        let all: Vec<(String, &Service)> = all.collect();
+        for (skey, s) in &all {
+            let (Some(sm), Some(ing)) = (&s.smoke, &s.ingress) else {
+                continue;
+            };
+            let target = path_part(sm.path(ing));
+            let captured = all.iter().find(|(other, o)| {
+                other != skey
+                    && o.ingress.as_ref().is_some_and(|oi| {
+                        oi.path.trim_end_matches('/').len() > ing.path.trim_end_matches('/').len()
+                            && microplatform_common::ingress::prefix_matches(&oi.path, target)
+                    })
+            });
+            if let Some((other, _)) = captured {
+                return Err(self.err(
+                    &format!("{skey}.smoke.path"),
+                    format!("`{target}` is routed to {other} (a longer ingress path) in environment `{name}`, not to this service"),
+                ));
+            }
+        }
         for (skey, s) in all {
             for (i, p) in s.ports.iter().enumerate() {
                 if let Some(pp) = p.published {

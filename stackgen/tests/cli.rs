@@ -276,6 +276,43 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["environments.prod.namespace", "at most 52"],
         ),
+        // smoke checks: through the ingress, a status, a regular expression, routed to the service
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    smoke: {body: ok}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:7:", "services.api.smoke", "needs an `ingress`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: \"status: (ok\"}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.api.smoke.body",
+                "not a regular expression",
+                "unclosed group",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: ok, status: 42}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.smoke.status", "42 is not an HTTP status"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: ok, path: /apix?a=1}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.api.smoke.path",
+                "`/apix?a=1` is not under the service's ingress path `/api`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  web:\n    image: web\n    ports: [{port: 80}]\n    ingress: {path: /}\n    smoke: {body: ok, path: /api/x}\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.web.smoke.path",
+                "`/api/x` is routed to services.api",
+                "environment `dev`",
+            ],
+        ),
         // YAML syntax
         ("name: shop\nservices: [\n", 3, &["stack.yaml:"]),
         (
@@ -604,7 +641,8 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
 }
 
 #[test]
-fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_declared() {
+fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_declared_or_routed()
+{
     let t = with_stack(&docs_example());
     let a = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
     a.success();
@@ -633,10 +671,30 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
         Some("128M")
     );
     assert_eq!(api["environment"]["LOG_LEVEL"].as_str(), Some("debug"));
-    assert!(
-        doc["services"]["greeter"].get("ports").is_none(),
-        "no published port declared"
+    // Ingress routes for `deploy-bot ingress`: labels with the environment's
+    // host, and the ingress port in host mode with no fixed number (Swarm picks
+    // one per task), unless the port is already published (api's 8080).
+    let greeter = &doc["services"]["greeter"];
+    assert_eq!(
+        serde_json::to_value(&greeter["ports"]).unwrap(),
+        serde_json::json!([{"target": 8080, "protocol": "tcp", "mode": "host"}])
     );
+    assert_eq!(api["ports"].as_array().map(Vec::len), Some(1));
+    for (svc, path) in [(api, "/api"), (greeter, "/")] {
+        let labels = &svc["deploy"]["labels"];
+        assert_eq!(
+            labels["dev.microplatform.ingress.host"].as_str(),
+            Some("x.dev.example.com")
+        );
+        assert_eq!(
+            labels["dev.microplatform.ingress.path"].as_str(),
+            Some(path)
+        );
+        assert_eq!(
+            labels["dev.microplatform.ingress.port"].as_str(),
+            Some("8080")
+        );
+    }
     assert_eq!(api["deploy"]["endpoint_mode"].as_str(), Some("dnsrr"));
     let vip = stackgen(
         &t,
@@ -671,6 +729,42 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
     .success()
     .stdout_empty();
     assert_eq!(t.read("out/s.yml"), a.stdout);
+}
+
+#[test]
+fn compose_without_a_host_routes_nothing_and_url_names_the_ingress_port() {
+    let t = with_stack(
+        "name: shop\nregistry: r.io/shop\nservices:\n  web:\n    image: web\n    ports: [{port: 8080}]\n    ingress: {path: /}\nenvironments:\n  local: {namespace: \"{stack}-{branch}\"}\n  dev: {namespace: \"{stack}-{branch}\", host: \"{branch}.shop.dev.localhost\"}\n",
+    );
+    let c = stackgen(&t, &["compose", "-e", "local", "-b", "x", "-t", "v1"]);
+    c.success();
+    assert!(!c.stdout.contains("ports:"), "{}", c.stdout);
+    assert!(
+        !c.stdout.contains("dev.microplatform.ingress"),
+        "{}",
+        c.stdout
+    );
+    stackgen(
+        &t,
+        &[
+            "url",
+            "-e",
+            "dev",
+            "-b",
+            "feature-x",
+            "--ingress-port",
+            "8088",
+        ],
+    )
+    .success()
+    .stdout_eq("http://feature-x.shop.dev.localhost:8088/\n");
+    stackgen(&t, &["url", "-e", "dev", "-b", "feature-x"])
+        .success()
+        .stdout_eq("https://feature-x.shop.dev.localhost/\n");
+    stackgen(&t, &["url", "-e", "dev", "-b", "x", "--ingress-port", "0"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("--ingress-port");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use support::{hash, monobuild_json, stackgen};
 
-const STACK: &str = "name: shop\nregistry: registry.example.com/shop\nservices:\n  api:\n    component: services/api\n    image: api\n    ports: [{port: 8080}]\n    health: {http: {path: /health, port: 8080}}\n    ingress: {path: /api}\n  web:\n    component: services/web\n    image: web\n    ports: [{port: 80}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n    host: \"{branch}.dev.example.com\"\n";
+const STACK: &str = "name: shop\nregistry: registry.example.com/shop\nservices:\n  api:\n    component: services/api\n    image: api\n    ports: [{port: 8080}]\n    health: {http: {path: /health, port: 8080}}\n    ingress: {path: /api}\n    smoke: {path: \"/api/status?v=1\", body: \"ok$\"}\n  web:\n    component: services/web\n    image: web\n    ports: [{port: 80}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n    host: \"{branch}.dev.example.com\"\n";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +83,16 @@ struct Service {
     health: Option<PathPort>,
     ingress: Option<PathPort>,
     url: Option<String>,
+    smoke: Option<Smoke>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Smoke {
+    path: String,
+    url: Option<String>,
+    status: u16,
+    body: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +214,43 @@ fn plan_names_every_service_build_and_step() {
         Some("https://feature-cart-f388674a.dev.example.com/api")
     );
     assert!(p.services[1].url.is_none() && p.services[1].ingress.is_none());
+    assert_eq!(
+        api.smoke,
+        Some(Smoke {
+            path: "/api/status?v=1".into(),
+            url: Some("https://feature-cart-f388674a.dev.example.com/api/status?v=1".into()),
+            status: 200,
+            body: "ok$".into(),
+        })
+    );
+    assert!(p.services[1].smoke.is_none());
+    // A platform whose ingress answers plain HTTP on a port: every URL names it.
+    let local = stackgen(
+        &t,
+        &[
+            "plan",
+            "--env",
+            "dev",
+            "--branch",
+            "Feature/Cart",
+            "--ingress-port",
+            "8088",
+        ],
+    );
+    local.success();
+    let lp: Plan = serde_json::from_str(&local.stdout).expect("plan JSON");
+    assert_eq!(
+        lp.url.as_deref(),
+        Some("http://feature-cart-f388674a.dev.example.com:8088/")
+    );
+    assert_eq!(
+        lp.services[0].url.as_deref(),
+        Some("http://feature-cart-f388674a.dev.example.com:8088/api")
+    );
+    assert_eq!(
+        lp.services[0].smoke.as_ref().and_then(|s| s.url.as_deref()),
+        Some("http://feature-cart-f388674a.dev.example.com:8088/api/status?v=1")
+    );
 
     let summary: Vec<(String, usize, bool)> = p
         .builds

@@ -98,11 +98,13 @@ services:
     health:
       command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8081/greeting.txt"]
       interval_seconds: 2
+    ingress: {{path: /}}
   unused:
     image: unused-never-built
 environments:
   smoke:
     namespace: "{{stack}}-{{branch}}"
+    host: "{{branch}}.swarmtest.localhost"
     services:
       client:
         env: {{GREETING: from-env-override}}
@@ -117,6 +119,14 @@ environments:
     alias.success();
     let alias = alias.stdout.trim().to_string();
     assert!(alias.starts_with("swarmtest-test-run-"), "{alias}");
+    let url = support::stackgen(&t, &["url", "--env", "smoke", "--branch", &branch]);
+    url.success();
+    let host = url
+        .stdout
+        .trim()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
     support::stackgen(
         &t,
         &[
@@ -204,14 +214,53 @@ environments:
             &format!("{alias}_web"),
         ]);
         assert_eq!(ports, format!("8080:{host_port}:host;"));
-        let none = d.run(&[
+        // client's ingress port is published in host mode with no fixed
+        // number: Swarm accepts it and gives the task a free port, which
+        // `deploy-bot ingress` finds by the labels.
+        let client = format!("{alias}_client");
+        let spec_ports = d.run(&[
             "service",
             "inspect",
             "--format",
-            "{{len .Endpoint.Ports}}",
-            &format!("{alias}_client"),
+            "{{range .Endpoint.Ports}}{{.TargetPort}}:{{.PublishedPort}}:{{.PublishMode}};{{end}}",
+            &client,
         ]);
-        assert_eq!(none, "0", "client declares no published port");
+        assert_eq!(spec_ports, "8081:0:host;", "no fixed published port");
+        let labels = d.run(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.Labels}}",
+            &client,
+        ]);
+        let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+        assert_eq!(labels["dev.microplatform.ingress.host"], host.as_str());
+        assert_eq!(labels["dev.microplatform.ingress.path"], "/");
+        assert_eq!(labels["dev.microplatform.ingress.port"], "8081");
+        let task = d.run(&[
+            "service",
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            &client,
+        ]);
+        let published = d.run(&[
+            "inspect",
+            "--type",
+            "task",
+            "--format",
+            "{{range .Status.PortStatus.Ports}}{{.TargetPort}}:{{.PublishedPort}} {{end}}",
+            task.lines().next().expect("a running task"),
+        ]);
+        let port: u16 = published
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.strip_prefix("8081:"))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no published port in {published:?}"));
+        assert!(port > 0);
 
         // The health checks from the stack file run and pass.
         let healthy = wait_until(Duration::from_secs(90), || {
@@ -291,6 +340,7 @@ services:
 environments:
   smoke:
     namespace: "{{stack}}-{{branch}}"
+    host: "{{branch}}.swarmtest.localhost"
 "#,
         reg = reg.addr
     );

@@ -54,8 +54,13 @@ fn commands(log: &Path, replace: &[(&str, &str)]) -> Vec<String> {
         .lines()
         .filter(|l| {
             let f: Vec<&str> = l.split('\x1f').collect();
+            // Orchestration aside: the local driver's plan/workflow calls, its
+            // merge of the deploy branch (the forge's merge button), its webhook
+            // to the local agent and its smoke calls against the local platform's
+            // ingress (on Kubernetes the agent applies on its own).
             !(f[0] == "stackgen" && (f.contains(&"plan") || f.contains(&"workflow"))
-                || f[0] == "deploy-bot" && f.get(1) == Some(&"notify"))
+                || f[0] == "deploy-bot"
+                    && matches!(f.get(1), Some(&"notify" | &"smoke" | &"merge")))
         })
         .map(|l| {
             let mut s = l.replace('\x1f', " ");
@@ -398,6 +403,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     // Executor 1: scripts/pipeline on the local platform, through recording shims.
     let state = TestDir::new();
     let agent_port = free_port();
+    let ingress_port = free_port();
     let platform = |what: &str| {
         Cmd::new(workspace_root().join("scripts/local-platform"))
             .env("MICROPLATFORM_STATE_DIR", state.path())
@@ -406,6 +412,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
                 reg.addr.rsplit(':').next().unwrap(),
             )
             .env("MICROPLATFORM_AGENT_PORT", agent_port.to_string())
+            .env("MICROPLATFORM_INGRESS_PORT", ingress_port.to_string())
             .env("MICROPLATFORM_BIN_DIR", bin_dir())
             .env("DOCKER_HOST", &dockerd.host)
             .arg(what)

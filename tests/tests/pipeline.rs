@@ -1,4 +1,4 @@
-//! End-to-end: `scripts/local-platform up` and `scripts/pipeline` on a fresh git copy of `examples/shop`: the whole chain (monobuild → stackgen → build-with-cache → digest-resolve → deploy-bot → swarm), a library change rebuilding and redeploying exactly its dependents, and a no-change run that builds, commits and restarts nothing.
+//! End-to-end: `scripts/local-platform up` and `scripts/pipeline` on a fresh git copy of `examples/shop`: the whole chain (monobuild → stackgen → build-with-cache → digest-resolve → deploy-bot → swarm), a library change rebuilding and redeploying exactly its dependents, a no-change run that builds, commits and restarts nothing, and two branches answering at their printed URLs through the platform's ingress (curl, and a headless Chromium whose screenshots are kept in `target/test-artifacts/`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,8 +24,19 @@ struct Summary {
     libraries: Vec<String>,
     deployed: Deployed,
     urls: Vec<String>,
+    smoke: Vec<SmokeCheck>,
     out_dir: String,
     seconds: f64,
+}
+
+/// A passed smoke check in `summary.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmokeCheck {
+    service: String,
+    url: String,
+    status: u16,
+    attempts: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +77,7 @@ fn unique(prefix: &str) -> String {
 struct Platform {
     state: TestDir,
     agent_port: u16,
+    ingress_port: u16,
     docker_host: String,
     registry_port: String,
 }
@@ -76,6 +88,7 @@ impl Platform {
             .env("MICROPLATFORM_STATE_DIR", self.state.path())
             .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
             .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
+            .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
             .env("MICROPLATFORM_BIN_DIR", bin_dir())
             .env("DOCKER_HOST", &self.docker_host)
     }
@@ -85,6 +98,7 @@ impl Platform {
         let platform = Platform {
             state: TestDir::new(),
             agent_port: free_port(),
+            ingress_port: free_port(),
             docker_host: dockerd.host.clone(),
             registry_port: reg.addr.rsplit(':').next().expect("port").to_string(),
         };
@@ -92,7 +106,16 @@ impl Platform {
         out.success()
             .stderr_contains("registry: using the one already on")
             .stderr_contains("docker: using the engine at")
-            .stderr_contains("deploy-bot agent: started");
+            .stderr_contains("deploy-bot agent: started")
+            .stderr_contains("ingress: started");
+        let env = std::fs::read_to_string(platform.state.join("env")).expect("settings");
+        assert!(
+            env.contains(&format!(
+                "MICROPLATFORM_INGRESS_PORT={}\n",
+                platform.ingress_port
+            )),
+            "{env}"
+        );
         platform
     }
 
@@ -257,11 +280,12 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     assert_eq!(plan["tag"], serde_json::Value::String(branch.clone()));
     let compose = std::fs::read_to_string(out1.join("deploy/compose.yaml")).expect("compose");
     assert!(compose.contains("endpoint_mode: dnsrr"), "{compose}");
-    assert_eq!(s1.urls.len(), 1, "{s1:?}");
-    assert!(
-        s1.urls[0].starts_with("http")
-            && s1.urls[0].contains(&format!("{branch}.shop.dev.localhost")),
-        "{s1:?}"
+    assert_eq!(
+        s1.urls,
+        [format!(
+            "http://{branch}.shop.dev.localhost:{}/",
+            platform.ingress_port
+        )]
     );
     assert_eq!(Path::new(&s1.out_dir), out1.as_path());
     assert!(s1.seconds > 0.0);
@@ -276,6 +300,30 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     let page = std::fs::read_to_string(out1.join("smoke/web-ingress.txt")).expect("smoke page");
     assert!(page.contains("web says: Hello, visitor!"), "{page}");
     assert!(page.contains("api says: Hello, web!"), "{page}");
+    // The declared healthy answers (stack.yaml `smoke`) were checked at the URL, through the ingress.
+    let checked: Vec<(&str, &str, u16)> = s1
+        .smoke
+        .iter()
+        .map(|c| (c.service.as_str(), c.url.as_str(), c.status))
+        .collect();
+    let base = &s1.urls[0];
+    assert_eq!(
+        checked,
+        [
+            (
+                "api",
+                format!("{base}cgi-bin/greet?name=smoke").as_str(),
+                200
+            ),
+            ("web", base.as_str(), 200)
+        ]
+    );
+    assert!(s1.smoke.iter().all(|c| c.attempts >= 1));
+    let web_body = std::fs::read_to_string(out1.join("smoke/web.txt")).expect("smoke body");
+    assert!(web_body.contains("status: ok"), "{web_body}");
+    run.stderr_contains(
+        "at the URL: api 200 /\"greeting\":\"Hello, smoke!\"/, web 200 /status: ok/",
+    );
     // Merged: the cluster repo's main holds the resolved stack, no deploy branch is left.
     let cluster = platform.cluster_repo();
     assert_eq!(
@@ -419,6 +467,8 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     platform.cmd().arg("down").run().success();
     let agent = std::net::TcpStream::connect(("127.0.0.1", platform.agent_port));
     assert!(agent.is_err(), "the agent still listens");
+    let ingress = std::net::TcpStream::connect(("127.0.0.1", platform.ingress_port));
+    assert!(ingress.is_err(), "the ingress still listens");
     assert!(reg.has("shop/api", &branch), "the registry was stopped");
     dockerd.run(&["version"]);
 }
@@ -474,4 +524,219 @@ fn pipeline_names_a_missing_branch() {
         .stdout_empty()
         .stderr_one_line()
         .stderr_contains("no branch no-such-branch");
+}
+
+/// The `url:` line scripts/pipeline prints at the end.
+fn printed_url(run: &Output) -> String {
+    run.stderr
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("url:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no url line in:\n{}", run.stderr))
+        .to_string()
+}
+
+/// `curl -sS URL`: the body, or the error.
+fn curl(url: &str) -> String {
+    let out = Cmd::new("curl").args(["-sS", "-m", "10", url]).run();
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// Where tests keep what a human may want to look at (screenshots): `target/test-artifacts/`.
+fn artifacts_dir() -> PathBuf {
+    let dir = bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("mkdir test-artifacts");
+    dir
+}
+
+/// Debian's Chromium, headless, on a throwaway profile.
+fn chromium(profile: &Path, args: &[&str]) -> Output {
+    Cmd::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .run()
+}
+
+#[test]
+fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
+    let reg = Registry::start();
+    let dockerd = Dockerd::shared();
+    let a = unique("url-a");
+    let b = unique("url-b");
+    // Declared before the platform, so they are dropped after it: the agent
+    // (self-heal) would otherwise redeploy a stack removed under it.
+    let _stacks = [&a, &b].map(|br| StackGuard {
+        dockerd,
+        name: format!("shop-{br}"),
+    });
+    let platform = Platform::up(&reg, dockerd);
+    let _images = ImageCleanup {
+        dockerd,
+        registry: reg.addr.clone(),
+    };
+    let repo = shop_repo(&a);
+    // Branch b differs from a by its page title, so each URL shows its own branch.
+    repo.git(&["checkout", "-q", "-b", &b]);
+    let layout = repo.read("libs/page/layout.html");
+    let b_edition = format!("shop, edition {b}");
+    repo.write(
+        "libs/page/layout.html",
+        layout.replace("shop example of the microplatform tools", &b_edition),
+    );
+    repo.commit_all("Branch b's edition");
+    let runs = TestDir::new();
+
+    let mut urls = Vec::new();
+    for br in [&a, &b] {
+        let out = runs.join(br);
+        let run = platform.pipeline(repo.path(), br, &out);
+        run.success();
+        let url = printed_url(&run);
+        // One URL rule: the printed line, summary.json and the plan agree, and name the ingress port.
+        assert_eq!(
+            url,
+            format!("http://{br}.shop.dev.localhost:{}/", platform.ingress_port)
+        );
+        assert_eq!(summary(&out).urls, std::slice::from_ref(&url));
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).expect("plan"))
+                .expect("plan json");
+        assert_eq!(plan["url"], serde_json::Value::String(url.clone()));
+        // The compose file routes the host: labels and a host-mode port without a fixed number.
+        let compose = std::fs::read_to_string(out.join("deploy/compose.yaml")).expect("compose");
+        assert!(
+            compose.contains(&format!(
+                "dev.microplatform.ingress.host: {br}.shop.dev.localhost"
+            )),
+            "{compose}"
+        );
+        urls.push(url);
+    }
+
+    // Both environments answer at the same time, each at its own URL, through
+    // the ingress `scripts/local-platform up` started: web's page shows api's answer.
+    for (url, edition) in [
+        (&urls[0], "shop example of the microplatform tools"),
+        (&urls[1], b_edition.as_str()),
+    ] {
+        let mut page = String::new();
+        let ok = wait_until(std::time::Duration::from_secs(60), || {
+            page = curl(url);
+            page.contains("api says: Hello, web!")
+        });
+        assert!(ok, "{url} did not show api's answer:\n{page}");
+        assert!(page.contains("status: ok"), "{page}");
+        assert!(
+            page.contains(edition),
+            "{url} is not its branch's page:\n{page}"
+        );
+        // The api's path prefix routes to api, the rest to web.
+        let greet = curl(&format!("{url}cgi-bin/greet?name=curl"));
+        assert!(
+            greet.contains(r#""greeting":"Hello, curl!""#),
+            "{url}cgi-bin/greet: {greet}"
+        );
+    }
+    assert!(
+        !curl(&urls[0]).contains(&b_edition),
+        "branch a shows b's page"
+    );
+
+    // A real browser opens the URL: the DOM shows api's answer, and a screenshot is kept.
+    let profile = TestDir::new();
+    for (name, url) in [("a", &urls[0]), ("b", &urls[1])] {
+        let dom = chromium(profile.path(), &["--dump-dom", url]);
+        dom.success();
+        assert!(
+            dom.stdout.contains("api says: Hello, web!"),
+            "chromium --dump-dom {url}:\n{}\n{}",
+            dom.stdout,
+            dom.stderr
+        );
+        let shot = artifacts_dir().join(format!("branch-url-{name}.png"));
+        let _ = std::fs::remove_file(&shot);
+        chromium(
+            profile.path(),
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1024,768",
+                url,
+            ],
+        )
+        .success();
+        let png = std::fs::read(&shot).expect("screenshot written");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000,
+            "{} is not a PNG screenshot ({} bytes)",
+            shot.display(),
+            png.len()
+        );
+    }
+}
+
+#[test]
+fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body() {
+    let reg = Registry::start();
+    let dockerd = Dockerd::shared();
+    let branch = unique("degraded");
+    // Dropped after the platform (see above).
+    let _stack = StackGuard {
+        dockerd,
+        name: format!("shop-{branch}"),
+    };
+    let platform = Platform::up(&reg, dockerd);
+    let _images = ImageCleanup {
+        dockerd,
+        registry: reg.addr.clone(),
+    };
+    let repo = shop_repo(&branch);
+    // web cannot reach api: it still answers 200, with a page saying "status: degraded".
+    let stack = repo.read("stack.yaml");
+    assert!(stack.contains("API_URL: http://api:8080"), "{stack}");
+    repo.write(
+        "stack.yaml",
+        stack.replace("API_URL: http://api:8080", "API_URL: http://api:9"),
+    );
+    repo.commit_all("Point web at a closed port");
+    let runs = TestDir::new();
+    let out = runs.join("run");
+    let run = Cmd::new(script("pipeline"))
+        .env("MICROPLATFORM_STATE_DIR", platform.state.path())
+        .args(["--smoke-timeout", "5", "--out", &out.to_string_lossy()])
+        .arg(repo.path())
+        .arg(&branch)
+        .run();
+    let url = format!(
+        "http://{branch}.shop.dev.localhost:{}/",
+        platform.ingress_port
+    );
+    run.code(1)
+        .stderr_contains("] apply")
+        .stderr_contains(&format!(
+            "pipeline: step smoke failed: deploy-bot: error: smoke check failed: service web: GET {url} answered 200 with a body not matching /status: ok/"
+        ))
+        .stderr_contains("status: degraded");
+    assert!(
+        !run.stderr.contains("] smoke"),
+        "the smoke step reported success:\n{}",
+        run.stderr
+    );
+    assert!(
+        !out.join("summary.json").exists(),
+        "a failed run wrote a summary"
+    );
+    let body =
+        std::fs::read_to_string(out.join("smoke/web.txt")).expect("the failing body is kept");
+    assert!(body.contains("status: degraded"), "{body}");
 }

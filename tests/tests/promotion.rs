@@ -28,6 +28,7 @@ fn script(name: &str) -> PathBuf {
 struct Platform {
     state: TestDir,
     agent_port: u16,
+    ingress_port: u16,
     docker_host: String,
     registry_port: String,
     rc_port: String,
@@ -44,6 +45,7 @@ impl Platform {
             .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
             .env("MICROPLATFORM_RC_REGISTRY_PORT", &self.rc_port)
             .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
+            .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
             .env(
                 "MICROPLATFORM_BIN_DIR",
                 bin("deploy-bot").parent().expect("bin dir"),
@@ -56,6 +58,7 @@ impl Platform {
         let platform = Platform {
             state: TestDir::new(),
             agent_port: free_port(),
+            ingress_port: free_port(),
             docker_host: dockerd.host.clone(),
             registry_port: port_of(reg),
             rc_port: port_of(rc),

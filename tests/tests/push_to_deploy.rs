@@ -63,6 +63,7 @@ fn unique(prefix: &str) -> String {
 struct Platform {
     state: TestDir,
     agent_port: u16,
+    ingress_port: u16,
     docker_host: String,
     registry_port: String,
 }
@@ -73,6 +74,7 @@ impl Platform {
             .env("MICROPLATFORM_STATE_DIR", self.state.path())
             .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
             .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
+            .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
             .env("MICROPLATFORM_BIN_DIR", bin_dir())
             .env("DOCKER_HOST", &self.docker_host)
     }
@@ -82,6 +84,7 @@ impl Platform {
         let platform = Platform {
             state: TestDir::new(),
             agent_port: free_port(),
+            ingress_port: free_port(),
             docker_host: dockerd.host.clone(),
             registry_port: reg.addr.rsplit(':').next().expect("port").to_string(),
         };
@@ -366,6 +369,15 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
     let page = front_page(dockerd, &reg.addr, &ns);
     assert!(page.contains("web says: Hello, visitor!"), "{page}");
     assert!(page.contains("api says: Hello, web!"), "{page}");
+    // The URL git printed opens (the platform's ingress; names under .localhost are loopback).
+    assert!(
+        s1.urls[0].starts_with(&format!("http://{branch}.shop.dev.localhost:")),
+        "{s1:?}"
+    );
+    let out = Cmd::new("curl")
+        .args(["-sS", "-m", "10", &s1.urls[0]])
+        .run();
+    out.success().stdout_contains("api says: Hello, web!");
     // The cluster repo's main holds the environment's directory.
     let cluster = platform.state.join("cluster.git");
     assert_eq!(
