@@ -81,6 +81,26 @@ pub enum Command {
     /// a wrong answer exits 1 naming the service, the URL and the body, no answer exits 6.
     #[command(after_help = AFTER_HELP)]
     Smoke(SmokeArgs),
+    /// Merge a deploy branch of the cluster repo into its base, as a forge's merge button does (for --forge none).
+    ///
+    /// Fast-forward when the base has not moved, else a merge commit (`Merge branch 'B' into BASE`, made without a
+    /// work tree; a conflict names the files and pushes nothing); then one atomic push moves the base and deletes the
+    /// branch. Prints `{"schema_version":1,"base","branch","commit","how":"fast-forward"|"merge commit"|"already merged"}`.
+    #[command(after_help = AFTER_HELP)]
+    Merge(MergeArgs),
+    /// Post an environment's result back to the source repository: a commit status and a pull-request comment.
+    ///
+    /// Sets the commit status `microplatform/<ENV>` on --commit (state from the smoke result, target_url = --url),
+    /// then creates, or updates in place, one comment on the open pull request of --branch: the comment is found
+    /// again by its hidden marker `<!-- microplatform:ENV -->`, so a rerun edits it instead of adding another.
+    /// Without an open pull request only the status is posted. The result comes from --smoke (the JSON that
+    /// `deploy-bot smoke` prints when every check passed) or from --state and --description. Token: --token-file,
+    /// else GITHUB_TOKEN (never on the command line).
+    /// Prints `{"schema_version":1,"forge","repo","environment","commit","branch","status":{"context","state",
+    /// "description","target_url","posted"},"pull_request":{"number","url"}|null,"comment":{"action","id","url"}|null,
+    /// "skipped":[…]}`.
+    #[command(after_help = AFTER_HELP)]
+    Report(ReportArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -104,7 +124,7 @@ pub enum LogFormatArg {
 pub enum ForgeKind {
     /// GitHub or GitHub Enterprise (REST API; token from GITHUB_TOKEN).
     Github,
-    /// No forge: push only (request) / no statuses (agent).
+    /// No forge: push only (request) / no statuses (agent) / nothing posted (report).
     None,
 }
 
@@ -252,6 +272,86 @@ pub struct NotifyArgs {
     /// docker CLI to run (default: `docker` on PATH; DOCKER_HOST is honoured).
     #[arg(long, value_name = "PATH")]
     pub docker: Option<PathBuf>,
+}
+
+/// `merge` flags.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The cluster repo (any git URL).
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// The deploy branch to merge (deleted afterwards).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+    /// The base branch (default: the remote's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// Merge commit author name.
+    #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
+    pub author_name: String,
+    /// Merge commit author email.
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        default_value = "deploy-bot@users.noreply.invalid"
+    )]
+    pub author_email: String,
+}
+
+/// Commit status states.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StateArg {
+    /// Deployed, smoke tests passed.
+    Success,
+    /// Smoke tests (or the deploy) failed.
+    Failure,
+    /// The pipeline broke.
+    Error,
+    /// Still running.
+    Pending,
+}
+
+/// `report` flags.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("result").required(true).args(["smoke", "state"]))]
+pub struct ReportArgs {
+    /// Where to post: github (REST API), or none (post nothing; print what would be posted).
+    #[arg(long, value_enum, default_value_t = ForgeKind::Github)]
+    pub forge: ForgeKind,
+    /// The source repository (the monorepo): OWNER/NAME, or a git URL (its last two path segments).
+    #[arg(long, value_name = "OWNER/NAME|URL")]
+    pub repo: String,
+    /// GitHub API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, value_name = "URL", default_value = deploy_bot::github::DEFAULT_API_URL)]
+    pub api_url: String,
+    /// File holding the forge token (else GITHUB_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The source commit that was deployed (full sha): gets the commit status.
+    #[arg(long, value_name = "SHA")]
+    pub commit: String,
+    /// The source branch: its open pull request gets the comment.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: String,
+    /// The environment (dev, staging): status context `microplatform/<ENV>`, one comment per environment.
+    #[arg(long, value_name = "NAME")]
+    pub environment: String,
+    /// The environment's URL (the status's target_url, and in the comment).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The smoke result: `deploy-bot smoke`'s JSON output (written when every check passed): state success,
+    /// the checks listed in the comment.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["state"])]
+    pub smoke: Option<PathBuf>,
+    /// The state, without a smoke file.
+    #[arg(long, value_enum)]
+    pub state: Option<StateArg>,
+    /// One line for the status (first 140 characters) and the comment (default: from --smoke, else the state).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// The status context.
+    #[arg(long, value_name = "CONTEXT", default_value = "microplatform/<ENV>")]
+    pub context: String,
 }
 
 /// `agent` flags.

@@ -285,16 +285,69 @@ impl GitHub {
         .map(|_| ())
     }
 
-    /// `POST /repos/{o}/{r}/issues/{n}/comments`.
-    pub async fn create_comment(&self, number: u64, body: &str) -> Result<()> {
-        self.call(
-            reqwest::Method::POST,
-            &self.url(&format!("issues/{number}/comments")),
-            Some(json!({"body": body})),
-        )
-        .await
-        .map(|_| ())
+    /// `POST /repos/{o}/{r}/issues/{n}/comments`: the new comment.
+    pub async fn create_comment(&self, number: u64, body: &str) -> Result<Comment> {
+        let url = self.url(&format!("issues/{number}/comments"));
+        let (_, v) = self
+            .call(reqwest::Method::POST, &url, Some(json!({"body": body})))
+            .await?;
+        comment_from(&url, v)
     }
+
+    /// `GET /repos/{o}/{r}/issues/{n}/comments?per_page=100&page=P`, every page: all comments of an issue or pull
+    /// request, oldest first.
+    pub async fn list_comments(&self, number: u64) -> Result<Vec<Comment>> {
+        const PER_PAGE: usize = 100;
+        let mut all = Vec::new();
+        for page in 1.. {
+            let url = format!(
+                "{}?per_page={PER_PAGE}&page={page}",
+                self.url(&format!("issues/{number}/comments"))
+            );
+            let (_, v) = self.call(reqwest::Method::GET, &url, None).await?;
+            let batch: Vec<Comment> = serde_json::from_value(v).map_err(|e| Error::Api {
+                url: url.clone(),
+                status: 200,
+                message: format!("unexpected comment list: {e}"),
+            })?;
+            let n = batch.len();
+            all.extend(batch);
+            if n < PER_PAGE {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// `PATCH /repos/{o}/{r}/issues/comments/{id}`: replace a comment's body.
+    pub async fn update_comment(&self, id: u64, body: &str) -> Result<Comment> {
+        let url = self.url(&format!("issues/comments/{id}"));
+        let (_, v) = self
+            .call(reqwest::Method::PATCH, &url, Some(json!({"body": body})))
+            .await?;
+        comment_from(&url, v)
+    }
+}
+
+/// An issue or pull-request comment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Comment {
+    /// Its id (for `PATCH …/issues/comments/{id}`).
+    pub id: u64,
+    /// Its web URL.
+    #[serde(rename = "html_url", default)]
+    pub url: String,
+    /// Its Markdown text.
+    #[serde(default)]
+    pub body: String,
+}
+
+fn comment_from(url: &str, v: serde_json::Value) -> Result<Comment> {
+    serde_json::from_value(v).map_err(|e| Error::Api {
+        url: url.to_string(),
+        status: 200,
+        message: format!("unexpected comment: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use deploy_bot::request::{Forge, RequestOptions, request};
 use deploy_bot::validate::Policy;
 use microplatform_common::exit;
 
-use cli::{ApplierKind, Cli, Command, ForgeArgs, ForgeKind, LogFormatArg};
+use cli::{ApplierKind, Cli, Command, ForgeArgs, ForgeKind, LogFormatArg, StateArg};
 use deploy_bot::logging::LogFormat;
 
 fn main() -> std::process::ExitCode {
@@ -182,6 +182,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
             Ok(())
         }
+        Command::Report(r) => report(r).await,
+        Command::Merge(m) => {
+            deploy_bot::git::check_url_credentials(&m.repo)?;
+            let base = match m.base {
+                Some(b) => b,
+                None => deploy_bot::git::remote_default_branch(&m.repo)?,
+            };
+            let out = deploy_bot::merge::merge(&deploy_bot::merge::MergeOptions {
+                repo: m.repo,
+                branch: m.branch,
+                base,
+                identity: Identity {
+                    name: m.author_name,
+                    email: m.author_email,
+                },
+            })?;
+            microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;
+            Ok(())
+        }
         Command::Agent(a) => {
             let secret = match &a.secret_file {
                 Some(f) => std::fs::read_to_string(f)
@@ -335,5 +354,87 @@ async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
     }
     result.seconds = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
+    Ok(())
+}
+
+async fn report(a: cli::ReportArgs) -> anyhow::Result<()> {
+    use deploy_bot::report::{self, Report, State};
+    let (state, checks) = match (&a.smoke, a.state) {
+        (Some(f), _) => (State::Success, report::read_smoke(f)?),
+        (None, Some(s)) => (
+            match s {
+                StateArg::Success => State::Success,
+                StateArg::Failure => State::Failure,
+                StateArg::Error => State::Error,
+                StateArg::Pending => State::Pending,
+            },
+            Vec::new(),
+        ),
+        (None, None) => {
+            return Err(Error::Usage("pass --smoke FILE or --state STATE".into()).into());
+        }
+    };
+    let description = a
+        .description
+        .clone()
+        .unwrap_or_else(|| match (&a.smoke, state) {
+            (Some(_), _) if checks.is_empty() => "deployed; no smoke checks declared".into(),
+            (Some(_), _) => format!(
+                "smoke passed: {} check{}",
+                checks.len(),
+                if checks.len() == 1 { "" } else { "s" }
+            ),
+            (None, State::Success) => "smoke passed".into(),
+            (None, State::Failure) => "smoke failed".into(),
+            (None, s) => s.as_str().into(),
+        });
+    let r = Report {
+        context: a.context.replace("<ENV>", &a.environment),
+        environment: a.environment,
+        commit: a.commit,
+        branch: a.branch,
+        url: a.url.filter(|u| !u.is_empty()),
+        state,
+        description,
+        checks,
+    };
+    report::check(&r)?;
+    let gh = match a.forge {
+        ForgeKind::None => None,
+        ForgeKind::Github => {
+            let token = match &a.token_file {
+                Some(f) => std::fs::read_to_string(f)
+                    .map_err(|e| Error::io(f, e))?
+                    .trim()
+                    .to_string(),
+                None => std::env::var("GITHUB_TOKEN").unwrap_or_default(),
+            };
+            if token.is_empty() {
+                return Err(anyhow::Error::new(Error::Auth {
+                    url: "GITHUB_TOKEN".into(),
+                    status: 0,
+                })
+                .context(match &a.token_file {
+                    Some(f) => format!("--token-file {}: empty", f.display()),
+                    None => {
+                        "GITHUB_TOKEN is not set and no --token-file (needed for --forge github)"
+                            .into()
+                    }
+                }));
+            }
+            Some(GitHub::new(
+                &a.api_url,
+                RepoId::from_git_url(&a.repo).map_err(|_| {
+                    Error::Usage(format!(
+                        "--repo {:?}: expected OWNER/NAME or a git URL ending in OWNER/NAME",
+                        deploy_bot::git::redact_url(&a.repo)
+                    ))
+                })?,
+                Token::new(token),
+            )?)
+        }
+    };
+    let out = report::report(gh.as_ref(), &r).await?;
+    microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;
     Ok(())
 }

@@ -79,6 +79,28 @@ pub fn check_sha(sha: &str) -> Result<()> {
     }
 }
 
+/// Check a branch name the way `git check-ref-format --branch` would refuse the usual mistakes: empty, spaces or
+/// control characters, `..`, `~^:?*[\\`, a leading `-` or `/`, a trailing `/`, `.` or `.lock`.
+pub fn check_branch(b: &str) -> Result<()> {
+    let bad = b.is_empty()
+        || b.starts_with(['-', '/'])
+        || b.ends_with(['/', '.'])
+        || b.contains("..")
+        || b.contains("//")
+        || b.contains("@{")
+        || b.to_ascii_lowercase().ends_with(".lock")
+        || b.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if bad {
+        return Err(Error::Name {
+            what: "branch",
+            value: b.to_string(),
+            reason: "not a valid git branch name".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Parse a `key=value` label for the commit message.
 pub fn parse_label(s: &str) -> Result<(String, String)> {
     let bad = |reason: &str| Error::Name {

@@ -55,10 +55,12 @@ fn commands(log: &Path, replace: &[(&str, &str)]) -> Vec<String> {
         .filter(|l| {
             let f: Vec<&str> = l.split('\x1f').collect();
             // Orchestration aside: the local driver's plan/workflow calls, its
-            // webhook to the local agent and its smoke calls against the local
-            // platform's ingress (on Kubernetes the agent applies on its own).
+            // merge of the deploy branch (the forge's merge button), its webhook
+            // to the local agent and its smoke calls against the local platform's
+            // ingress (on Kubernetes the agent applies on its own).
             !(f[0] == "stackgen" && (f.contains(&"plan") || f.contains(&"workflow"))
-                || f[0] == "deploy-bot" && matches!(f.get(1), Some(&"notify" | &"smoke")))
+                || f[0] == "deploy-bot"
+                    && matches!(f.get(1), Some(&"notify" | &"smoke" | &"merge")))
         })
         .map(|l| {
             let mut s = l.replace('\x1f', " ");

@@ -1,5 +1,6 @@
 //! A fake GitHub REST API on loopback implementing exactly the endpoints deploy-bot calls, backed by a real bare git repo:
-//! `GET/POST /repos/{o}/{r}/pulls`, `POST /repos/{o}/{r}/statuses/{sha}`, `POST /repos/{o}/{r}/issues/{n}/comments`.
+//! `GET/POST /repos/{o}/{r}/pulls`, `POST /repos/{o}/{r}/statuses/{sha}`, `GET/POST /repos/{o}/{r}/issues/{n}/comments`
+//! (listed in pages: `per_page`, default 30, at most 100, and `page`), `PATCH /repos/{o}/{r}/issues/comments/{id}`.
 //! Served both at `/` and under `/api/v3` (GitHub Enterprise layout). Checks the bearer token.
 
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
 use microplatform_common::testing::{TestDir, git_in};
@@ -37,6 +38,7 @@ pub struct Status {
 pub struct Recorded {
     pub pulls: Vec<Pull>,
     pub statuses: Vec<Status>,
+    /// `(pull request, body)`; a comment's id is its index + 1.
     pub comments: Vec<(u64, String)>,
     /// `METHOD path?query` of every request.
     pub requests: Vec<String>,
@@ -214,9 +216,81 @@ async fn create_comment(
     if !rec.pulls.iter().any(|p| p.number == n) {
         return Err((StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))));
     }
-    rec.comments
-        .push((n, body["body"].as_str().unwrap_or_default().to_string()));
-    Ok((StatusCode::CREATED, Json(json!({"id": 1}))))
+    let text = body["body"].as_str().unwrap_or_default().to_string();
+    rec.comments.push((n, text.clone()));
+    let id = rec.comments.len() as u64;
+    Ok((StatusCode::CREATED, Json(comment_json(&s, n, id, &text))))
+}
+
+fn comment_json(s: &Shared, n: u64, id: u64, body: &str) -> Value {
+    json!({"id": id, "html_url": format!("{}/{}/{}/pull/{n}#issuecomment-{id}", s.base_url, s.owner, s.name), "body": body, "user": {"login": "deploy-bot"}})
+}
+
+async fn list_comments(
+    State(s): S,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> R {
+    auth(
+        &s,
+        &headers,
+        format!("GET /repos/{o}/{r}/issues/{n}/comments {query:?}"),
+    )?;
+    repo_ok(&s, &o, &r)?;
+    let num = |k: &str, d: usize| {
+        query
+            .iter()
+            .find(|(x, _)| x == k)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(d)
+    };
+    let (per_page, page) = (num("per_page", 30).clamp(1, 100), num("page", 1).max(1));
+    let rec = s.rec.lock().unwrap();
+    if !rec.pulls.iter().any(|p| p.number == n) {
+        return Err((StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))));
+    }
+    let list: Vec<Value> = rec
+        .comments
+        .iter()
+        .enumerate()
+        .filter(|(_, (pr, _))| *pr == n)
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|(i, (_, body))| comment_json(&s, n, i as u64 + 1, body))
+        .collect();
+    Ok((StatusCode::OK, Json(Value::Array(list))))
+}
+
+async fn update_comment(
+    State(s): S,
+    Path((o, r, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> R {
+    auth(
+        &s,
+        &headers,
+        format!("PATCH /repos/{o}/{r}/issues/comments/{id}"),
+    )?;
+    repo_ok(&s, &o, &r)?;
+    let Some(text) = body["body"].as_str() else {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"message": "Validation Failed"})),
+        ));
+    };
+    let mut rec = s.rec.lock().unwrap();
+    let Some(comment) = usize::try_from(id)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| rec.comments.get_mut(i))
+    else {
+        return Err((StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))));
+    };
+    comment.1 = text.to_string();
+    let pull = comment.0;
+    Ok((StatusCode::OK, Json(comment_json(&s, pull, id, text))))
 }
 
 impl FakeGitHub {
@@ -242,7 +316,11 @@ impl FakeGitHub {
         let api = Router::new()
             .route("/repos/{o}/{r}/pulls", get(list_pulls).post(create_pull))
             .route("/repos/{o}/{r}/statuses/{sha}", post(create_status))
-            .route("/repos/{o}/{r}/issues/{n}/comments", post(create_comment));
+            .route(
+                "/repos/{o}/{r}/issues/{n}/comments",
+                get(list_comments).post(create_comment),
+            )
+            .route("/repos/{o}/{r}/issues/comments/{id}", patch(update_comment));
         let app = api.clone().nest("/api/v3", api).with_state(shared.clone());
         rt.spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -319,6 +397,13 @@ impl FakeGitHub {
         );
         git_in(&w, &["push", "-q", "origin", &pull.base]);
         git_in(&w, &["rev-parse", "HEAD"])
+    }
+
+    /// Add a comment to a pull request directly (as a person would); returns its id.
+    pub fn add_comment(&self, number: u64, body: &str) -> u64 {
+        let mut rec = self.shared.rec.lock().unwrap();
+        rec.comments.push((number, body.into()));
+        rec.comments.len() as u64
     }
 
     pub fn statuses_for(&self, context: &str) -> Vec<Status> {
