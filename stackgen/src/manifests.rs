@@ -243,16 +243,12 @@ pub fn render(r: &Resolved<'_>, tag: &str) -> String {
             let mut docs = Vec::with_capacity(1 + 2 * first.len());
             namespace_doc(r, &mut docs);
             service_docs(r, first, tag, &mut docs);
-            let text = stream(&docs);
-            // Freeing thousands of small values is wasted time for a one-shot render.
-            std::mem::forget(docs);
-            text
+            stream(&docs)
         });
         let mut docs = Vec::with_capacity(1 + 2 * second.len());
         service_docs(r, second, tag, &mut docs);
         ingress_doc(r, &mut docs);
         let b = stream(&docs);
-        std::mem::forget(docs);
         (a.join().expect("render thread"), b)
     });
     let mut out = a;
