@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use microplatform_common::cli::Shell;
 
 /// Extra help after the exit-code table.
@@ -32,16 +32,7 @@ Examples:
   digest-resolve completions bash > /etc/bash_completion.d/digest-resolve
   digest-resolve man > digest-resolve.1   (an input file of either name: ./man)";
 
-/// Input format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// By file extension (.json is JSON), else by content (a leading `{` or `[` is JSON).
-    Auto,
-    /// YAML (multi-document).
-    Yaml,
-    /// JSON (one or more values).
-    Json,
-}
+pub use crate::options::Format;
 
 /// Pin every container image in Kubernetes, Argo and Compose manifests to its registry content digest.
 ///
@@ -143,4 +134,29 @@ pub struct Cli {
     /// Print the man page (roff) and exit (also `digest-resolve man`).
     #[arg(long, exclusive = true, hide = true)]
     pub man: bool,
+}
+
+impl From<&Cli> for crate::options::Options {
+    fn from(c: &Cli) -> Self {
+        Self {
+            inputs: c.inputs.clone(),
+            in_place: c.in_place,
+            check: c.check,
+            list: c.list,
+            report: c.report.clone(),
+            lock_output: c.lock_output.clone(),
+            lock: c.lock.clone(),
+            platform: c.platform.clone(),
+            drop_tag: c.drop_tag,
+            verify_pinned: c.verify_pinned,
+            promote_to: c.promote_to.clone(),
+            promote_report: c.promote_report.clone(),
+            insecure_registry: c.insecure_registry.clone(),
+            concurrency: c.concurrency,
+            image_path: c.image_path.clone(),
+            format: c.format,
+            retries: c.retries,
+            timeout: c.timeout,
+        }
+    }
 }

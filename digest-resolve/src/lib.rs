@@ -16,6 +16,7 @@ pub mod doc;
 pub mod error;
 pub mod input;
 pub mod locate;
+pub mod options;
 pub mod promote;
 pub mod resolve;
 mod yaml;
@@ -28,11 +29,11 @@ use std::rc::Rc;
 use microplatform_common::reference::Reference;
 use microplatform_common::registry::Platform;
 
-use crate::cli::Cli;
 use crate::contract::{Lock, Report, ReportEntry, SCHEMA_VERSION, Source};
 use crate::doc::Style;
 use crate::error::{Error, Location};
 use crate::locate::ImagePath;
+use crate::options::Options;
 
 /// What a successful run did.
 #[derive(Debug, Clone, Copy)]
@@ -87,26 +88,26 @@ pub fn pinned_text(written: &str, r: &Reference, digest: &str, drop_tag: bool) -
 }
 
 /// Run the tool. On failure, every error found (all failing images).
-pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
-    let rules = cli
+pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
+    let rules = opts
         .image_path
         .iter()
         .map(|r| ImagePath::parse(r).map_err(Error::Usage))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| vec![e])?;
-    let platform = cli
+    let platform = opts
         .platform
         .as_deref()
         .map(Platform::parse)
         .transpose()
         .map_err(|e| vec![Error::Usage(e)])?;
-    let files = input::expand(&cli.inputs).map_err(|e| vec![e])?;
-    if cli.in_place && files.iter().any(Option::is_none) {
+    let files = input::expand(&opts.inputs).map_err(|e| vec![e])?;
+    if opts.in_place && files.iter().any(Option::is_none) {
         return Err(vec![Error::Usage(
             "--in-place needs files or directories, not stdin".into(),
         )]);
     }
-    let lock = match &cli.lock {
+    let lock = match &opts.lock {
         Some(p) => {
             let l = Lock::read(p).map_err(|e| vec![e])?;
             let want = platform.as_ref().map(ToString::to_string);
@@ -126,7 +127,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     let mut errors = Vec::new();
     let mut inputs = Vec::new();
     for f in &files {
-        match input::read(f.as_deref(), cli.format) {
+        match input::read(f.as_deref(), opts.format) {
             Ok(i) => inputs.push(i),
             Err(e) => errors.push(e),
         }
@@ -250,7 +251,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         }
     }
 
-    if cli.list {
+    if opts.list {
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -262,7 +263,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     for o in &occurrences {
         match &o.plan {
             Plan::Resolve(p) | Plan::Pinned(p)
-                if (cli.verify_pinned || matches!(o.plan, Plan::Resolve(_)))
+                if (opts.verify_pinned || matches!(o.plan, Plan::Resolve(_)))
                     && !to_resolve.contains_key(&p.key) =>
             {
                 to_resolve.insert(p.key.clone(), p.r.clone());
@@ -287,18 +288,18 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                 })
                 .collect();
             if !pinned.is_empty() {
-                m.extend(resolve::resolve_all(cli, pinned, None).map_err(|e| vec![e])?);
+                m.extend(resolve::resolve_all(opts, pinned, None).map_err(|e| vec![e])?);
             }
             m
         }
         None if to_resolve.is_empty() => HashMap::new(),
-        None => resolve::resolve_all(cli, to_resolve.into_values().collect(), platform.as_ref())
+        None => resolve::resolve_all(opts, to_resolve.into_values().collect(), platform.as_ref())
             .map_err(|e| vec![e])?,
     };
 
     // --promote-to: copy the images before anything is written (not at all when
     // errors were found).
-    let promotion = promote::run_step(cli, &occurrences, &resolved, &errors)?;
+    let promotion = promote::run_step(opts, &occurrences, &resolved, &errors)?;
     // The text written for a reference: its release-candidate location when
     // promoted, else the reference pinned in place.
     let promoted = |key: &str| promotion.as_ref().and_then(|(m, _)| m.get(key));
@@ -309,7 +310,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     let mut edits: Vec<Vec<Edit>> = vec![Vec::new(); inputs.len()];
     let mut changed_lines = Vec::new();
     let mut changed = false;
-    let want_report = cli.report.is_some();
+    let want_report = opts.report.is_some();
     let mut new_texts: HashMap<&str, Rc<str>> = HashMap::new();
     for o in &occurrences {
         let original = &o.scalar.value;
@@ -334,10 +335,10 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
             }
             Plan::Failed | Plan::Skip => {}
             Plan::Pinned(p) => {
-                if cli.verify_pinned
+                if opts.verify_pinned
                     && let Some(Err(f)) = resolved.get(&p.key)
                 {
-                    errors.push(f.to_error(o.at.clone(), original, &p.r, cli.lock.as_ref()));
+                    errors.push(f.to_error(o.at.clone(), original, &p.r, opts.lock.as_ref()));
                     continue;
                 }
                 let mut written = original.clone();
@@ -348,7 +349,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     }
                     Some(Ok(pr)) => {
                         let new = new_texts.entry(original.as_str()).or_insert_with(|| {
-                            promote::promoted_text(&pr.target, cli.drop_tag).into()
+                            promote::promoted_text(&pr.target, opts.drop_tag).into()
                         });
                         if **new != **original {
                             changed = true;
@@ -381,15 +382,15 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     let new = new_texts
                         .entry(original.as_str())
                         .or_insert_with(|| match target {
-                            Some(t) => promote::promoted_text(t, cli.drop_tag).into(),
-                            None => pinned_text(original, &p.r, digest, cli.drop_tag).into(),
+                            Some(t) => promote::promoted_text(t, opts.drop_tag).into(),
+                            None => pinned_text(original, &p.r, digest, opts.drop_tag).into(),
                         });
-                    if cli.lock_output.is_some() && !lock_out.contains_key(&p.key) {
+                    if opts.lock_output.is_some() && !lock_out.contains_key(&p.key) {
                         lock_out.insert(p.key.clone(), digest.clone());
                     }
                     if **new != **original {
                         changed = true;
-                        if cli.check {
+                        if opts.check {
                             changed_lines.push(format!("{}: {original} -> {new}", o.at));
                         }
                         edits[o.input].push((o.scalar.span, new.clone()));
@@ -410,7 +411,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
                     ));
                 }
                 Some(Err(f)) => {
-                    errors.push(f.to_error(o.at.clone(), original, &p.r, cli.lock.as_ref()));
+                    errors.push(f.to_error(o.at.clone(), original, &p.r, opts.lock.as_ref()));
                 }
                 None => errors.push(Error::Usage(format!(
                     "internal: {} was not resolved",
@@ -427,12 +428,12 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
     for e in &mut edits {
         sort_edits(e);
     }
-    if let (Some(path), Some((_, r))) = (&cli.promote_report, &promotion) {
+    if let (Some(path), Some((_, r))) = (&opts.promote_report, &promotion) {
         let mut bytes = serde_json::to_vec_pretty(r).expect("promote report serialises");
         bytes.push(b'\n');
         write_side_output(path, &bytes).map_err(|e| vec![e])?;
     }
-    if let Some(path) = &cli.report {
+    if let Some(path) = &opts.report {
         let r = Report {
             schema_version: SCHEMA_VERSION,
             platform: platform.as_ref().map(ToString::to_string),
@@ -442,7 +443,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         bytes.push(b'\n');
         write_side_output(path, &bytes).map_err(|e| vec![e])?;
     }
-    if let Some(path) = &cli.lock_output {
+    if let Some(path) = &opts.lock_output {
         let l = Lock {
             schema_version: SCHEMA_VERSION,
             platform: platform.as_ref().map(ToString::to_string),
@@ -452,14 +453,14 @@ pub fn run(cli: &Cli) -> Result<Outcome, Vec<Error>> {
         bytes.push(b'\n');
         write_side_output(path, &bytes).map_err(|e| vec![e])?;
     }
-    if cli.check {
+    if opts.check {
         let mut err = std::io::stderr().lock();
         for l in &changed_lines {
             let _ = writeln!(err, "would pin {l}");
         }
         return Ok(Outcome { changed });
     }
-    if cli.in_place {
+    if opts.in_place {
         let outputs: Vec<String> = inputs
             .iter()
             .zip(&edits)

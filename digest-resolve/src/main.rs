@@ -25,7 +25,7 @@ fn main() -> std::process::ExitCode {
         };
     }
     common_cli::init_logging(cli.verbose, cli.quiet);
-    match digest_resolve::run(&cli) {
+    match digest_resolve::run(&digest_resolve::options::Options::from(&cli)) {
         Ok(outcome) if cli.check && outcome.changed => std::process::ExitCode::from(exit::FAILURE),
         Ok(_) => std::process::ExitCode::SUCCESS,
         Err(errors) => {

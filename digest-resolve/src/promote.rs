@@ -10,9 +10,9 @@ use microplatform_common::registry::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Cli;
 use crate::contract::SCHEMA_VERSION;
 use crate::error::Error;
+use crate::options::Options;
 
 /// One image to promote: the reference as written (tag and/or digest) and its digest.
 #[derive(Debug, Clone)]
@@ -185,21 +185,21 @@ pub fn plan(
 /// Copy every source to its target (at most `--concurrency` images at a time).
 /// Returns per key the promotion or the registry error, and the report.
 pub fn promote_all(
-    cli: &Cli,
+    opts: &Options,
     dest: &Destination,
     sources: &BTreeMap<String, Source>,
     targets: &BTreeMap<String, Reference>,
 ) -> Result<Outcome, Error> {
     let client = RegistryClient::new(ClientOptions {
-        insecure_registries: cli.insecure_registry.clone(),
+        insecure_registries: opts.insecure_registry.clone(),
         // A blob copy is one request: the timeout is per request.
-        timeout: Duration::from_secs(cli.timeout.max(1)),
-        connect_timeout: Duration::from_secs(cli.timeout.clamp(1, 10)),
-        max_retries: cli.retries,
+        timeout: Duration::from_secs(opts.timeout.max(1)),
+        connect_timeout: Duration::from_secs(opts.timeout.clamp(1, 10)),
+        max_retries: opts.retries,
         ..ClientOptions::default()
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
-    let copier = Copier::new(client, usize::from(cli.concurrency).min(8));
+    let copier = Copier::new(client, usize::from(opts.concurrency).min(8));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -215,7 +215,7 @@ pub fn promote_all(
                     let outcome = copier.copy_image(&source, &target).await;
                     (key.clone(), source, target, outcome)
                 })
-                .buffer_unordered(usize::from(cli.concurrency))
+                .buffer_unordered(usize::from(opts.concurrency))
                 .collect()
                 .await
         });
@@ -273,12 +273,12 @@ pub type Outcome = (HashMap<String, Result<Promoted, Failure>>, PromoteReport);
 /// already found (they are reported and nothing is copied). Sources are the
 /// occurrences to resolve (with their resolved digest) and the pinned ones.
 pub(crate) fn run_step(
-    cli: &Cli,
+    opts: &Options,
     occurrences: &[crate::Occurrence],
     resolved: &HashMap<String, Result<String, crate::resolve::Failure>>,
     errors: &[Error],
 ) -> Result<Option<Outcome>, Vec<Error>> {
-    let Some(to) = &cli.promote_to else {
+    let Some(to) = &opts.promote_to else {
         return Ok(None);
     };
     let dest =
@@ -300,7 +300,7 @@ pub(crate) fn run_step(
             },
             crate::Plan::Skip | crate::Plan::Failed => continue,
         };
-        if cli.verify_pinned && matches!(resolved.get(&p.key), Some(Err(_))) {
+        if opts.verify_pinned && matches!(resolved.get(&p.key), Some(Err(_))) {
             return Ok(None);
         }
         sources.entry(p.key.clone()).or_insert_with(|| Source {
@@ -309,7 +309,7 @@ pub(crate) fn run_step(
         });
     }
     let targets = plan(&dest, &sources)?;
-    promote_all(cli, &dest, &sources, &targets)
+    promote_all(opts, &dest, &sources, &targets)
         .map(Some)
         .map_err(|e| vec![e])
 }

@@ -8,8 +8,8 @@ use futures::StreamExt as _;
 use microplatform_common::reference::Reference;
 use microplatform_common::registry::{ClientOptions, Platform, RegistryClient, RegistryError};
 
-use crate::cli::Cli;
 use crate::error::{Error, Location};
+use crate::options::Options;
 
 /// Why a reference has no digest.
 #[derive(Debug, Clone)]
@@ -47,15 +47,15 @@ impl Failure {
 
 /// Resolve references (each once), at most `--concurrency` at a time.
 pub fn resolve_all(
-    cli: &Cli,
+    opts: &Options,
     refs: Vec<Reference>,
     platform: Option<&Platform>,
 ) -> Result<HashMap<String, Result<String, Failure>>, Error> {
     let client = RegistryClient::new(ClientOptions {
-        insecure_registries: cli.insecure_registry.clone(),
-        timeout: Duration::from_secs(cli.timeout.max(1)),
-        connect_timeout: Duration::from_secs(cli.timeout.clamp(1, 10)),
-        max_retries: cli.retries,
+        insecure_registries: opts.insecure_registry.clone(),
+        timeout: Duration::from_secs(opts.timeout.max(1)),
+        connect_timeout: Duration::from_secs(opts.timeout.clamp(1, 10)),
+        max_retries: opts.retries,
         ..ClientOptions::default()
     })
     .map_err(|e| Error::Usage(e.to_string()))?;
@@ -63,7 +63,7 @@ pub fn resolve_all(
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let concurrency = usize::from(cli.concurrency);
+    let concurrency = usize::from(opts.concurrency);
     tracing::info!(count = refs.len(), concurrency, "resolving");
     let results = runtime.block_on(async {
         futures::stream::iter(refs)
