@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use crate::args::BuildOptions;
 use crate::refs::is_loopback_registry;
 
-use crate::cli::BackendChoice;
 use crate::error::BuildError;
+use crate::options::BackendChoice;
 
 /// A resolved backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

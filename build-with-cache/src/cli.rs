@@ -1,6 +1,6 @@
 //! Command-line interface of `build-with-cache` (clap derive; doc comments are the help) and the split of the command line into our own options and the `docker build` options passed through in order.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use microplatform_common::cli::Shell;
 
 const AFTER_HELP: &str = concat!(
@@ -30,21 +30,7 @@ const AFTER_HELP: &str = concat!(
     "  70  internal error"
 );
 
-/// Builder backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendChoice {
-    /// Detect: buildx plugin, else Docker with `BuildKit`, else classic Docker, else buildah.
-    Auto,
-    /// Docker classic builder (`DOCKER_BUILDKIT=0`), one build per stage, stage images pushed.
-    Docker,
-    /// Docker with `BuildKit`, inline cache metadata, stage images pushed.
-    Buildkit,
-    /// docker buildx with a registry cache (`mode=max`).
-    Buildx,
-    /// buildah bud `--layers --cache-from/--cache-to`.
-    Buildah,
-}
+pub use crate::options::BackendChoice;
 
 /// A drop-in for `docker build` that reuses layers cached in a registry, for every stage of a multi-stage Dockerfile.
 ///
@@ -220,6 +206,23 @@ pub fn parse_from(args: impl IntoIterator<Item = String>) -> Cli {
         own.extend(rest.into_iter().skip_while(|a| a == "--"));
     }
     Cli::parse_from(own)
+}
+
+impl From<Cli> for crate::options::Options {
+    fn from(c: Cli) -> Self {
+        Self {
+            cache_repo: c.cache_repo,
+            branch: c.branch,
+            fallback_branch: c.fallback_branch,
+            no_cache_write: c.no_cache_write,
+            backend: c.backend,
+            source_hash: c.source_hash,
+            skip_existing: c.skip_existing,
+            jobs: c.jobs,
+            dry_run: c.dry_run,
+            docker_args: c.docker_args,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod dockerignore;
 pub mod error;
 pub mod graph;
 pub mod key;
+pub mod options;
 pub mod plan;
 pub mod program;
 pub mod refs;
@@ -25,8 +26,8 @@ pub mod steps;
 pub mod words;
 
 use crate::backend::Backend;
-use crate::cli::{BackendChoice, Cli};
 pub use crate::error::BuildError;
+use crate::options::{BackendChoice, Options};
 use crate::plan::Settings;
 
 /// What the command prints.
@@ -50,9 +51,9 @@ pub fn dump_ast(file: &std::path::Path) -> Result<String, BuildError> {
     Ok(dockerfile::dump_ast(&ast))
 }
 
-/// Run `build-with-cache` with parsed arguments.
-pub async fn run(cli: Cli) -> Result<Output, BuildError> {
-    let opts = args::parse(&cli.docker_args)?;
+/// Run `build-with-cache` with the given options.
+pub async fn run(options: Options) -> Result<Output, BuildError> {
+    let opts = args::parse(&options.docker_args)?;
     for t in &opts.tags {
         microplatform_common::reference::Reference::parse(t)
             .map_err(|e| BuildError::Usage(format!("invalid tag {t:?}: {e}")))?;
@@ -60,7 +61,7 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
     let ctx = context::prepare(&opts.context, opts.file.as_deref()).await?;
     let df = dockerfile::parse(&ctx.dockerfile_display, &ctx.text, &opts.build_args)?;
     let target = graph::target_index(&df, &ctx.dockerfile_display, opts.target.as_deref())?;
-    let cache_repo = cli
+    let cache_repo = options
         .cache_repo
         .clone()
         .unwrap_or_else(|| refs::default_cache_repo(&opts.tags[0]));
@@ -70,12 +71,21 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
         )));
     }
     let needed = graph::needed(&df, target);
-    let skip_existing = cli.skip_existing || cli.source_hash.is_some();
+    let skip_existing = options.skip_existing || options.source_hash.is_some();
     let registry = registry::Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
     let started = std::time::Instant::now();
     let key_inputs = if skip_existing {
         let images = key::external_images(&df, &needed);
-        Some(key::gather(&registry, &opts, &ctx, cli.source_hash.as_deref(), &images).await?)
+        Some(
+            key::gather(
+                &registry,
+                &opts,
+                &ctx,
+                options.source_hash.as_deref(),
+                &images,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -95,20 +105,21 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
     }
     let mut settings = Settings {
         cache_repo,
-        branch: cli.branch.clone().unwrap_or_else(|| "main".to_string()),
-        fallback: cli.fallback_branch.clone(),
-        cache_write: !cli.no_cache_write,
-        source_hash: cli.source_hash.clone(),
+        branch: options.branch.clone().unwrap_or_else(|| "main".to_string()),
+        fallback: options.fallback_branch.clone(),
+        cache_write: !options.no_cache_write,
+        source_hash: options.source_hash.clone(),
         skip_existing,
         key_inputs,
         jobs: 1,
     };
     let jobs_for = |tool: &backend::Tool| {
-        cli.jobs
+        options
+            .jobs
             .map_or_else(|| tool.default_jobs(needed.len()), usize::from)
     };
-    if cli.dry_run {
-        let tool = resolve_backend(cli.backend, false).await?;
+    if options.dry_run {
+        let tool = resolve_backend(options.backend, false).await?;
         settings.jobs = jobs_for(&tool);
         let p = plan::make(&df, target, &opts, &ctx, &tool, &settings, "<tmp>".into());
         return Ok(Output::Plan(Box::new(p)));
@@ -126,7 +137,7 @@ pub async fn run(cli: Cli) -> Result<Output, BuildError> {
         res.durations.total_s = started.elapsed().as_secs_f64();
         return Ok(Output::Result(Box::new(res)));
     }
-    let tool = resolve_backend(cli.backend, true).await?;
+    let tool = resolve_backend(options.backend, true).await?;
     settings.jobs = jobs_for(&tool);
     let tmp = tempfile::Builder::new()
         .prefix("build-with-cache-")

@@ -41,7 +41,7 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => return exit::report("build-with-cache", &e.into(), exit::INTERNAL),
     };
-    let result = rt.block_on(build_with_cache::run(cli));
+    let result = rt.block_on(build_with_cache::run(cli.into()));
     let printed = match result {
         Ok(Output::Plan(p)) => microplatform_common::io::write_json_stdout(&p),
         Ok(Output::Result(r)) => microplatform_common::io::write_json_stdout(&r),
