@@ -4,9 +4,9 @@
 mod common;
 
 use common::{BuildResult, bwc, states, three_stage};
-use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup, docker_cli};
-use microplatform_common::testing::registry::{Registry, RegistryAuth};
-use microplatform_common::testing::{Cmd, TestDir, free_port, require};
+use microplatform_test_support::dockerd::{Dockerd, ImageCleanup, docker_cli};
+use microplatform_test_support::registry::{Registry, RegistryAuth};
+use microplatform_test_support::{Cmd, TestDir, free_port, require};
 
 fn all(r: &BuildResult, state: &str) -> bool {
     r.stages.iter().all(|s| s.cache == state)

@@ -4,8 +4,8 @@ mod common;
 
 use common::{Plan, bwc, three_stage};
 use microplatform_common::registry::OCI_MANIFEST;
-use microplatform_common::testing::TestDir;
-use microplatform_common::testing::registry::Registry;
+use microplatform_test_support::TestDir;
+use microplatform_test_support::registry::Registry;
 
 const IMAGE: &str = "127.0.0.1:5999/team/app:v1";
 
@@ -583,7 +583,7 @@ fn git_url_context_is_cloned_with_ref_and_subdirectory() {
     repo.commit_all("second");
     let bare = TestDir::new();
     let url = format!("file://{}/repo.git", bare.path().display());
-    microplatform_common::testing::git_in(
+    microplatform_test_support::git_in(
         bare.path(),
         &[
             "clone",

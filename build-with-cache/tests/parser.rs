@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Plan, bwc};
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 
 const IMAGE: &str = "127.0.0.1:5999/team/app:v1";
 

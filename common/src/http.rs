@@ -20,13 +20,6 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
-/// A blocking client builder with the TLS provider installed (tests and examples).
-#[cfg(feature = "testing")]
-pub fn blocking_client_builder() -> reqwest::blocking::ClientBuilder {
-    install_tls_provider();
-    reqwest::blocking::Client::builder()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,4 +1,4 @@
-//! Shared building blocks of the microplatform tools: exit codes, JSON/file I/O, CLI helpers, and (feature `testing`) the integration-test harness.
+//! Shared building blocks of the microplatform tools: exit codes, JSON/file I/O, CLI helpers.
 
 pub mod cli;
 pub mod exit;
@@ -7,6 +7,3 @@ pub mod ingress;
 pub mod io;
 pub mod reference;
 pub mod registry;
-
-#[cfg(feature = "testing")]
-pub mod testing;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use microplatform_common::testing::{TestDir, git_in, wait_until};
+use microplatform_test_support::{TestDir, git_in, wait_until};
 use support::{AgentProc, ClusterRepo, FakeKubectl, IMAGE, deployment, push_event};
 
 /// One `GET /healthz` on a fresh connection; its latency, or None on any failure.

@@ -10,9 +10,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use microplatform_common::testing::dockerd::{Dockerd, docker_cli};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{TestDir, wait_until};
+use microplatform_test_support::dockerd::{Dockerd, docker_cli};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{TestDir, wait_until};
 use support::{AgentProc, ClusterRepo};
 
 fn replicas(d: &Dockerd, service: &str) -> String {

@@ -11,9 +11,9 @@ mod support;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use microplatform_common::testing::dockerd::{Dockerd, docker_cli};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{TestDir, wait_until};
+use microplatform_test_support::dockerd::{Dockerd, docker_cli};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{TestDir, wait_until};
 use support::fake_github::FakeGitHub;
 use support::{AgentProc, ClusterRepo, push_event};
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use microplatform_common::testing::{TestDir, wait_until};
+use microplatform_test_support::{TestDir, wait_until};
 use support::fake_github::FakeGitHub;
 use support::{
     AgentProc, ClusterRepo, FakeKubectl, IMAGE, applied_commit, deployment, pr_event, push_event,

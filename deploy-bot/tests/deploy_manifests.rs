@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use microplatform_common::testing::Cmd;
+use microplatform_test_support::Cmd;
 use serde_json::Value;
 
 fn deploy_dir() -> PathBuf {

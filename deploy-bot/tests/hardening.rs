@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use microplatform_common::testing::{TestDir, git_in, wait_until};
+use microplatform_test_support::{TestDir, git_in, wait_until};
 use support::fake_github::FakeGitHub;
 use support::{AgentProc, ClusterRepo, FakeKubectl, IMAGE, applied_commit, deployment, push_event};
 
@@ -265,7 +265,7 @@ fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
         None,
     );
     assert_eq!(s, 202);
-    let client = microplatform_common::http::blocking_client_builder()
+    let client = microplatform_test_support::blocking_client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -315,7 +315,7 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
         ],
     );
     let mut slow: Vec<TcpStream> = (0..100).map(|_| slow_connection(agent.port)).collect();
-    let client = microplatform_common::http::blocking_client_builder()
+    let client = microplatform_test_support::blocking_client_builder()
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(0)
         .build()
@@ -586,7 +586,7 @@ fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_te
 
 #[test]
 fn with_96_file_descriptors_120_slow_connections_do_not_stop_healthz_or_deliveries() {
-    let prlimit = microplatform_common::testing::require("prlimit", "util-linux");
+    let prlimit = microplatform_test_support::require("prlimit", "util-linux");
     let c = Cluster::new();
     let args = c.args("1h", &["--header-timeout", "30s"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -599,7 +599,7 @@ fn with_96_file_descriptors_120_slow_connections_do_not_stop_healthz_or_deliveri
         &[("GITHUB_TOKEN", TOKEN)],
     );
     let slow: Vec<TcpStream> = (0..120).map(|_| slow_connection(agent.port)).collect();
-    let client = microplatform_common::http::blocking_client_builder()
+    let client = microplatform_test_support::blocking_client_builder()
         .timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(0)
         .build()

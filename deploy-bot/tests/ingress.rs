@@ -3,9 +3,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use microplatform_common::testing::dockerd::{Dockerd, docker_cli};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{TestDir, bin, free_port, wait_until};
+use microplatform_test_support::dockerd::{Dockerd, docker_cli};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{TestDir, bin, free_port, wait_until};
 
 const WAIT: Duration = Duration::from_secs(120);
 

@@ -2,7 +2,7 @@
 
 mod support;
 
-use microplatform_common::testing::Output;
+use microplatform_test_support::Output;
 use serde_json::Value;
 use support::ClusterRepo;
 

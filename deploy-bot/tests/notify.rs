@@ -3,7 +3,7 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,7 @@
 
 mod support;
 
-use microplatform_common::testing::{Output, TestDir};
+use microplatform_test_support::{Output, TestDir};
 use serde_json::Value;
 use support::ClusterRepo;
 use support::fake_github::FakeGitHub;

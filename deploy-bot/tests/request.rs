@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use microplatform_common::testing::{TestDir, free_port, git_in, require, wait_until};
+use microplatform_test_support::{TestDir, free_port, git_in, require, wait_until};
 use serde::Deserialize;
 use support::fake_github::FakeGitHub;
 use support::{ClusterRepo, IMAGE, deployment};
@@ -444,7 +444,7 @@ fn concurrent_direct_requests_all_land_by_rebasing_their_directory() {
         .iter()
         .map(|ns| {
             let mut child =
-                std::process::Command::new(microplatform_common::testing::bin("deploy-bot"))
+                std::process::Command::new(microplatform_test_support::bin("deploy-bot"))
                     .args([
                         "request",
                         "--repo",

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use microplatform_common::testing::{Cmd, TestDir, bin, free_port};
+use microplatform_test_support::{Cmd, TestDir, bin, free_port};
 
 /// A server answering every request with `answer(n)` (status, body) for the n-th request; runs until the process ends.
 fn serve(answer: impl Fn(usize) -> (u16, String) + Send + 'static) -> u16 {
@@ -57,7 +57,7 @@ fn plan(dir: &TestDir, checks: &[(&str, &str, u16, &str)]) -> String {
     dir.join("plan.json").to_string_lossy().into_owned()
 }
 
-fn smoke(plan: &str, extra: &[&str]) -> microplatform_common::testing::Output {
+fn smoke(plan: &str, extra: &[&str]) -> microplatform_test_support::Output {
     Cmd::new(bin("deploy-bot"))
         .args(["smoke", "--plan", plan, "--interval", "100ms"])
         .args(extra)

@@ -6,9 +6,9 @@ mod support;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use microplatform_common::testing::dockerd::{Dockerd, docker_cli};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{TestDir, wait_until};
+use microplatform_test_support::dockerd::{Dockerd, docker_cli};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{TestDir, wait_until};
 use support::{AgentProc, ClusterRepo, applied_commit, push_event};
 
 const WAIT: Duration = Duration::from_secs(180);

@@ -2,11 +2,9 @@
 
 use base64::Engine as _;
 use microplatform_common::io::sha256_digest;
-use microplatform_common::testing::registry::{
-    DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth,
-};
-use microplatform_common::testing::token::{HttpResponse, TinyServer, TokenServer};
-use microplatform_common::testing::{Cmd, TestDir};
+use microplatform_test_support::registry::{DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth};
+use microplatform_test_support::token::{HttpResponse, TinyServer, TokenServer};
+use microplatform_test_support::{Cmd, TestDir};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -366,7 +364,7 @@ fn a_refused_mount_falls_back_to_a_streamed_copy() {
     // mount with 202 and an upload session (a plain POST upstream).
     let upstream = reg.url();
     let proxy = TinyServer::start(move |req| {
-        let http = microplatform_common::http::blocking_client_builder()
+        let http = microplatform_test_support::blocking_client_builder()
             .build()
             .expect("client");
         let target = if req.method == "POST" && req.target.contains("mount=") {

@@ -3,11 +3,11 @@
 use microplatform_common::io::sha256_digest;
 use microplatform_common::reference::Reference;
 use microplatform_common::registry::{ClientOptions, Platform, RegistryClient, RegistryError};
-use microplatform_common::testing::TestDir;
-use microplatform_common::testing::registry::{
+use microplatform_test_support::TestDir;
+use microplatform_test_support::registry::{
     DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Registry, RegistryAuth,
 };
-use microplatform_common::testing::token::TokenServer;
+use microplatform_test_support::token::TokenServer;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -173,7 +173,7 @@ fn bearer_token_flow_reuses_one_token_per_scope() {
 
 #[test]
 fn retries_5xx_and_429_then_succeeds() {
-    use microplatform_common::testing::token::{HttpResponse, TinyServer};
+    use microplatform_test_support::token::{HttpResponse, TinyServer};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let digest = sha256_digest(b"manifest");
     let hits = std::sync::Arc::new(AtomicUsize::new(0));
@@ -285,31 +285,29 @@ fn credential_helper_supplies_basic_credentials() {
         "config.json",
         format!(r#"{{"credHelpers":{{"{}":"mpttest"}}}}"#, reg.addr),
     );
-    let out = microplatform_common::testing::Cmd::new(microplatform_common::testing::bin(
-        "digest-resolve",
-    ))
-    .env("PATH", &path)
-    .env("DOCKER_CONFIG", dir.path())
-    .env_remove("REGISTRY_AUTH_FILE")
-    .stdin(format!(
-        "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
-        reg.addr
-    ))
-    .run();
+    let out =
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("digest-resolve"))
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", dir.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .stdin(format!(
+                "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
+                reg.addr
+            ))
+            .run();
     assert!(config.exists());
     out.success().stdout_contains(&format!("h/app:v1@{d}"));
     // credsStore is used for registries without a credHelpers entry.
     dir.write("config.json", r#"{"credsStore":"mpttest"}"#);
-    let out = microplatform_common::testing::Cmd::new(microplatform_common::testing::bin(
-        "digest-resolve",
-    ))
-    .env("PATH", &path)
-    .env("DOCKER_CONFIG", dir.path())
-    .env_remove("REGISTRY_AUTH_FILE")
-    .stdin(format!(
-        "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
-        reg.addr
-    ))
-    .run();
+    let out =
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("digest-resolve"))
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", dir.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .stdin(format!(
+                "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
+                reg.addr
+            ))
+            .run();
     out.success().stdout_contains(&format!("h/app:v1@{d}"));
 }

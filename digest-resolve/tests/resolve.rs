@@ -4,11 +4,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use microplatform_common::io::sha256_digest;
-use microplatform_common::testing::registry::{
-    DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth,
-};
-use microplatform_common::testing::token::{HttpResponse, TinyServer, TokenServer};
-use microplatform_common::testing::{Cmd, TestDir, free_port};
+use microplatform_test_support::registry::{DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth};
+use microplatform_test_support::token::{HttpResponse, TinyServer, TokenServer};
+use microplatform_test_support::{Cmd, TestDir, free_port};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -528,7 +526,7 @@ fn registry_down_and_proxy_without_digest_header() {
     let seen2 = seen.clone();
     let proxy = TinyServer::start(move |req| {
         seen2.lock().unwrap().push(req.method.clone());
-        let http = microplatform_common::http::blocking_client_builder()
+        let http = microplatform_test_support::blocking_client_builder()
             .build()
             .expect("client");
         let mut rb = http.request(

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use microplatform_common::testing::{Cmd, TestDir};
+use microplatform_test_support::{Cmd, TestDir};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]

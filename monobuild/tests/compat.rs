@@ -4,7 +4,7 @@
 mod common;
 
 use common::{mb, original_fixture};
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 
 fn fixture() -> TestDir {
     let t = TestDir::new();

@@ -3,10 +3,10 @@
 mod common;
 
 use common::{mb, repo};
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 
 #[track_caller]
-fn fails(out: &microplatform_common::testing::Output, code: i32, needle: &str) {
+fn fails(out: &microplatform_test_support::Output, code: i32, needle: &str) {
     out.code(code)
         .stdout_empty()
         .stderr_one_line()

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Doc, Why, mb, original_fixture, repo};
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 
 #[test]
 fn print_json_selects_everything_with_stages() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Doc, mb, original_fixture, repo};
-use microplatform_common::testing::{TestDir, git_in};
+use microplatform_test_support::{TestDir, git_in};
 
 fn json(t: &TestDir, args: &[&str]) -> Doc {
     let out = mb(t).args(args).args(["--format", "json"]).run();
@@ -140,11 +140,10 @@ fn default_base_prefers_the_remote_head_then_main_then_master() {
             "y",
         ],
     );
-    let out =
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
-            .current_dir(&c)
-            .args(["diff", "--format", "json"])
-            .run();
+    let out = microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
+        .current_dir(&c)
+        .args(["diff", "--format", "json"])
+        .run();
     out.success();
     let doc: Doc = out.json();
     assert_eq!(doc.base.as_ref().unwrap().reference, "origin/master");
@@ -335,7 +334,7 @@ fn shallow_clone_without_the_base_is_a_clear_error() {
     );
     let c = clone.join("c");
     let run = |args: &[&str]| {
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
             .current_dir(&c)
             .args(args)
             .run()
@@ -387,7 +386,7 @@ fn works_from_a_subdirectory_of_the_repository() {
     t.commit_all("change");
     let shop = t.join("examples/shop");
     let cmd = || {
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
             .current_dir(&shop)
     };
     cmd()
@@ -480,11 +479,10 @@ fn hashes_are_content_addresses() {
         clone.path(),
         &["clone", "-q", t.path().to_str().unwrap(), "c"],
     );
-    let out =
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
-            .current_dir(clone.join("c"))
-            .args(["print", "--format", "json"])
-            .run();
+    let out = microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
+        .current_dir(clone.join("c"))
+        .args(["print", "--format", "json"])
+        .run();
     out.success();
     let cloned: Doc = out.json();
     for (n, comp) in &first.components {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{Doc, mb};
-use microplatform_common::testing::{TestDir, git_in};
+use microplatform_test_support::{TestDir, git_in};
 use monobuild::snapshot::{Dirs, ObjectFormat, Snapshot};
 
 /// Every directory's tree id in `tree` (a commit or tree), as git lists it (`""` for its root).
@@ -31,18 +31,17 @@ fn git_trees(dir: &Path, tree: &str) -> BTreeMap<String, String> {
 /// `monobuild diff --main-branch --base-commit HEAD --format json` in `dir`: the committed state
 /// with nothing changed, so every component with its hash.
 fn committed(dir: &Path) -> Doc {
-    let out =
-        microplatform_common::testing::Cmd::new(microplatform_common::testing::bin("monobuild"))
-            .current_dir(dir)
-            .args([
-                "diff",
-                "--main-branch",
-                "--base-commit",
-                "HEAD",
-                "--format",
-                "json",
-            ])
-            .run();
+    let out = microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
+        .current_dir(dir)
+        .args([
+            "diff",
+            "--main-branch",
+            "--base-commit",
+            "HEAD",
+            "--format",
+            "json",
+        ])
+        .run();
     out.success();
     out.json()
 }
@@ -143,7 +142,7 @@ fn tree_ids_equal_gits_with_the_cache_tree_partly_invalidated() {
         .unwrap();
     let computed = ours(&s);
     std::fs::copy(index_of(&t), t.join(".git/index-copy")).unwrap();
-    let tree = microplatform_common::testing::Cmd::new("git")
+    let tree = microplatform_test_support::Cmd::new("git")
         .current_dir(t.path())
         .env("GIT_INDEX_FILE", t.join(".git/index-copy"))
         .args(["write-tree"])
@@ -194,7 +193,7 @@ fn conflicts_are_reported_and_left_out() {
     t.git(&["checkout", "-q", "main"]);
     t.write("a/x", "main");
     t.commit_all("main");
-    let merge = microplatform_common::testing::Cmd::new("git")
+    let merge = microplatform_test_support::Cmd::new("git")
         .current_dir(t.path())
         .args(["merge", "-q", "other"])
         .run();

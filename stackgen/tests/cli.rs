@@ -2,7 +2,7 @@
 
 mod support;
 
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 use support::{docs_example, stackgen, with_stack};
 
 const MINIMAL: &str = "name: shop\nregistry: r.example.com/shop\nservices:\n  api:\n    image: api\n    ports: [{port: 8080}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n    host: \"{branch}.dev.example.com\"\n  prod:\n    namespace: \"{stack}\"\n";

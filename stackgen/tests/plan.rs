@@ -126,7 +126,7 @@ struct Steps {
     deploy: Vec<Step>,
 }
 
-fn repo() -> microplatform_common::testing::TestDir {
+fn repo() -> microplatform_test_support::TestDir {
     let t = support::with_stack(STACK);
     for c in ["services/api", "services/web"] {
         t.write(format!("{c}/Dockerfile"), "FROM scratch\n");
@@ -435,7 +435,7 @@ fn plan_refuses_a_stack_component_monobuild_does_not_know() {
 const PROMOTED: &str = "promotion: [dev, staging, prod]\n  staging:\n    namespace: \"{stack}-staging\"\n    host: staging.example.com\n    gate: auto\n  prod:\n    namespace: \"{stack}\"\n    gate: manual\n";
 
 /// STACK with `promotion` and two gated environments (PROMOTED's environments go under STACK's).
-fn promoted_repo(extra: &str) -> microplatform_common::testing::TestDir {
+fn promoted_repo(extra: &str) -> microplatform_test_support::TestDir {
     let (order, envs) = extra.split_once('\n').unwrap();
     let t = support::with_stack(&format!("{order}\n{STACK}{envs}"));
     for c in ["services/api", "services/web"] {
@@ -444,7 +444,7 @@ fn promoted_repo(extra: &str) -> microplatform_common::testing::TestDir {
     t
 }
 
-fn plan_of(t: &microplatform_common::testing::TestDir, env: &str, branch: &str) -> Plan {
+fn plan_of(t: &microplatform_test_support::TestDir, env: &str, branch: &str) -> Plan {
     let out = stackgen(
         t,
         &[

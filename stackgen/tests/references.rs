@@ -9,7 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::{Cmd, TestDir};
+use microplatform_test_support::{Cmd, TestDir};
 use support::{docs_example, kubernetes_validate, stackgen, venv};
 
 const STRESS: &str = include_str!("data/stress.yaml");

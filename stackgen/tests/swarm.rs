@@ -12,9 +12,9 @@ mod support;
 
 use std::time::Duration;
 
-use microplatform_common::testing::dockerd::Dockerd;
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{TestDir, free_port, wait_until};
+use microplatform_test_support::dockerd::Dockerd;
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{TestDir, free_port, wait_until};
 
 fn build_and_push(
     d: &Dockerd,

@@ -6,7 +6,7 @@ mod support;
 
 use std::fmt::Write as _;
 
-use microplatform_common::testing::TestDir;
+use microplatform_test_support::TestDir;
 use support::{
     argo_validate, docs_example, kubernetes_validate, monobuild_json, stackgen, with_stack,
 };
@@ -86,11 +86,10 @@ fn kubernetes_validate_catches_what_it_should() {
         .stdout
         .replacen("  replicas: 1\n", "  replicas: 1\n  replica: 1\n", 1);
     let f = t.write("broken.yaml", broken);
-    let res =
-        microplatform_common::testing::Cmd::new(support::venv().join("bin/kubernetes-validate"))
-            .arg("--strict")
-            .arg(&f)
-            .run();
+    let res = microplatform_test_support::Cmd::new(support::venv().join("bin/kubernetes-validate"))
+        .arg("--strict")
+        .arg(&f)
+        .run();
     res.failure();
 }
 
@@ -106,7 +105,7 @@ fn repo() -> TestDir {
     t
 }
 
-fn workflow(t: &TestDir, args: &[&str], input: &str) -> microplatform_common::testing::Output {
+fn workflow(t: &TestDir, args: &[&str], input: &str) -> microplatform_test_support::Output {
     t.cmd("stackgen")
         .arg("workflow")
         .args(args)

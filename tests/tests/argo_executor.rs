@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{Cmd, TestDir, bin, free_port, git_in};
+use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{Cmd, TestDir, bin, free_port, git_in};
 use serde_json::Value;
 
 fn workspace_root() -> PathBuf {

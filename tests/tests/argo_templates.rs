@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::{Cmd, require};
+use microplatform_test_support::{Cmd, require};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,10 +1,8 @@
 //! Self-tests of the shared harness: a real registry and a real dockerd come up and work.
 
 use microplatform_common::io::sha256_digest;
-use microplatform_common::testing::dockerd::Dockerd;
-use microplatform_common::testing::registry::{
-    DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth,
-};
+use microplatform_test_support::dockerd::Dockerd;
+use microplatform_test_support::registry::{DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth};
 
 #[test]
 fn registry_serves_pushed_manifests_by_digest() {

@@ -10,9 +10,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
+use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
 use serde::Deserialize;
 
 /// The parts of `OUT/summary.json` (written by scripts/pipeline) checked here.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::{Cmd, TestDir, bin};
+use microplatform_test_support::{Cmd, TestDir, bin};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use microplatform_common::testing::dockerd::{Dockerd, ImageCleanup};
-use microplatform_common::testing::registry::Registry;
-use microplatform_common::testing::{Cmd, bin};
+use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
+use microplatform_test_support::registry::Registry;
+use microplatform_test_support::{Cmd, bin};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

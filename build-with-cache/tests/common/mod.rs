@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use microplatform_common::testing::{Cmd, TestDir, bin};
+use microplatform_test_support::{Cmd, TestDir, bin};
 use serde::Deserialize;
 
 /// One stage in the result.

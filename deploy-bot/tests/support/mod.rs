@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use microplatform_common::testing::{Cmd, TestDir, bin, free_port, git_in, wait_until};
+use microplatform_test_support::{Cmd, TestDir, bin, free_port, git_in, wait_until};
 
 /// The webhook secret the tests use.
 pub const SECRET: &str = "It's a Secret to Everybody";
@@ -280,7 +280,7 @@ impl AgentProc {
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
-        let client = microplatform_common::http::blocking_client_builder()
+        let client = microplatform_test_support::blocking_client_builder()
             .build()
             .expect("client");
         match client.get(self.url(path)).send() {
@@ -312,7 +312,7 @@ impl AgentProc {
         sig: Option<&str>,
         content_type: &str,
     ) -> (u16, String) {
-        let client = microplatform_common::http::blocking_client_builder()
+        let client = microplatform_test_support::blocking_client_builder()
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap();

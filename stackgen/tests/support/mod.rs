@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use microplatform_common::testing::{Cmd, Output, TestDir};
+use microplatform_test_support::{Cmd, Output, TestDir};
 
 /// The example stack file of `docs/stackgen.md` (its first YAML block), so the docs stay true.
 pub fn docs_example() -> String {

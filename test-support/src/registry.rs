@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{TestDir, free_port, require, wait_until};
-use crate::io::sha256_digest;
+use microplatform_common::io::sha256_digest;
 
 /// OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -132,7 +132,7 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let http = crate::http::blocking_client_builder()
+        let http = crate::blocking_client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");

@@ -1,10 +1,16 @@
 //! The integration-test harness: run a tool's real binary in a temp dir, make git repos on the fly, start a real registry and dockerd.
 //!
-//! Enabled with the `testing` feature; tools use it as a dev-dependency.
+//! A dev-dependency of every tool; no production crate depends on it.
 
 pub mod dockerd;
 pub mod registry;
 pub mod token;
+
+/// A blocking HTTP client builder with the tools' TLS provider installed.
+pub fn blocking_client_builder() -> reqwest::blocking::ClientBuilder {
+    microplatform_common::http::install_tls_provider();
+    reqwest::blocking::Client::builder()
+}
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -1,10 +1,10 @@
 //! A Bearer token server for tests (RS256 JWTs with an `x5c` header, signed with the `openssl` CLI), plus the tiny HTTP server it runs on.
 //!
 //! ```no_run
-//! use microplatform_common::testing::{registry::Registry, token::TokenServer};
+//! use microplatform_test_support::{registry::Registry, token::TokenServer};
 //! let tokens = TokenServer::start("alice", "secret");
 //! let reg = Registry::start_with(tokens.registry_auth());
-//! tokens.push_image(&reg, "demo", "v1", microplatform_common::testing::registry::OCI_MANIFEST, "x");
+//! tokens.push_image(&reg, "demo", "v1", microplatform_test_support::registry::OCI_MANIFEST, "x");
 //! ```
 
 use std::fmt::Write as _;
