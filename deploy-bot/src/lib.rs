@@ -9,6 +9,7 @@ pub mod github;
 pub mod ingress;
 pub mod logging;
 pub mod manifests;
+pub mod merge;
 pub mod metrics;
 pub mod names;
 pub mod notify;
