@@ -70,7 +70,7 @@ pub enum Command {
     /// The payload (`ref`, `after`, `repository.clone_url`, ...) is signed with HMAC-SHA256
     /// (`X-Hub-Signature-256`); the secret comes from --secret-file or DEPLOY_BOT_WEBHOOK_SECRET,
     /// never from the command line. With --wait, waits until the swarm stack --namespace runs the
-    /// images of --compose. Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
+    /// images of --compose (with --removed: until the stack has no services). Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
     #[command(after_help = AFTER_HELP)]
     Notify(NotifyArgs),
     /// Check that every service answers with meaning at the environment's URL: the smoke checks of a stackgen plan.
@@ -79,6 +79,12 @@ pub enum Command {
     /// answer that status with a matching body; failing checks are retried until --timeout. Prints
     /// `{"schema_version":1,"checks":[{"service","url","status","body","attempts","seconds"}],"seconds"}`;
     /// a wrong answer exits 1 naming the service, the URL and the body, no answer exits 6.
+    ///
+    /// With --by-name, first every service's health and ingress path of the plan is called by service name
+    /// (`http://<service>:<port><path>`) from one container of --base-image on the stack's network
+    /// (`<namespace>_default`), the unanswered calls again until --timeout; each answer is kept in
+    /// --out-dir as `<service>-<health|ingress>.txt` and listed in `by_name: [{"service","kind","url","bytes",
+    /// "attempts"}]`. An HTTP error status exits 1, no answer 6, docker failing 9.
     #[command(after_help = AFTER_HELP)]
     Smoke(SmokeArgs),
     /// Merge a deploy branch of the cluster repo into its base, as a forge's merge button does (for --forge none).
@@ -231,9 +237,20 @@ pub struct SmokeArgs {
     /// How long one request may take.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = deploy_bot::duration::parse_duration)]
     pub request_timeout: Duration,
-    /// Write each service's last answer body to DIR/<service>.txt.
+    /// Write each service's last answer body to DIR/<service>.txt (with --by-name also
+    /// DIR/<service>-<health|ingress>.txt).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// First call every service's health and ingress path by service name, from a container on the stack's
+    /// network (needs --base-image).
+    #[arg(long, requires = "base_image")]
+    pub by_name: bool,
+    /// The image of the container making the calls by name (sh and busybox's timeout, wget, mktemp, wc, cat).
+    #[arg(long, value_name = "REF", requires = "by_name")]
+    pub base_image: Option<String>,
+    /// docker CLI to run for --by-name (default: `docker` on PATH; DOCKER_HOST is honoured).
+    #[arg(long, value_name = "PATH", requires = "by_name")]
+    pub docker: Option<PathBuf>,
 }
 
 /// `notify` flags.
@@ -257,12 +274,17 @@ pub struct NotifyArgs {
     /// File holding the webhook secret (else DEPLOY_BOT_WEBHOOK_SECRET).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// After sending, wait at most SECS seconds until the stack runs the pinned images (needs --compose and --namespace).
-    #[arg(long, value_name = "SECS", requires_all = ["compose", "namespace"])]
+    /// After sending, wait at most SECS seconds until the stack runs the pinned images (needs --compose and
+    /// --namespace), or, with --removed, until it has no services.
+    #[arg(long, value_name = "SECS", requires = "namespace")]
     pub wait: Option<u64>,
     /// The compose file whose services and images the stack must run.
     #[arg(long, value_name = "FILE")]
     pub compose: Option<PathBuf>,
+    /// The namespace was torn down (`request --delete`, merged): --wait waits until the stack has no services,
+    /// and --if-needed sends nothing when it has none already.
+    #[arg(long, requires = "wait", conflicts_with = "compose")]
+    pub removed: bool,
     /// The swarm stack name (the cluster repo directory).
     #[arg(long, short = 'n', value_name = "NS")]
     pub namespace: Option<String>,

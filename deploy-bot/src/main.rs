@@ -169,16 +169,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     message: format!("not JSON: {e}"),
                 })?;
             let checks = deploy_bot::smoke::checks_from_plan(&plan, &source)?;
-            let result = deploy_bot::smoke::run(
-                &checks,
-                &deploy_bot::smoke::SmokeOptions {
-                    timeout: a.timeout,
-                    interval: a.interval,
-                    request_timeout: a.request_timeout,
-                    out_dir: a.out_dir,
-                },
-            )
-            .await?;
+            let opts = deploy_bot::smoke::SmokeOptions {
+                timeout: a.timeout,
+                interval: a.interval,
+                request_timeout: a.request_timeout,
+                out_dir: a.out_dir,
+            };
+            let by_name = match (a.by_name, a.base_image) {
+                (true, Some(image)) => {
+                    let calls = deploy_bot::smoke::name_calls_from_plan(&plan, &source)?;
+                    let namespace = plan["namespace"].as_str().ok_or_else(|| Error::Input {
+                        path: source.clone(),
+                        message: "namespace: not a string (--by-name calls on <namespace>_default)"
+                            .into(),
+                    })?;
+                    let by = deploy_bot::smoke::ByName {
+                        docker: a.docker.unwrap_or_else(|| "docker".into()),
+                        image,
+                        network: format!("{namespace}_default"),
+                    };
+                    Some(deploy_bot::smoke::run_by_name(&calls, &by, &opts).await?)
+                }
+                _ => None,
+            };
+            let mut result = deploy_bot::smoke::run(&checks, &opts).await?;
+            result.by_name = by_name;
             microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
             Ok(())
         }
@@ -299,9 +314,16 @@ async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
         deploy_bot::names::check_namespace(ns)?;
     }
     let secret = notify::read_secret(n.secret_file.as_deref())?;
+    if n.wait.is_some() && n.compose.is_none() && !n.removed {
+        return Err(Error::Usage(
+            "--wait needs --compose FILE (the images the stack must run) or --removed".into(),
+        )
+        .into());
+    }
+    let docker_cli = n.docker.clone().unwrap_or_else(|| "docker".into());
     let watch = match (&n.compose, &n.namespace) {
         (Some(c), Some(ns)) if n.wait.is_some() => Some(Watch {
-            docker: n.docker.clone().unwrap_or_else(|| "docker".into()),
+            docker: docker_cli.clone(),
             namespace: ns.clone(),
             services: notify::expected(c)?,
         }),
@@ -325,9 +347,12 @@ async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
         },
         seconds: 0.0,
     };
-    let already = match (&watch, n.if_needed) {
-        (Some(w), true) => {
+    let already = match (&watch, &n.namespace, n.if_needed) {
+        (Some(w), _, true) => {
             notify::stack_state(&w.docker, &w.namespace, &w.services).await? == StackState::Applied
+        }
+        (None, Some(ns), true) if n.removed => {
+            notify::stack_services(&docker_cli, ns).await?.is_empty()
         }
         _ => false,
     };
@@ -349,6 +374,9 @@ async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
         result.status = Some(status);
         if let (Some(w), Some(secs)) = (&watch, n.wait) {
             notify::wait_applied(w, std::time::Duration::from_secs(secs)).await?;
+            result.applied = Some(true);
+        } else if let (Some(ns), Some(secs), true) = (&n.namespace, n.wait, n.removed) {
+            notify::wait_removed(&docker_cli, ns, std::time::Duration::from_secs(secs)).await?;
             result.applied = Some(true);
         }
     }

@@ -318,6 +318,50 @@ pub async fn wait_applied(w: &Watch, timeout: Duration) -> Result<()> {
     }
 }
 
+/// The services of swarm stack `namespace` (their names), from the docker CLI.
+pub async fn stack_services(docker_cli: &Path, namespace: &str) -> Result<Vec<String>> {
+    let out = docker(
+        docker_cli,
+        &[
+            "service",
+            "ls",
+            "--filter",
+            &format!("label=com.docker.stack.namespace={namespace}"),
+            "--format",
+            "{{.Name}}",
+        ],
+    )
+    .await
+    .map_err(|message| Error::External {
+        program: "docker".into(),
+        message,
+    })?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
+/// Wait until swarm stack `namespace` has no services (it was torn down), at most `timeout`.
+pub async fn wait_removed(docker_cli: &Path, namespace: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = stack_services(docker_cli, namespace).await?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::External {
+                program: "docker".into(),
+                message: format!(
+                    "stack {namespace} still has services after {}s: {}",
+                    timeout.as_secs(),
+                    left.join(", ")
+                ),
+            });
+        }
+        tracing::debug!("waiting for {} to go", left.join(", "));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! decides the error: a wrong status or a body that does not match is a failed check (exit 1) naming the service,
 //! the URL and the body; no answer at all is a network failure (exit 6).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,9 @@ pub struct CheckResult {
 pub struct SmokeResult {
     /// 1.
     pub schema_version: u32,
+    /// With `--by-name`: every call by service name, in plan order; all answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_name: Option<Vec<NameCallResult>>,
     /// Every check, in plan order; all passed.
     pub checks: Vec<CheckResult>,
     /// Seconds in all.
@@ -294,9 +298,265 @@ pub async fn run(checks: &[Check], o: &SmokeOptions) -> Result<SmokeResult> {
     }
     Ok(SmokeResult {
         schema_version: 1,
+        by_name: None,
         checks: passed,
         seconds: (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     })
+}
+
+/// A call by service name from inside the stack's network: a service's health or ingress path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCall {
+    /// The service (its name is its host name on the stack's network).
+    pub service: String,
+    /// `health` or `ingress`.
+    pub kind: &'static str,
+    /// `http://<service>:<port><path>`.
+    pub url: String,
+}
+
+/// The calls by name of a plan: every service's `health` and `ingress` path (`{port, path}`), in plan order.
+pub fn name_calls_from_plan(plan: &serde_json::Value, source: &str) -> Result<Vec<NameCall>> {
+    let input = |message: String| Error::Input {
+        path: source.to_string(),
+        message,
+    };
+    let services = plan["services"].as_array().ok_or_else(|| {
+        input("`services` is not a list (is this `stackgen plan` output?)".into())
+    })?;
+    let mut calls = Vec::new();
+    for (i, s) in services.iter().enumerate() {
+        for kind in ["health", "ingress"] {
+            let at = &s[kind];
+            if at.is_null() {
+                continue;
+            }
+            let service = s["name"]
+                .as_str()
+                .ok_or_else(|| input(format!("services[{i}].name: not a string")))?;
+            let port = at["port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| input(format!("services[{i}].{kind}.port: not a port")))?;
+            let path = at["path"]
+                .as_str()
+                .filter(|p| p.starts_with('/') && !p.chars().any(char::is_whitespace))
+                .ok_or_else(|| {
+                    input(format!(
+                        "services[{i}].{kind}.path: not a path (`/…`, no spaces)"
+                    ))
+                })?;
+            calls.push(NameCall {
+                service: service.to_string(),
+                kind,
+                url: format!("http://{service}:{port}{path}"),
+            });
+        }
+    }
+    Ok(calls)
+}
+
+/// Where the calls by name are made from: a container of `image` on `network`, run with the docker CLI.
+#[derive(Debug, Clone)]
+pub struct ByName {
+    /// The docker CLI (`DOCKER_HOST` is honoured).
+    pub docker: PathBuf,
+    /// An image with `sh`, `timeout`, `wget`, `mktemp`, `wc` and `cat` (busybox).
+    pub image: String,
+    /// The stack's network (`<namespace>_default`).
+    pub network: String,
+}
+
+/// An answered call by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameCallResult {
+    /// The service.
+    pub service: String,
+    /// `health` or `ingress`.
+    pub kind: &'static str,
+    /// The URL called, by service name.
+    pub url: String,
+    /// Bytes of the answer (kept in `--out-dir` as `<service>-<kind>.txt`).
+    pub bytes: usize,
+    /// Attempts until it answered.
+    pub attempts: u32,
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The script one container runs: every call, each answer (or wget's error) framed as
+/// `=== <index> ok|failed <bytes>\n<bytes>`, so bodies can hold anything.
+fn name_script(calls: &[&NameCall], request_timeout: Duration) -> String {
+    let t = request_timeout.as_secs().max(1);
+    let mut script = String::from("cd \"$(mktemp -d)\" || exit 99\n");
+    for (i, c) in calls.iter().enumerate() {
+        let _ = writeln!(
+            script,
+            "if timeout {t} wget -q -O b{i} {url} 2>e{i}; then echo \"=== {i} ok $(wc -c <b{i})\"; cat b{i}; \
+             else [ $? -ne 143 ] || echo 'wget: no answer within {t}s' >>e{i}; \
+             echo \"=== {i} failed $(wc -c <e{i})\"; cat e{i}; fi",
+            url = shell_quote(&c.url)
+        );
+    }
+    script.push_str("exit 0\n");
+    script
+}
+
+/// The framed answers of `name_script`: (index, answered, bytes).
+fn parse_framed(mut out: &[u8]) -> Vec<(usize, bool, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while let Some(nl) = out.iter().position(|&b| b == b'\n') {
+        let header = String::from_utf8_lossy(&out[..nl]).into_owned();
+        let mut words = header.strip_prefix("=== ").unwrap_or_default().split(' ');
+        let (Some(i), Some(state), Some(n)) = (words.next(), words.next(), words.next()) else {
+            break;
+        };
+        let (Ok(i), Ok(n)) = (i.parse::<usize>(), n.trim().parse::<usize>()) else {
+            break;
+        };
+        let body = &out[nl + 1..];
+        if body.len() < n {
+            break;
+        }
+        frames.push((i, state == "ok", body[..n].to_vec()));
+        out = &body[n..];
+    }
+    frames
+}
+
+/// Every call by name, from one container on the stack's network; the calls without an answer are made again
+/// (a new container) until all answered or `--timeout`. A wget error naming an HTTP status is a wrong answer
+/// (exit 1), else no answer (exit 6); the docker CLI failing is an external failure (exit 9).
+pub async fn run_by_name(
+    calls: &[NameCall],
+    by: &ByName,
+    o: &SmokeOptions,
+) -> Result<Vec<NameCallResult>> {
+    if let Some(d) = &o.out_dir {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let start = Instant::now();
+    let mut attempts = vec![0u32; calls.len()];
+    let mut answered: Vec<Option<usize>> = vec![None; calls.len()];
+    let mut errors = vec![String::new(); calls.len()];
+    loop {
+        let pending: Vec<usize> = (0..calls.len())
+            .filter(|&i| answered[i].is_none())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let subset: Vec<&NameCall> = pending.iter().map(|&i| &calls[i]).collect();
+        let script = name_script(&subset, o.request_timeout);
+        let mut cmd = tokio::process::Command::new(&by.docker);
+        cmd.args([
+            "run",
+            "--rm",
+            "--network",
+            &by.network,
+            &by.image,
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+        let limit = o.timeout
+            + o.request_timeout * u32::try_from(subset.len()).unwrap_or(1)
+            + Duration::from_secs(30);
+        let docker_error = match tokio::time::timeout(limit, cmd.output()).await {
+            Err(_) => Some(format!("no result within {}s", limit.as_secs())),
+            Ok(Err(e)) => Some(format!("{}: {e}", by.docker.display())),
+            Ok(Ok(out)) if !out.status.success() => Some(
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("failed")
+                    .trim()
+                    .to_string(),
+            ),
+            Ok(Ok(out)) => {
+                for &i in &pending {
+                    attempts[i] += 1;
+                    errors[i] = "no answer (the call did not run)".into();
+                }
+                for (j, ok, bytes) in parse_framed(&out.stdout) {
+                    let Some(&i) = pending.get(j) else { continue };
+                    if ok {
+                        if let Some(d) = &o.out_dir {
+                            let path =
+                                d.join(format!("{}-{}.txt", calls[i].service, calls[i].kind));
+                            std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+                        }
+                        answered[i] = Some(bytes.len());
+                    } else {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                        errors[i] = if text.is_empty() {
+                            "no answer".into()
+                        } else {
+                            text
+                        };
+                    }
+                }
+                None
+            }
+        };
+        if answered.iter().all(Option::is_some) {
+            break;
+        }
+        if start.elapsed() + o.interval >= o.timeout {
+            if let Some(message) = docker_error {
+                return Err(Error::External {
+                    program: "docker".into(),
+                    message: format!("run --network {} {}: {message}", by.network, by.image),
+                });
+            }
+            let failed: Vec<(bool, String)> = (0..calls.len())
+                .filter(|&i| answered[i].is_none())
+                .map(|i| {
+                    let c = &calls[i];
+                    (
+                        errors[i].contains("server returned error"),
+                        format!(
+                            "service {}: GET {} ({} check, by name on network {}) {}",
+                            c.service, c.url, c.kind, by.network, errors[i]
+                        ),
+                    )
+                })
+                .collect();
+            let wrong = failed.iter().any(|(w, _)| *w);
+            let message = failed
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(if wrong {
+                Error::Smoke(message)
+            } else {
+                Error::SmokeNoAnswer(message)
+            });
+        }
+        if let Some(m) = &docker_error {
+            tracing::info!(network = %by.network, "smoke by name: docker run failed: {m}; retrying");
+        }
+        tokio::time::sleep(o.interval).await;
+    }
+    Ok(calls
+        .iter()
+        .zip(answered)
+        .zip(attempts)
+        .map(|((c, bytes), attempts)| NameCallResult {
+            service: c.service.clone(),
+            kind: c.kind,
+            url: c.url.clone(),
+            bytes: bytes.unwrap_or_default(),
+            attempts,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -328,6 +588,52 @@ mod tests {
         assert!(
             e.contains("services[0].smoke.body") && e.contains("unclosed group"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn calls_by_name_come_from_health_and_ingress() {
+        let plan = serde_json::json!({"services": [
+            {"name": "api", "health": {"port": 8080, "path": "/healthz"}, "ingress": {"port": 8080, "path": "/cgi-bin/"}},
+            {"name": "worker", "health": null, "ingress": null},
+            {"name": "web", "ingress": {"port": 80, "path": "/"}}
+        ]});
+        let calls = name_calls_from_plan(&plan, "plan.json").unwrap();
+        let got: Vec<(&str, &str, &str)> = calls
+            .iter()
+            .map(|c| (c.service.as_str(), c.kind, c.url.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("api", "health", "http://api:8080/healthz"),
+                ("api", "ingress", "http://api:8080/cgi-bin/"),
+                ("web", "ingress", "http://web:80/")
+            ]
+        );
+        let bad = serde_json::json!({"services": [{"name": "web", "ingress": {"port": 80, "path": "x y"}}]});
+        let e = name_calls_from_plan(&bad, "p").unwrap_err().to_string();
+        assert!(e.contains("p: services[0].ingress.path"), "{e}");
+    }
+
+    #[test]
+    fn framed_answers_keep_any_bytes() {
+        let out = b"=== 0 ok 8\nab\n=== x=== 1 failed 9\nwget: bad=== 1 ok 0\n";
+        let f = parse_framed(out);
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0], (0, true, b"ab\n=== x".to_vec()));
+        assert_eq!(f[1], (1, false, b"wget: bad".to_vec()));
+        assert_eq!(f[2], (1, true, Vec::new()));
+        assert!(parse_framed(b"=== 0 ok 99\nshort").is_empty());
+        let c = NameCall {
+            service: "web".into(),
+            kind: "ingress",
+            url: "http://web:80/it's".into(),
+        };
+        let script = name_script(&[&c], Duration::from_millis(10));
+        assert!(
+            script.contains("timeout 1 wget -q -O b0 'http://web:80/it'\\''s'"),
+            "{script}"
         );
     }
 

@@ -1,5 +1,6 @@
 //! The `swarm` applier for real: a hand-started dockerd in swarm mode, images in a real registry pinned by digest;
-//! deploy, redeploy the same digests (no task restarts), deploy with one service removed (pruned).
+//! deploy, redeploy the same digests (no task restarts), deploy with one service removed (pruned); `smoke --by-name`
+//! calling a stack's services by name from its network; `notify --wait --removed` waiting for a torn-down stack.
 
 mod support;
 
@@ -380,4 +381,202 @@ fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tear
         agent.log()
     );
     assert_eq!(metric(&agent, "deploy_bot_teardowns_total"), 1);
+}
+
+/// A stand-in agent on loopback: answers every webhook 202 and counts them; the n-th delivery (1-based) for each
+/// n in `remove_on` runs `docker stack rm NS` a second later, as the real agent does for a torn-down directory.
+fn fake_agent(
+    d: &Dockerd,
+    ns: &str,
+    remove_on: usize,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let (host, ns) = (d.host.clone(), ns.to_string());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let (mut line, mut length) = (String::new(), 0usize);
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(
+                b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            if seen.fetch_add(1, Ordering::SeqCst) + 1 == remove_on {
+                let (host, ns) = (host.clone(), ns.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let _ = std::process::Command::new(docker_cli())
+                        .env("DOCKER_HOST", host)
+                        .args(["stack", "rm", &ns])
+                        .output();
+                });
+            }
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn smoke_calls_every_service_by_name_and_notify_waits_for_a_removed_stack() {
+    let _serial = swarm();
+    let d = Dockerd::shared();
+    d.ensure_swarm();
+    let reg = Registry::start();
+    let base = d.base_image(&reg.addr);
+    let ns = format!("dbn{}x{}", std::process::id(), rand_suffix());
+    let _guard = StackGuard(d, ns.clone());
+    let t = TestDir::new();
+    // web serves two pages (busybox httpd), by name on the stack's attachable overlay network.
+    let compose = format!(
+        "version: \"3.8\"\nservices:\n  web:\n    image: \"{base}\"\n    command: [\"sh\", \"-c\", \
+         \"mkdir -p /w/h && echo web page > /w/index.html && echo healthy > /w/h/index.html && exec httpd -f -p 8080 -h /w\"]\n    \
+         deploy:\n      endpoint_mode: dnsrr\nnetworks:\n  default:\n    driver: overlay\n    attachable: true\n"
+    );
+    let compose_file = t.write("compose.yaml", compose);
+    d.run(&[
+        "stack",
+        "deploy",
+        "-c",
+        &compose_file.to_string_lossy(),
+        &ns,
+    ]);
+    assert!(
+        wait_until(WAIT, || services(d, &ns) == [format!("{ns}_web 1/1")]),
+        "{:?}",
+        services(d, &ns)
+    );
+    let plan = |services: serde_json::Value| {
+        let p = t.write(
+            "plan.json",
+            serde_json::json!({"namespace": ns, "environment": "dev", "services": services})
+                .to_string(),
+        );
+        p.to_string_lossy().into_owned()
+    };
+    let smoke = |plan: &str, timeout: &str| {
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
+            .env("DOCKER_HOST", &d.host)
+            .args([
+                "smoke",
+                "--plan",
+                plan,
+                "--by-name",
+                "--base-image",
+                &base,
+                "--timeout",
+                timeout,
+            ])
+            .args([
+                "--interval",
+                "200ms",
+                "--docker",
+                &docker_cli().to_string_lossy(),
+            ])
+            .args(["--out-dir", &t.join("smoke").to_string_lossy()])
+            .run()
+    };
+    let good = plan(serde_json::json!([
+        {"name": "web", "health": {"port": 8080, "path": "/h/"}, "ingress": {"port": 8080, "path": "/"}, "smoke": null},
+        {"name": "worker", "health": null, "ingress": null, "smoke": null}
+    ]));
+    let out = smoke(&good, "60s");
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    let calls: Vec<(String, String)> = v["by_name"]
+        .as_array()
+        .expect("by_name")
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().into(),
+                c["url"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("health".to_string(), "http://web:8080/h/".to_string()),
+            ("ingress".to_string(), "http://web:8080/".to_string())
+        ]
+    );
+    assert_eq!(v["by_name"][1]["bytes"], 9);
+    assert_eq!(t.read("smoke/web-health.txt"), "healthy\n");
+    assert_eq!(t.read("smoke/web-ingress.txt"), "web page\n");
+
+    // A path the service does not have: a wrong answer naming service and URL; a service not on the network: no answer.
+    let missing = plan(serde_json::json!([
+        {"name": "web", "health": null, "ingress": {"port": 8080, "path": "/missing"}}
+    ]));
+    smoke(&missing, "2s")
+        .code(1)
+        .stderr_one_line()
+        .stderr_contains(&format!(
+            "smoke check failed: service web: GET http://web:8080/missing (ingress check, by name on network {ns}_default) wget: server returned error: HTTP/1.1 404"
+        ));
+    let ghost = plan(serde_json::json!([
+        {"name": "ghost", "health": {"port": 80, "path": "/"}, "ingress": null}
+    ]));
+    smoke(&ghost, "2s")
+        .code(6)
+        .stderr_one_line()
+        .stderr_contains(
+            "smoke check got no answer: service ghost: GET http://ghost:80/ (health check",
+        );
+
+    // notify --removed: still there after --wait is a failure naming the stack and its services; once the agent
+    // removed it, --wait returns; with --if-needed a removed stack gets no webhook.
+    let (port, deliveries) = fake_agent(d, &ns, 2);
+    let secret = t.write("secret", support::SECRET);
+    let notify = |extra: &[&str]| {
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
+            .env("DOCKER_HOST", &d.host)
+            .args(["notify", "--agent-url", &format!("http://127.0.0.1:{port}")])
+            .args([
+                "--repo",
+                "file:///cluster.git",
+                "--commit",
+                "abc",
+                "--namespace",
+                &ns,
+                "--removed",
+            ])
+            .args([
+                "--secret-file",
+                &secret.to_string_lossy(),
+                "--docker",
+                &docker_cli().to_string_lossy(),
+            ])
+            .args(extra)
+            .run()
+    };
+    notify(&["--wait", "1"])
+        .code(9)
+        .stderr_one_line()
+        .stderr_contains(&format!("stack {ns} still has services after 1s: {ns}_web"));
+    let out = notify(&["--wait", "120"]);
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        (v["sent"].as_bool(), v["applied"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(services(d, &ns).is_empty(), "{:?}", services(d, &ns));
+    let out = notify(&["--wait", "5", "--if-needed"]);
+    out.success();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(v["sent"], false);
+    assert_eq!(deliveries.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -324,6 +324,13 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     run.stderr_contains(
         "at the URL: api 200 /\"greeting\":\"[^\"]+, smoke!\"/, web 200 /status: ok/",
     );
+    // Every health and ingress path was called by service name (deploy-bot smoke --by-name), and the summary's
+    // `try:` lines repeat the ingress calls.
+    run.stderr_contains("] smoke    4 calls by service name answered");
+    run.stderr_contains(&format!("--network shop-{branch}_default "));
+    run.stderr_contains(" wget -qO- http://web:8080/\n");
+    let health = std::fs::read_to_string(out1.join("smoke/api-health.txt")).expect("health");
+    assert_eq!(health, "ok\n", "api's health answer, by name");
     // Merged: the cluster repo's main holds the resolved stack, no deploy branch is left.
     let cluster = platform.cluster_repo();
     assert_eq!(
