@@ -10,7 +10,7 @@
 #   scripts/bench/pipeline.sh [RUNS]     (default 3 repetitions, medians reported)
 #
 # Needs the local platform (scripts/local-platform up). Each repetition uses a
-# new branch (a new stack), removed afterwards. Results: stdout and
+# new branch (a new stack), torn down afterwards (scripts/pipeline --delete). Results: stdout and
 # bench-results/pipeline.txt.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,8 +19,6 @@ STATE=${MICROPLATFORM_STATE_DIR:-${XDG_STATE_HOME:-/tmp}/microplatform-local}
 [[ -f $STATE/env ]] || { echo "bench: no platform; run scripts/local-platform up first" >&2; exit 1; }
 DOCKER_HOST=$(sed -n 's/^MICROPLATFORM_DOCKER_HOST=//p' "$STATE/env")
 export DOCKER_HOST
-DOCKER=docker
-[[ -x /usr/bin/docker ]] && DOCKER=/usr/bin/docker
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-pipeline.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -61,8 +59,10 @@ for ((i = 1; i <= RUNS; i++)); do
   [[ $(jq -c .built "$WORK/out-$i-3/summary.json") == '[]' && $(jq .deployed.unchanged "$WORK/out-$i-3/summary.json") == true ]] ||
     { echo "bench: the no-change run was not a no-op" >&2; exit 1; }
 
-  ns=$(jq -r .namespace "$WORK/out-$i-1/summary.json")
-  "$DOCKER" stack rm "$ns" >/dev/null 2>&1 || true
+  # Tear the environment down the GitOps way (a `docker stack rm` alone would be
+  # repaired by the agent's self-heal, and the stacks would pile up).
+  "$ROOT/scripts/pipeline" --delete --out "$WORK/out-$i-4" "$repo" "$branch" 2>"$WORK/log-$i-4" ||
+    { cat "$WORK/log-$i-4" >&2; exit 1; }
   printf 'run %d: first %ss, one-component change %ss, no change %ss\n' "$i" "${first[-1]}" "${change[-1]}" "${nochange[-1]}" >&2
 done
 # Per-step times of the last no-change run, from its progress lines.

@@ -165,7 +165,8 @@ fn escape_dollars(v: &mut Value) {
 /// `<alias>_default`; only ports with `published` are published, in host mode
 /// (so `dnsrr` endpoints are allowed), plus, in an environment with a host,
 /// each ingress port in host mode with no fixed number, the service labelled
-/// with its route for `deploy-bot ingress`. Every `$` in a value is written `$$`.
+/// with its route for `deploy-bot ingress`. Rolling updates are `start-first`
+/// unless a fixed host port is published. Every `$` in a value is written `$$`.
 pub fn document(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value {
     let mut doc = unescaped(r, tag, endpoint_mode);
     escape_dollars(&mut doc);
@@ -194,6 +195,16 @@ fn unescaped(r: &Resolved<'_>, tag: &str, endpoint_mode: EndpointMode) -> Value 
         let mut deploy = Map::new();
         deploy.insert("replicas".into(), json!(s.replicas));
         deploy.insert("endpoint_mode".into(), json!(endpoint_mode.as_str()));
+        // A rolling update starts the new task before it stops the old one (no
+        // gap in service, as Kubernetes' surge does), unless a fixed host port is
+        // published: two tasks on one node cannot both hold it.
+        let fixed_port = s.ports.iter().any(|p| p.published.is_some());
+        let order = if fixed_port {
+            "stop-first"
+        } else {
+            "start-first"
+        };
+        deploy.insert("update_config".into(), json!({ "order": order }));
         deploy.insert("labels".into(), labels(r, name, s));
         if let Some(res) = resources(s) {
             deploy.insert("resources".into(), res);

@@ -696,6 +696,15 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
         );
     }
     assert_eq!(api["deploy"]["endpoint_mode"].as_str(), Some("dnsrr"));
+    // Rolling updates: the new task first, unless a fixed host port is published (api's).
+    assert_eq!(
+        greeter["deploy"]["update_config"]["order"].as_str(),
+        Some("start-first")
+    );
+    assert_eq!(
+        api["deploy"]["update_config"]["order"].as_str(),
+        Some("stop-first")
+    );
     let vip = stackgen(
         &t,
         &[
