@@ -13,6 +13,8 @@
 # dockerd (stopped here at the end), git daemons, fake forge/kube endpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 # Integration tests that use only git, the registry and loopback servers.
 FAST_TESTS=(
@@ -30,23 +32,10 @@ if [[ ${1:-} == --fast ]]; then
   exec cargo test "${args[@]}" "$@"
 fi
 
-APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl openssl python3-yaml)
+APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl openssl python3-yaml chromium)
 VENV="${MICROPLATFORM_VENV:-$HOME/.cache/microplatform/venv}"
 
-need_apt=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
-done
-if ((${#need_apt[@]})); then
-  if [[ $(id -u) -eq 0 ]]; then
-    echo "test.sh: installing ${need_apt[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-  else
-    echo "test.sh: missing packages: ${need_apt[*]} (run as root, or: sudo apt-get install ${need_apt[*]})" >&2
-    exit 1
-  fi
-fi
+need_apt "${APT_PACKAGES[@]}"
 
 # Schema validators (kubernetes-validate for Kubernetes manifests, jsonschema
 # for Argo workflows), in a venv the tests find through MICROPLATFORM_VENV.

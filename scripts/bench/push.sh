@@ -12,8 +12,8 @@
 #
 # Two figures per push: when `git push` returns (the hook waits for the
 # pipeline, whose smoke step calls every service), and when a separate
-# request to the front page, by service name from the stack's network,
-# returns the pushed content. Needs the local platform (scripts/local-platform
+# request to the environment's URL (summary.json's, through the platform's
+# ingress) returns the pushed content. Needs the local platform (scripts/local-platform
 # up). Results: stdout and bench-results/push.txt.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +24,6 @@ setting() { sed -n "s/^$1=//p" "$STATE/env"; }
 REMOTE=$(setting MICROPLATFORM_MONOREPO_REMOTE)
 [[ -n $REMOTE && -d $REMOTE ]] || { echo "bench: $STATE/env names no monorepo remote; run scripts/local-platform up again" >&2; exit 1; }
 DOCKER_HOST=$(setting MICROPLATFORM_DOCKER_HOST)
-BASE_IMAGE=$(setting MICROPLATFORM_REGISTRY)/base/busybox:1
 export DOCKER_HOST
 DOCKER=docker
 [[ -x /usr/bin/docker ]] && DOCKER=/usr/bin/docker
@@ -36,19 +35,21 @@ git_c=(-c user.name=bench -c user.email=bench@localhost -c commit.gpgsign=false)
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-# answers NAMESPACE TEXT: the front page, fetched by service name, shows TEXT
-answers() { "$DOCKER" run --rm --network "$1_default" "$BASE_IMAGE" wget -qO- http://web:8080/ 2>/dev/null | grep -qF "$2"; }
+# answers URL TEXT: the environment's front page, at its URL, shows TEXT
+answers() { curl -fsS -m 5 "$1" 2>/dev/null | grep -qF "$2"; }
 
 # timed_push LOG NAMESPACE TEXT GIT-PUSH-ARGS...: sets PUSHED (s to git push's
 # return) and ANSWERED (s until the front page shows TEXT)
 timed_push() {
-  local log=$1 ns=$2 text=$3 t0 i; shift 3
+  local log=$1 ns=$2 text=$3 t0 i url; shift 3
   t0=$(now)
   git -C "$repo" push "$@" 2>"$log" || { cat "$log" >&2; exit 1; }
   PUSHED=$(since "$t0" "$(now)")
   grep -q '^remote: push: .*: done (log ' "$log" || { cat "$log" >&2; echo "bench: the run failed" >&2; exit 1; }
-  for ((i = 0; i < 60; i++)); do answers "$ns" "$text" && break; sleep 0.5; done
-  ((i < 60)) || { echo "bench: $ns does not show '$text'" >&2; exit 1; }
+  url=$(jq -r '.urls[0] // empty' "$STATE/runs/$ns/summary.json")
+  [[ -n $url ]] || { echo "bench: the summary of $ns has no URL" >&2; exit 1; }
+  for ((i = 0; i < 60; i++)); do answers "$url" "$text" && break; sleep 0.5; done
+  ((i < 60)) || { echo "bench: $url does not show '$text'" >&2; exit 1; }
   ANSWERED=$(since "$t0" "$(now)")
 }
 
@@ -95,7 +96,7 @@ done
 mkdir -p "$ROOT/bench-results"
 {
   echo "push-to-deploy benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $RUNS repetitions, medians; $(nproc) cores)"
-  echo "                                          git push returns   front page answers"
+  echo "                                          git push returns   URL answers"
   printf '  first push (api and web built):          %6s s           %6s s\n' "$(printf '%s\n' "${first[@]}" | median)" "$(printf '%s\n' "${first_ans[@]}" | median)"
   printf '  one-component change (web rebuilt):      %6s s           %6s s\n' "$(printf '%s\n' "${change[@]}" | median)" "$(printf '%s\n' "${change_ans[@]}" | median)"
   printf '  teardown (git push local :branch):       %6s s\n' "$(printf '%s\n' "${teardown[@]}" | median)"
