@@ -47,6 +47,15 @@ fn shims(dir: &Path, tools_dir: &str, log: &str) {
     }
 }
 
+/// Runs its closure when dropped: clean-up that also happens when an assertion fails.
+struct Teardown<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Teardown<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// The recorded command lines of the delivery steps (orchestration left out).
 fn commands(log: &Path, replace: &[(&str, &str)]) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -440,11 +449,13 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     let stack_rm = || {
         let _ = dockerd.try_run(&["stack", "rm", &ns]);
     };
-    let run1 = pipeline("run1");
-    if run1.code != Some(0) {
-        stack_rm();
+    // Whatever fails below, the platform goes down first (its agent would
+    // re-apply a removed stack), then the stack; both are idempotent.
+    let _teardown = Teardown(|| {
         platform("down");
-    }
+        stack_rm();
+    });
+    let run1 = pipeline("run1");
     run1.success();
     let cluster1 = state.join("cluster.git");
 
@@ -522,8 +533,8 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     assert_eq!(rebuilt.len(), 2, "api and web rebuilt: {:?}", exec.builds);
     // The pipeline then finds both images (same content key) and deploys the Argo path's digests.
     let run2 = pipeline("run2");
-    stack_rm();
     platform("down");
+    stack_rm();
     run2.success();
     let s2: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(logs.join("run2/summary.json")).unwrap())
