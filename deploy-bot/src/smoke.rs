@@ -28,15 +28,31 @@ pub struct Check {
     pattern: regex::Regex,
 }
 
-/// The checks of a plan (stackgen's JSON): every service with a `smoke`. `source` names the plan in errors.
-pub fn checks_from_plan(plan: &serde_json::Value, source: &str) -> Result<Vec<Check>> {
-    let input = |message: String| Error::Input {
+/// A malformed plan, named by `source`.
+fn plan_error(source: &str, message: String) -> Error {
+    Error::Input {
         path: source.to_string(),
         message,
-    };
-    let services = plan["services"].as_array().ok_or_else(|| {
-        input("`services` is not a list (is this `stackgen plan` output?)".into())
-    })?;
+    }
+}
+
+/// The plan's `services` list.
+fn plan_services<'a>(
+    plan: &'a serde_json::Value,
+    source: &str,
+) -> Result<&'a Vec<serde_json::Value>> {
+    plan["services"].as_array().ok_or_else(|| {
+        plan_error(
+            source,
+            "`services` is not a list (is this `stackgen plan` output?)".into(),
+        )
+    })
+}
+
+/// The checks of a plan (stackgen's JSON): every service with a `smoke`. `source` names the plan in errors.
+pub fn checks_from_plan(plan: &serde_json::Value, source: &str) -> Result<Vec<Check>> {
+    let input = |message: String| plan_error(source, message);
+    let services = plan_services(plan, source)?;
     let mut checks = Vec::new();
     for (i, s) in services.iter().enumerate() {
         let smoke = &s["smoke"];
@@ -317,13 +333,8 @@ pub struct NameCall {
 
 /// The calls by name of a plan: every service's `health` and `ingress` path (`{port, path}`), in plan order.
 pub fn name_calls_from_plan(plan: &serde_json::Value, source: &str) -> Result<Vec<NameCall>> {
-    let input = |message: String| Error::Input {
-        path: source.to_string(),
-        message,
-    };
-    let services = plan["services"].as_array().ok_or_else(|| {
-        input("`services` is not a list (is this `stackgen plan` output?)".into())
-    })?;
+    let input = |message: String| plan_error(source, message);
+    let services = plan_services(plan, source)?;
     let mut calls = Vec::new();
     for (i, s) in services.iter().enumerate() {
         for kind in ["health", "ingress"] {
