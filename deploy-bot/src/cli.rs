@@ -208,9 +208,11 @@ pub struct RequestArgs {
 /// `ingress` flags.
 #[derive(Debug, Args)]
 pub struct IngressArgs {
-    /// HTTP listen address.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
-    pub listen: SocketAddr,
+    /// Where to listen: `localhost:PORT` binds both loopback addresses
+    /// (127.0.0.1 and ::1, as curl and browsers try both for `*.localhost`
+    /// names), or one address such as `127.0.0.1:8088`.
+    #[arg(long, value_name = "ADDR", default_value = "localhost:8088")]
+    pub listen: deploy_bot::ingress::Listen,
     /// docker CLI of the swarm manager (default: `docker` on PATH; DOCKER_HOST is honoured).
     #[arg(long, value_name = "PATH")]
     pub docker: Option<PathBuf>,

@@ -10,6 +10,10 @@
 //! wins (Kubernetes' `Prefix` path type: `/a` matches `/a` and `/a/b`, not
 //! `/ab`). Names under `.localhost` resolve to loopback, so a URL such as
 //! `http://feature-x.shop.dev.localhost:8088/` opens with no DNS set-up.
+//! Curl and browsers try `::1` before `127.0.0.1` for such names, so the
+//! proxy listens on both ([`Listen::Localhost`]): on `127.0.0.1` alone, the
+//! engine may publish a task's port on `[::]` under the same number, and the
+//! request would reach that task instead of the proxy.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,11 +32,87 @@ use crate::error::{Error, Result};
 
 pub use microplatform_common::ingress::{LABEL_HOST, LABEL_PATH, LABEL_PORT, prefix_matches};
 
+/// Where the proxy listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// `localhost:PORT`: every loopback address `localhost` names, `127.0.0.1`
+    /// and `::1` (the latter skipped on a host without IPv6).
+    Localhost(u16),
+    /// One address (`127.0.0.1:8088`, `[::1]:8088`, `0.0.0.0:80`).
+    Addr(SocketAddr),
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        if let Some(port) = s.strip_prefix("localhost:") {
+            return port
+                .parse()
+                .map(Listen::Localhost)
+                .map_err(|_| format!("{s}: expected localhost:PORT with a port from 0 to 65535"));
+        }
+        s.parse().map(Listen::Addr).map_err(|_| {
+            format!(
+                "{s}: expected localhost:PORT or an address such as 127.0.0.1:8088 or [::1]:8088"
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Localhost(port) => write!(f, "localhost:{port}"),
+            Listen::Addr(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+impl Listen {
+    /// Bind the listeners: for `localhost:PORT`, `127.0.0.1` must bind and
+    /// `::1` must too unless the host has no IPv6 loopback.
+    async fn bind(self) -> Result<Vec<tokio::net::TcpListener>> {
+        let bind = |addr: SocketAddr| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| (addr, e))
+        };
+        let io = |(addr, source): (SocketAddr, std::io::Error)| Error::Io {
+            path: format!("listen {addr}"),
+            source,
+        };
+        match self {
+            Listen::Addr(a) => Ok(vec![bind(a).await.map_err(io)?]),
+            Listen::Localhost(port) => {
+                let v4 = bind(SocketAddr::from(([127, 0, 0, 1], port)))
+                    .await
+                    .map_err(io)?;
+                // The same port on ::1 (port 0: the one the kernel gave v4).
+                let port = v4.local_addr().map_err(|e| Error::io("listen", e))?.port();
+                match bind(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))).await {
+                    Ok(v6) => Ok(vec![v4, v6]),
+                    Err((_, e))
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
+                        ) || e.raw_os_error() == Some(97) =>
+                    {
+                        tracing::warn!(error = %e, "ingress: no IPv6 loopback; listening on 127.0.0.1 only");
+                        Ok(vec![v4])
+                    }
+                    Err(e) => Err(io(e)),
+                }
+            }
+        }
+    }
+}
+
 /// How the proxy runs.
 #[derive(Debug, Clone)]
 pub struct IngressConfig {
-    /// Where to listen (`127.0.0.1:8088`).
-    pub listen: SocketAddr,
+    /// Where to listen.
+    pub listen: Listen,
     /// The `docker` CLI of the swarm manager.
     pub docker: PathBuf,
     /// How long discovered routes are reused before the engine is asked again.
@@ -428,13 +508,13 @@ pub async fn run(config: IngressConfig) -> Result<()> {
         .no_proxy()
         .build()
         .map_err(|e| Error::Internal(format!("http client: {e}")))?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::Io {
-            path: config.listen.to_string(),
-            source: e,
-        })?;
-    tracing::info!(listen = %config.listen, "ingress: serving");
+    let listeners = config.listen.bind().await?;
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    tracing::info!(listen = %addrs.join(" "), "ingress: serving");
     let proxy = Arc::new(Proxy {
         config,
         client,
@@ -442,13 +522,20 @@ pub async fn run(config: IngressConfig) -> Result<()> {
         next: AtomicUsize::new(0),
     });
     let app = axum::Router::new().fallback(handle).with_state(proxy);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| Error::Internal(format!("ingress server: {e}")))
+    let servers = listeners.into_iter().map(|listener| {
+        let app = app.clone();
+        async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| Error::Internal(format!("ingress server: {e}")))
+        }
+    });
+    futures::future::try_join_all(servers).await?;
+    Ok(())
 }
 
 async fn shutdown() {

@@ -213,3 +213,62 @@ fn routes_by_host_and_longest_prefix_to_host_published_tasks() {
         get(port, &host_b, "/")
     );
 }
+
+/// `--listen localhost:PORT` holds the port on both loopback addresses, as
+/// curl and browsers try `::1` first for `*.localhost` names; with `::1:PORT`
+/// already taken (an engine's `[::]:PORT` published port) it refuses to start,
+/// naming the address, instead of letting requests reach that other server.
+#[test]
+fn localhost_listens_on_both_loopbacks_and_refuses_a_taken_ipv6_port() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this host: only the 127.0.0.1 half applies");
+        return;
+    }
+    let port = free_port();
+    let mut proxy = Proc(
+        Command::new(bin("deploy-bot"))
+            .args(["ingress", "--listen", &format!("localhost:{port}")])
+            .args(["--docker", "/bin/false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("deploy-bot ingress"),
+    );
+    let answer = |url: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-g", "-m", "10", url])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    for url in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://[::1]:{port}/"),
+        format!("http://feature-x.shop.dev.localhost:{port}/"),
+    ] {
+        // The engine cannot be listed (`--docker /bin/false`): the proxy's own 502 proves who answered.
+        assert!(
+            wait_until(WAIT, || answer(&url).starts_with("ingress: ")),
+            "{url}: {:?}",
+            answer(&url)
+        );
+    }
+    let _ = proxy.0.kill();
+    let _ = proxy.0.wait();
+
+    // Another server on the IPv6 loopback first (docker-proxy binds `[::]:PORT`,
+    // IPv6 only, for a task; std cannot set IPV6_V6ONLY, so `::1` stands in).
+    let taken = std::net::TcpListener::bind(("::1", port)).expect("bind [::1]:port");
+    let out = Command::new(bin("deploy-bot"))
+        .args(["ingress", "--listen", &format!("localhost:{port}")])
+        .args(["--docker", "/bin/false"])
+        .output()
+        .expect("deploy-bot ingress");
+    drop(taken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("[::1]:{port}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+}

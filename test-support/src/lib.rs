@@ -374,13 +374,25 @@ impl Output {
 }
 
 /// A free TCP port on 127.0.0.1 (bind to :0 and release).
+///
 #[must_use]
+///
+/// Free on both loopback addresses where the host has IPv6: a server meant
+/// for `localhost` URLs listens on `::1` too, and the engine's published
+/// ports (`[::]:PORT`) must not already hold the number there.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    for _ in 0..50 {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = v4.local_addr().expect("addr").port();
+        // In use on ::1: try another; bound, or no IPv6 loopback at all: take it.
+        if std::net::TcpListener::bind(("::1", port))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+        {
+            continue;
+        }
+        return port;
+    }
+    panic!("no port free on both 127.0.0.1 and ::1 after 50 tries")
 }
 
 /// Wait until `f` returns true, polling every 50 ms, up to `timeout`.
