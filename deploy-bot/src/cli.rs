@@ -213,7 +213,9 @@ pub struct IngressArgs {
     /// names), or one address such as `127.0.0.1:8088`.
     #[arg(long, value_name = "ADDR", default_value = "localhost:8088")]
     pub listen: deploy_bot::ingress::Listen,
-    /// docker CLI of the swarm manager (default: `docker` on PATH; DOCKER_HOST is honoured).
+    /// docker CLI, used only when DOCKER_HOST is neither unix:// nor tcp://
+    /// (e.g. ssh://); otherwise routes come from the Engine API at DOCKER_HOST
+    /// (default unix:///var/run/docker.sock). Default: `docker` on PATH.
     #[arg(long, value_name = "PATH")]
     pub docker: Option<PathBuf>,
     /// How long discovered routes are reused before the engine is asked again (500ms, 2s, 1m).

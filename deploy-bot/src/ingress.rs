@@ -4,8 +4,9 @@
 //! the labels [`LABEL_HOST`], [`LABEL_PATH`] and [`LABEL_PORT`], and publishes
 //! that port in `host` mode with no fixed number, so Swarm gives each task a
 //! free loopback port and two branches never clash. The proxy discovers the
-//! routes from the engine (`docker service ls`, `docker inspect` of the
-//! running tasks), caches them briefly, and forwards each request to a task's
+//! routes from the engine (two Engine API calls, `GET /services` and `GET
+//! /tasks`, over `DOCKER_HOST`'s socket; the `docker` CLI for other hosts such
+//! as `ssh://`), caches them briefly, and forwards each request to a task's
 //! published port: the longest matching path prefix of the request's host
 //! wins (Kubernetes' `Prefix` path type: `/a` matches `/a` and `/a/b`, not
 //! `/ab`). Names under `.localhost` resolve to loopback, so a URL such as
@@ -17,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -113,7 +114,11 @@ impl Listen {
 pub struct IngressConfig {
     /// Where to listen.
     pub listen: Listen,
-    /// The `docker` CLI of the swarm manager.
+    /// The swarm manager's `DOCKER_HOST` (`unix:///var/run/docker.sock` when unset):
+    /// `unix://` and `tcp://` are asked through the Engine API, anything else
+    /// through the CLI below.
+    pub docker_host: Option<String>,
+    /// The `docker` CLI, for hosts the Engine API client does not reach.
     pub docker: PathBuf,
     /// How long discovered routes are reused before the engine is asked again.
     pub refresh: Duration,
@@ -258,8 +263,92 @@ pub fn routes_from_inspect(services: &serde_json::Value, tasks: &serde_json::Val
     routes
 }
 
-/// Asks the engine for the current routes.
-async fn discover(docker: &PathBuf) -> Result<Vec<Route>> {
+/// How routes are asked from the engine.
+enum Engine {
+    /// The Engine API over HTTP (a unix socket or `tcp://`): two requests.
+    Api {
+        client: reqwest::Client,
+        base: String,
+    },
+    /// The `docker` CLI (`ssh://` and other hosts): one call per service.
+    Cli(PathBuf),
+}
+
+impl Engine {
+    fn new(docker_host: Option<&str>, docker: &Path) -> Result<Self> {
+        let host = docker_host
+            .filter(|h| !h.is_empty())
+            .unwrap_or("unix:///var/run/docker.sock");
+        let builder = microplatform_common::http::client_builder()
+            .timeout(Duration::from_secs(10))
+            .no_proxy();
+        let (builder, base) = if let Some(path) = host.strip_prefix("unix://") {
+            (builder.unix_socket(path), "http://docker".to_string())
+        } else if let Some(addr) = host.strip_prefix("tcp://") {
+            (builder, format!("http://{}", addr.trim_end_matches('/')))
+        } else {
+            return Ok(Self::Cli(docker.to_path_buf()));
+        };
+        let client = builder
+            .build()
+            .map_err(|e| Error::Internal(format!("engine API client: {e}")))?;
+        Ok(Self::Api { client, base })
+    }
+
+    /// The current routes.
+    async fn discover(&self) -> Result<Vec<Route>> {
+        match self {
+            Self::Api { client, base } => {
+                let filter = |f: serde_json::Value| {
+                    url::form_urlencoded::byte_serialize(f.to_string().as_bytes())
+                        .collect::<String>()
+                };
+                let services = api_get(
+                    client,
+                    &format!(
+                        "{base}/services?filters={}",
+                        filter(serde_json::json!({ "label": [LABEL_HOST] }))
+                    ),
+                )
+                .await?;
+                if services.as_array().is_none_or(Vec::is_empty) {
+                    return Ok(Vec::new());
+                }
+                let tasks = api_get(
+                    client,
+                    &format!(
+                        "{base}/tasks?filters={}",
+                        filter(serde_json::json!({ "desired-state": ["running"] }))
+                    ),
+                )
+                .await?;
+                Ok(routes_from_inspect(&services, &tasks))
+            }
+            Self::Cli(docker) => discover_cli(docker).await,
+        }
+    }
+}
+
+async fn api_get(client: &reqwest::Client, url: &str) -> Result<serde_json::Value> {
+    let failed = |message: String| Error::External {
+        program: format!("docker engine API GET {url}"),
+        message,
+    };
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| failed(format!("{e} (is DOCKER_HOST the swarm manager?)")))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| failed(e.to_string()))?;
+    if !status.is_success() {
+        return Err(failed(format!("HTTP {status}: {}", body.trim())));
+    }
+    parse_json(&body)
+}
+
+/// Asks the engine for the current routes through the `docker` CLI.
+async fn discover_cli(docker: &PathBuf) -> Result<Vec<Route>> {
     let ids = docker_out(
         docker,
         &[
@@ -333,6 +422,7 @@ async fn docker_out(docker: &PathBuf, args: &[&str]) -> Result<String> {
 
 struct Proxy {
     config: IngressConfig,
+    engine: Engine,
     client: reqwest::Client,
     table: Mutex<(Option<Instant>, Arc<RouteTable>)>,
     next: AtomicUsize,
@@ -346,7 +436,7 @@ impl Proxy {
         if fresh && !force {
             return Ok(guard.1.clone());
         }
-        let table = Arc::new(RouteTable::new(discover(&self.config.docker).await?));
+        let table = Arc::new(RouteTable::new(self.engine.discover().await?));
         *guard = (Some(Instant::now()), table.clone());
         Ok(table)
     }
@@ -515,8 +605,10 @@ pub async fn run(config: IngressConfig) -> Result<()> {
         .map(|a| a.to_string())
         .collect();
     tracing::info!(listen = %addrs.join(" "), "ingress: serving");
+    let engine = Engine::new(config.docker_host.as_deref(), &config.docker)?;
     let proxy = Arc::new(Proxy {
         config,
+        engine,
         client,
         table: Mutex::new((None, Arc::new(RouteTable::default()))),
         next: AtomicUsize::new(0),
@@ -590,6 +682,26 @@ mod tests {
         );
         assert_eq!(t.lookup("b.localhost.", "/x").unwrap().service, "t_web");
         assert!(t.lookup("c.localhost", "/").is_none());
+    }
+
+    #[test]
+    fn unix_and_tcp_hosts_use_the_engine_api_others_the_cli() {
+        let docker = Path::new("/usr/bin/docker");
+        for (host, api_base) in [
+            (None, Some("http://docker")),
+            (Some(""), Some("http://docker")),
+            (Some("unix:///tmp/x/sock"), Some("http://docker")),
+            (Some("tcp://127.0.0.1:2375"), Some("http://127.0.0.1:2375")),
+            (Some("ssh://me@host"), None),
+        ] {
+            match Engine::new(host, docker).expect("engine") {
+                Engine::Api { base, .. } => assert_eq!(Some(base.as_str()), api_base, "{host:?}"),
+                Engine::Cli(path) => {
+                    assert_eq!(api_base, None, "{host:?}");
+                    assert_eq!(path, docker);
+                }
+            }
+        }
     }
 
     #[test]

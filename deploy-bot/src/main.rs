@@ -142,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingress(a) => {
             deploy_bot::ingress::run(deploy_bot::ingress::IngressConfig {
                 listen: a.listen,
+                docker_host: std::env::var("DOCKER_HOST").ok(),
                 docker: a.docker.unwrap_or_else(|| "docker".into()),
                 refresh: a.refresh,
                 upstream_timeout: a.upstream_timeout,
@@ -168,7 +169,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     path: source.clone(),
                     message: format!("not JSON: {e}"),
                 })?;
-            let checks = deploy_bot::smoke::checks_from_plan(&plan, &source)?;
             let opts = deploy_bot::smoke::SmokeOptions {
                 timeout: a.timeout,
                 interval: a.interval,
@@ -176,24 +176,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out_dir: a.out_dir,
             };
             let by_name = match (a.by_name, a.base_image) {
-                (true, Some(image)) => {
-                    let calls = deploy_bot::smoke::name_calls_from_plan(&plan, &source)?;
-                    let namespace = plan["namespace"].as_str().ok_or_else(|| Error::Input {
-                        path: source.clone(),
-                        message: "namespace: not a string (--by-name calls on <namespace>_default)"
-                            .into(),
-                    })?;
-                    let by = deploy_bot::smoke::ByName {
-                        docker: a.docker.unwrap_or_else(|| "docker".into()),
-                        image,
-                        network: format!("{namespace}_default"),
-                    };
-                    Some(deploy_bot::smoke::run_by_name(&calls, &by, &opts).await?)
-                }
+                (true, Some(image)) => Some((a.docker.unwrap_or_else(|| "docker".into()), image)),
                 _ => None,
             };
-            let mut result = deploy_bot::smoke::run(&checks, &opts).await?;
-            result.by_name = by_name;
+            let result = deploy_bot::smoke::run_plan(&plan, &source, by_name, &opts).await?;
             microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
             Ok(())
         }

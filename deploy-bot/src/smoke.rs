@@ -320,6 +320,42 @@ pub async fn run(checks: &[Check], o: &SmokeOptions) -> Result<SmokeResult> {
     })
 }
 
+/// A plan's whole smoke step: the calls by service name (with `by_name`: the docker CLI and a busybox image) and
+/// the declared checks at the environment's URL, both at the same time.
+pub async fn run_plan(
+    plan: &serde_json::Value,
+    source: &str,
+    by_name: Option<(PathBuf, String)>,
+    o: &SmokeOptions,
+) -> Result<SmokeResult> {
+    let checks = checks_from_plan(plan, source)?;
+    let by_name = match by_name {
+        Some((docker, image)) => {
+            let calls = name_calls_from_plan(plan, source)?;
+            let namespace = plan["namespace"].as_str().ok_or_else(|| Error::Input {
+                path: source.to_string(),
+                message: "namespace: not a string (--by-name calls on <namespace>_default)".into(),
+            })?;
+            let by = ByName {
+                docker,
+                image,
+                network: format!("{namespace}_default"),
+            };
+            Some((calls, by))
+        }
+        None => None,
+    };
+    let names = async {
+        match &by_name {
+            Some((calls, by)) => run_by_name(calls, by, o).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (answered, mut result) = tokio::try_join!(names, run(&checks, o))?;
+    result.by_name = answered;
+    Ok(result)
+}
+
 /// A call by service name from inside the stack's network: a service's health or ingress path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameCall {

@@ -154,6 +154,25 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Record a plain directory (no git) as a branch of a repository, printing JSON.
+    ///
+    /// The repository (bare, created when missing) gets a base branch with one empty
+    /// commit; each import commits the directory as `git add -A` sees it onto the
+    /// branch (.gitignore honoured). An unchanged directory commits nothing
+    /// (`"unchanged": true`). scripts/pipeline uses it for a REPO that is not a git repo.
+    Import {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The repository to record it in.
+        #[arg(long, value_name = "DIR")]
+        repo: std::path::PathBuf,
+        /// The branch.
+        #[arg(long, value_name = "BRANCH")]
+        branch: String,
+        /// The base branch created with one empty commit.
+        #[arg(long, value_name = "BRANCH", default_value = "main")]
+        base_branch: String,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.

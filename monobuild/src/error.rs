@@ -113,6 +113,15 @@ pub enum Error {
         "repository has no commits yet (HEAD is unborn); commit first or pass the changed files on stdin with '-'"
     )]
     NoCommits,
+    /// A directory could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
@@ -136,7 +145,7 @@ impl Error {
             | Self::GitSpawn(_)
             | Self::Shallow { .. }
             | Self::NoCommits => exit::GIT,
-            Self::Output(_) => exit::FAILURE,
+            Self::Output(_) | Self::Write { .. } => exit::FAILURE,
         }
     }
 }

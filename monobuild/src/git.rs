@@ -98,7 +98,11 @@ impl Git {
     }
 
     /// Run git; Ok((success, stdout, stderr)).
-    fn output<I, S>(&self, args: I, env: &[(&str, &OsStr)]) -> Result<(bool, Vec<u8>, Vec<u8>)>
+    pub(crate) fn output<I, S>(
+        &self,
+        args: I,
+        env: &[(&str, &OsStr)],
+    ) -> Result<(bool, Vec<u8>, Vec<u8>)>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -117,7 +121,7 @@ impl Git {
         self.run_env(args, &[])
     }
 
-    fn run_env(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Result<Vec<u8>> {
+    pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Result<Vec<u8>> {
         let (ok, out, err) = self.output(args, env)?;
         if ok {
             Ok(out)

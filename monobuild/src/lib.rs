@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod git;
 pub mod graph;
+pub mod import;
 pub mod manifest;
 pub mod output;
 pub mod snapshot;

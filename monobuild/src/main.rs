@@ -82,6 +82,18 @@ fn write_out<T: serde::Serialize>(out: &Out<'_, T>) -> std::io::Result<()> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    if let Command::Import {
+        dir,
+        repo,
+        branch,
+        base_branch,
+    } = &cli.command
+    {
+        let done = monobuild::import::import(dir, repo, branch, base_branch)?;
+        return write_out(&Out::Json(&done))
+            .map_err(monobuild::Error::Output)
+            .map_err(Into::into);
+    }
     let global = &cli.global;
     let root = match &global.directory {
         Some(d) => d.clone(),
@@ -149,6 +161,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             microplatform_common::cli::print_man::<Cli>().context("writing the man page")?;
             return Ok(());
         }
+        Command::Import { .. } => unreachable!("handled above"),
     };
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

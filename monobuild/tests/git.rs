@@ -562,3 +562,78 @@ fn edges_changed_in_a_full_manifest_file_mark_their_components() {
         .success()
         .stdout_eq("d is changed: dependencies changed in deps.monobuild\n");
 }
+
+/// `monobuild import`'s JSON (`deny_unknown_fields`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Imported {
+    schema_version: u32,
+    repo: String,
+    branch: String,
+    commit: String,
+    unchanged: bool,
+}
+
+#[test]
+fn import_records_a_plain_directory_as_a_branch_once_per_change() {
+    let t = TestDir::new();
+    original_fixture(&t, "src/");
+    t.write("src/.gitignore", "*.log\n");
+    t.write("src/build.log", "ignored\n");
+    let import = || -> Imported {
+        let out = mb(&t)
+            .args([
+                "import",
+                "src",
+                "--repo",
+                "repos/shop",
+                "--branch",
+                "feature-x",
+            ])
+            .run();
+        out.success();
+        out.json()
+    };
+    let first = import();
+    assert_eq!(
+        (first.schema_version, first.branch.as_str(), first.unchanged),
+        (1, "feature-x", false)
+    );
+    assert!(first.repo.ends_with("repos/shop"), "{}", first.repo);
+    let repo = t.join("repos/shop");
+    let git = |args: &[&str]| git_in(&repo, args);
+    // main: one empty commit; the branch: the directory, .gitignore honoured.
+    assert_eq!(git(&["ls-tree", "-r", "--name-only", "main"]), "");
+    let files = git(&["ls-tree", "-r", "--name-only", "feature-x"]);
+    assert!(
+        files.contains("app1/Dependencies") && files.contains(".gitignore"),
+        "{files}"
+    );
+    assert!(!files.contains("build.log"), "{files}");
+    assert_eq!(git(&["rev-parse", "feature-x"]), first.commit);
+
+    // Again, unchanged: nothing committed.
+    let again = import();
+    assert!(again.unchanged);
+    assert_eq!(again.commit, first.commit);
+
+    // A change: one commit on top, and monobuild's diff sees just that component.
+    t.write("src/libs/lib2/new.txt", "x\n");
+    let changed = import();
+    assert!(!changed.unchanged);
+    assert_eq!(git(&["rev-parse", "feature-x^"]), first.commit);
+    assert_eq!(
+        git(&["diff", "--name-only", "feature-x^", "feature-x"]),
+        "libs/lib2/new.txt"
+    );
+}
+
+#[test]
+fn import_of_a_missing_directory_names_it() {
+    let t = TestDir::new();
+    mb(&t)
+        .args(["import", "nowhere", "--repo", "r", "--branch", "b"])
+        .run()
+        .code(4)
+        .stderr_contains("nowhere");
+}

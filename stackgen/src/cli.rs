@@ -61,6 +61,14 @@ pub enum Command {
     Namespace(Target),
     /// Print the URL of an environment for a branch.
     Url(UrlArgs),
+    /// Print the record of a run (summary.json) assembled from what the plan's
+    /// steps wrote in its directory, and the human summary on stderr.
+    ///
+    /// Reads OUT/monobuild.json, OUT/builds/*.json and the plan.json,
+    /// request.json, notify.json and smoke.json of the environment applied
+    /// last (OUT, or in the main flow OUT/envs/ENV per OUT/environments.jsonl).
+    /// The stack file is not read.
+    Summary(SummaryArgs),
     /// Print the JSON Schema of the stack file.
     Schema,
     /// Print shell completions.
@@ -92,6 +100,28 @@ pub struct UrlArgs {
     /// `deploy-bot ingress`): URLs are `http://HOST:PORT/` instead of `https://HOST/`.
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub ingress_port: Option<u16>,
+}
+
+/// `summary` arguments.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The run's directory (scripts/pipeline's --out).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// When the run started, in seconds since the epoch (`date +%s.%N`): the
+    /// record's `seconds` is the time from then to now.
+    #[arg(long, value_name = "EPOCH_SECONDS")]
+    pub started_at: f64,
+    /// Write the record to this file (atomically: a temporary file, then a rename) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// For the `try:` lines (one per ingress path, called by service name on the
+    /// stack's network): the image with wget, run with `DOCKER_HOST` and --docker.
+    #[arg(long, value_name = "IMAGE")]
+    pub try_image: Option<String>,
+    /// The docker CLI named in the `try:` lines.
+    #[arg(long, value_name = "PATH", default_value = "docker")]
+    pub docker: String,
 }
 
 /// An environment, a branch and the image tag.

@@ -101,6 +101,14 @@ pub enum Error {
         /// What collides or is invalid.
         message: String,
     },
+    /// A step output of a run (`stackgen summary`) that is not what the step writes.
+    #[error("{path}: {message}")]
+    Input {
+        /// The file (with `:line` for JSON Lines).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A bad option value.
     #[error("{option}: {message}")]
     Usage {
@@ -118,7 +126,10 @@ impl Error {
             Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 exit::NOT_FOUND
             }
-            Error::Read { .. } | Error::StackSyntax { .. } | Error::Schedule { .. } => exit::INPUT,
+            Error::Read { .. }
+            | Error::StackSyntax { .. }
+            | Error::Schedule { .. }
+            | Error::Input { .. } => exit::INPUT,
             Error::Write { .. } => exit::FAILURE,
             Error::StackInvalid { .. } | Error::Render { .. } | Error::Naming { .. } => {
                 exit::VALIDATION

@@ -13,6 +13,7 @@ pub mod schedule;
 pub mod slug;
 pub mod stack;
 pub mod steps;
+pub mod summary;
 pub mod workflow;
 pub mod yaml;
 

@@ -114,6 +114,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .ok_or_else(|| stackgen::Error::NoHost { env: t.env.clone() })?;
             out(format!("{url}\n").as_bytes())
         }
+        Command::Summary(a) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let summary = stackgen::summary::summarise(&stackgen::summary::SummaryOptions {
+                out_dir: a.out_dir,
+                seconds: (now - a.started_at).max(0.0),
+                try_with: a.try_image.map(|image| stackgen::summary::TryWith {
+                    docker_host: std::env::var("DOCKER_HOST").unwrap_or_default(),
+                    docker: a.docker,
+                    image,
+                }),
+            })?;
+            let mut json = serde_json::to_vec_pretty(&summary.json).context("summary JSON")?;
+            json.push(b'\n');
+            match &a.output {
+                Some(path) => io::atomic_write(path, &json)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => out(&json)?,
+            }
+            eprint!("{}", summary.text);
+            Ok(())
+        }
         Command::Schema => out(stackgen::stack::json_schema().as_bytes()),
         Command::Workflow(w) => workflow_cmd(cli.stack.as_ref(), &w),
         Command::Plan(p) => plan_cmd(cli.stack.as_ref(), &p),
