@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -88,10 +89,36 @@ pub struct Applied {
     pub drift_repairs: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Rejected {
-    tree: String,
-    reason: String,
+/// Why a namespace's tree was not applied (kept until a new tree comes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rejected {
+    /// The tree of `NS/` that was refused.
+    pub tree: String,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// Where a namespace stands against a commit of the cluster repo (`GET /namespaces/{ns}?commit=SHA`):
+/// what `deploy-bot status --wait` polls until `applied`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceStatus {
+    /// Always 1.
+    pub schema_version: u32,
+    /// The namespace.
+    pub namespace: String,
+    /// The commit asked about (the watched branch's head when none was given), as the agent resolved it.
+    pub commit: Option<String>,
+    /// `applied`: the namespace runs `NS/` of that commit; `pending`: not yet (the agent has not fetched the
+    /// commit, or has not applied its tree); `rejected`: that tree was refused (see `reason`); `removed`: the
+    /// commit has no `NS/` and nothing is applied to it.
+    pub state: String,
+    /// The tree of `NS/` at that commit, when the agent has the commit and the directory.
+    pub tree: Option<String>,
+    /// What is applied to the namespace now, if anything.
+    pub applied: Option<Applied>,
+    /// Why the tree was refused, for `rejected`.
+    pub reason: Option<String>,
 }
 
 /// The running agent.
@@ -179,6 +206,7 @@ impl Agent {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
+            .route("/namespaces/{ns}", get(namespace_status))
             .with_state(self.clone())
     }
 
@@ -344,6 +372,65 @@ impl Agent {
             is_namespace(ns).then(|| ns.to_string())
         })
         .collect()
+    }
+
+    /// Where `ns` stands against `commit` (default: the watched branch's head in the clone). Only the local
+    /// clone is read: a commit the agent has not fetched yet is `pending`.
+    pub async fn namespace_status(
+        &self,
+        ns: &str,
+        commit: Option<&str>,
+    ) -> Result<NamespaceStatus> {
+        let rev = commit.map_or_else(
+            || format!("refs/heads/{}", self.cfg.branch),
+            ToString::to_string,
+        );
+        let resolved = self
+            .git(&["rev-parse", "-q", "--verify", &format!("{rev}^{{commit}}")])
+            .await
+            .ok()
+            .filter(|c| !c.is_empty());
+        let applied = self.applied(ns);
+        let mut status = NamespaceStatus {
+            schema_version: 1,
+            namespace: ns.to_string(),
+            commit: resolved.clone().or_else(|| commit.map(ToString::to_string)),
+            state: "pending".into(),
+            tree: None,
+            applied: applied.clone(),
+            reason: None,
+        };
+        let Some(resolved) = resolved else {
+            return Ok(status);
+        };
+        let tree = self
+            .git(&["rev-parse", "-q", "--verify", &format!("{resolved}:{ns}")])
+            .await
+            .ok()
+            .filter(|t| !t.is_empty());
+        let Some(tree) = tree else {
+            if applied.is_none() {
+                status.state = "removed".into();
+            }
+            return Ok(status);
+        };
+        let rejected = std::fs::read(
+            self.cfg
+                .state_dir
+                .join("rejected")
+                .join(format!("{ns}.json")),
+        )
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Rejected>(&b).ok())
+        .filter(|r| r.tree == tree);
+        if applied.as_ref().is_some_and(|a| a.tree == tree) {
+            status.state = "applied".into();
+        } else if let Some(r) = rejected {
+            status.state = "rejected".into();
+            status.reason = Some(self.scrub(&r.reason));
+        }
+        status.tree = Some(tree);
+        Ok(status)
     }
 
     /// Fetch the watched branch and bring every namespace to its head.
@@ -1267,6 +1354,42 @@ async fn readyz(State(agent): State<Arc<Agent>>) -> Response {
             "not ready: the cluster repo has not been fetched yet\n",
         )
             .into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusQuery {
+    commit: Option<String>,
+}
+
+async fn namespace_status(
+    State(agent): State<Arc<Agent>>,
+    axum::extract::Path(ns): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<StatusQuery>,
+) -> Response {
+    if !is_namespace(&ns) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("{ns:?} is not a namespace name (a DNS label)")})),
+        )
+            .into_response();
+    }
+    if let Some(c) = &q.commit
+        && (c.len() < 4 || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("commit {c:?}: expected a hexadecimal commit id")})),
+        )
+            .into_response();
+    }
+    match agent.namespace_status(&ns, q.commit.as_deref()).await {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": agent.scrub(&e.to_string())})),
+        )
+            .into_response(),
     }
 }
 

@@ -73,6 +73,16 @@ pub enum Command {
     /// images of --compose (with --removed: until the stack has no services). Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
     #[command(after_help = AFTER_HELP)]
     Notify(NotifyArgs),
+    /// Ask the agent where a namespace stands against a cluster-repo commit; with --wait, until it runs it.
+    ///
+    /// `GET <agent>/namespaces/<NS>?commit=<SHA>`: prints `{"schema_version":1,"namespace","commit","state",
+    /// "tree","applied","reason"}`, state `applied`, `pending`, `rejected` or `removed`. With --wait, polls
+    /// until `applied` (or `removed`: the commit has no NS/ and nothing is applied); a rejected tree fails at
+    /// once (exit 10) with the agent's reason, a timeout exits 6. The commit comes from --commit, or from
+    /// --request (deploy-bot request's JSON: its commit for --direct, the branch head when unchanged).
+    /// The step an Argo workflow runs after `request --direct`, before it smoke-tests the environment.
+    #[command(after_help = AFTER_HELP)]
+    Status(StatusArgs),
     /// Check that every service answers with meaning at the environment's URL: the smoke checks of a stackgen plan.
     ///
     /// Each `services[].smoke` of the plan (`url`, `status`, `body`: a regular expression) is a GET that must
@@ -255,6 +265,29 @@ pub struct SmokeArgs {
     /// docker CLI to run for --by-name (default: `docker` on PATH; DOCKER_HOST is honoured).
     #[arg(long, value_name = "PATH", requires = "by_name")]
     pub docker: Option<PathBuf>,
+}
+
+/// `status` flags.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The agent's base URL.
+    #[arg(long, value_name = "URL")]
+    pub agent_url: String,
+    /// The namespace (the cluster repo directory).
+    #[arg(long, value_name = "NS")]
+    pub namespace: String,
+    /// The cluster-repo commit (default: the agent's branch head).
+    #[arg(long, value_name = "SHA", conflicts_with = "request")]
+    pub commit: Option<String>,
+    /// deploy-bot request's JSON output: the commit it put on the cluster branch.
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Poll until the namespace runs the commit, at most this long (30s, 10m).
+    #[arg(long, value_name = "DURATION", value_parser = deploy_bot::duration::parse_duration)]
+    pub wait: Option<Duration>,
+    /// Time between polls.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = deploy_bot::duration::parse_duration)]
+    pub interval: Duration,
 }
 
 /// `notify` flags.

@@ -18,6 +18,7 @@ pub mod report;
 pub mod request;
 pub mod server;
 pub mod smoke;
+pub mod status;
 pub mod tree;
 pub mod validate;
 pub mod webhook;

@@ -151,6 +151,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Notify(n) => notify(n).await,
+        Command::Status(a) => {
+            let commit = match (&a.commit, &a.request) {
+                (Some(c), _) => Some(c.clone()),
+                (None, Some(r)) => deploy_bot::status::commit_of_request(r)?,
+                (None, None) => None,
+            };
+            let s = deploy_bot::status::status(&deploy_bot::status::StatusOptions {
+                agent_url: a.agent_url,
+                namespace: a.namespace,
+                commit,
+                wait: a.wait,
+                interval: a.interval,
+            })
+            .await?;
+            microplatform_common::io::write_json_stdout(&s).context("writing stdout")?;
+            Ok(())
+        }
         Command::Smoke(a) => {
             let (text, source) = if a.plan.as_os_str() == "-" {
                 (

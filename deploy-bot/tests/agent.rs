@@ -658,3 +658,144 @@ fn apply_failure_is_reported_and_retried_with_backoff_until_it_succeeds() {
         ("success", c.as_str())
     );
 }
+
+/// `deploy-bot status`'s JSON (`deny_unknown_fields`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Status {
+    schema_version: u32,
+    namespace: String,
+    commit: Option<String>,
+    state: String,
+    tree: Option<String>,
+    applied: Option<serde_json::Value>,
+    reason: Option<String>,
+}
+
+#[test]
+fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
+    let cluster = Cluster::new();
+    let Cluster { repo, st, .. } = &cluster;
+    let c1 = repo.commit(
+        &[("good/web.yaml", &deployment("good", "web", IMAGE))],
+        &[],
+        "one",
+    );
+    let agent = cluster.agent(&[]);
+    assert!(
+        wait_until(WAIT, || applied_commit(st, "good").as_deref()
+            == Some(c1.as_str())),
+        "{}",
+        agent.log()
+    );
+    let agent_url = agent.url("");
+    let status = |args: &[&str]| {
+        microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
+            .args(["status", "--agent-url", &agent_url])
+            .args(args)
+            .run()
+    };
+    let out = status(&["--namespace", "good", "--commit", &c1, "--wait", "30s"]);
+    out.success();
+    let s: Status = out.json();
+    assert_eq!(
+        (s.schema_version, s.namespace.as_str(), s.state.as_str()),
+        (1, "good", "applied")
+    );
+    assert_eq!(s.commit.as_deref(), Some(c1.as_str()));
+    assert_eq!(
+        s.tree,
+        Some(repo.git(&["rev-parse", &format!("{c1}:good")]))
+    );
+    assert_eq!(
+        s.applied.as_ref().map(|a| a["commit"].clone()),
+        Some(c1.clone().into())
+    );
+    assert_eq!(s.reason, None);
+
+    // A new commit the agent has not heard of: pending; a waiting status returns once the push webhook
+    // made the agent apply it.
+    let c2 = repo.commit(
+        &[("good/api.yaml", &deployment("good", "api", IMAGE))],
+        &[],
+        "two",
+    );
+    let pending: Status = status(&["--namespace", "good", "--commit", &c2]).json();
+    assert_eq!((pending.state.as_str(), pending.tree), ("pending", None));
+    let waiter = {
+        let (url, c2) = (agent_url.clone(), c2.clone());
+        std::thread::spawn(move || {
+            microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
+                .args(["status", "--agent-url", &url, "--namespace", "good"])
+                .args(["--commit", &c2, "--wait", "60s", "--interval", "200ms"])
+                .run()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    let (code, _) = agent.send(
+        "push",
+        "d-status-2",
+        &push_event("refs/heads/main", &c2, "acme/cluster", "two"),
+        None,
+    );
+    assert_eq!(code, 202);
+    let result = waiter.join().expect("waiter");
+    result.success();
+    let s: Status = result.json();
+    assert_eq!(
+        (s.state.as_str(), s.commit.as_deref()),
+        ("applied", Some(c2.as_str()))
+    );
+
+    // A tree the agent refuses: the wait fails at once with its reason (exit 10).
+    let c3 = repo.commit(
+        &[(
+            "bad/web.yaml",
+            &deployment("bad", "web", "registry.example.com/web:latest"),
+        )],
+        &[],
+        "three",
+    );
+    agent.send(
+        "push",
+        "d-status-3",
+        &push_event("refs/heads/main", &c3, "acme/cluster", "three"),
+        None,
+    );
+    status(&[
+        "--namespace",
+        "bad",
+        "--commit",
+        &c3,
+        "--wait",
+        "60s",
+        "--interval",
+        "200ms",
+    ])
+    .code(10)
+    .stderr_contains("not pinned by digest");
+    // No such directory and nothing applied: removed. The branch head is the default commit.
+    let gone: Status = status(&["--namespace", "nowhere"]).json();
+    assert_eq!(
+        (gone.state.as_str(), gone.commit.as_deref()),
+        ("removed", Some(c3.as_str()))
+    );
+    // Names are checked on both sides.
+    assert_eq!(agent.get("/namespaces/Not_A_Namespace").0, 400);
+    assert_eq!(agent.get("/namespaces/good?commit=HEAD%7E1").0, 400);
+    status(&["--namespace", "Not_A_Namespace"]).code(10);
+    // A request that opened a pull request is applied only once merged.
+    let req = TestDir::new();
+    let file = req.write(
+        "request.json",
+        r#"{"schema_version":1,"branch":"deploy/good/abc","commit":"0123abcd","pull_request":null}"#,
+    );
+    status(&[
+        "--namespace",
+        "good",
+        "--request",
+        file.to_str().expect("utf-8"),
+    ])
+    .code(2)
+    .stderr_contains("once merged");
+}

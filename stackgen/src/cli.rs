@@ -272,6 +272,14 @@ pub struct RunArgs {
     /// (`digest-resolve --promote-to`). Needed for those environments.
     #[arg(long, value_name = "REGISTRY[/PREFIX]")]
     pub rc_registry: Option<String>,
+    /// The cluster's deploy-bot agent, which the verify steps of an `auto`-gated
+    /// environment ask (`deploy-bot status --wait`) before its smoke checks.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://deploy-bot.deploy-bot.svc.cluster.local"
+    )]
+    pub agent_url: String,
 }
 
 /// `--forge` of deploy-bot request.

@@ -214,6 +214,7 @@ fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
         cluster_repo: &p.cluster_repo,
         cluster_branch: &p.run.cluster_branch,
         rc_registry: p.run.rc_registry.as_deref().unwrap_or_default(),
+        agent_url: &p.run.agent_url,
         ingress_port: p.ingress_port,
         steps: step_options(&p.run, Some(&s), &p.target.env)?,
     };
@@ -256,11 +257,20 @@ fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()>
     set("tag", w.branch.as_deref().map(plan::tag).transpose()?);
     if let (Some(s), Some(b)) = (stack.as_ref(), w.branch.as_deref()) {
         set("namespace", Some(resolve::namespace(s, &w.environment, b)?));
+        set(
+            "url",
+            Some(
+                resolve::resolve(s, &w.environment, b)?
+                    .url(None)
+                    .unwrap_or_default(),
+            ),
+        );
     }
     set("environment", Some(w.environment.clone()));
     set("cluster-repo", w.cluster_repo.clone());
     set("cluster-branch", Some(w.run.cluster_branch.clone()));
     set("rc-registry", w.run.rc_registry.clone());
+    set("agent-url", Some(w.run.agent_url.clone()));
     let options = workflow::Options {
         kind: match w.kind {
             KindArg::Workflow => Kind::Workflow,

@@ -224,6 +224,8 @@ pub struct PlanInput<'a> {
     pub cluster_branch: &'a str,
     /// The release-candidate registry (`REGISTRY[/PREFIX]`; empty: none).
     pub rc_registry: &'a str,
+    /// The deploy-bot agent's URL (`status --wait` of the verify steps).
+    pub agent_url: &'a str,
     /// The port of the platform's plain-HTTP ingress (`--ingress-port`), which
     /// URLs then name; None: `https://` on port 443.
     pub ingress_port: Option<u16>,
@@ -247,6 +249,13 @@ pub fn parameters(stack: &Stack, i: &PlanInput<'_>) -> Result<BTreeMap<String, S
         ("cluster-repo", i.cluster_repo.to_string()),
         ("cluster-branch", i.cluster_branch.to_string()),
         ("rc-registry", i.rc_registry.to_string()),
+        ("agent-url", i.agent_url.to_string()),
+        (
+            "url",
+            resolve::resolve(stack, i.env, i.branch)?
+                .url(i.ingress_port)
+                .unwrap_or_default(),
+        ),
     ];
     debug_assert_eq!(pairs.len(), steps::PARAMETERS.len());
     Ok(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
@@ -402,6 +411,10 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
         .iter()
         .map(|s| step_json(s, &values))
         .collect();
+    let verify: Vec<StepJson> = steps::verify_steps(&i.steps)
+        .iter()
+        .map(|s| step_json(s, &values))
+        .collect();
     Ok(serde_json::json!({
         "schema_version": SCHEMA_VERSION,
         "stack": stack.file.name,
@@ -420,6 +433,7 @@ pub fn plan(stack: &Stack, i: &PlanInput<'_>, jobs: Option<&[Job]>) -> Result<se
         "steps": {
             "diff": step_json(&diff, &values),
             "deploy": deploy,
+            "verify": verify,
         },
         "promotion": promotion(stack, i)?,
     }))

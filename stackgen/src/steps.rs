@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// The workflow parameters every step may use (names as in the Argo Workflow and in the plan's `parameters`).
-pub const PARAMETERS: [&str; 11] = [
+pub const PARAMETERS: [&str; 13] = [
     "repo",
     "revision",
     "branch",
@@ -24,6 +24,8 @@ pub const PARAMETERS: [&str; 11] = [
     "cluster-repo",
     "cluster-branch",
     "rc-registry",
+    "agent-url",
+    "url",
 ];
 
 /// The per-job inputs of a build step.
@@ -351,6 +353,118 @@ pub fn request(o: &StepOptions) -> Step {
         argv,
         stdout: Some("request.json"),
     }
+}
+
+/// Wait until the cluster's deploy-bot agent runs what `request --direct` committed
+/// (`deploy-bot status --wait`, from `request.json`): `applied.json`.
+pub fn applied() -> Step {
+    Step {
+        id: "applied",
+        cwd: Cwd::Work,
+        argv: vec![
+            lit("deploy-bot"),
+            lit("status"),
+            lit("--agent-url"),
+            Arg::Param("agent-url"),
+            lit("--namespace"),
+            Arg::Param("namespace"),
+            lit("--request"),
+            lit("request.json"),
+            lit("--wait"),
+            lit("10m"),
+        ],
+        stdout: Some("applied.json"),
+    }
+}
+
+/// The environment's plan (`plan.json`): the smoke checks and the URL the smoke step reads.
+pub fn plan(o: &StepOptions) -> Step {
+    Step {
+        id: "plan",
+        cwd: Cwd::Work,
+        argv: vec![
+            lit("stackgen"),
+            lit("--stack"),
+            lit(format!("src/{}", o.stack_file)),
+            lit("plan"),
+            lit("--env"),
+            Arg::Param("environment"),
+            lit("--branch"),
+            Arg::Param("branch"),
+            lit("--registry"),
+            Arg::Param("registry"),
+            lit("--rc-registry"),
+            Arg::Param("rc-registry"),
+            lit("--revision"),
+            Arg::Param("revision"),
+            lit("--repo"),
+            Arg::Param("repo"),
+        ],
+        stdout: Some("plan.json"),
+    }
+}
+
+/// Each service's declared healthy answer at the environment's URL (`deploy-bot smoke`): `smoke.json`.
+pub fn smoke() -> Step {
+    Step {
+        id: "smoke",
+        cwd: Cwd::Work,
+        argv: vec![
+            lit("deploy-bot"),
+            lit("smoke"),
+            lit("--plan"),
+            lit("plan.json"),
+            lit("--timeout"),
+            lit("5m"),
+            lit("--out-dir"),
+            lit("smoke"),
+        ],
+        stdout: Some("smoke.json"),
+    }
+}
+
+/// The smoke result and the URL, back to the monorepo's commit (status `microplatform/<env>`) and pull request.
+pub fn report() -> Step {
+    Step {
+        id: "report",
+        cwd: Cwd::Work,
+        argv: vec![
+            lit("deploy-bot"),
+            lit("report"),
+            lit("--forge"),
+            lit("github"),
+            lit("--repo"),
+            Arg::Param("repo"),
+            lit("--commit"),
+            Arg::Param("revision"),
+            lit("--branch"),
+            Arg::Param("branch"),
+            lit("--environment"),
+            Arg::Param("environment"),
+            lit("--url"),
+            Arg::Param("url"),
+            lit("--smoke"),
+            lit("smoke.json"),
+        ],
+        stdout: Some("report.json"),
+    }
+}
+
+/// The steps after the request of an `auto`-gated environment (empty for any other), where
+/// the next environment must wait for this one: the agent applied the commit (`applied`),
+/// the environment's plan (`plan`), its smoke checks at the URL (`smoke`), and with the
+/// GitHub forge the result posted back (`report`). The Argo workflow runs them; the local
+/// pipeline, which feeds its own agent, runs `deploy-bot notify --wait` and `smoke
+/// --by-name` instead (a superset).
+pub fn verify_steps(o: &StepOptions) -> Vec<Step> {
+    if !o.direct {
+        return Vec::new();
+    }
+    let mut v = vec![applied(), plan(o), smoke()];
+    if o.forge == "github" {
+        v.push(report());
+    }
+    v
 }
 
 /// The deploy steps in order: render (compose, manifests), resolve (or, for a

@@ -242,7 +242,7 @@ fn token_env(o: &Options) -> Value {
 
 fn step_template(o: &Options, step: &steps::Step) -> Value {
     let argv = step.render(&Argo);
-    let env = if step.id == "request" {
+    let env = if matches!(step.id, "request" | "report") {
         vec![token_env(o)]
     } else {
         vec![]
@@ -360,7 +360,9 @@ pub fn generate(jobs: &[Job], o: &Options) -> Result<Value> {
     check_name(o)?;
     // Task names, collisions an error.
     let deploy_steps = if o.deploy {
-        steps::deploy_steps(&o.steps)
+        let mut v = steps::deploy_steps(&o.steps);
+        v.extend(steps::verify_steps(&o.steps));
+        v
     } else {
         Vec::new()
     };

@@ -124,6 +124,7 @@ struct Step {
 struct Steps {
     diff: Step,
     deploy: Vec<Step>,
+    verify: Vec<Step>,
 }
 
 fn repo() -> microplatform_test_support::TestDir {
@@ -554,8 +555,55 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
         ]),
         "{req:?}"
     );
+    // After the direct request, prod must wait for staging: the agent applied the commit, the
+    // environment's plan, its smoke checks at the URL, the result back to the monorepo (github forge).
+    let ids: Vec<&str> = s.steps.verify.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["applied", "plan", "smoke", "report"]);
+    assert_eq!(
+        s.steps.verify[0].argv,
+        [
+            "deploy-bot",
+            "status",
+            "--agent-url",
+            "http://deploy-bot.deploy-bot.svc.cluster.local",
+            "--namespace",
+            "shop-staging",
+            "--request",
+            "request.json",
+            "--wait",
+            "10m"
+        ]
+    );
+    assert_eq!(s.steps.verify[0].stdout.as_deref(), Some("applied.json"));
+    assert_eq!(
+        s.steps.verify[1].argv[..6],
+        [
+            "stackgen",
+            "--stack",
+            "src/stack.yaml",
+            "plan",
+            "--env",
+            "staging"
+        ]
+    );
+    assert_eq!(
+        s.steps.verify[2].argv[..4],
+        ["deploy-bot", "smoke", "--plan", "plan.json"]
+    );
+    let report = &s.steps.verify[3].argv;
+    assert!(
+        report
+            .windows(2)
+            .any(|w| w == ["--url", "https://staging.example.com/"])
+            && report.ends_with(&["--smoke".into(), "smoke.json".into()]),
+        "{report:?}"
+    );
+    assert_eq!(s.parameters["url"], "https://staging.example.com/");
+    // A branch environment and a manual gate verify nothing in the workflow.
+    assert!(b.steps.verify.is_empty());
     // prod: a pull request (no --direct) that links the release candidate; nothing after it.
     let pr = plan_of(&t, "prod", "main");
+    assert!(pr.steps.verify.is_empty());
     let req = &pr.steps.deploy[3].argv;
     assert!(
         !req.contains(&"--direct".to_string())

@@ -438,3 +438,57 @@ fn wrong_schedule_json_is_a_clear_error() {
     write!(s, "{v}").unwrap();
     workflow(&t, &[], &s).success();
 }
+
+/// The child Workflow of an auto-gated environment goes on after its direct request until the
+/// environment is verified (the agent applied it, smoke checks, report): Argo's schema accepts it.
+#[test]
+fn an_auto_gated_environment_workflow_verifies_and_passes_argos_schema() {
+    let t = TestDir::new();
+    for c in ["services/api", "services/web"] {
+        t.write(format!("{c}/Dockerfile"), "FROM scratch\n");
+    }
+    t.write(
+        "stack.yaml",
+        "name: shop\nregistry: registry.example.com/shop\npromotion: [dev, staging]\nservices:\n  api:\n    component: services/api\n    image: api\n    ports: [{port: 8080}]\n    ingress: {path: /api}\n    smoke: {path: /api/health, body: ok}\n  web:\n    component: services/web\n    image: web\n    ports: [{port: 80}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n  staging:\n    namespace: \"{stack}-staging\"\n    host: staging.example.com\n    gate: auto\n",
+    );
+    let input = monobuild_json(&[("services/api", &[]), ("services/web", &[])]);
+    let out = workflow(
+        &t,
+        &[
+            "--env",
+            "staging",
+            "--branch",
+            "main",
+            "--rc-registry",
+            "rc.example.com",
+            "--agent-url",
+            "http://agent.example:3016",
+            "--revision",
+            "abc123",
+        ],
+        &input,
+    );
+    out.success();
+    let f = t.write("wf.yaml", &out.stdout);
+    argo_validate(&[f]).success();
+    let wf = yaml(&out.stdout);
+    let tasks: Vec<&str> = wf["spec"]["templates"][0]["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        tasks.ends_with(&["request", "applied", "plan", "smoke", "report"]),
+        "{tasks:?}"
+    );
+    let params = wf["spec"]["arguments"]["parameters"].as_array().unwrap();
+    let value = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["value"].as_str())
+    };
+    assert_eq!(value("agent-url"), Some("http://agent.example:3016"));
+    assert_eq!(value("url"), Some("https://staging.example.com/"));
+}

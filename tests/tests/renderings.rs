@@ -304,6 +304,42 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
             .collect();
         let ids = ["compose", "manifests", "promote", "request"];
         assert_eq!(workflow_deploy(&wf, &ids), plan_deploy, "{env}");
+        // Behind an auto gate the child Workflow goes on until the environment is verified, so the
+        // main flow's next child (prod's pull request) waits for staging's apply and smoke checks.
+        let plan_verify: Vec<Vec<String>> = plan["steps"]["verify"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
+            .collect();
+        let verify_ids: &[&str] = if gate == "auto" {
+            &["applied", "plan", "smoke", "report"]
+        } else {
+            &[]
+        };
+        assert_eq!(workflow_deploy(&wf, verify_ids), plan_verify, "{env}");
+        let tasks = &wf["spec"]["templates"][0]["dag"]["tasks"];
+        let depends_of = |name: &str| {
+            tasks
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == name)
+                .map(|t| t["dependencies"].clone())
+        };
+        let mut previous = "request";
+        for id in verify_ids {
+            assert_eq!(
+                depends_of(id),
+                Some(serde_json::json!([previous])),
+                "{env}: {id}"
+            );
+            previous = id;
+        }
+        if gate == "auto" {
+            assert_eq!(plan_verify[0][..2], ["deploy-bot", "status"]);
+            assert!(plan_verify[2].starts_with(&["deploy-bot".into(), "smoke".into()]));
+        }
         // Promoted into the release-candidate registry; the request commits directly only behind an auto gate.
         assert_eq!(
             plan_deploy[2][..4],
