@@ -3,6 +3,7 @@
 //! A dev-dependency of every tool; no production crate depends on it.
 
 pub mod dockerd;
+pub mod fake_github;
 pub mod registry;
 pub mod token;
 

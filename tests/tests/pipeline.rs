@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
+use microplatform_test_support::fake_github::FakeGitHub;
 use microplatform_test_support::registry::Registry;
 use microplatform_test_support::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
 use serde::Deserialize;
@@ -693,7 +694,7 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
 }
 
 #[test]
-fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body() {
+fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge_hears_both() {
     let reg = Registry::start();
     let dockerd = Dockerd::shared();
     let branch = unique("degraded");
@@ -708,6 +709,52 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body() {
         registry: reg.addr.clone(),
     };
     let repo = shop_repo(&branch);
+    // The monorepo's forge: the fake GitHub on loopback, with the branch's pull request open.
+    let gh = FakeGitHub::start("acme", "shop", repo.path(), "forge-token");
+    let pr = gh.open_pull(&branch);
+    let secrets = TestDir::new();
+    let token = secrets.write("forge-token", "forge-token\n");
+    let runs = TestDir::new();
+    let url = format!(
+        "http://{branch}.shop.dev.localhost:{}/",
+        platform.ingress_port
+    );
+    let run_with_forge = |out: &Path, extra: &[&str]| {
+        Cmd::new(script("pipeline"))
+            .env("MICROPLATFORM_STATE_DIR", platform.state.path())
+            .env("MICROPLATFORM_GITHUB_REPO", "acme/shop")
+            .env("MICROPLATFORM_GITHUB_API", gh.url())
+            .env("MICROPLATFORM_GITHUB_TOKEN_FILE", &token)
+            .args(["--forge", "github"])
+            .args(extra)
+            .args(["--out", &out.to_string_lossy()])
+            .arg(repo.path())
+            .arg(&branch)
+            .run()
+    };
+    // Healthy: the URL and the smoke result reach the commit (status) and the pull request (one comment).
+    let good = run_with_forge(&runs.join("good"), &[]);
+    good.success();
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let statuses = gh.statuses_for("microplatform/dev");
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(
+        (
+            statuses[0].sha.as_str(),
+            statuses[0].state.as_str(),
+            statuses[0].target_url.as_deref()
+        ),
+        (head.as_str(), "success", Some(url.as_str()))
+    );
+    let comments = gh.with(|r| r.comments.clone());
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert_eq!(comments[0].0, pr);
+    assert!(
+        comments[0].1.starts_with("<!-- microplatform:dev -->") && comments[0].1.contains(&url),
+        "{}",
+        comments[0].1
+    );
+
     // web cannot reach api: it still answers 200, with a page saying "status: degraded".
     let stack = repo.read("stack.yaml");
     assert!(stack.contains("API_URL: http://api:8080"), "{stack}");
@@ -716,18 +763,8 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body() {
         stack.replace("API_URL: http://api:8080", "API_URL: http://api:9"),
     );
     repo.commit_all("Point web at a closed port");
-    let runs = TestDir::new();
     let out = runs.join("run");
-    let run = Cmd::new(script("pipeline"))
-        .env("MICROPLATFORM_STATE_DIR", platform.state.path())
-        .args(["--smoke-timeout", "5", "--out", &out.to_string_lossy()])
-        .arg(repo.path())
-        .arg(&branch)
-        .run();
-    let url = format!(
-        "http://{branch}.shop.dev.localhost:{}/",
-        platform.ingress_port
-    );
+    let run = run_with_forge(&out, &["--smoke-timeout", "5"]);
     run.code(1)
         .stderr_contains("] apply")
         .stderr_contains(&format!(
@@ -746,4 +783,24 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body() {
     let body =
         std::fs::read_to_string(out.join("smoke/web.txt")).expect("the failing body is kept");
     assert!(body.contains("status: degraded"), "{body}");
+    // The forge hears the failure on the new commit; the pull request's comment is edited, not duplicated.
+    let failing = repo.git(&["rev-parse", "HEAD"]);
+    let statuses = gh.statuses_for("microplatform/dev");
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(
+        (statuses[1].sha.as_str(), statuses[1].state.as_str()),
+        (failing.as_str(), "failure")
+    );
+    assert!(
+        statuses[1].description.contains("service web"),
+        "{}",
+        statuses[1].description
+    );
+    let comments = gh.with(|r| r.comments.clone());
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].1.contains("failure") || comments[0].1.contains("❌"),
+        "{}",
+        comments[0].1
+    );
 }

@@ -1,7 +1,8 @@
 //! Test support: a fake GitHub REST API on loopback backed by a real bare repo, a recording fake `kubectl`, a cluster repo, and an agent process.
 #![allow(dead_code)]
 
-pub mod fake_github;
+#[allow(unused_imports)] // not every test binary talks to the forge
+pub use microplatform_test_support::fake_github;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

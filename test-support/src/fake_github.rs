@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-use microplatform_test_support::{TestDir, git_in};
+use crate::{TestDir, git_in};
 
 #[derive(Debug, Clone)]
 pub struct Pull {
