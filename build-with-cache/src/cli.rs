@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use microplatform_common::cli::Shell;
+use microplatform_common::exit;
 
 const AFTER_HELP: &str = concat!(
     "Every option not listed above is a `docker build` option: it is understood where needed ",
@@ -18,17 +19,36 @@ const AFTER_HELP: &str = concat!(
     "stdout is one JSON document (see docs/build-with-cache.md); builder output goes to stderr.\n\n",
     "`build-with-cache completions SHELL` prints shell completions, `build-with-cache man` the man page ",
     "(a build context of either name: `./man`).\n\n",
-    "Exit codes:\n",
-    "  0   success\n",
-    "  2   usage error (bad flags or arguments, no -t)\n",
-    "  3   Dockerfile syntax error (the message names file and line)\n",
-    "  4   missing build context or Dockerfile, unknown stage in --from / --target\n",
-    "  6   registry unreachable for the requested image (push, digest lookup, tag copy)\n",
-    "  7   push of the requested image refused (authentication or authorization)\n",
-    "  9   engine or builder not usable (daemon unreachable, program missing)\n",
-    "  N   the builder's own non-zero exit code when a build step fails\n",
-    "  70  internal error"
 );
+
+/// The help's epilogue: the notes above, then the exit codes from the one table in `common`.
+fn after_help() -> String {
+    format!(
+        "{AFTER_HELP}{}",
+        exit::help(&[
+            (exit::SUCCESS, ""),
+            (exit::USAGE, "bad flags or arguments, no -t"),
+            (
+                exit::INPUT,
+                "a Dockerfile syntax error (the message names file and line)"
+            ),
+            (
+                exit::NOT_FOUND,
+                "a missing build context or Dockerfile, an unknown stage in --from / --target",
+            ),
+            (
+                exit::NETWORK,
+                "the registry is unreachable for the requested image (push, digest lookup, tag copy)",
+            ),
+            (exit::AUTH, "the push of the requested image was refused"),
+            (
+                exit::EXTERNAL,
+                "the engine or builder is not usable, or a build step failed (the builder's own exit code is in the message)",
+            ),
+            (exit::INTERNAL, ""),
+        ])
+    )
+}
 
 pub use crate::options::BackendChoice;
 
@@ -36,7 +56,7 @@ pub use crate::options::BackendChoice;
 ///
 /// Usage: build-with-cache [OPTIONS] [DOCKER BUILD OPTIONS] -t IMAGE:TAG PATH|URL|-
 #[derive(Debug, Parser)]
-#[command(name = "build-with-cache", version, after_help = AFTER_HELP)]
+#[command(name = "build-with-cache", version, after_help = after_help())]
 pub struct Cli {
     /// Repository holding the stage cache images (default: the repository of the first tag).
     #[arg(long, value_name = "REPO")]

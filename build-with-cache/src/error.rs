@@ -58,8 +58,9 @@ pub enum BuildError {
         /// Diagnostic line.
         message: String,
     },
-    /// The builder failed; its exit code is passed through.
-    #[error("{step} failed with exit code {code} (builder output above)")]
+    /// A build step failed in the builder: exit code 9 (an external tool failed), the builder's own code in the
+    /// message, never passed through as if it were one of ours.
+    #[error("{step} failed: the builder exited with code {code} (its output is above)")]
     Builder {
         /// What was running.
         step: String,
@@ -95,11 +96,7 @@ impl exit::ExitCode for BuildError {
             BuildError::UnknownStage { .. }
             | BuildError::UnknownTarget { .. }
             | BuildError::Missing { .. } => exit::NOT_FOUND,
-            BuildError::Engine { .. } => exit::EXTERNAL,
-            BuildError::Builder { code, .. } => u8::try_from(*code)
-                .ok()
-                .filter(|c| *c != 0)
-                .unwrap_or(exit::EXTERNAL),
+            BuildError::Engine { .. } | BuildError::Builder { .. } => exit::EXTERNAL,
             BuildError::Push { message, .. } => {
                 let m = message.to_ascii_lowercase();
                 if ["denied", "auth", "forbidden"]

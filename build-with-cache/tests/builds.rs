@@ -484,7 +484,7 @@ fn refused_push_fails_with_its_own_code_and_builder_failure_passes_its_code() {
         "{last}"
     );
 
-    // A failing RUN: the builder's own exit code, its output kept on stderr.
+    // A failing RUN: exit 9 (an external tool failed) with the builder's own code in the message, its output kept on stderr.
     dir.write(
         "Dockerfile",
         format!("FROM {base} AS one\nRUN echo about-to-fail && exit 3\nFROM one\n"),
@@ -507,7 +507,14 @@ fn refused_push_fails_with_its_own_code_and_builder_failure_passes_its_code() {
             ".",
         ])
         .run();
-    assert_eq!(out.code, plain.code, "{}", out.stderr);
+    assert_eq!(out.code, Some(9), "{}", out.stderr);
+    let code = plain.code.expect("docker build's exit code");
+    assert!(
+        out.stderr
+            .contains(&format!("failed: the builder exited with code {code}")),
+        "{}",
+        out.stderr
+    );
     out.stdout_empty().stderr_contains("about-to-fail");
     out.stderr_contains("build-with-cache: error: building stage one failed");
 }

@@ -14,6 +14,8 @@
 //! | 9 | an external tool (builder, kubectl, docker) failed |
 //! | 10 | validation rejected the input (policy, schema) |
 //! | 70 | internal error (a bug) |
+//!
+//! [`TABLE`] holds it once; [`help`] renders each tool's `--help` section from it.
 
 /// Success.
 pub const SUCCESS: u8 = 0;
@@ -40,21 +42,49 @@ pub const VALIDATION: u8 = 10;
 /// Internal error.
 pub const INTERNAL: u8 = 70;
 
-/// The exit-code table as help text, for `--help` (`after_help`) of every tool.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0   success
-  1   a check found differences (--check), or a generic failure
-  2   usage error (bad flags or arguments)
-  3   malformed input (a file, document or line that does not parse)
-  4   something named does not exist (component, stage, environment, tag, ref)
-  5   git failed or the repository is not usable
-  6   network or registry failure
-  7   authentication or authorization failure
-  8   dependency cycle or invalid graph
-  9   an external tool (builder, kubectl, docker) failed
-  10  validation rejected the input
-  70  internal error";
+/// The one table: every code and its class, the same in every tool (the module's table explains each).
+pub const TABLE: [(u8, &str); 12] = [
+    (SUCCESS, "success"),
+    (FAILURE, "failure"),
+    (USAGE, "usage error"),
+    (INPUT, "malformed input"),
+    (NOT_FOUND, "not found"),
+    (GIT, "git"),
+    (NETWORK, "network or registry"),
+    (AUTH, "authentication"),
+    (CYCLE, "invalid graph"),
+    (EXTERNAL, "an external tool failed"),
+    (VALIDATION, "validation"),
+    (INTERNAL, "internal error (a bug)"),
+];
+
+/// The meaning of a code in [`TABLE`].
+pub fn meaning(code: u8) -> Option<&'static str> {
+    TABLE.iter().find(|(c, _)| *c == code).map(|(_, m)| *m)
+}
+
+/// The `Exit codes:` section of a tool's `--help`: each code the tool uses,
+/// with the table's meaning and the tool's own detail (what it means there).
+///
+/// # Panics
+///
+/// On a code that is not in [`TABLE`] (a programming error, caught by every
+/// tool's `--help` test).
+pub fn help(codes: &[(u8, &str)]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("Exit codes:\n");
+    for (code, detail) in codes {
+        let meaning =
+            meaning(*code).unwrap_or_else(|| panic!("exit code {code} is not in the table"));
+        let _ = write!(out, "  {code:<3} {meaning}");
+        if !detail.is_empty() {
+            out.push_str(": ");
+            out.push_str(detail);
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// The code for a file that cannot be read: `NOT_FOUND` when it does not
 /// exist (the same in every tool), else `INPUT`.
@@ -96,4 +126,20 @@ pub fn code_of<E: ExitCode + std::error::Error + Send + Sync + 'static>(
     err.chain()
         .find_map(|e| e.downcast_ref::<E>().map(ExitCode::exit_code))
         .unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_renders_the_tables_class_and_the_tools_detail() {
+        let h = help(&[(SUCCESS, ""), (INPUT, "a bad line"), (INTERNAL, "")]);
+        assert_eq!(
+            h,
+            "Exit codes:\n  0   success\n  3   malformed input: a bad line\n  70  internal error (a bug)\n"
+        );
+        assert!(TABLE.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(meaning(42), None);
+    }
 }

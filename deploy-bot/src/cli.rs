@@ -8,26 +8,40 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use microplatform_common::cli::Shell;
+use microplatform_common::exit;
 
-const AFTER_HELP: &str = concat!(
-    "Exit codes:\n",
-    "  0   success (request: pushed, or {\"unchanged\": true})\n",
-    "  1   generic failure (a file could not be read or written; smoke: a wrong answer)\n",
-    "  2   usage error (bad flags, no webhook secret, address in use)\n",
-    "  3   malformed input (a manifest that does not parse)\n",
-    "  4   something named does not exist (base branch, directory)\n",
-    "  5   git failed (clone, push rejected, repo unusable)\n",
-    "  6   network failure or unexpected forge API answer\n",
-    "  7   authentication failure (GITHUB_TOKEN missing or refused)\n",
-    "  9   an external tool failed\n",
-    "  10  validation rejected the input (namespace, path, label, sha, object namespace)\n",
-    "  70  internal error\n\n",
-    "Environment: GITHUB_TOKEN (forge token, never printed), DEPLOY_BOT_WEBHOOK_SECRET (agent webhook secret)."
-);
+/// Every subcommand's help epilogue: the exit codes from the one table in `common`, then the environment.
+fn after_help() -> String {
+    format!(
+        "{}\nEnvironment: GITHUB_TOKEN (forge token, never printed), DEPLOY_BOT_WEBHOOK_SECRET (agent webhook secret).",
+        exit::help(&[
+            (exit::SUCCESS, "request: pushed, or {\"unchanged\": true}"),
+            (
+                exit::FAILURE,
+                "a file could not be read or written; smoke: a wrong answer"
+            ),
+            (exit::USAGE, "bad flags, no webhook secret, address in use"),
+            (exit::INPUT, "a manifest that does not parse"),
+            (exit::NOT_FOUND, "base branch, directory, input file"),
+            (exit::GIT, "clone, push rejected"),
+            (
+                exit::NETWORK,
+                "an unexpected forge API answer; smoke: no answer; status --wait: not applied in time"
+            ),
+            (exit::AUTH, "GITHUB_TOKEN missing or refused"),
+            (exit::EXTERNAL, "docker, kubectl"),
+            (
+                exit::VALIDATION,
+                "namespace, path, label, sha, object namespace; status --wait: the agent rejected the tree"
+            ),
+            (exit::INTERNAL, ""),
+        ])
+    )
+}
 
 /// `GitOps` deploys: pull requests with manifests to a cluster repo, and an agent that verifies, validates and applies what was merged.
 #[derive(Debug, Parser)]
-#[command(name = "deploy-bot", version, after_help = AFTER_HELP)]
+#[command(name = "deploy-bot", version, after_help = after_help())]
 pub struct Cli {
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -52,10 +66,10 @@ pub enum Command {
     /// `compose.yaml`) or from `--dir`. The directory `NS/` of the cluster repo is replaced as a whole.
     /// Prints `{"schema_version":1,"branch","commit","pull_request":{"number","url"}|null}` or
     /// `{"schema_version":1,"unchanged":true}`.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Request(RequestArgs),
     /// Watch a cluster repo: take GitHub webhooks, validate and apply what is merged, reconcile periodically.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Agent(AgentArgs),
     /// The local platform's ingress for Swarm stacks: route HTTP by Host and path prefix to labelled services.
     ///
@@ -63,7 +77,7 @@ pub enum Command {
     /// publishes that port in host mode; this proxy finds those services' running tasks on the engine and
     /// forwards to them (longest path prefix of the host wins; `/a` matches `/a` and `/a/b`, not `/ab`).
     /// With names under `.localhost`, `http://<branch>.<stack>.dev.localhost:<port>/` opens with no DNS set-up.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Ingress(IngressArgs),
     /// Tell an agent that the cluster repo's branch moved: a GitHub-format push webhook, signed.
     ///
@@ -71,7 +85,7 @@ pub enum Command {
     /// (`X-Hub-Signature-256`); the secret comes from --secret-file or DEPLOY_BOT_WEBHOOK_SECRET,
     /// never from the command line. With --wait, waits until the swarm stack --namespace runs the
     /// images of --compose (with --removed: until the stack has no services). Prints `{"schema_version":1,"sent","delivery","status","commit","applied","seconds"}`.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Notify(NotifyArgs),
     /// Ask the agent where a namespace stands against a cluster-repo commit; with --wait, until it runs it.
     ///
@@ -81,7 +95,7 @@ pub enum Command {
     /// once (exit 10) with the agent's reason, a timeout exits 6. The commit comes from --commit, or from
     /// --request (deploy-bot request's JSON: its commit for --direct, the branch head when unchanged).
     /// The step an Argo workflow runs after `request --direct`, before it smoke-tests the environment.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Status(StatusArgs),
     /// Check that every service answers with meaning at the environment's URL: the smoke checks of a stackgen plan.
     ///
@@ -95,14 +109,14 @@ pub enum Command {
     /// (`<namespace>_default`), the unanswered calls again until --timeout; each answer is kept in
     /// --out-dir as `<service>-<health|ingress>.txt` and listed in `by_name: [{"service","kind","url","bytes",
     /// "attempts"}]`. An HTTP error status exits 1, no answer 6, docker failing 9.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Smoke(SmokeArgs),
     /// Merge a deploy branch of the cluster repo into its base, as a forge's merge button does (for --forge none).
     ///
     /// Fast-forward when the base has not moved, else a merge commit (`Merge branch 'B' into BASE`, made without a
     /// work tree; a conflict names the files and pushes nothing); then one atomic push moves the base and deletes the
     /// branch. Prints `{"schema_version":1,"base","branch","commit","how":"fast-forward"|"merge commit"|"already merged"}`.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Merge(MergeArgs),
     /// Post an environment's result back to the source repository: a commit status and a pull-request comment.
     ///
@@ -115,7 +129,7 @@ pub enum Command {
     /// Prints `{"schema_version":1,"forge","repo","environment","commit","branch","status":{"context","state",
     /// "description","target_url","posted"},"pull_request":{"number","url"}|null,"comment":{"action","id","url"}|null,
     /// "skipped":[…]}`.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = after_help())]
     Report(ReportArgs),
     /// Print shell completions.
     Completions {

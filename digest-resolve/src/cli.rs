@@ -4,20 +4,37 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use microplatform_common::cli::Shell;
+use microplatform_common::exit;
 
 /// Extra help after the exit-code table.
-pub const AFTER_HELP: &str = "Exit codes:
-  0   success (with --check: nothing would change)
-  1   --check: a rewrite would change something
-  2   usage error (bad flags or arguments, --in-place with stdin, lock for another platform)
-  3   malformed input (YAML/JSON that does not parse, an invalid image reference, a bad lock file)
-  4   an input file, image, tag, repository or platform does not exist (or is missing from --lock);
-      with --promote-to, also a blob or child manifest missing at the source
-  6   network or registry failure (unreachable, timeouts, 5xx after retries)
-  7   authentication or authorization failure
-  70  internal error
+/// The help's epilogue: the exit codes from the one table in `common`, then notes and examples.
+pub fn after_help() -> String {
+    format!(
+        "{}\n{AFTER_HELP_NOTES}",
+        exit::help(&[
+            (exit::SUCCESS, "with --check: nothing would change"),
+            (exit::FAILURE, "--check: a rewrite would change something"),
+            (
+                exit::USAGE,
+                "--in-place with stdin, a lock for another platform"
+            ),
+            (
+                exit::INPUT,
+                "YAML/JSON that does not parse, an invalid image reference, a bad lock file",
+            ),
+            (
+                exit::NOT_FOUND,
+                "an input file, image, tag, repository or platform (or missing from --lock); with --promote-to, a blob or child manifest missing at the source",
+            ),
+            (exit::NETWORK, "unreachable, timeouts, 5xx after retries"),
+            (exit::AUTH, "refused credentials"),
+            (exit::INTERNAL, ""),
+        ])
+    )
+}
 
-With several failing images, one line per image is printed and the exit code is
+const AFTER_HELP_NOTES: &str =
+    "With several failing images, one line per image is printed and the exit code is
 the most fundamental class among them (2, then 3, 7, 6, 4).
 
 Examples:
@@ -41,7 +58,7 @@ pub use crate::options::Format;
 /// quoting, key order and document separators stay. Images already pinned by
 /// digest are left as they are, so running it twice gives the same bytes.
 #[derive(Debug, Parser)]
-#[command(name = "digest-resolve", version, after_help = AFTER_HELP)]
+#[command(name = "digest-resolve", version, after_help = after_help())]
 pub struct Cli {
     /// Files or directories (searched for *.yaml, *.yml, *.json); `-` or none = stdin.
     pub inputs: Vec<PathBuf>,

@@ -4,19 +4,43 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use microplatform_common::cli::Shell;
+use microplatform_common::exit;
 
 /// Tool-specific notes appended to the shared exit-code table.
-pub const AFTER_HELP: &str = "Exit codes:
-  0   success
-  1   writing the output failed
-  2   usage error (bad flags or arguments)
-  3   malformed input: a Dependencies line, a -f manifest line, the config file, a glob
-  4   not found: unknown dependency (file:line), unknown --scope/why component, missing base branch or commit, a missing input file
-  5   git: not a git repository, git failed, shallow clone without the base, no commits yet
-  8   a cycle of strong dependencies (the cycle is printed with file:line of each edge)
-  70  internal error
+/// The help's epilogue: the exit codes from the one table in `common`, then notes.
+pub fn after_help() -> String {
+    format!(
+        "{}\n{AFTER_HELP_NOTES}",
+        exit::help(&[
+            (exit::SUCCESS, ""),
+            (
+                exit::FAILURE,
+                "writing the output failed; import: the repository cannot be created"
+            ),
+            (exit::USAGE, "bad flags or arguments"),
+            (
+                exit::INPUT,
+                "a Dependencies line, a -f manifest line, the config file, a glob",
+            ),
+            (
+                exit::NOT_FOUND,
+                "an unknown dependency (file:line), an unknown --scope/why component, a missing base branch or commit, a missing input file",
+            ),
+            (
+                exit::GIT,
+                "not a git repository, git failed, shallow clone without the base, no commits yet",
+            ),
+            (
+                exit::CYCLE,
+                "a cycle of strong dependencies (printed with file:line of each edge)",
+            ),
+            (exit::INTERNAL, ""),
+        ])
+    )
+}
 
-Errors are one line on stderr; nothing is written to stdout on error.
+const AFTER_HELP_NOTES: &str =
+    "Errors are one line on stderr; nothing is written to stdout on error.
 Docs: docs/monobuild.md (JSON contract, config file .monobuild.toml).";
 
 /// Change detection and build schedules for monorepos.
@@ -26,7 +50,7 @@ Docs: docs/monobuild.md (JSON contract, config file .monobuild.toml).";
 /// schedule, `diff` what git changes affect, `why` the path from a changed file to a component.
 /// Compatible with the original monobuild's flags and text output.
 #[derive(Debug, Parser)]
-#[command(name = "monobuild", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "monobuild", version, after_help = after_help(), propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -248,7 +248,7 @@ fn completions_man_and_help() {
     let help = mb(&t).arg("--help").run();
     help.success()
         .stdout_contains("Exit codes:")
-        .stdout_contains("8   a cycle of strong dependencies");
+        .stdout_contains("8   invalid graph: a cycle of strong dependencies");
     mb(&t)
         .args(["diff", "--help"])
         .run()

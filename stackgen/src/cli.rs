@@ -4,26 +4,42 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use microplatform_common::cli::Shell;
+use microplatform_common::exit;
 
-const AFTER_HELP: &str = concat!(
-    "Exit codes:\n",
-    "  0   success\n",
-    "  1   a file could not be written\n",
-    "  2   usage error (bad flags; a branch that slugs to nothing; a bad --tag, --ttl or --name)\n",
-    "  3   malformed input (stack file YAML or key, schedule JSON of the wrong version or shape)\n",
-    "  4   something named does not exist (the stack file, an environment, an environment's host)\n",
-    "  8   the schedule's job graph is invalid (unknown need, cycle)\n",
-    "  10  validation rejected the input (stack file values, task name collisions)\n",
-    "  70  internal error\n",
-    "\n",
-    "Errors are one line on stderr naming the file, line and key (or the JSON field); stdout stays empty."
-);
+/// The help's epilogue: the exit codes from the one table in `common`.
+fn after_help() -> String {
+    format!(
+        "{}\nErrors are one line on stderr naming the file, line and key (or the JSON field); stdout stays empty.",
+        exit::help(&[
+            (exit::SUCCESS, ""),
+            (exit::FAILURE, "a file could not be written"),
+            (
+                exit::USAGE,
+                "bad flags; a branch that slugs to nothing; a bad --tag, --ttl or --name",
+            ),
+            (
+                exit::INPUT,
+                "stack file YAML or key, schedule JSON of the wrong version or shape, a run's step output",
+            ),
+            (
+                exit::NOT_FOUND,
+                "the stack file, an environment, an environment's host, an input file",
+            ),
+            (
+                exit::CYCLE,
+                "the schedule's job graph (unknown need, cycle)"
+            ),
+            (exit::VALIDATION, "stack file values, task name collisions",),
+            (exit::INTERNAL, ""),
+        ])
+    )
+}
 
 /// Argo workflows from a monobuild schedule, and per-branch Kubernetes or Swarm stacks from one stack.yaml.
 ///
 /// No network I/O: digest-resolve pins the images named here, deploy-bot delivers.
 #[derive(Debug, Parser)]
-#[command(name = "stackgen", version, after_help = AFTER_HELP)]
+#[command(name = "stackgen", version, after_help = after_help())]
 pub struct Cli {
     /// The stack file [default: stack.yaml in the current directory].
     #[arg(long, global = true, value_name = "FILE", env = "STACKGEN_STACK")]

@@ -383,3 +383,48 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
     assert!(text.contains("--rc-registry \"{{workflow.parameters.rc-registry}}\""));
     assert!(text.contains("--env \"$env\""));
 }
+
+/// Every tool renders its `--help` exit codes from the one table in `common`:
+/// each line `  N   class…` names the table's class for N.
+#[test]
+fn every_tool_states_its_exit_codes_from_the_common_table() {
+    for tool in [
+        "monobuild",
+        "build-with-cache",
+        "stackgen",
+        "digest-resolve",
+        "deploy-bot",
+    ] {
+        let out = Cmd::new(bin(tool)).arg("--help").run();
+        out.success();
+        let section = out
+            .stdout
+            .split_once("Exit codes:\n")
+            .unwrap_or_else(|| panic!("{tool} --help has no exit codes"))
+            .1;
+        let mut codes = Vec::new();
+        for line in section.lines() {
+            let Some(rest) = line.strip_prefix("  ") else {
+                break;
+            };
+            let Some((code, text)) = rest.split_once(' ') else {
+                continue; // a wrapped continuation line
+            };
+            let Ok(code) = code.parse::<u8>() else {
+                continue;
+            };
+            let class = microplatform_common::exit::meaning(code)
+                .unwrap_or_else(|| panic!("{tool}: exit code {code} is not in the table"));
+            assert!(
+                text.trim_start().starts_with(class),
+                "{tool}: {line:?} does not start with the table's class {class:?}"
+            );
+            codes.push(code);
+        }
+        assert!(
+            codes.len() >= 5 && codes.first() == Some(&0) && codes.last() == Some(&70),
+            "{tool}: {codes:?}"
+        );
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "{tool}: {codes:?}");
+    }
+}
