@@ -79,7 +79,7 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
         } else {
             url.to_string()
         };
-        let mut cmd = Command::new("git");
+        let mut cmd = Command::from(microplatform_common::git::command(tmp.path()));
         cmd.args(["clone", "--quiet", "--depth", "1", "--recurse-submodules"]);
         if !git_ref.is_empty() {
             cmd.args(["--branch", git_ref]);

@@ -243,10 +243,10 @@ pub struct IngressArgs {
     #[arg(long, value_name = "PATH")]
     pub docker: Option<PathBuf>,
     /// How long discovered routes are reused before the engine is asked again (500ms, 2s, 1m).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = microplatform_common::duration::parse)]
     pub refresh: Duration,
     /// How long one upstream request may take.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = microplatform_common::duration::parse)]
     pub upstream_timeout: Duration,
 }
 
@@ -257,13 +257,13 @@ pub struct SmokeArgs {
     #[arg(long, value_name = "FILE")]
     pub plan: PathBuf,
     /// Retry failing checks until this long after the start (500ms, 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = microplatform_common::duration::parse)]
     pub timeout: Duration,
     /// The pause between two attempts of a check.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = microplatform_common::duration::parse)]
     pub interval: Duration,
     /// How long one request may take.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = microplatform_common::duration::parse)]
     pub request_timeout: Duration,
     /// Write each service's last answer body to DIR/<service>.txt (with --by-name also
     /// DIR/<service>-<health|ingress>.txt).
@@ -297,10 +297,10 @@ pub struct StatusArgs {
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
     /// Poll until the namespace runs the commit, at most this long (30s, 10m).
-    #[arg(long, value_name = "DURATION", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = microplatform_common::duration::parse)]
     pub wait: Option<Duration>,
     /// Time between polls.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = microplatform_common::duration::parse)]
     pub interval: Duration,
 }
 
@@ -446,7 +446,7 @@ pub struct AgentArgs {
     #[arg(long, value_name = "PATH", default_value = "/webhooks")]
     pub path: String,
     /// Reconcile interval: apply the branch head even when webhooks are lost (500ms, 30s, 5m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = microplatform_common::duration::parse)]
     pub poll_interval: Duration,
     /// The applier.
     #[arg(long, value_enum, default_value_t = ApplierKind::Kubectl)]
@@ -498,13 +498,13 @@ pub struct AgentArgs {
     #[arg(long, overrides_with = "self_heal")]
     pub no_self_heal: bool,
     /// How often each applied namespace is checked for drift (default: every reconcile, see --poll-interval).
-    #[arg(long, value_name = "DURATION", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = microplatform_common::duration::parse)]
     pub self_heal_interval: Option<Duration>,
     /// Close a connection that has not sent a complete request head within this time (also idle keep-alive).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = microplatform_common::duration::parse)]
     pub header_timeout: Duration,
     /// Answer 408 to a request whose body has not arrived completely within this time.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = deploy_bot::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = microplatform_common::duration::parse)]
     pub body_timeout: Duration,
     /// Most connections open at once (default: 1024, or fewer when the open-files limit is low). At the limit the
     /// connection idle or waiting for its request head the longest is closed, so real requests are still served.

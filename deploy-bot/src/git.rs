@@ -65,21 +65,16 @@ impl Git {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("git");
+        let mut cmd = microplatform_common::git::command(&self.dir);
         if let Some(gd) = &self.bare {
             cmd.arg("--git-dir").arg(gd);
         }
-        cmd.args(["-c", "core.quotepath=off", "-c", "commit.gpgsign=false"])
+        cmd.args(["-c", "commit.gpgsign=false"])
             .args(args)
-            .current_dir(&self.dir)
-            .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_AUTHOR_NAME", &self.identity.name)
             .env("GIT_AUTHOR_EMAIL", &self.identity.email)
             .env("GIT_COMMITTER_NAME", &self.identity.name)
-            .env("GIT_COMMITTER_EMAIL", &self.identity.email)
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE");
+            .env("GIT_COMMITTER_EMAIL", &self.identity.email);
         // Git over HTTPS: GITHUB_TOKEN is handed to git by deploy-bot itself acting as GIT_ASKPASS (never in a URL or
         // an argument). A configured credential helper is asked first; an explicit GIT_ASKPASS is left alone.
         if std::env::var_os("GIT_ASKPASS").is_none()

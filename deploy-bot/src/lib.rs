@@ -2,7 +2,6 @@
 
 pub mod agent;
 pub mod apply;
-pub mod duration;
 pub mod error;
 pub mod git;
 pub mod github;

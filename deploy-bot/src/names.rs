@@ -4,31 +4,17 @@ use std::path::{Component, Path};
 
 use crate::error::{Error, Result};
 
-/// Check a namespace: a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters).
+/// Check a namespace: a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters), by the rule
+/// every tool shares (`microplatform_common::names`).
 pub fn check_namespace(ns: &str) -> Result<()> {
-    let bad = |reason: &str| Error::Name {
-        what: "namespace",
-        value: ns.to_string(),
-        reason: reason.to_string(),
-    };
-    if ns.is_empty() {
-        return Err(bad("empty"));
+    match microplatform_common::names::dns_label_problem(ns) {
+        None => Ok(()),
+        Some(reason) => Err(Error::Name {
+            what: "namespace",
+            value: ns.to_string(),
+            reason,
+        }),
     }
-    if ns.len() > 63 {
-        return Err(bad("longer than 63 characters"));
-    }
-    if !ns
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(bad(
-            "not a DNS label (only a-z, 0-9 and '-'; no '/', '..' or absolute paths)",
-        ));
-    }
-    if ns.starts_with('-') || ns.ends_with('-') {
-        return Err(bad("must start and end with a letter or digit"));
-    }
-    Ok(())
 }
 
 /// Whether a string is a namespace name (see [`check_namespace`]).

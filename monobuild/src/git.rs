@@ -88,12 +88,8 @@ impl Git {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new("git");
-        cmd.args(args)
-            .current_dir(&self.cwd)
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null());
+        let mut cmd = microplatform_common::git::command(&self.cwd);
+        cmd.args(args);
         cmd
     }
 

@@ -1,11 +1,11 @@
-//! Branch slugs (DNS-1123 labels), DNS name checks, and the `{stack}`/`{branch}`/`{env}` templates.
+//! Branch slugs (DNS-1123 labels, checked by `microplatform_common::names`) and the `{stack}`/`{branch}`/`{env}` templates.
 
 use sha2::Digest as _;
 
 use crate::error::{Error, Result};
 
-/// The longest DNS-1123 label.
-pub const MAX_LABEL: usize = 63;
+pub use microplatform_common::names::{MAX_LABEL, dns_label_problem, is_dns_label, is_dns_name};
+
 /// Characters of the hash suffix of a shortened slug (plus one `-`).
 pub const HASH_LEN: usize = 8;
 /// The shortest room a template may leave for `{branch}`: a one-character
@@ -17,39 +17,6 @@ pub const MIN_BRANCH_ROOM: usize = HASH_LEN + 2;
 /// `_default` and for a service name of [`MIN_BRANCH_ROOM`] (a longer service
 /// name is shortened in the stack file, see `compose`).
 pub const MAX_ALIAS: usize = MAX_LABEL - 1 - MIN_BRANCH_ROOM;
-
-/// Whether `s` is a DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_LABEL
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// Why `s` is not a DNS-1123 label, or `None` when it is one.
-pub fn dns_label_problem(s: &str) -> Option<String> {
-    if is_dns_label(s) {
-        return None;
-    }
-    Some(if s.is_empty() {
-        "is empty; a DNS-1123 label is needed".into()
-    } else if s.len() > MAX_LABEL {
-        format!(
-            "is {} characters long; a DNS-1123 label has at most 63",
-            s.len()
-        )
-    } else {
-        "is not a DNS-1123 label (lowercase letters, digits and `-`, starting and ending with a letter or digit)".into()
-    })
-}
-
-/// Whether `s` is a DNS-1123 subdomain (dot-separated labels, at most 253 characters).
-pub fn is_dns_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
 
 /// The plain slug of a branch: lowercase, each run of characters other than
 /// `a-z0-9` one `-`, no leading or trailing `-`. May be empty or long.

@@ -586,24 +586,20 @@ fn sorted_deps<'a>(deps: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 
 /// Parse a TTL: seconds, or a number with `s`, `m`, `h` or `d`.
 pub fn parse_ttl(s: &str) -> Result<u64> {
-    let bad = || Error::Usage {
+    // The durations of every tool (`microplatform_common::duration`), in whole seconds.
+    let d = microplatform_common::duration::parse(s).map_err(|message| Error::Usage {
         option: "--ttl",
-        message: format!("`{s}` is not a duration (`3600`, `90s`, `30m`, `12h`, `7d`)"),
-    };
-    let (num, mult) = match s.as_bytes().last() {
-        Some(b's') => (&s[..s.len() - 1], 1),
-        Some(b'm') => (&s[..s.len() - 1], 60),
-        Some(b'h') => (&s[..s.len() - 1], 3600),
-        Some(b'd') => (&s[..s.len() - 1], 86_400),
-        _ => (s, 1),
-    };
-    if num.is_empty() || !num.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
+        message,
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err(Error::Usage {
+            option: "--ttl",
+            message: format!(
+                "{s:?}: Argo counts whole seconds (`3600`, `90s`, `30m`, `12h`, `7d`)"
+            ),
+        });
     }
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(bad)
+    Ok(d.as_secs())
 }
 
 #[cfg(test)]
