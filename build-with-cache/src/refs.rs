@@ -2,18 +2,12 @@
 
 use sha2::{Digest, Sha256};
 
-/// Split `name[:tag][@digest]` into (name, tag) the way docker does
-/// (a `:` after the last `/` starts the tag).
+/// Split `name[:tag][@digest]` into (name, tag) the way docker does (a `:` after the last `/` starts the tag):
+/// [`microplatform_common::reference::split_tag`], owned.
 #[must_use]
 pub fn split_tag(reference: &str) -> (String, Option<String>) {
-    let without_digest = reference.split_once('@').map_or(reference, |(n, _)| n);
-    match without_digest.rfind(':') {
-        Some(i) if !without_digest[i + 1..].contains('/') => (
-            without_digest[..i].to_string(),
-            Some(without_digest[i + 1..].to_string()),
-        ),
-        _ => (without_digest.to_string(), None),
-    }
+    let (name, tag) = microplatform_common::reference::split_tag(reference);
+    (name.to_string(), tag.map(str::to_string))
 }
 
 /// The repository of an image reference (tag and digest removed).

@@ -274,6 +274,64 @@ impl std::str::FromStr for Reference {
     }
 }
 
+/// Split `name[:tag][@digest]` into name and tag the way docker does (a `:` after the last `/` starts the tag;
+/// the digest is dropped). Nothing is normalised: the name is as written.
+pub fn split_tag(reference: &str) -> (&str, Option<&str>) {
+    let without_digest = reference.split_once('@').map_or(reference, |(n, _)| n);
+    match without_digest.rfind(':') {
+        Some(i) if !without_digest[i + 1..].contains('/') => {
+            (&without_digest[..i], Some(&without_digest[i + 1..]))
+        }
+        _ => (without_digest, None),
+    }
+}
+
+/// Whether a reference is pinned by a sha256 digest (`…@sha256:` and 64 lowercase hex digits).
+pub fn is_pinned(reference: &str) -> bool {
+    reference.rsplit_once("@sha256:").is_some_and(|(_, h)| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Check an image prefix, `HOST[:PORT][/PATH]` (a stack file's `registry`, a `--registry` flag): the host as
+/// references allow it (a domain, an IP address, `localhost`, with an optional port), then lowercase path
+/// components; no scheme, no empty component, no trailing `/`.
+///
+/// # Errors
+///
+/// What is wrong, naming the part.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("is empty".into());
+    }
+    if prefix.contains("://") {
+        return Err("has a scheme; write the host without `http://` or `https://`".into());
+    }
+    let mut parts = prefix.split('/');
+    let host = parts.next().unwrap_or_default();
+    if !valid_domain(host) {
+        return Err(format!(
+            "`{host}` is not a registry host (a domain or IP address with an optional port)"
+        ));
+    }
+    for c in parts {
+        if c.is_empty() {
+            return Err("has an empty path component (`//` or a trailing `/`)".into());
+        }
+        if !valid_path_component(c) {
+            return Err(format!(
+                "path component `{c}` is not valid in a repository name (lowercase letters, digits, and `.`, `_`, `__` or `-` between them)"
+            ));
+        }
+    }
+    if prefix.len() > NAME_TOTAL_LENGTH_MAX {
+        return Err(format!("is longer than {NAME_TOTAL_LENGTH_MAX} characters"));
+    }
+    Ok(())
+}
+
 /// distribution's `splitDockerDomain`.
 fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.find('/') {
@@ -505,5 +563,35 @@ mod tests {
         p("a__b/c.d/e-f/g--h");
         p(&format!("nginx:{}", "t".repeat(128)));
         p("a_b:_x.y-z");
+    }
+
+    #[test]
+    fn tags_pins_and_prefixes() {
+        assert_eq!(
+            split_tag("reg:5000/a/b:v1@sha256:x"),
+            ("reg:5000/a/b", Some("v1"))
+        );
+        assert_eq!(split_tag("reg:5000/a/b"), ("reg:5000/a/b", None));
+        let pinned = format!("r/a@sha256:{}", "0".repeat(64));
+        assert!(is_pinned(&pinned) && !is_pinned("r/a:v1") && !is_pinned("r/a@sha256:XYZ"));
+        for ok in [
+            "registry.example.com/shop",
+            "127.0.0.1:5000",
+            "localhost:5000/team/x",
+            "shop",
+        ] {
+            assert_eq!(check_prefix(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "https://r.example/x",
+            "r.example/",
+            "r.example//x",
+            "r.example/Shop",
+            "/x",
+            "r.example:port",
+        ] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
     }
 }

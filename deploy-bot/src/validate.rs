@@ -139,23 +139,17 @@ pub struct StackSet {
     pub services: Vec<String>,
 }
 
-/// Is `image` pinned by a sha256 digest?
+/// Is `image` pinned by a sha256 digest? (The rule every tool shares: `microplatform_common::reference`.)
 pub fn is_pinned(image: &str) -> bool {
-    image.rsplit_once("@sha256:").is_some_and(|(_, h)| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    microplatform_common::reference::is_pinned(image)
 }
 
-/// The registry host of an image reference (`docker.io` when none is named).
-pub fn registry_of(image: &str) -> &str {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first
-        }
-        _ => "docker.io",
-    }
+/// The registry host of an image reference as docker normalises it (`docker.io` when none is named); `None`
+/// when `image` is not a valid reference.
+pub fn registry_of(image: &str) -> Option<String> {
+    microplatform_common::reference::Reference::parse(image)
+        .ok()
+        .map(|r| r.registry().to_string())
 }
 
 fn check_image(image: &str, policy: &Policy, what: &str, problems: &mut Vec<String>) {
@@ -164,8 +158,17 @@ fn check_image(image: &str, policy: &Policy, what: &str, problems: &mut Vec<Stri
             "{what}: image {image:?} is not pinned by digest (@sha256:...)"
         ));
     }
+    let Some(reg) = registry_of(image) else {
+        let why = microplatform_common::reference::Reference::parse(image)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        problems.push(format!(
+            "{what}: image {image:?} is not a valid image reference: {why}"
+        ));
+        return;
+    };
     if !policy.allowed_registries.is_empty() {
-        let reg = registry_of(image);
         let ok = policy.allowed_registries.iter().any(|a| {
             let a = a.trim_end_matches('/');
             reg == a || image.starts_with(&format!("{a}/"))
@@ -453,8 +456,12 @@ mod tests {
     fn pinned_and_registry() {
         assert!(is_pinned(&format!("r.io/a@{D}")));
         assert!(!is_pinned("r.io/a:1"));
-        assert_eq!(registry_of("127.0.0.1:5000/x/y"), "127.0.0.1:5000");
-        assert_eq!(registry_of("busybox"), "docker.io");
+        assert_eq!(
+            registry_of("127.0.0.1:5000/x/y").as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(registry_of("busybox").as_deref(), Some("docker.io"));
+        assert_eq!(registry_of("Not A Reference"), None);
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manifests(r) => {
             resolve::check_tag(&r.tag)?;
             let mut s = load(cli.stack.as_ref())?;
-            plan::apply_registry(&mut s, r.registry.as_deref());
+            plan::apply_registry(&mut s, r.registry.as_deref())?;
             let env = resolve::resolve(&s, &r.target.env, &r.target.branch)?;
             let result = if let Some(dir) = &r.out_dir {
                 let docs = manifests::documents(&env, &r.tag);
@@ -76,7 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compose(c) => {
             resolve::check_tag(&c.tag)?;
             let mut s = load(cli.stack.as_ref())?;
-            plan::apply_registry(&mut s, c.registry.as_deref());
+            plan::apply_registry(&mut s, c.registry.as_deref())?;
             let env = resolve::resolve(&s, &c.target.env, &c.target.branch)?;
             let mode = match c.endpoint_mode {
                 EndpointArg::Dnsrr => compose::EndpointMode::Dnsrr,
@@ -191,7 +191,7 @@ fn step_options(r: &RunArgs, stack: Option<&Stack>, env: &str) -> anyhow::Result
 
 fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
     let mut s = load(stack)?;
-    plan::apply_registry(&mut s, p.registry.as_deref());
+    plan::apply_registry(&mut s, p.registry.as_deref())?;
     let jobs = match &p.schedule {
         None => None,
         Some(path) => {
@@ -232,7 +232,7 @@ fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()>
         None => None,
     };
     if let Some(s) = stack.as_mut() {
-        plan::apply_registry(s, w.registry.as_deref());
+        plan::apply_registry(s, w.registry.as_deref())?;
     }
     let text = io::read_stdin().context("reading monobuild's JSON from stdin")?;
     let sched = schedule::parse(&text)?;

@@ -55,8 +55,20 @@ pub fn registry(stack_registry: &str, stack_name: &str, over: Option<&str>) -> S
 }
 
 /// Apply a registry override to a loaded stack (every later rendering uses it).
-pub fn apply_registry(stack: &mut Stack, over: Option<&str>) {
+///
+/// # Errors
+///
+/// `--registry` that is not an image prefix (`HOST[:PORT][/PATH]`, the rule of
+/// `microplatform_common::reference::check_prefix`): a usage error.
+pub fn apply_registry(stack: &mut Stack, over: Option<&str>) -> Result<()> {
+    if let Some(o) = over {
+        microplatform_common::reference::check_prefix(o).map_err(|why| Error::Usage {
+            option: "--registry",
+            message: format!("`{o}` {why}"),
+        })?;
+    }
     stack.file.registry = registry(&stack.file.registry, &stack.file.name, over);
+    Ok(())
 }
 
 /// What a job does.

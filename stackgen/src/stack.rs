@@ -564,22 +564,13 @@ impl Validator<'_> {
     }
 
     fn registry(&self, r: &str) -> Result<()> {
-        let ok = !r.is_empty()
-            && !r.contains("://")
-            && !r.ends_with('/')
-            && !r.starts_with('/')
-            && !r.contains("//")
-            && r.bytes().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'/' | b':')
-            });
-        if ok {
-            Ok(())
-        } else {
-            Err(self.err(
+        // The image prefix rule every tool shares (`microplatform_common::reference::check_prefix`).
+        microplatform_common::reference::check_prefix(r).map_err(|why| {
+            self.err(
                 "registry",
-                format!("`{r}` is not a registry host with an optional path (no scheme, no trailing `/`)"),
-            ))
-        }
+                format!("`{r}` is not a registry host with an optional path: {why}"),
+            )
+        })
     }
 
     fn port_number(&self, key: &str, p: u32) -> Result<()> {
