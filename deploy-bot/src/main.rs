@@ -311,79 +311,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn notify(n: cli::NotifyArgs) -> anyhow::Result<()> {
-    use deploy_bot::notify::{self, NotifyOptions, NotifyResult, StackState, Watch};
-    let start = std::time::Instant::now();
-    if let Some(ns) = &n.namespace {
-        deploy_bot::names::check_namespace(ns)?;
-    }
-    let secret = notify::read_secret(n.secret_file.as_deref())?;
-    if n.wait.is_some() && n.compose.is_none() && !n.removed {
-        return Err(Error::Usage(
-            "--wait needs --compose FILE (the images the stack must run) or --removed".into(),
-        )
-        .into());
-    }
-    let docker_cli = n.docker.clone().unwrap_or_else(|| "docker".into());
-    let watch = match (&n.compose, &n.namespace) {
-        (Some(c), Some(ns)) if n.wait.is_some() => Some(Watch {
-            docker: docker_cli.clone(),
-            namespace: ns.clone(),
-            services: notify::expected(c)?,
-        }),
-        _ => None,
-    };
-    let mut result = NotifyResult {
-        schema_version: 1,
-        sent: false,
-        delivery: None,
-        status: None,
-        commit: n.commit.clone(),
-        applied: None,
-        images: match &n.compose {
-            Some(c) => Some(
-                notify::expected(c)?
-                    .into_iter()
-                    .map(|e| (e.name, e.image))
-                    .collect(),
-            ),
-            None => None,
-        },
-        seconds: 0.0,
-    };
-    let already = match (&watch, &n.namespace, n.if_needed) {
-        (Some(w), _, true) => {
-            notify::stack_state(&w.docker, &w.namespace, &w.services).await? == StackState::Applied
-        }
-        (None, Some(ns), true) if n.removed => {
-            notify::stack_services(&docker_cli, ns).await?.is_empty()
-        }
-        _ => false,
-    };
-    if already {
-        result.applied = Some(true);
-    } else {
-        let opts = NotifyOptions {
-            agent_url: n.agent_url.clone(),
-            path: n.path.clone(),
-            repo: n.repo.clone(),
-            branch: n.branch.clone(),
-            commit: n.commit.clone(),
-            secret,
+    use deploy_bot::notify::{self, NotifyOptions, NotifyRun};
+    let run = NotifyRun {
+        send: NotifyOptions {
+            agent_url: n.agent_url,
+            path: n.path,
+            repo: n.repo,
+            branch: n.branch,
+            commit: n.commit,
+            secret: notify::read_secret(n.secret_file.as_deref())?,
             timeout: std::time::Duration::from_secs(30),
-        };
-        let (delivery, status) = notify::send(&opts).await?;
-        result.sent = true;
-        result.delivery = Some(delivery);
-        result.status = Some(status);
-        if let (Some(w), Some(secs)) = (&watch, n.wait) {
-            notify::wait_applied(w, std::time::Duration::from_secs(secs)).await?;
-            result.applied = Some(true);
-        } else if let (Some(ns), Some(secs), true) = (&n.namespace, n.wait, n.removed) {
-            notify::wait_removed(&docker_cli, ns, std::time::Duration::from_secs(secs)).await?;
-            result.applied = Some(true);
-        }
-    }
-    result.seconds = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        },
+        wait: n.wait.map(std::time::Duration::from_secs),
+        compose: n.compose,
+        removed: n.removed,
+        namespace: n.namespace,
+        if_needed: n.if_needed,
+        docker: n.docker.unwrap_or_else(|| "docker".into()),
+    };
+    let result = notify::run(&run).await?;
     microplatform_common::io::write_json_stdout(&result).context("writing stdout")?;
     Ok(())
 }

@@ -380,3 +380,83 @@ mod tests {
         assert_eq!(parsed.after, "abc");
     }
 }
+
+/// A whole `deploy-bot notify`: what to send, and what to wait for.
+#[derive(Debug, Clone)]
+pub struct NotifyRun {
+    /// The webhook.
+    pub send: NotifyOptions,
+    /// Wait at most this long until the stack runs the images of `compose` (or, with `removed`, has no services).
+    pub wait: Option<Duration>,
+    /// The compose file whose services and images the stack must run.
+    pub compose: Option<PathBuf>,
+    /// The namespace was torn down: wait until the stack has no services.
+    pub removed: bool,
+    /// The swarm stack name.
+    pub namespace: Option<String>,
+    /// Send nothing when the stack already is as wanted (needs `wait`).
+    pub if_needed: bool,
+    /// The docker CLI.
+    pub docker: PathBuf,
+}
+
+/// Send the webhook (unless `if_needed` finds nothing to do), then wait as asked.
+///
+/// # Errors
+///
+/// A bad namespace, `wait` without `compose` or `removed` (usage), an unreadable compose file, the agent's
+/// refusal, or a stack that does not get there in time.
+pub async fn run(r: &NotifyRun) -> Result<NotifyResult> {
+    let start = Instant::now();
+    if let Some(ns) = &r.namespace {
+        crate::names::check_namespace(ns)?;
+    }
+    if r.wait.is_some() && r.compose.is_none() && !r.removed {
+        return Err(Error::Usage(
+            "--wait needs --compose FILE (the images the stack must run) or --removed".into(),
+        ));
+    }
+    let expected = r.compose.as_deref().map(expected).transpose()?;
+    let watch = match (&expected, &r.namespace) {
+        (Some(services), Some(ns)) if r.wait.is_some() => Some(Watch {
+            docker: r.docker.clone(),
+            namespace: ns.clone(),
+            services: services.clone(),
+        }),
+        _ => None,
+    };
+    let mut result = NotifyResult {
+        schema_version: 1,
+        sent: false,
+        delivery: None,
+        status: None,
+        commit: r.send.commit.clone(),
+        applied: None,
+        images: expected.map(|e| e.into_iter().map(|e| (e.name, e.image)).collect()),
+        seconds: 0.0,
+    };
+    let already = match (&watch, &r.namespace, r.if_needed) {
+        (Some(w), _, true) => {
+            stack_state(&w.docker, &w.namespace, &w.services).await? == StackState::Applied
+        }
+        (None, Some(ns), true) if r.removed => stack_services(&r.docker, ns).await?.is_empty(),
+        _ => false,
+    };
+    if already {
+        result.applied = Some(true);
+    } else {
+        let (delivery, status) = send(&r.send).await?;
+        result.sent = true;
+        result.delivery = Some(delivery);
+        result.status = Some(status);
+        if let (Some(w), Some(wait)) = (&watch, r.wait) {
+            wait_applied(w, wait).await?;
+            result.applied = Some(true);
+        } else if let (Some(ns), Some(wait), true) = (&r.namespace, r.wait, r.removed) {
+            wait_removed(&r.docker, ns, wait).await?;
+            result.applied = Some(true);
+        }
+    }
+    result.seconds = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    Ok(result)
+}

@@ -150,28 +150,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The step options of a run of `env`: a release-candidate environment (after the first of
-/// `promotion`) promotes instead of resolving, which needs `--rc-registry`; an `auto` gate
-/// commits straight to the cluster branch.
+/// The step options of a run of `env`: the flags, then the environment's rules (see
+/// [`StepOptions::for_environment`]).
 fn step_options(r: &RunArgs, stack: Option<&Stack>, env: &str) -> anyhow::Result<StepOptions> {
-    let release_candidate = stack.is_some_and(|s| s.is_release_candidate(env));
-    if release_candidate && r.rc_registry.as_deref().unwrap_or_default().is_empty() {
-        return Err(stackgen::Error::Usage {
-            option: "--rc-registry",
-            message: format!(
-                "environment `{env}` deploys release candidates (it follows `{}` in the stack's `promotion`): name the release-candidate registry",
-                stack.map(|s| s.file.promotion[0].clone()).unwrap_or_default()
-            ),
-        }
-        .into());
-    }
-    let direct = stack
-        .and_then(|s| s.file.environments.get(env))
-        .and_then(|e| e.gate)
-        == Some(stackgen::stack::Gate::Auto);
-    Ok(StepOptions {
-        release_candidate,
-        direct,
+    let flags = StepOptions {
         build_args: r.build_args.clone(),
         component_context: matches!(r.context, ContextArg::Component),
         insecure_registry: r.insecure_registry.clone(),
@@ -186,7 +168,9 @@ fn step_options(r: &RunArgs, stack: Option<&Stack>, env: &str) -> anyhow::Result
         }
         .into(),
         stack_file: "stack.yaml".into(),
-    })
+        ..StepOptions::default()
+    };
+    Ok(flags.for_environment(stack, env, r.rc_registry.as_deref().unwrap_or_default())?)
 }
 
 fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {

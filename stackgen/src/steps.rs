@@ -163,6 +163,40 @@ pub struct StepOptions {
     pub direct: bool,
 }
 
+impl StepOptions {
+    /// These options for a run of `env`: a release-candidate environment (after the first of the stack's
+    /// `promotion`) promotes instead of resolving, which needs an `rc_registry`; an `auto` gate commits straight
+    /// to the cluster branch. Without a stack file neither applies.
+    ///
+    /// # Errors
+    ///
+    /// A release-candidate environment without `rc_registry` (usage: `--rc-registry`).
+    pub fn for_environment(
+        mut self,
+        stack: Option<&crate::stack::Stack>,
+        env: &str,
+        rc_registry: &str,
+    ) -> crate::error::Result<Self> {
+        self.release_candidate = stack.is_some_and(|s| s.is_release_candidate(env));
+        if self.release_candidate && rc_registry.is_empty() {
+            return Err(crate::Error::Usage {
+                option: "--rc-registry",
+                message: format!(
+                    "environment `{env}` deploys release candidates (it follows `{}` in the stack's `promotion`): name the release-candidate registry",
+                    stack
+                        .map(|s| s.file.promotion[0].clone())
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        self.direct = stack
+            .and_then(|s| s.file.environments.get(env))
+            .and_then(|e| e.gate)
+            == Some(crate::stack::Gate::Auto);
+        Ok(self)
+    }
+}
+
 /// What changed and the build schedule: `monobuild diff`. On the base branch itself (a merge to main) against the first parent.
 pub fn diff(on_base_branch: bool) -> Step {
     let mut argv = vec![lit("monobuild"), lit("diff"), lit("--format"), lit("json")];
