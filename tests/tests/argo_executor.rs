@@ -35,7 +35,8 @@ fn shims(dir: &Path, tools_dir: &str, log: &str) {
         std::fs::write(
             &p,
             format!(
-                "#!/bin/sh\n{{ printf '%s' '{t}'; for a in \"$@\"; do printf '\\037%s' \"$a\"; done; printf '\\n'; }} >> {log}\nexec {tools_dir}/{t} \"$@\"\n"
+                // One line, one write: builds of a stage run at the same time.
+                "#!/bin/sh\nus=$(printf '\\037'); line='{t}'\nfor a in \"$@\"; do line=\"$line$us$a\"; done\nprintf '%s\\n' \"$line\" >> {log}\nexec {tools_dir}/{t} \"$@\"\n"
             ),
         )
         .expect("shim");
@@ -66,8 +67,10 @@ fn commands(log: &Path, replace: &[(&str, &str)]) -> Vec<String> {
             // Orchestration aside: the local driver's plan/workflow calls, its
             // merge of the deploy branch (the forge's merge button), its webhook
             // to the local agent and its smoke calls against the local platform's
-            // ingress (on Kubernetes the agent applies on its own).
-            !(f[0] == "stackgen" && (f.contains(&"plan") || f.contains(&"workflow"))
+            // ingress (on Kubernetes the agent applies on its own), and its run
+            // record (`stackgen summary`; on Argo the Workflow's status is the record).
+            !(f[0] == "stackgen"
+                && (f.contains(&"plan") || f.contains(&"workflow") || f.contains(&"summary"))
                 || f[0] == "deploy-bot"
                     && matches!(f.get(1), Some(&"notify" | &"smoke" | &"merge")))
         })
