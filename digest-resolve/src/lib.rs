@@ -88,65 +88,140 @@ pub fn pinned_text(written: &str, r: &Reference, digest: &str, drop_tag: bool) -
 }
 
 /// Run the tool. On failure, every error found (all failing images).
+///
+/// The stages, each a function: [`Setup::new`] (flags, inputs, lock), [`read_inputs`],
+/// [`plan`] (parse, find the images, decide per occurrence), [`resolve_unique`] (each
+/// unique reference once, from the registry or the lock), promotion
+/// ([`promote::run_step`]), [`splice_plan`] (the new text of every image value and the
+/// report and lock entries) and [`write`] (report, lock, then the files or stdout,
+/// all-or-nothing).
 pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
-    let rules = opts
-        .image_path
-        .iter()
-        .map(|r| ImagePath::parse(r).map_err(Error::Usage))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| vec![e])?;
-    let platform = opts
-        .platform
-        .as_deref()
-        .map(Platform::parse)
-        .transpose()
-        .map_err(|e| vec![Error::Usage(e)])?;
-    let files = input::expand(&opts.inputs).map_err(|e| vec![e])?;
-    if opts.in_place && files.iter().any(Option::is_none) {
-        return Err(vec![Error::Usage(
-            "--in-place needs files or directories, not stdin".into(),
-        )]);
-    }
-    let lock = match &opts.lock {
-        Some(p) => {
-            let l = Lock::read(p).map_err(|e| vec![e])?;
-            let want = platform.as_ref().map(ToString::to_string);
-            if l.platform != want {
-                return Err(vec![Error::Usage(format!(
-                    "lock {} is for platform {}, not {}",
-                    p.display(),
-                    l.platform.as_deref().unwrap_or("(tag default)"),
-                    want.as_deref().unwrap_or("(tag default)")
-                ))]);
-            }
-            Some(l)
-        }
-        None => None,
-    };
-
+    let setup = Setup::new(opts)?;
     let mut errors = Vec::new();
+    let inputs = read_inputs(&setup.files, opts, &mut errors);
+    let occurrences = plan(&inputs, &setup.rules, &mut errors);
+    if opts.list {
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        return write_listing(&occurrences).map(|()| Outcome { changed: false });
+    }
+    let resolved = resolve_unique(
+        opts,
+        &occurrences,
+        setup.lock.as_ref(),
+        setup.platform.as_ref(),
+    )?;
+    // --promote-to: copy the images before anything is written (not at all when
+    // errors were found).
+    let promotion = promote::run_step(opts, &occurrences, &resolved, &errors)?;
+    let edits = splice_plan(
+        opts,
+        &occurrences,
+        &resolved,
+        promotion.as_ref(),
+        setup.lock.is_some(),
+        inputs.len(),
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    write(
+        opts,
+        &inputs,
+        edits,
+        promotion.as_ref(),
+        setup.platform.as_ref(),
+    )
+}
+
+/// What the flags name, checked before anything is read.
+struct Setup {
+    rules: Vec<ImagePath>,
+    platform: Option<Platform>,
+    files: Vec<Option<PathBuf>>,
+    lock: Option<Lock>,
+}
+
+impl Setup {
+    fn new(opts: &Options) -> Result<Self, Vec<Error>> {
+        let rules = opts
+            .image_path
+            .iter()
+            .map(|r| ImagePath::parse(r).map_err(Error::Usage))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| vec![e])?;
+        let platform = opts
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .map_err(|e| vec![Error::Usage(e)])?;
+        let files = input::expand(&opts.inputs).map_err(|e| vec![e])?;
+        if opts.in_place && files.iter().any(Option::is_none) {
+            return Err(vec![Error::Usage(
+                "--in-place needs files or directories, not stdin".into(),
+            )]);
+        }
+        let lock = match &opts.lock {
+            Some(p) => {
+                let l = Lock::read(p).map_err(|e| vec![e])?;
+                let want = platform.as_ref().map(ToString::to_string);
+                if l.platform != want {
+                    return Err(vec![Error::Usage(format!(
+                        "lock {} is for platform {}, not {}",
+                        p.display(),
+                        l.platform.as_deref().unwrap_or("(tag default)"),
+                        want.as_deref().unwrap_or("(tag default)")
+                    ))]);
+                }
+                Some(l)
+            }
+            None => None,
+        };
+
+        Ok(Self {
+            rules,
+            platform,
+            files,
+            lock,
+        })
+    }
+}
+
+/// Read every input; unreadable ones become errors (the others are still checked).
+fn read_inputs(
+    files: &[Option<PathBuf>],
+    opts: &Options,
+    errors: &mut Vec<Error>,
+) -> Vec<input::Input> {
     let mut inputs = Vec::new();
-    for f in &files {
+    for f in files {
         match input::read(f.as_deref(), opts.format) {
             Ok(i) => inputs.push(i),
             Err(e) => errors.push(e),
         }
     }
+    inputs
+}
 
-    // Parse and locate.
-    let interest = locate::interest(&rules);
+/// Parse the inputs (a few workers; a big YAML stream is itself split into pieces parsed in parallel), find
+/// every image value, and decide per occurrence: skip (a template), pinned, resolve, or failed (recorded).
+fn plan(inputs: &[input::Input], rules: &[ImagePath], errors: &mut Vec<Error>) -> Vec<Occurrence> {
+    let interest = locate::interest(rules);
     // Files are parsed by a few workers (a big YAML stream is itself split
     // into pieces parsed in parallel).
     let parse_one = |inp: &input::Input| {
         if inp.json {
             doc::parse_json(&inp.text).map(|docs| {
                 docs.iter()
-                    .map(|d| (d.index, locate::find_images(d, &rules)))
+                    .map(|d| (d.index, locate::find_images(d, rules)))
                     .collect::<Vec<_>>()
             })
         } else {
             doc::scan_yaml(&inp.text, Some(&interest), |d| {
-                locate::find_images(d, &rules)
+                locate::find_images(d, rules)
             })
         }
     };
@@ -251,16 +326,19 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
         }
     }
 
-    if opts.list {
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        return write_listing(&occurrences).map(|()| Outcome { changed: false });
-    }
+    occurrences
+}
 
-    // Resolve each unique reference once.
+/// The resolved digest of each unique reference to resolve (and, with `--verify-pinned`, of the pinned ones):
+/// from the lock when one is given, else from the registries.
+fn resolve_unique(
+    opts: &Options,
+    occurrences: &[Occurrence],
+    lock: Option<&Lock>,
+    platform: Option<&Platform>,
+) -> Result<HashMap<String, Result<String, resolve::Failure>>, Vec<Error>> {
     let mut to_resolve: BTreeMap<String, Reference> = BTreeMap::new();
-    for o in &occurrences {
+    for o in occurrences {
         match &o.plan {
             Plan::Resolve(p) | Plan::Pinned(p)
                 if (opts.verify_pinned || matches!(o.plan, Plan::Resolve(_)))
@@ -271,7 +349,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
             _ => {}
         }
     }
-    let resolved: HashMap<String, Result<String, resolve::Failure>> = match &lock {
+    let resolved: HashMap<String, Result<String, resolve::Failure>> = match lock {
         Some(l) => {
             let (pinned, tagged): (Vec<_>, Vec<_>) =
                 to_resolve.into_values().partition(|r| r.digest().is_some());
@@ -293,26 +371,45 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
             m
         }
         None if to_resolve.is_empty() => HashMap::new(),
-        None => resolve::resolve_all(opts, to_resolve.into_values().collect(), platform.as_ref())
+        None => resolve::resolve_all(opts, to_resolve.into_values().collect(), platform)
             .map_err(|e| vec![e])?,
     };
 
-    // --promote-to: copy the images before anything is written (not at all when
-    // errors were found).
-    let promotion = promote::run_step(opts, &occurrences, &resolved, &errors)?;
+    Ok(resolved)
+}
+
+/// The edits of a run: per input, the spans to replace and their new text; the report, the lock, and what
+/// `--check` prints.
+struct Edits {
+    edits: Vec<Vec<Edit>>,
+    report: Vec<ReportEntry>,
+    lock_out: BTreeMap<String, String>,
+    changed_lines: Vec<String>,
+    changed: bool,
+}
+
+/// Decide the new text of every image value: pinned in place, or its release candidate when promoted.
+/// Failures are added to `errors`.
+fn splice_plan(
+    opts: &Options,
+    occurrences: &[Occurrence],
+    resolved: &HashMap<String, Result<String, resolve::Failure>>,
+    promotion: Option<&promote::Outcome>,
+    from_lock: bool,
+    n_inputs: usize,
+    errors: &mut Vec<Error>,
+) -> Edits {
     // The text written for a reference: its release-candidate location when
     // promoted, else the reference pinned in place.
-    let promoted = |key: &str| promotion.as_ref().and_then(|(m, _)| m.get(key));
-
-    // Plan the edits.
+    let promoted = |key: &str| promotion.and_then(|(m, _)| m.get(key));
     let mut report = Vec::new();
     let mut lock_out: BTreeMap<String, String> = BTreeMap::new();
-    let mut edits: Vec<Vec<Edit>> = vec![Vec::new(); inputs.len()];
+    let mut edits: Vec<Vec<Edit>> = vec![Vec::new(); n_inputs];
     let mut changed_lines = Vec::new();
     let mut changed = false;
     let want_report = opts.report.is_some();
     let mut new_texts: HashMap<&str, Rc<str>> = HashMap::new();
-    for o in &occurrences {
+    for o in occurrences {
         let original = &o.scalar.value;
         let entry = |reference: Option<String>,
                      resolved: String,
@@ -398,7 +495,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
                     if !want_report {
                         continue;
                     }
-                    let source = if lock.is_some() {
+                    let source = if from_lock {
                         Source::Lock
                     } else {
                         Source::Registry
@@ -420,15 +517,35 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
             },
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    Edits {
+        edits,
+        report,
+        lock_out,
+        changed_lines,
+        changed,
     }
+}
 
-    // Produce outputs.
+/// Write the outputs: the promote report, the report, the lock, then (unless `--check`) the files in place
+/// (all or nothing) or the stream on stdout.
+fn write(
+    opts: &Options,
+    inputs: &[input::Input],
+    planned: Edits,
+    promotion: Option<&promote::Outcome>,
+    platform: Option<&Platform>,
+) -> Result<Outcome, Vec<Error>> {
+    let Edits {
+        mut edits,
+        report,
+        lock_out,
+        changed_lines,
+        changed,
+    } = planned;
     for e in &mut edits {
         sort_edits(e);
     }
-    if let (Some(path), Some((_, r))) = (&opts.promote_report, &promotion) {
+    if let (Some(path), Some((_, r))) = (&opts.promote_report, promotion) {
         let mut bytes = serde_json::to_vec_pretty(r).expect("promote report serialises");
         bytes.push(b'\n');
         write_side_output(path, &bytes).map_err(|e| vec![e])?;
@@ -436,7 +553,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
     if let Some(path) = &opts.report {
         let r = Report {
             schema_version: SCHEMA_VERSION,
-            platform: platform.as_ref().map(ToString::to_string),
+            platform: platform.map(ToString::to_string),
             images: report,
         };
         let mut bytes = serde_json::to_vec_pretty(&r).expect("report serialises");
@@ -446,7 +563,7 @@ pub fn run(opts: &Options) -> Result<Outcome, Vec<Error>> {
     if let Some(path) = &opts.lock_output {
         let l = Lock {
             schema_version: SCHEMA_VERSION,
-            platform: platform.as_ref().map(ToString::to_string),
+            platform: platform.map(ToString::to_string),
             images: lock_out,
         };
         let mut bytes = serde_json::to_vec_pretty(&l).expect("lock serialises");

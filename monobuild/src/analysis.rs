@@ -650,198 +650,34 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
                 _ => manifest_glob.is_match(path),
             }
     };
-    let (graph, warnings, state, diff) = std::thread::scope(|scope| -> Result<_> {
-        let diff_thread = match (&repo, git_source) {
-            (Some(info), true) => {
-                Some(scope.spawn(|| git_changes(inputs, info, &git, source, &config)))
-            }
-            _ => None,
-        };
-        let mut state = match &repo {
-            Some(info) if worktree => {
-                let index = git.worktree_index(&info.index)?;
-                State::Git(Box::new(load_git(
-                    &git,
-                    info,
-                    Some(&index),
-                    &want,
-                    fetch_manifests,
-                )?))
-            }
-            Some(info) => {
-                // The committed state: the index, when it holds exactly HEAD's tree (the tree id
-                // computed from it equals HEAD's, checked in parallel), else a temporary index
-                // read from HEAD.
-                let loaded = load_git(&git, info, None, &want, fetch_manifests)?;
-                let computed = loaded.root.map(|id| id.to_string());
-                if computed == info.head_tree && !loaded.snapshot.has_conflicts() {
-                    State::Git(Box::new(loaded))
-                } else {
-                    drop(loaded);
-                    tracing::debug!(
-                        "the index differs from HEAD: reading HEAD through a temporary index"
-                    );
-                    let head = git.commit_of("HEAD")?.ok_or(Error::NoCommits)?;
-                    let index = git.commit_index(&head)?;
-                    State::Git(Box::new(load_git(
-                        &git,
-                        info,
-                        Some(&index),
-                        &want,
-                        fetch_manifests,
-                    )?))
-                }
-            }
-            None => State::Walked(walk(&inputs.root)?),
-        };
-        tracing::debug!("files listed after {:?}", started.elapsed());
-        let manifests = read_manifests(inputs, &mut state, &glob)?;
-        tracing::debug!(
-            "{} manifests read after {:?}",
-            manifests.len(),
-            started.elapsed()
-        );
-        let (graph, warnings) = Graph::build(manifests, inputs.allow_unknown)?;
-        graph.check_strong_cycles()?;
-        tracing::debug!(
-            "graph of {} edges checked after {:?}",
-            graph.edge_count(),
-            started.elapsed()
-        );
-        let diff = match diff_thread {
-            Some(handle) => handle.join().expect("git diff thread panicked")?,
-            None => DiffResult {
-                changes: match source {
-                    Source::Paths(paths) => paths
-                        .iter()
-                        .map(|p| Change {
-                            path: p.clone(),
-                            status: Status::Modified,
-                            old_path: None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                },
-                base: None,
-                head: None,
-                full_rebuild: None,
-            },
-        };
-        tracing::debug!(
-            "{} changes after {:?}",
-            diff.changes.len(),
-            started.elapsed()
-        );
-        Ok((graph, warnings, state, diff))
-    })?;
-    let n = graph.len();
-
-    // Changed files to components.
-    let mut changed = vec![false; n];
-    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); n];
-    let mut file_reasons = vec![0usize; n];
-    let mut causes: Vec<Option<Cause>> = vec![None; n];
-    let mut file_changes = Vec::with_capacity(diff.changes.len());
-    let mut deleted_components = Vec::new();
-    let mut global_changes = Vec::new();
-    for (ci, change) in diff.changes.into_iter().enumerate() {
-        let ignored = config.ignore.is_match(&change.path)
-            && change
-                .old_path
-                .as_deref()
-                .is_none_or(|o| config.ignore.is_match(o));
-        let global = !ignored
-            && (config.global.is_match(&change.path)
-                || change
-                    .old_path
-                    .as_deref()
-                    .is_some_and(|o| config.global.is_match(o)));
-        let mut components = Vec::new();
-        if !ignored {
-            components = graph.owners(&change.path);
-            if let Some(old) = &change.old_path {
-                components.extend(graph.owners(old));
-                components.sort_unstable();
-                components.dedup();
-            }
-        }
-        // A manifest that went away (deleted, or renamed from) is a deleted component.
-        if inputs.file.is_none() {
-            let gone = match change.status {
-                Status::Deleted => Some(change.path.as_str()),
-                Status::Renamed => change.old_path.as_deref(),
-                _ => None,
-            };
-            if let Some(p) = gone
-                && manifest_glob.is_match(p)
-            {
-                let c = manifest::component_of_manifest(p);
-                if !graph.index.contains_key(&c) {
-                    deleted_components.push(c);
-                }
-            }
-        }
-        let reason = match (&change.status, &change.old_path) {
-            (Status::Renamed, Some(old)) => format!("renamed: {old} -> {}", change.path),
-            (Status::Copied, Some(old)) => format!("copied: {old} -> {}", change.path),
-            (Status::Added, _) => format!("added: {}", change.path),
-            (Status::Deleted, _) => format!("deleted: {}", change.path),
-            _ => format!("changed: {}", change.path),
-        };
-        for &c in &components {
-            changed[c] = true;
-            causes[c].get_or_insert(Cause::File(ci));
-            file_reasons[c] += 1;
-            if file_reasons[c] <= MAX_FILE_REASONS {
-                reasons[c].push(reason.clone());
-            }
-        }
-        if global {
-            global_changes.push(ci);
-        }
-        file_changes.push(FileChange {
-            change,
-            components,
-            global,
-            ignored,
-        });
-    }
-    // With -f, the graph lives in one file: when it changed, mark the components whose edges changed.
+    let loaded = Load {
+        inputs,
+        source,
+        repo: repo.as_ref(),
+        git: &git,
+        config: &config,
+        glob: &glob,
+        want: &want,
+        fetch_manifests,
+        git_source,
+        worktree,
+        started,
+    };
+    let (graph, warnings, state, diff) = loaded.run()?;
+    let mut impact = map_changes(inputs, &config, &graph, &manifest_glob, diff.changes);
     if let (Some(file), Some(base)) = (&inputs.file, &diff.base) {
-        let rel = file.to_string_lossy();
-        let rel = rel.strip_prefix("./").unwrap_or(&rel);
-        if file_changes
-            .iter()
-            .any(|f| f.change.path == rel || f.change.old_path.as_deref() == Some(rel))
-        {
-            let old = git
-                .show(&base.commit, rel)?
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .and_then(|text| manifest::parse_full(rel, &text).ok())
-                .unwrap_or_default();
-            let old: std::collections::HashMap<&str, Vec<(&str, bool)>> = old
-                .iter()
-                .map(|m| {
-                    let mut deps: Vec<(&str, bool)> =
-                        m.deps.iter().map(|d| (d.name.as_str(), d.strong)).collect();
-                    deps.sort_unstable();
-                    deps.dedup();
-                    (m.component.as_str(), deps)
-                })
-                .collect();
-            for c in 0..n {
-                let now: Vec<(&str, bool)> = graph.deps[c]
-                    .iter()
-                    .map(|e| (graph.names[e.to].as_str(), e.strong))
-                    .collect();
-                if old.get(graph.names[c].as_str()) != Some(&now) {
-                    changed[c] = true;
-                    causes[c].get_or_insert(Cause::Graph);
-                    reasons[c].push(format!("dependencies changed in {rel}"));
-                }
-            }
-        }
+        graph_file_changes(&git, file, &base.commit, &graph, &mut impact)?;
     }
+    let Impact {
+        mut changed,
+        mut reasons,
+        file_reasons,
+        mut causes,
+        file_changes,
+        mut deleted_components,
+        global_changes,
+    } = impact;
+    let n = graph.len();
     for (c, &count) in file_reasons.iter().enumerate() {
         if count > MAX_FILE_REASONS {
             reasons[c].push(format!(
@@ -913,6 +749,271 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         warnings,
         snapshot,
     ))
+}
+
+/// The first stage of an analysis: the files (of git's index, a snapshot of the working tree, or a walk), the
+/// manifests and the checked graph, with the git diff computed on a second thread meanwhile.
+struct Load<'a> {
+    inputs: &'a Inputs,
+    source: &'a Source,
+    repo: Option<&'a RepoInfo>,
+    git: &'a Git,
+    config: &'a Config,
+    glob: &'a str,
+    want: &'a (dyn Fn(&str) -> bool + Sync),
+    fetch_manifests: bool,
+    git_source: bool,
+    worktree: bool,
+    started: std::time::Instant,
+}
+
+impl Load<'_> {
+    fn run(&self) -> Result<(Graph, Vec<String>, State, DiffResult)> {
+        let Load {
+            inputs,
+            source,
+            repo,
+            git,
+            config,
+            glob,
+            want,
+            fetch_manifests,
+            git_source,
+            worktree,
+            started,
+        } = *self;
+        std::thread::scope(|scope| -> Result<_> {
+            let diff_thread = match (&repo, git_source) {
+                (Some(info), true) => {
+                    Some(scope.spawn(|| git_changes(inputs, info, &git, source, &config)))
+                }
+                _ => None,
+            };
+            let mut state = match &repo {
+                Some(info) if worktree => {
+                    let index = git.worktree_index(&info.index)?;
+                    State::Git(Box::new(load_git(
+                        &git,
+                        info,
+                        Some(&index),
+                        &want,
+                        fetch_manifests,
+                    )?))
+                }
+                Some(info) => {
+                    // The committed state: the index, when it holds exactly HEAD's tree (the tree id
+                    // computed from it equals HEAD's, checked in parallel), else a temporary index
+                    // read from HEAD.
+                    let loaded = load_git(&git, info, None, &want, fetch_manifests)?;
+                    let computed = loaded.root.map(|id| id.to_string());
+                    if computed == info.head_tree && !loaded.snapshot.has_conflicts() {
+                        State::Git(Box::new(loaded))
+                    } else {
+                        drop(loaded);
+                        tracing::debug!(
+                            "the index differs from HEAD: reading HEAD through a temporary index"
+                        );
+                        let head = git.commit_of("HEAD")?.ok_or(Error::NoCommits)?;
+                        let index = git.commit_index(&head)?;
+                        State::Git(Box::new(load_git(
+                            &git,
+                            info,
+                            Some(&index),
+                            &want,
+                            fetch_manifests,
+                        )?))
+                    }
+                }
+                None => State::Walked(walk(&inputs.root)?),
+            };
+            tracing::debug!("files listed after {:?}", started.elapsed());
+            let manifests = read_manifests(inputs, &mut state, &glob)?;
+            tracing::debug!(
+                "{} manifests read after {:?}",
+                manifests.len(),
+                started.elapsed()
+            );
+            let (graph, warnings) = Graph::build(manifests, inputs.allow_unknown)?;
+            graph.check_strong_cycles()?;
+            tracing::debug!(
+                "graph of {} edges checked after {:?}",
+                graph.edge_count(),
+                started.elapsed()
+            );
+            let diff = match diff_thread {
+                Some(handle) => handle.join().expect("git diff thread panicked")?,
+                None => DiffResult {
+                    changes: match source {
+                        Source::Paths(paths) => paths
+                            .iter()
+                            .map(|p| Change {
+                                path: p.clone(),
+                                status: Status::Modified,
+                                old_path: None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                    base: None,
+                    head: None,
+                    full_rebuild: None,
+                },
+            };
+            tracing::debug!(
+                "{} changes after {:?}",
+                diff.changes.len(),
+                started.elapsed()
+            );
+            Ok((graph, warnings, state, diff))
+        })
+    }
+}
+
+/// What the changed files do to the components: which changed and why.
+struct Impact {
+    changed: Vec<bool>,
+    reasons: Vec<Vec<String>>,
+    file_reasons: Vec<usize>,
+    causes: Vec<Option<Cause>>,
+    file_changes: Vec<FileChange>,
+    deleted_components: Vec<String>,
+    global_changes: Vec<usize>,
+}
+
+/// Changed files to components: each file's owners (and its old path's), ignored and global inputs, the
+/// components whose manifest went away, and one reason line per file (at most [`MAX_FILE_REASONS`]).
+fn map_changes(
+    inputs: &Inputs,
+    config: &Config,
+    graph: &Graph,
+    manifest_glob: &globset::GlobSet,
+    changes: Vec<Change>,
+) -> Impact {
+    let n = graph.len();
+    let mut changed = vec![false; n];
+    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut file_reasons = vec![0usize; n];
+    let mut causes: Vec<Option<Cause>> = vec![None; n];
+    let mut file_changes = Vec::with_capacity(changes.len());
+    let mut deleted_components = Vec::new();
+    let mut global_changes = Vec::new();
+    for (ci, change) in changes.into_iter().enumerate() {
+        let ignored = config.ignore.is_match(&change.path)
+            && change
+                .old_path
+                .as_deref()
+                .is_none_or(|o| config.ignore.is_match(o));
+        let global = !ignored
+            && (config.global.is_match(&change.path)
+                || change
+                    .old_path
+                    .as_deref()
+                    .is_some_and(|o| config.global.is_match(o)));
+        let mut components = Vec::new();
+        if !ignored {
+            components = graph.owners(&change.path);
+            if let Some(old) = &change.old_path {
+                components.extend(graph.owners(old));
+                components.sort_unstable();
+                components.dedup();
+            }
+        }
+        // A manifest that went away (deleted, or renamed from) is a deleted component.
+        if inputs.file.is_none() {
+            let gone = match change.status {
+                Status::Deleted => Some(change.path.as_str()),
+                Status::Renamed => change.old_path.as_deref(),
+                _ => None,
+            };
+            if let Some(p) = gone
+                && manifest_glob.is_match(p)
+            {
+                let c = manifest::component_of_manifest(p);
+                if !graph.index.contains_key(&c) {
+                    deleted_components.push(c);
+                }
+            }
+        }
+        let reason = match (&change.status, &change.old_path) {
+            (Status::Renamed, Some(old)) => format!("renamed: {old} -> {}", change.path),
+            (Status::Copied, Some(old)) => format!("copied: {old} -> {}", change.path),
+            (Status::Added, _) => format!("added: {}", change.path),
+            (Status::Deleted, _) => format!("deleted: {}", change.path),
+            _ => format!("changed: {}", change.path),
+        };
+        for &c in &components {
+            changed[c] = true;
+            causes[c].get_or_insert(Cause::File(ci));
+            file_reasons[c] += 1;
+            if file_reasons[c] <= MAX_FILE_REASONS {
+                reasons[c].push(reason.clone());
+            }
+        }
+        if global {
+            global_changes.push(ci);
+        }
+        file_changes.push(FileChange {
+            change,
+            components,
+            global,
+            ignored,
+        });
+    }
+    Impact {
+        changed,
+        reasons,
+        file_reasons,
+        causes,
+        file_changes,
+        deleted_components,
+        global_changes,
+    }
+}
+
+/// With `-f`, the graph lives in one file: when it changed, mark the components whose edges changed.
+fn graph_file_changes(
+    git: &Git,
+    file: &Path,
+    base_commit: &str,
+    graph: &Graph,
+    impact: &mut Impact,
+) -> Result<()> {
+    let n = graph.len();
+    let rel = file.to_string_lossy();
+    let rel = rel.strip_prefix("./").unwrap_or(&rel);
+    if impact
+        .file_changes
+        .iter()
+        .any(|f| f.change.path == rel || f.change.old_path.as_deref() == Some(rel))
+    {
+        let old = git
+            .show(base_commit, rel)?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| manifest::parse_full(rel, &text).ok())
+            .unwrap_or_default();
+        let old: std::collections::HashMap<&str, Vec<(&str, bool)>> = old
+            .iter()
+            .map(|m| {
+                let mut deps: Vec<(&str, bool)> =
+                    m.deps.iter().map(|d| (d.name.as_str(), d.strong)).collect();
+                deps.sort_unstable();
+                deps.dedup();
+                (m.component.as_str(), deps)
+            })
+            .collect();
+        for c in 0..n {
+            let now: Vec<(&str, bool)> = graph.deps[c]
+                .iter()
+                .map(|e| (graph.names[e.to].as_str(), e.strong))
+                .collect();
+            if old.get(graph.names[c].as_str()) != Some(&now) {
+                impact.changed[c] = true;
+                impact.causes[c].get_or_insert(Cause::Graph);
+                impact.reasons[c].push(format!("dependencies changed in {rel}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
