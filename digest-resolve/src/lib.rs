@@ -381,7 +381,7 @@ fn resolve_unique(
 /// The edits of a run: per input, the spans to replace and their new text; the report, the lock, and what
 /// `--check` prints.
 struct Edits {
-    edits: Vec<Vec<Edit>>,
+    per_input: Vec<Vec<Edit>>,
     report: Vec<ReportEntry>,
     lock_out: BTreeMap<String, String>,
     changed_lines: Vec<String>,
@@ -518,7 +518,7 @@ fn splice_plan(
         }
     }
     Edits {
-        edits,
+        per_input: edits,
         report,
         lock_out,
         changed_lines,
@@ -536,7 +536,7 @@ fn write(
     platform: Option<&Platform>,
 ) -> Result<Outcome, Vec<Error>> {
     let Edits {
-        mut edits,
+        per_input: mut edits,
         report,
         lock_out,
         changed_lines,

@@ -785,7 +785,7 @@ impl Load<'_> {
         std::thread::scope(|scope| -> Result<_> {
             let diff_thread = match (&repo, git_source) {
                 (Some(info), true) => {
-                    Some(scope.spawn(|| git_changes(inputs, info, &git, source, &config)))
+                    Some(scope.spawn(|| git_changes(inputs, info, git, source, config)))
                 }
                 _ => None,
             };
@@ -793,7 +793,7 @@ impl Load<'_> {
                 Some(info) if worktree => {
                     let index = git.worktree_index(&info.index)?;
                     State::Git(Box::new(load_git(
-                        &git,
+                        git,
                         info,
                         Some(&index),
                         &want,
@@ -804,7 +804,7 @@ impl Load<'_> {
                     // The committed state: the index, when it holds exactly HEAD's tree (the tree id
                     // computed from it equals HEAD's, checked in parallel), else a temporary index
                     // read from HEAD.
-                    let loaded = load_git(&git, info, None, &want, fetch_manifests)?;
+                    let loaded = load_git(git, info, None, &want, fetch_manifests)?;
                     let computed = loaded.root.map(|id| id.to_string());
                     if computed == info.head_tree && !loaded.snapshot.has_conflicts() {
                         State::Git(Box::new(loaded))
@@ -816,7 +816,7 @@ impl Load<'_> {
                         let head = git.commit_of("HEAD")?.ok_or(Error::NoCommits)?;
                         let index = git.commit_index(&head)?;
                         State::Git(Box::new(load_git(
-                            &git,
+                            git,
                             info,
                             Some(&index),
                             &want,
@@ -827,7 +827,7 @@ impl Load<'_> {
                 None => State::Walked(walk(&inputs.root)?),
             };
             tracing::debug!("files listed after {:?}", started.elapsed());
-            let manifests = read_manifests(inputs, &mut state, &glob)?;
+            let manifests = read_manifests(inputs, &mut state, glob)?;
             tracing::debug!(
                 "{} manifests read after {:?}",
                 manifests.len(),
@@ -887,17 +887,17 @@ fn map_changes(
     config: &Config,
     graph: &Graph,
     manifest_glob: &globset::GlobSet,
-    changes: Vec<Change>,
+    diff_changes: Vec<Change>,
 ) -> Impact {
     let n = graph.len();
     let mut changed = vec![false; n];
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut file_reasons = vec![0usize; n];
     let mut causes: Vec<Option<Cause>> = vec![None; n];
-    let mut file_changes = Vec::with_capacity(changes.len());
+    let mut file_changes = Vec::with_capacity(diff_changes.len());
     let mut deleted_components = Vec::new();
     let mut global_changes = Vec::new();
-    for (ci, change) in changes.into_iter().enumerate() {
+    for (ci, change) in diff_changes.into_iter().enumerate() {
         let ignored = config.ignore.is_match(&change.path)
             && change
                 .old_path

@@ -1,6 +1,6 @@
 //! Pull-request previews: a pull request of the cluster repo validated, dry-run and applied to `<NS>-pr-<N>`, torn down when it closes.
 
-use super::*;
+use super::{Agent, Arc, BTreeSet, Job, Ordering, Outcome, Result};
 
 impl Agent {
     pub(super) fn preview_name(ns: &str, number: u64) -> String {
