@@ -325,8 +325,9 @@ pub struct NotifyArgs {
     /// File holding the webhook secret (else DEPLOY_BOT_WEBHOOK_SECRET).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
-    /// After sending, wait at most SECS seconds until the stack runs the pinned images (needs --compose and
-    /// --namespace), or, with --removed, until it has no services.
+    /// After sending, wait at most SECS seconds until the agent reports it applied the commit to --namespace
+    /// (its GET /namespaces/NS) and the stack runs the pinned images with no replaced task still running
+    /// (needs --compose), or, with --removed, until the stack has no services.
     #[arg(long, value_name = "SECS", requires = "namespace")]
     pub wait: Option<u64>,
     /// The compose file whose services and images the stack must run.

@@ -258,25 +258,49 @@ pub async fn stack_state(
             }
             _ => {}
         }
+        // Every task: the ones meant to run must run the pinned image, and the ones an update
+        // replaced (desired state shutdown) must have stopped. A start-first update completes
+        // while the old task still serves; until it stops, callers (the smoke step) could still
+        // reach it.
         let ps = docker(
             docker_cli,
             &[
                 "service",
                 "ps",
                 &full,
-                "--filter",
-                "desired-state=running",
+                "--no-trunc",
                 "--format",
-                "{{.CurrentState}}",
+                "{{.DesiredState}}\t{{.CurrentState}}\t{{.Image}}",
             ],
         )
         .await
         .unwrap_or_default();
-        let running = ps.lines().filter(|l| l.starts_with("Running")).count() as u64;
+        let (mut running, mut stale) = (0u64, 0u64);
+        for line in ps.lines() {
+            let mut f = line.split('\t');
+            let (desired, current, image) = (
+                f.next().unwrap_or_default(),
+                f.next().unwrap_or_default(),
+                f.next().unwrap_or_default(),
+            );
+            if !current.starts_with("Running") {
+                continue;
+            }
+            if desired == "Running" && image == s.image {
+                running += 1;
+            } else {
+                stale += 1;
+            }
+        }
         if running != s.replicas {
             return Ok(StackState::Pending(format!(
                 "{full}: {running}/{} running",
                 s.replicas
+            )));
+        }
+        if stale > 0 {
+            return Ok(StackState::Pending(format!(
+                "{full}: {stale} replaced task(s) still running"
             )));
         }
     }
@@ -294,9 +318,8 @@ pub struct Watch {
     pub services: Vec<Expected>,
 }
 
-/// Wait until the stack runs the expected images, at most `timeout`.
-pub async fn wait_applied(w: &Watch, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+/// Wait until the stack runs the expected images, until `deadline` (`timeout`, the whole wait, is named in the error).
+pub async fn wait_applied(w: &Watch, deadline: Instant, timeout: Duration) -> Result<()> {
     loop {
         match stack_state(&w.docker, &w.namespace, &w.services).await? {
             StackState::Applied => return Ok(()),
@@ -339,9 +362,13 @@ pub async fn stack_services(docker_cli: &Path, namespace: &str) -> Result<Vec<St
     Ok(out.lines().map(str::to_string).collect())
 }
 
-/// Wait until swarm stack `namespace` has no services (it was torn down), at most `timeout`.
-pub async fn wait_removed(docker_cli: &Path, namespace: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+/// Wait until swarm stack `namespace` has no services (it was torn down), until `deadline` (`timeout` is named in the error).
+pub async fn wait_removed(
+    docker_cli: &Path,
+    namespace: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<()> {
     loop {
         let left = stack_services(docker_cli, namespace).await?;
         if left.is_empty() {
@@ -449,12 +476,26 @@ pub async fn run(r: &NotifyRun) -> Result<NotifyResult> {
         result.sent = true;
         result.delivery = Some(delivery);
         result.status = Some(status);
-        if let (Some(w), Some(wait)) = (&watch, r.wait) {
-            wait_applied(w, wait).await?;
-            result.applied = Some(true);
-        } else if let (Some(ns), Some(wait), true) = (&r.namespace, r.wait, r.removed) {
-            wait_removed(&r.docker, ns, wait).await?;
-            result.applied = Some(true);
+        if let (Some(ns), Some(wait)) = (&r.namespace, r.wait) {
+            // First the agent must have applied this commit (its `GET /namespaces/NS`): a change
+            // that keeps every image (an environment variable) would otherwise look applied
+            // before the agent even ran `docker stack deploy`. Then the stack must converge.
+            let deadline = Instant::now() + wait;
+            crate::status::status(&crate::status::StatusOptions {
+                agent_url: r.send.agent_url.clone(),
+                namespace: ns.clone(),
+                commit: Some(r.send.commit.clone()),
+                wait: Some(wait),
+                interval: Duration::from_millis(200),
+            })
+            .await?;
+            if let Some(w) = &watch {
+                wait_applied(w, deadline, wait).await?;
+                result.applied = Some(true);
+            } else if r.removed {
+                wait_removed(&r.docker, ns, deadline, wait).await?;
+                result.applied = Some(true);
+            }
         }
     }
     result.seconds = (start.elapsed().as_secs_f64() * 10.0).round() / 10.0;

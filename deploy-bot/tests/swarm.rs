@@ -402,6 +402,23 @@ fn fake_agent(
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().expect("clone"));
             let (mut line, mut length) = (String::new(), 0usize);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            if request_line.starts_with("GET /namespaces/") {
+                // `notify --wait` asks the agent first: this one has applied the removal (its
+                // `docker stack rm` runs on its own clock, below).
+                let body = format!(
+                    r#"{{"schema_version":1,"namespace":"{ns}","commit":"abc","state":"removed","tree":null,"applied":null,"reason":null}}"#
+                );
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                continue;
+            }
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     length = v.trim().parse().unwrap_or(0);

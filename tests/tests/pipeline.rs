@@ -653,7 +653,19 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
         let greet = curl(&format!("{url}cgi-bin/greet?name=curl"));
         assert!(
             greet.contains(r#""greeting":"Hello, curl!""#),
-            "{url}cgi-bin/greet: {greet}"
+            "{url}cgi-bin/greet: {greet}\nthe ingress's routes: {}\nservices: {}",
+            curl(&format!(
+                "http://no-such-host.localhost:{}/",
+                platform.ingress_port
+            )),
+            dockerd
+                .try_run(&[
+                    "service",
+                    "ls",
+                    "--format",
+                    "{{.Name}} {{.Replicas}} {{.Image}}"
+                ])
+                .stdout
         );
     }
     assert!(
