@@ -16,7 +16,7 @@
 //! engine may publish a task's port on `[::]` under the same number, and the
 //! request would reach that task instead of the proxy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -198,14 +198,39 @@ fn strip_port(host: &str) -> &str {
 /// Routes from `docker service inspect` and `docker inspect` (tasks) output.
 ///
 /// `services` is the JSON array `docker service inspect` prints, `tasks` the
-/// array `docker inspect` prints for the running tasks of those services.
-pub fn routes_from_inspect(services: &serde_json::Value, tasks: &serde_json::Value) -> Vec<Route> {
+/// array `docker inspect` prints for the running tasks of those services, and
+/// `ipv4_ports` the IPv4 host bindings (target port, host port) of the tasks'
+/// containers, by container id (see [`ipv4_bindings`]); a task whose container
+/// is not in it (another node) falls back to its `PortStatus`.
+pub fn routes_from_inspect<S: std::hash::BuildHasher>(
+    services: &serde_json::Value,
+    tasks: &serde_json::Value,
+    ipv4_ports: &HashMap<String, Vec<(u16, u16)>, S>,
+) -> Vec<Route> {
     let mut ports_of: BTreeMap<(String, u16), Vec<u16>> = BTreeMap::new();
     for t in tasks.as_array().into_iter().flatten() {
         let Some(service_id) = t["ServiceID"].as_str() else {
             continue;
         };
         if t["Status"]["State"].as_str() != Some("running") {
+            continue;
+        }
+        // The container's own IPv4 bindings when known: a task's PortStatus lists the
+        // IPv4 and the IPv6 binding without saying which is which, and the engine
+        // numbers them from two pools, so the IPv6 number on 127.0.0.1 may be another
+        // container's port.
+        if let Some(bound) = t["Status"]["ContainerStatus"]["ContainerID"]
+            .as_str()
+            .and_then(|c| ipv4_ports.get(c))
+        {
+            for &(target, published) in bound {
+                let list = ports_of
+                    .entry((service_id.to_string(), target))
+                    .or_default();
+                if !list.contains(&published) {
+                    list.push(published);
+                }
+            }
             continue;
         }
         for p in t["Status"]["PortStatus"]["Ports"]
@@ -322,7 +347,36 @@ impl Engine {
                     ),
                 )
                 .await?;
-                Ok(routes_from_inspect(&services, &tasks))
+                // The containers of the running tasks of those services, on this node.
+                let wanted: std::collections::HashSet<&str> = services
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["ID"].as_str())
+                    .collect();
+                let ids: Vec<String> = tasks
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| {
+                        t["Status"]["State"].as_str() == Some("running")
+                            && t["ServiceID"]
+                                .as_str()
+                                .is_some_and(|id| wanted.contains(id))
+                    })
+                    .filter_map(|t| t["Status"]["ContainerStatus"]["ContainerID"].as_str())
+                    .map(str::to_string)
+                    .collect();
+                let inspected = futures::future::join_all(ids.iter().map(|id| {
+                    let url = format!("{base}/containers/{id}/json");
+                    async move { (id.clone(), api_get(client, &url).await) }
+                }))
+                .await;
+                let ipv4: HashMap<String, Vec<(u16, u16)>> = inspected
+                    .into_iter()
+                    .filter_map(|(id, c)| c.ok().map(|c| (id, ipv4_bindings(&c))))
+                    .collect();
+                Ok(routes_from_inspect(&services, &tasks, &ipv4))
             }
             Self::Cli(docker) => discover_cli(docker).await,
         }
@@ -345,6 +399,31 @@ async fn api_get(client: &reqwest::Client, url: &str) -> Result<serde_json::Valu
         return Err(failed(format!("HTTP {status}: {}", body.trim())));
     }
     parse_json(&body)
+}
+
+/// The IPv4 host bindings of a container (`docker inspect`'s `NetworkSettings.Ports`):
+/// (container port, host port) for each TCP port bound on `0.0.0.0` or `127.0.0.1`.
+pub fn ipv4_bindings(container: &serde_json::Value) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    for (key, bindings) in container["NetworkSettings"]["Ports"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let Some(target) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
+            continue;
+        };
+        for b in bindings.as_array().into_iter().flatten() {
+            let ip = b["HostIp"].as_str().unwrap_or_default();
+            if !matches!(ip, "0.0.0.0" | "127.0.0.1" | "") {
+                continue;
+            }
+            if let Some(port) = b["HostPort"].as_str().and_then(|p| p.parse::<u16>().ok()) {
+                out.push((target, port));
+            }
+        }
+    }
+    out
 }
 
 /// Asks the engine for the current routes through the `docker` CLI.
@@ -391,7 +470,7 @@ async fn discover_cli(docker: &PathBuf) -> Result<Vec<Route>> {
         args.extend(task_ids.iter().map(String::as_str));
         parse_json(&docker_out(docker, &args).await?)?
     };
-    Ok(routes_from_inspect(&services, &tasks))
+    Ok(routes_from_inspect(&services, &tasks, &HashMap::new()))
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value> {
@@ -515,7 +594,21 @@ async fn handle(
             }
             let known: Vec<String> = table
                 .routes()
-                .map(|r| format!("  http://{}{}  -> {}", r.host, r.path, r.service))
+                .map(|r| {
+                    let ports: Vec<String> = r.upstreams.iter().map(u16::to_string).collect();
+                    format!(
+                        "  http://{}{}  -> {} (port {} on tasks at {})",
+                        r.host,
+                        r.path,
+                        r.service,
+                        r.port,
+                        if ports.is_empty() {
+                            "none running".to_string()
+                        } else {
+                            ports.join(", ")
+                        }
+                    )
+                })
                 .collect();
             return text(
                 StatusCode::NOT_FOUND,
@@ -716,6 +809,32 @@ mod tests {
     }
 
     #[test]
+    fn a_tasks_ipv4_binding_wins_over_its_port_status() {
+        // The engine numbered the IPv6 binding from its own pool (32781); on 127.0.0.1 that number
+        // may be another container's. Only the container's IPv4 binding (32780) is an upstream.
+        let services = serde_json::json!([
+            {"ID": "s1", "Spec": {"Name": "shop-b_web", "Labels": {
+                LABEL_HOST: "b.shop.dev.localhost", LABEL_PATH: "/", LABEL_PORT: "8080"}}}
+        ]);
+        let tasks = serde_json::json!([
+            {"ServiceID": "s1", "Status": {"State": "running", "ContainerStatus": {"ContainerID": "c1"},
+             "PortStatus": {"Ports": [
+                {"TargetPort": 8080, "PublishedPort": 32781, "PublishMode": "host"},
+                {"TargetPort": 8080, "PublishedPort": 32780, "PublishMode": "host"}]}}}
+        ]);
+        let container = serde_json::json!({"NetworkSettings": {"Ports": {
+            "8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32780"}, {"HostIp": "::", "HostPort": "32781"}],
+            "9090/udp": [{"HostIp": "0.0.0.0", "HostPort": "40000"}]}}});
+        assert_eq!(ipv4_bindings(&container), vec![(8080, 32780)]);
+        let ipv4 = HashMap::from([("c1".to_string(), ipv4_bindings(&container))]);
+        let routes = routes_from_inspect(&services, &tasks, &ipv4);
+        assert_eq!(routes[0].upstreams, vec![32780]);
+        // Without the container (a task on another node): its PortStatus.
+        let routes = routes_from_inspect(&services, &tasks, &HashMap::new());
+        assert_eq!(routes[0].upstreams, vec![32780, 32781]);
+    }
+
+    #[test]
     fn routes_come_from_labels_and_running_tasks_host_ports() {
         let services = serde_json::json!([
             {"ID": "s1", "Spec": {"Name": "shop-x_web", "Labels": {
@@ -733,7 +852,7 @@ mod tests {
             {"ServiceID": "s2", "Status": {"State": "running", "PortStatus": {"Ports": [
                 {"TargetPort": 9999, "PublishedPort": 32772, "PublishMode": "host"}]}}}
         ]);
-        let routes = routes_from_inspect(&services, &tasks);
+        let routes = routes_from_inspect(&services, &tasks, &HashMap::new());
         assert_eq!(
             routes,
             vec![

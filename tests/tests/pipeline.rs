@@ -634,6 +634,25 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
 
     // Both environments answer at the same time, each at its own URL, through
     // the ingress `scripts/local-platform up` started: web's page shows api's answer.
+    // What to show when a URL answers with the wrong page: both runs' builds and
+    // digests, the ingress's routes with their task ports, and the engine's tasks.
+    let diagnose = || {
+        let run = |br: &str| {
+            std::fs::read_to_string(runs.join(br).join("summary.json")).unwrap_or_default()
+        };
+        format!(
+            "summary a: {}\nsummary b: {}\nthe ingress's routes: {}\ncontainers: {}",
+            run(&a),
+            run(&b),
+            curl(&format!(
+                "http://no-such-host.localhost:{}/",
+                platform.ingress_port
+            )),
+            dockerd
+                .try_run(&["ps", "--format", "{{.Names}} {{.Image}} {{.Ports}}"])
+                .stdout
+        )
+    };
     for (url, edition) in [
         (&urls[0], "shop example of the microplatform tools"),
         (&urls[1], b_edition.as_str()),
@@ -641,14 +660,14 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
         let mut page = String::new();
         let ok = wait_until(std::time::Duration::from_secs(60), || {
             page = curl(url);
-            page.contains("api says: Hello, web!")
+            page.contains("api says: Hello, web!") && page.contains(edition)
         });
-        assert!(ok, "{url} did not show api's answer:\n{page}");
-        assert!(page.contains("status: ok"), "{page}");
         assert!(
-            page.contains(edition),
-            "{url} is not its branch's page:\n{page}"
+            ok,
+            "{url} did not show its branch's page with api's answer:\n{page}\n{}",
+            diagnose()
         );
+        assert!(page.contains("status: ok"), "{page}");
         // The api's path prefix routes to api, the rest to web.
         let greet = curl(&format!("{url}cgi-bin/greet?name=curl"));
         assert!(

@@ -142,6 +142,9 @@ fn main_flow_promotes_deploys_staging_opens_prod_and_reruns_as_a_no_op() {
     let reg = Registry::start();
     let rc = Registry::start();
     let dockerd = Dockerd::shared();
+    // Declared before the platform, so it is dropped after it: the agent (self-heal)
+    // would otherwise deploy the stack again once it is removed under it.
+    let _stack = StackGuard(dockerd, "shop-staging");
     let platform = Platform::up(&reg, &rc, dockerd);
     let _images = ImageCleanup {
         dockerd,
@@ -151,7 +154,6 @@ fn main_flow_promotes_deploys_staging_opens_prod_and_reruns_as_a_no_op() {
         dockerd,
         registry: rc.addr.clone(),
     };
-    let _stack = StackGuard(dockerd, "shop-staging");
     let env = std::fs::read_to_string(platform.state.join("env")).expect("settings");
     assert!(
         env.contains(&format!("MICROPLATFORM_RC_REGISTRY={}", rc.addr)),
