@@ -67,7 +67,17 @@ pub enum BuildError {
         /// The builder's exit code.
         code: i32,
     },
-    /// Pushing the requested image failed.
+    /// Copying the requested image registry-side (a tag of an image already there) failed; the registry's
+    /// error decides the exit code (7 refused credentials, 6 network, 4 not found).
+    #[error("push of {reference} failed: {source}")]
+    PushRegistry {
+        /// The reference.
+        reference: String,
+        /// The registry's error.
+        #[source]
+        source: microplatform_common::registry::RegistryError,
+    },
+    /// The builder's push of the requested image failed (the builder's CLI says why only in text).
     #[error("push of {reference} failed: {message}")]
     Push {
         /// The reference.
@@ -97,6 +107,8 @@ impl exit::ExitCode for BuildError {
             | BuildError::UnknownTarget { .. }
             | BuildError::Missing { .. } => exit::NOT_FOUND,
             BuildError::Engine { .. } | BuildError::Builder { .. } => exit::EXTERNAL,
+            BuildError::PushRegistry { source, .. } => source.exit_code(),
+            // The builder's push reports its failure only as text (docker/buildah CLI output).
             BuildError::Push { message, .. } => {
                 let m = message.to_ascii_lowercase();
                 if ["denied", "auth", "forbidden"]

@@ -497,10 +497,10 @@ impl Runner<'_> {
                         self.state.copied.insert(tag.clone());
                     }
                     Err(CopyError::BlobsMissing(_)) => {}
-                    Err(CopyError::Registry(e)) => {
-                        return Err(BuildError::Push {
+                    Err(CopyError::Registry(source)) => {
+                        return Err(BuildError::PushRegistry {
                             reference: tag.clone(),
-                            message: e.to_string(),
+                            source,
                         });
                     }
                 }
@@ -648,10 +648,10 @@ pub async fn try_skip(
                 tracing::warn!("{tag}: in another repository without the layers; building");
                 return Ok(None);
             }
-            Err(CopyError::Registry(e)) => {
-                return Err(BuildError::Push {
+            Err(CopyError::Registry(source)) => {
+                return Err(BuildError::PushRegistry {
                     reference: tag.clone(),
-                    message: e.to_string(),
+                    source,
                 });
             }
         }
