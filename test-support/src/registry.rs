@@ -50,7 +50,8 @@ pub enum RegistryAuth {
 /// through [`Registry::with_token`].
 pub struct Registry {
     child: Child,
-    dir: TestDir,
+    /// The registry's storage and config, removed with it.
+    _dir: TestDir,
     /// `127.0.0.1:PORT`.
     pub addr: String,
     /// The auth mode it was started with.
@@ -92,8 +93,6 @@ impl Registry {
     pub fn start_with(auth: RegistryAuth) -> Self {
         let bin = require("docker-registry", "docker-registry");
         let dir = TestDir::new();
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
         let auth_cfg = match &auth {
             RegistryAuth::None => String::new(),
             RegistryAuth::Basic { user, password } => {
@@ -119,52 +118,60 @@ impl Registry {
                 rootcertbundle.display()
             ),
         };
-        let config = format!(
-            "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n{auth_cfg}",
-            dir.join("data").display()
-        );
-        dir.write("config.yml", config);
-        let log = std::fs::File::create(dir.join("registry.log")).expect("log");
-        let child = Command::new(bin)
-            .args(["serve", &dir.join("config.yml").to_string_lossy()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let http = crate::blocking_client_builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        let credentials = match &auth {
-            RegistryAuth::Basic { user, password } => Credentials::Basic {
-                user: user.clone(),
-                password: password.clone(),
-            },
-            _ => Credentials::None,
-        };
-        let client = Client {
-            url: format!("http://{addr}"),
-            http,
-            credentials,
-        };
-        let reg = Self {
-            child,
-            dir,
-            addr,
-            auth,
-            client,
-        };
-        let url = format!("http://{}/v2/", reg.addr);
-        let up = wait_until(Duration::from_secs(15), || {
-            reg.client.http.get(&url).send().is_ok()
-        });
-        assert!(
-            up,
-            "docker-registry did not start: {}",
-            std::fs::read_to_string(reg.dir.join("registry.log")).unwrap_or_default()
-        );
-        reg
+        // A port free a moment ago may be taken by the time the registry binds it (another
+        // test's server, or a client connection's local port): start again on another one.
+        for attempt in 1.. {
+            let port = free_port();
+            let addr = format!("127.0.0.1:{port}");
+            let config = format!(
+                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: {addr}}}\n{auth_cfg}",
+                dir.join("data").display()
+            );
+            dir.write("config.yml", config);
+            let log = std::fs::File::create(dir.join("registry.log")).expect("log");
+            let mut child = Command::new(&bin)
+                .args(["serve", &dir.join("config.yml").to_string_lossy()])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start docker-registry");
+            let http = crate::blocking_client_builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client");
+            let credentials = match &auth {
+                RegistryAuth::Basic { user, password } => Credentials::Basic {
+                    user: user.clone(),
+                    password: password.clone(),
+                },
+                _ => Credentials::None,
+            };
+            let client = Client {
+                url: format!("http://{addr}"),
+                http,
+                credentials,
+            };
+            let url = format!("http://{addr}/v2/");
+            let mut exited = false;
+            let up = wait_until(Duration::from_secs(15), || {
+                exited = child.try_wait().ok().flatten().is_some();
+                exited || client.http.get(&url).send().is_ok()
+            });
+            let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
+            if exited && log.contains("address already in use") && attempt < 5 {
+                continue;
+            }
+            assert!(up && !exited, "docker-registry did not start: {log}");
+            return Self {
+                child,
+                _dir: dir,
+                addr,
+                auth,
+                client,
+            };
+        }
+        unreachable!("the loop returns or panics")
     }
 
     /// The PID of the registry process.
