@@ -217,16 +217,9 @@ pub struct RequestArgs {
     /// Forge options.
     #[command(flatten)]
     pub forge_args: ForgeArgs,
-    /// Commit author name.
-    #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
-    pub author_name: String,
-    /// Commit author email.
-    #[arg(
-        long,
-        value_name = "EMAIL",
-        default_value = "deploy-bot@users.noreply.invalid"
-    )]
-    pub author_email: String,
+    /// The commit's author.
+    #[command(flatten)]
+    pub author: AuthorArgs,
 }
 
 /// `ingress` flags.
@@ -348,6 +341,31 @@ pub struct NotifyArgs {
     pub docker: Option<PathBuf>,
 }
 
+/// The author of the commits deploy-bot makes (`request`, `merge`).
+#[derive(Debug, Args)]
+pub struct AuthorArgs {
+    /// Commit author name.
+    #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
+    pub author_name: String,
+    /// Commit author email.
+    #[arg(
+        long,
+        value_name = "EMAIL",
+        default_value = "deploy-bot@users.noreply.invalid"
+    )]
+    pub author_email: String,
+}
+
+impl AuthorArgs {
+    /// The git identity.
+    pub fn identity(self) -> deploy_bot::git::Identity {
+        deploy_bot::git::Identity {
+            name: self.author_name,
+            email: self.author_email,
+        }
+    }
+}
+
 /// `merge` flags.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -360,16 +378,9 @@ pub struct MergeArgs {
     /// The base branch (default: the remote's default branch).
     #[arg(long, value_name = "BRANCH")]
     pub base: Option<String>,
-    /// Merge commit author name.
-    #[arg(long, value_name = "NAME", default_value = "deploy-bot")]
-    pub author_name: String,
-    /// Merge commit author email.
-    #[arg(
-        long,
-        value_name = "EMAIL",
-        default_value = "deploy-bot@users.noreply.invalid"
-    )]
-    pub author_email: String,
+    /// The commit's author.
+    #[command(flatten)]
+    pub author: AuthorArgs,
 }
 
 /// Commit status states.

@@ -9,7 +9,6 @@ use clap::Parser;
 use deploy_bot::agent::{Agent, AgentConfig};
 use deploy_bot::apply::Applier;
 use deploy_bot::error::Error;
-use deploy_bot::git::Identity;
 use deploy_bot::github::{GitHub, RepoId, Token};
 use deploy_bot::request::{Forge, RequestOptions, request};
 use deploy_bot::validate::Policy;
@@ -125,10 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 direct: a.direct,
                 delete: a.delete,
                 forge,
-                identity: Identity {
-                    name: a.author_name,
-                    email: a.author_email,
-                },
+                identity: a.author.identity(),
                 release_candidate: a
                     .release_candidate
                     .as_deref()
@@ -211,10 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 repo: m.repo,
                 branch: m.branch,
                 base,
-                identity: Identity {
-                    name: m.author_name,
-                    email: m.author_email,
-                },
+                identity: m.author.identity(),
             })?;
             microplatform_common::io::write_json_stdout(&out).context("writing stdout")?;
             Ok(())
