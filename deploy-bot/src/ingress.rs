@@ -219,17 +219,20 @@ pub fn routes_from_inspect<S: std::hash::BuildHasher>(
         // IPv4 and the IPv6 binding without saying which is which, and the engine
         // numbers them from two pools, so the IPv6 number on 127.0.0.1 may be another
         // container's port.
+        let mut add = |target: u16, published: u16| {
+            let list = ports_of
+                .entry((service_id.to_string(), target))
+                .or_default();
+            if !list.contains(&published) {
+                list.push(published);
+            }
+        };
         if let Some(bound) = t["Status"]["ContainerStatus"]["ContainerID"]
             .as_str()
             .and_then(|c| ipv4_ports.get(c))
         {
             for &(target, published) in bound {
-                let list = ports_of
-                    .entry((service_id.to_string(), target))
-                    .or_default();
-                if !list.contains(&published) {
-                    list.push(published);
-                }
+                add(target, published);
             }
             continue;
         }
@@ -250,12 +253,7 @@ pub fn routes_from_inspect<S: std::hash::BuildHasher>(
             else {
                 continue;
             };
-            let list = ports_of
-                .entry((service_id.to_string(), target))
-                .or_default();
-            if !list.contains(&published) {
-                list.push(published);
-            }
+            add(target, published);
         }
     }
     let mut routes = Vec::new();

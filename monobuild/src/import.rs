@@ -71,7 +71,9 @@ pub fn import(dir: &Path, repo: &Path, branch: &str, base: &str) -> Result<Impor
         let commit = text(&git.run_env(&["commit-tree", &empty, "-m", &message], &who)?);
         let _ = git.output(["update-ref", &base_ref, &commit, NO_COMMIT], &[])?;
     }
-    let parent = match verify(&branch_ref)? {
+    let branch_head = verify(&branch_ref)?;
+    let exists = branch_head.is_some();
+    let parent = match branch_head {
         Some(c) => c,
         None => verify(&base_ref)?.ok_or_else(|| Error::Git {
             command: format!("rev-parse {base_ref}"),
@@ -92,7 +94,6 @@ pub fn import(dir: &Path, repo: &Path, branch: &str, base: &str) -> Result<Impor
     git.run_env(&["add", "-A"], &work)?;
     let tree = text(&git.run_env(&["write-tree"], &work)?);
     let parent_tree = text(&git.run_env(&["rev-parse", &format!("{parent}^{{tree}}")], &[])?);
-    let exists = verify(&branch_ref)?.is_some();
     if tree == parent_tree && exists {
         return Ok(Imported {
             schema_version: 1,

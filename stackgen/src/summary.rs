@@ -79,8 +79,7 @@ fn short(commit: &str) -> &str {
 
 /// The main flow's environments, in the order of the run plan's `promotion.flow`, each from its
 /// directory `envs/<env>` (none for a branch run, or before the first environment).
-fn environments(out: &Path) -> Result<Vec<Value>> {
-    let plan = read_json(&out.join("plan.json"))?;
+fn environments(out: &Path, plan: &Value) -> Result<Vec<Value>> {
     if plan["promotion"]["main_flow"].as_bool() != Some(true) {
         return Ok(Vec::new());
     }
@@ -146,7 +145,8 @@ fn affected(out: &Path) -> Result<Vec<String>> {
 /// Assemble the record of the run in `o.out_dir`.
 pub fn summarise(o: &SummaryOptions) -> Result<Summary> {
     let out = o.out_dir.as_path();
-    let envs = environments(out)?;
+    let run_plan = read_json(&out.join("plan.json"))?;
+    let envs = environments(out, &run_plan)?;
     // The directory of the environment applied last.
     let applied = match envs
         .iter()
@@ -163,7 +163,12 @@ pub fn summarise(o: &SummaryOptions) -> Result<Summary> {
             });
         }
     };
-    let plan = read_json(&applied.join("plan.json"))?;
+    // A branch run applies its own environment: its plan is the run's.
+    let plan = if applied == out {
+        run_plan
+    } else {
+        read_json(&applied.join("plan.json"))?
+    };
     let notify = read_json(&applied.join("notify.json"))?;
     let request = read_json(&applied.join("request.json"))?;
     let smoke = read_json(&applied.join("smoke.json"))?;
