@@ -205,53 +205,78 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
 /// `l`; mode the octal permission bits; path relative, `/`-separated; data
 /// the file content's sha256 hex, the link target, or empty), hashed with
 /// sha256: `sha256:<hex>`. A `.git` directory at the top is left out.
+///
+/// The tree is walked and its files hashed on several threads (the `ignore`
+/// crate's parallel walker, none of its own ignore-file rules: `.dockerignore`
+/// is not `.gitignore`, see [`crate::dockerignore`]); the records are then
+/// sorted by path, component by component, so the hash does not depend on the
+/// walk's order.
 pub fn hash_context(dir: &Path, dockerfile: &Path) -> Result<String, BuildError> {
     use sha2::{Digest, Sha256};
-    use std::os::unix::fs::PermissionsExt;
+    use std::sync::{Arc, Mutex};
 
-    let ignore = crate::dockerignore::Ignore::for_build(dir, dockerfile)?;
+    let ignore = Arc::new(crate::dockerignore::Ignore::for_build(dir, dockerfile)?);
     let walk_all = ignore.has_exceptions();
-    let io = |path: &Path, e: std::io::Error| BuildError::Io {
-        path: path.display().to_string(),
-        source: e,
-    };
-    let mut total = Sha256::new();
-    let mut it = walkdir::WalkDir::new(dir)
-        .min_depth(1)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = it.next() {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(dir).to_path_buf();
-            io(&path, e.into())
-        })?;
-        let rel_path = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let rel = rel_path.to_string_lossy().replace('\\', "/");
-        let ft = entry.file_type();
-        if rel == ".git" && ft.is_dir() {
-            it.skip_current_dir();
-            continue;
-        }
-        if ignore.excluded(&rel) {
-            if ft.is_dir() && !walk_all {
-                it.skip_current_dir();
+    let root = dir.to_path_buf();
+    let records: Mutex<Vec<(PathBuf, Record)>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<BuildError>> = Mutex::new(None);
+    let mut walk = ignore::WalkBuilder::new(dir);
+    walk.standard_filters(false)
+        .follow_links(false)
+        .threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(8)));
+    {
+        let (ignore, root) = (Arc::clone(&ignore), root.clone());
+        // Excluded directories are not entered unless an exception may re-include something in them.
+        walk.filter_entry(move |e| {
+            let Some(rel) = relative(&root, e.path()) else {
+                return true;
+            };
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && (rel == ".git" || (!walk_all && ignore.excluded(&rel))))
+        });
+    }
+    walk.build_parallel().run(|| {
+        let (ignore, root, records, failure) = (&ignore, &root, &records, &failure);
+        Box::new(move |entry| {
+            use ignore::WalkState;
+            let result = entry
+                .map_err(|e| BuildError::Io {
+                    path: root.display().to_string(),
+                    source: e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("walk failed")),
+                })
+                .and_then(|entry| {
+                    let Some(rel) = relative(root, entry.path()) else {
+                        return Ok(());
+                    };
+                    if ignore.excluded(&rel) {
+                        return Ok(());
+                    }
+                    let record = Record::read(&entry, rel)?;
+                    records
+                        .lock()
+                        .expect("records lock")
+                        .push((entry.into_path(), record));
+                    Ok(())
+                });
+            match result {
+                Ok(()) => WalkState::Continue,
+                Err(e) => {
+                    failure.lock().expect("failure lock").get_or_insert(e);
+                    WalkState::Quit
+                }
             }
-            continue;
-        }
-        let meta = entry.metadata().map_err(|e| io(entry.path(), e.into()))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        let (kind, data) = if ft.is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(|e| io(entry.path(), e))?;
-            ("l", target.to_string_lossy().into_owned())
-        } else if ft.is_dir() {
-            ("d", String::new())
-        } else {
-            let mut f = std::fs::File::open(entry.path()).map_err(|e| io(entry.path(), e))?;
-            let mut h = Sha256::new();
-            std::io::copy(&mut f, &mut h).map_err(|e| io(entry.path(), e))?;
-            ("f", hex::encode(h.finalize()))
-        };
-        for part in [kind, &format!("{mode:o}"), &rel, &data] {
+        })
+    });
+    if let Some(e) = failure.into_inner().expect("failure lock") {
+        return Err(e);
+    }
+    let mut records = records.into_inner().expect("records lock");
+    records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut total = Sha256::new();
+    for (_, r) in &records {
+        for part in [r.kind, &format!("{:o}", r.mode), &r.rel, &r.data] {
             total.update(part.as_bytes());
             total.update([0u8]);
         }
@@ -259,12 +284,89 @@ pub fn hash_context(dir: &Path, dockerfile: &Path) -> Result<String, BuildError>
     Ok(format!("sha256:{}", hex::encode(total.finalize())))
 }
 
+/// `path` relative to `root`, `/`-separated; `None` for the root itself.
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    (!rel.as_os_str().is_empty()).then(|| rel.to_string_lossy().replace('\\', "/"))
+}
+
+/// One entry of the context hash.
+struct Record {
+    /// `f`, `d` or `l`.
+    kind: &'static str,
+    /// Permission bits.
+    mode: u32,
+    /// Relative, `/`-separated path.
+    rel: String,
+    /// Content sha256 hex, link target, or empty.
+    data: String,
+}
+
+impl Record {
+    fn read(entry: &ignore::DirEntry, rel: String) -> Result<Self, BuildError> {
+        use sha2::{Digest, Sha256};
+        use std::os::unix::fs::PermissionsExt;
+
+        let io = |e: std::io::Error| BuildError::Io {
+            path: entry.path().display().to_string(),
+            source: e,
+        };
+        let meta = std::fs::symlink_metadata(entry.path()).map_err(io)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let ft = meta.file_type();
+        let (kind, data) = if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(io)?;
+            ("l", target.to_string_lossy().into_owned())
+        } else if ft.is_dir() {
+            ("d", String::new())
+        } else {
+            let mut f = std::fs::File::open(entry.path()).map_err(io)?;
+            let mut h = Sha256::new();
+            std::io::copy(&mut f, &mut h).map_err(io)?;
+            ("f", hex::encode(h.finalize()))
+        };
+        Ok(Self {
+            kind,
+            mode,
+            rel,
+            data,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The documented record format and order (depth first, names sorted: `a`, `a/b`, `a.txt`),
+    /// computed independently (Python's hashlib over the same records).
+    #[test]
+    fn context_hash_is_the_documented_records_in_path_order() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let mode = |path: &Path, m: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        std::fs::write(p.join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::create_dir(p.join("a")).unwrap();
+        std::fs::write(p.join("a/b"), "1").unwrap();
+        std::fs::write(p.join("a.txt"), "2").unwrap();
+        std::os::unix::fs::symlink("a.txt", p.join("l")).unwrap();
+        std::fs::create_dir_all(p.join(".git/objects")).unwrap();
+        mode(&p.join("Dockerfile"), 0o644);
+        mode(&p.join("a"), 0o755);
+        mode(&p.join("a/b"), 0o644);
+        mode(&p.join("a.txt"), 0o600);
+        assert_eq!(
+            hash_context(p, &p.join("Dockerfile")).unwrap(),
+            "sha256:bc30178624fa19d252494c34e915ab66dc7aa434ca12fa9770b8a703925e44df"
+        );
+    }
+
     #[test]
     fn context_hash_honours_dockerignore() {
+        use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let p = d.path();
         std::fs::write(p.join("Dockerfile"), "FROM x\n").unwrap();
@@ -292,5 +394,23 @@ mod tests {
         let h3 = hash_context(p, &df).unwrap();
         std::fs::write(p.join("app.txt"), "c\n").unwrap();
         assert_eq!(hash_context(p, &df).unwrap(), h3);
+        // An exception re-includes a file inside an excluded directory (unlike .gitignore).
+        std::fs::write(
+            p.join("Dockerfile.dockerignore"),
+            "node_modules\n!node_modules/big\n",
+        )
+        .unwrap();
+        let h4 = hash_context(p, &df).unwrap();
+        std::fs::write(p.join("node_modules/big"), "3").unwrap();
+        assert_ne!(hash_context(p, &df).unwrap(), h4, "re-included");
+        // An unreadable file is named.
+        std::fs::create_dir(p.join("locked")).unwrap();
+        std::fs::write(p.join("locked/f"), "x").unwrap();
+        std::fs::set_permissions(p.join("locked/f"), std::fs::Permissions::from_mode(0o000))
+            .unwrap();
+        if std::fs::read(p.join("locked/f")).is_err() {
+            let e = hash_context(p, &df).unwrap_err().to_string();
+            assert!(e.contains("locked/f"), "{e}");
+        }
     }
 }

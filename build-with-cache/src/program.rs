@@ -21,8 +21,6 @@ pub enum When {
     Hit(usize),
     /// The stage is not a hit from its own cache ref.
     NotOwnHit(usize),
-    /// The tag was not written by a registry-side copy.
-    NotCopied(String),
     /// The registry-side copy to this ref failed.
     CopyFailed(String),
 }
@@ -171,10 +169,7 @@ pub fn make(plan: &Plan, user_cache_from: &[String]) -> Vec<Action> {
     let t = target.expect("the target is a tracked stage");
     for tag in &plan.tags {
         out.push(act(Op::CopyTarget(tag.clone()), When::Hit(t)));
-        out.push(act(
-            Op::PushTarget(tag.clone()),
-            When::NotCopied(tag.clone()),
-        ));
+        out.push(act(Op::PushTarget(tag.clone()), When::Miss(t)));
     }
     out.push(act(Op::Digest, When::Always));
     if plan.cache_write {
@@ -218,8 +213,6 @@ pub struct State {
     pub images: BTreeMap<usize, String>,
     /// Decided stages: the ref of the hit, `None` for a miss.
     pub hits: BTreeMap<usize, Option<String>>,
-    /// Tags written by a registry-side copy.
-    pub copied: BTreeSet<String>,
     /// Refs whose registry-side copy failed.
     pub copy_failed: BTreeSet<String>,
     /// Whether this is the dry run (conditions are shown, not evaluated).
@@ -257,7 +250,6 @@ impl State {
                 hit(i).is_some_and(|h| Some(&h) != plan.stages[*i].cache_ref.as_ref())
             }
             When::NotOwnHit(i) => hit(i) != plan.stages[*i].cache_ref,
-            When::NotCopied(t) => !self.copied.contains(t),
             When::CopyFailed(r) => self.copy_failed.contains(r),
         }
     }
@@ -287,7 +279,6 @@ pub fn describe(plan: &Plan, when: &When) -> Option<String> {
             name(i),
             plan.stages[*i].cache_ref.clone().unwrap_or_default()
         ),
-        When::NotCopied(t) => format!("{t} was not copied registry-side from the hit"),
         When::CopyFailed(r) => format!("the registry-side copy to {r} failed"),
     })
 }

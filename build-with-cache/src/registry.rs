@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use microplatform_common::reference::Reference;
-use microplatform_common::registry::{ClientOptions, RegistryClient, RegistryError};
+use microplatform_common::registry::{ClientOptions, Copier, RegistryClient, RegistryError};
 
 /// What identifies an image's content for a cache-hit decision: the layer
 /// diff ids, the creation time and the labels of its config (image ids
@@ -166,55 +166,46 @@ impl Registry {
         Ok(ImageKey::from_config(&config))
     }
 
-    /// Copy the manifest of `src` to `dst` registry-side (GET + PUT by
-    /// digest, no layer download); returns the digest. Across repositories
-    /// every blob must already exist in the destination (checked first).
-    pub async fn copy(&self, src: &str, dst: &str) -> Result<String, CopyError> {
+    /// Copy the image `src` names to `dst` registry-side, without pulling it
+    /// through the builder; returns the digest. Within one repository this is
+    /// the manifest's GET and PUT by digest. Into another repository the
+    /// config and layers go first: mounted from the source repository on the
+    /// same registry (`POST …/blobs/uploads/?mount=&from=`), streamed from
+    /// another registry, skipped where already present.
+    pub async fn copy(&self, src: &str, dst: &str) -> Result<String, RegistryError> {
         let s = parse(src)?;
         let d = parse(dst)?;
-        let (body, media_type, digest) = self.client.get_manifest(&s).await?;
-        if s.registry() != d.registry() || s.repository() != d.repository() {
-            let manifest: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                    url: src.to_string(),
-                    message: format!("manifest is not JSON: {e}"),
-                })?;
-            let mut blobs: Vec<&str> = Vec::new();
-            if let Some(c) = manifest.pointer("/config/digest").and_then(|v| v.as_str()) {
-                blobs.push(c);
-            }
-            if let Some(layers) = manifest.get("layers").and_then(|v| v.as_array()) {
-                blobs.extend(
-                    layers
-                        .iter()
-                        .filter_map(|l| l.get("digest").and_then(|v| v.as_str())),
-                );
-            }
-            if blobs.is_empty() {
-                return Err(CopyError::BlobsMissing(dst.to_string()));
-            }
-            for b in blobs {
-                if !self.client.blob_exists(&d, b).await? {
-                    return Err(CopyError::BlobsMissing(dst.to_string()));
-                }
-            }
+        if s.registry() == d.registry() && s.repository() == d.repository() {
+            let (body, media_type, digest) = self.client.get_manifest(&s).await?;
+            let put = self.client.put_manifest(&d, &body, &media_type).await?;
+            debug_assert_eq!(put, digest);
+            return Ok(put);
         }
-        let put = self.client.put_manifest(&d, &body, &media_type).await?;
-        debug_assert_eq!(put, digest);
-        Ok(put)
+        let digest = match s.digest() {
+            Some(digest) => digest.to_string(),
+            None => self.client.resolve(&s, None).await?,
+        };
+        let pinned = s
+            .with_digest(&digest)
+            .map_err(|e| RegistryError::Protocol {
+                url: src.to_string(),
+                message: e.to_string(),
+            })?;
+        let copied = Copier::new(self.client.clone(), COPY_CONCURRENCY)
+            .copy_image(&pinned, &d)
+            .await?;
+        tracing::debug!(
+            "{src} -> {dst}: {} blobs mounted, {} copied, {} present",
+            copied.stats.blobs_mounted,
+            copied.stats.blobs_copied,
+            copied.stats.blobs_present
+        );
+        Ok(copied.digest)
     }
 }
 
-/// Why a registry-side copy did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    /// Another repository lacks some blobs (the builder must push instead).
-    #[error("{0}: layers are not in the destination repository")]
-    BlobsMissing(String),
-    /// Registry failure.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-}
+/// Blobs of one image transferred at a time by a cross-repository copy.
+const COPY_CONCURRENCY: usize = 4;
 
 #[cfg(test)]
 mod tests {

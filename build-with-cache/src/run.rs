@@ -15,7 +15,7 @@ use crate::error::BuildError;
 use crate::key::KeyInputs;
 use crate::plan::{Plan, SCHEMA_VERSION};
 use crate::program::{self, Action, Op, State};
-use crate::registry::{CopyError, ImageKey, Registry};
+use crate::registry::{ImageKey, Registry};
 use crate::steps::{Builder, Step};
 
 /// Cache outcome of one stage.
@@ -492,18 +492,13 @@ impl Runner<'_> {
                     .cloned()
                     .flatten()
                     .unwrap_or_default();
-                match self.registry.copy(&src, tag).await {
-                    Ok(_) => {
-                        self.state.copied.insert(tag.clone());
-                    }
-                    Err(CopyError::BlobsMissing(_)) => {}
-                    Err(CopyError::Registry(source)) => {
-                        return Err(BuildError::PushRegistry {
-                            reference: tag.clone(),
-                            source,
-                        });
-                    }
-                }
+                self.registry
+                    .copy(&src, tag)
+                    .await
+                    .map_err(|source| BuildError::PushRegistry {
+                        reference: tag.clone(),
+                        source,
+                    })?;
             }
             Op::PushTarget(tag) => {
                 let step = self.render(action).remove(0);
@@ -642,19 +637,13 @@ pub async fn try_skip(
     let check_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for tag in tags {
-        match registry.copy(content_ref, tag).await {
-            Ok(_) => {}
-            Err(CopyError::BlobsMissing(_)) => {
-                tracing::warn!("{tag}: in another repository without the layers; building");
-                return Ok(None);
-            }
-            Err(CopyError::Registry(source)) => {
-                return Err(BuildError::PushRegistry {
-                    reference: tag.clone(),
-                    source,
-                });
-            }
-        }
+        registry
+            .copy(content_ref, tag)
+            .await
+            .map_err(|source| BuildError::PushRegistry {
+                reference: tag.clone(),
+                source,
+            })?;
     }
     eprintln!(
         "build-with-cache: {content_ref} exists ({digest}); tagged {} registry-side, nothing built",

@@ -196,11 +196,23 @@ fn source_hash_skip_tags_registry_side_without_an_engine() {
     assert_eq!(label.trim(), key);
 
     // Same sources: no engine needed (DOCKER_HOST points nowhere), nothing built.
+    // A tag in another repository gets the layers by a cross-repository mount.
     let v2 = format!("{}/team/skip:v2", reg.addr);
     let v2b = format!("{}/team/skip:latest", reg.addr);
+    let v2c = format!("{}/team/mirror:v2", reg.addr);
     let out = bwc(&dir)
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .args(["-t", &v2, "-t", &v2b, "--source-hash", "h1", "."])
+        .args([
+            "-t",
+            &v2,
+            "-t",
+            &v2b,
+            "-t",
+            &v2c,
+            "--source-hash",
+            "h1",
+            ".",
+        ])
         .run();
     out.success();
     let skipped: BuildResult = out.json();
@@ -210,10 +222,14 @@ fn source_hash_skip_tags_registry_side_without_an_engine() {
     assert_eq!(skipped.digest, built.digest);
     assert_eq!(skipped.content_key.as_deref(), Some(key.as_str()));
     assert_eq!(skipped.content_key_inputs.as_ref(), Some(inputs));
-    assert_eq!(skipped.tags, [v2.clone(), v2b]);
-    for tag in ["v2", "latest"] {
-        let (status, digest, _) = reg.get_manifest("team/skip", tag);
-        assert_eq!(status, 200);
+    assert_eq!(skipped.tags, [v2.clone(), v2b, v2c]);
+    for (repo, tag) in [
+        ("team/skip", "v2"),
+        ("team/skip", "latest"),
+        ("team/mirror", "v2"),
+    ] {
+        let (status, digest, _) = reg.get_manifest(repo, tag);
+        assert_eq!(status, 200, "{repo}:{tag}");
         assert_eq!(digest.as_deref(), Some(built.digest.as_str()));
     }
 
