@@ -6,6 +6,11 @@
 #                          that are not already set (flags and the environment win)
 #   step MESSAGE           a progress line on stderr, prefixed with the script's name
 #   shell_scripts          every shell script of the repository, one per line
+#   now                    the time in seconds since the epoch (nanosecond fraction)
+#   seconds START [END]    END (default now) minus START, two decimals
+#   elapsed START          seconds since START for a progress line: `1.2s`
+#   median                 the median of the numbers on stdin, one decimal
+#   free_port              a TCP port free on 127.0.0.1 now
 # Rules (tags, hashes, names, registries) live in the tools, not here.
 
 _lib_name=$(basename "${0:-script}")
@@ -53,3 +58,13 @@ shell_scripts() {
     esac
   done
 }
+
+now() { date +%s.%N; }
+
+seconds() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'; }
+
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -20,6 +20,8 @@
 # Usage: scripts/bench/build-with-cache.sh [SLEEP_SECONDS]   (default 12)
 # Results: a table on stdout and bench-results/build-with-cache.txt.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 SLEEP="${1:-12}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -39,7 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Registry.
 PORT="$(free_port)"
@@ -100,8 +101,6 @@ CMD ["cat", "/out.txt"]
 EOF
 echo "hello" > "$WORK/ctx/app.txt"
 
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
 RESULTS=()
 bench_backend() {
@@ -111,13 +110,13 @@ bench_backend() {
     start_engine "$backend-cold"
     local t0; t0=$(now)
     "$BWC" --backend "$backend" -t "$repo:v1" "$WORK/ctx" > "$WORK/$backend-cold.json" 2> "$WORK/$backend-cold.log"
-    local cold; cold=$(elapsed "$t0" "$(now)")
+    local cold; cold=$(seconds "$t0")
     stop_engine
 
     start_engine "$backend-warm"
     t0=$(now)
     "$BWC" --backend "$backend" -t "$repo:v1" "$WORK/ctx" > "$WORK/$backend-warm.json" 2> "$WORK/$backend-warm.log"
-    local warm; warm=$(elapsed "$t0" "$(now)")
+    local warm; warm=$(seconds "$t0")
     stop_engine
 
     start_engine "$backend-naive"
@@ -130,7 +129,7 @@ bench_backend() {
         DOCKER_BUILDKIT=0 "$DOCKER" build --cache-from "$repo:v1" -t "$repo:naive" "$WORK/ctx" > "$WORK/$backend-naive.log" 2>&1
     fi
     "$DOCKER" push -q "$repo:naive" >/dev/null
-    local naive; naive=$(elapsed "$t0" "$(now)")
+    local naive; naive=$(seconds "$t0")
     stop_engine
 
     # The builds that write the content refs (untimed), then the skips.
@@ -140,17 +139,17 @@ bench_backend() {
     stop_engine
     t0=$(now)
     "$BWC" --backend "$backend" -t "$repo:v2" --source-hash "$hash" "$WORK/ctx" > "$WORK/$backend-skip.json" 2> "$WORK/$backend-skip.log"
-    local skip; skip=$(elapsed "$t0" "$(now)")
+    local skip; skip=$(seconds "$t0")
     t0=$(now)
     "$BWC" --backend "$backend" -t "$repo:v2b" --skip-existing "$WORK/ctx" > "$WORK/$backend-skipctx.json" 2> "$WORK/$backend-skipctx.log"
-    local skipctx; skipctx=$(elapsed "$t0" "$(now)")
+    local skipctx; skipctx=$(seconds "$t0")
 
     # A change in the later stage's sources.
     echo "changed $backend" > "$WORK/ctx/app.txt"
     start_engine "$backend-changed"
     t0=$(now)
     "$BWC" --backend "$backend" -t "$repo:v3" "$WORK/ctx" > "$WORK/$backend-changed.json" 2> "$WORK/$backend-changed.log"
-    local changed; changed=$(elapsed "$t0" "$(now)")
+    local changed; changed=$(seconds "$t0")
     stop_engine
     echo "changed naive $backend" > "$WORK/ctx/app.txt"
     start_engine "$backend-changed-naive"
@@ -163,7 +162,7 @@ bench_backend() {
         DOCKER_BUILDKIT=0 "$DOCKER" build --cache-from "$repo:v1" -t "$repo:naive2" "$WORK/ctx" > "$WORK/$backend-naive2.log" 2>&1
     fi
     "$DOCKER" push -q "$repo:naive2" >/dev/null
-    local changed_naive; changed_naive=$(elapsed "$t0" "$(now)")
+    local changed_naive; changed_naive=$(seconds "$t0")
     stop_engine
     echo "hello" > "$WORK/ctx/app.txt"
 
@@ -216,12 +215,12 @@ EOF
     start_engine wide-cold
     local t0; t0=$(now)
     "$BWC" --backend buildkit -t "$repo:v1" "$WORK/wide" > "$WORK/wide-cold.json" 2> "$WORK/wide-cold.log"
-    local cold; cold=$(elapsed "$t0" "$(now)")
+    local cold; cold=$(seconds "$t0")
     stop_engine
     start_engine wide-warm
     t0=$(now)
     "$BWC" --backend buildkit -t "$repo:v1" "$WORK/wide" > "$WORK/wide-warm.json" 2> "$WORK/wide-warm.log"
-    local warm; warm=$(elapsed "$t0" "$(now)")
+    local warm; warm=$(seconds "$t0")
     stop_engine
     local info
     info=$(python3 - "$WORK/wide-cold.json" "$WORK/wide-warm.json" <<'PY'

@@ -9,6 +9,8 @@
 #  4. self-heal: `docker service scale NS_web=0` -> running 1/1 again, agent reconciling every HEAL_POLL (2s).
 # Results go to stdout and to bench-results/deploy-bot/ (gitignored).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
 cd "$(dirname "$0")/../.."
 REQUESTS="${REQUESTS:-20000}"
 CONCURRENCY="${CONCURRENCY:-50}"
@@ -41,7 +43,7 @@ git -C "$WORK/w" -c user.name=bench -c user.email=bench@example.invalid commit -
 git -C "$WORK/w" push -q origin main
 # A no-op kubectl: the head is applied once at startup; every queued push then finds nothing changed.
 printf '#!/bin/sh\ncat >/dev/null\nexit 0\n' > "$WORK/kubectl"; chmod +x "$WORK/kubectl"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 SECRET="bench-secret-$$"
 webhook_run() { # $1: label, then the global logging flags
   local label=$1; shift

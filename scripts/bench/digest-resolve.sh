@@ -2,10 +2,13 @@
 # Benchmark of digest-resolve (issue 4):
 #  1. 10,000 documents naming 1,000 distinct images in a local docker-registry:
 #     digest-resolve vs a shell loop of `skopeo inspect` (timed on a sample, extrapolated)
-#     vs the HTTP floor (the same 1,000 HEAD requests, same concurrency, minimal client).
+#     vs the HTTP floor (the same 1,000 HEAD requests, same concurrency, minimal client)
+#     vs oci-client's fetch_manifest_digest (scripts/bench/oci-client-floor, a standalone package).
 #  2. A 50 MB manifest stream resolved from --lock (no network): MB/s.
 # Usage: scripts/bench/digest-resolve.sh [SKOPEO_SAMPLE=100]
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
 cd "$(dirname "$0")/../.."
 SAMPLE=${SKOPEO_SAMPLE:-100}
 CONC=${CONCURRENCY:-16}
@@ -18,8 +21,10 @@ trap cleanup EXIT
 cargo build --release -q -p digest-resolve --bin digest-resolve --example head_floor
 BIN=$CARGO_TARGET_DIR/release/digest-resolve
 FLOOR=$CARGO_TARGET_DIR/release/examples/head_floor
+cargo build --release -q --manifest-path scripts/bench/oci-client-floor/Cargo.toml --target-dir "$CARGO_TARGET_DIR/oci-client-floor"
+OCI=$CARGO_TARGET_DIR/oci-client-floor/release/oci-client-floor
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 REG=127.0.0.1:$PORT
 cat > "$WORK/config.yml" <<YML
 version: 0.1
@@ -91,6 +96,15 @@ for run in 1 2 3; do
 done
 FL=$fbest
 
+echo "== oci-client: the same 1,000 digests, concurrency $CONC (oci-client-floor)"
+obest=999
+for run in 1 2 3; do
+  s=$(date +%s.%N); "$OCI" "$CONC" < "$WORK/refs.txt" 2>/dev/null; e=$(date +%s.%N)
+  t=$(echo "$e - $s" | bc -l); echo "  run $run: ${t}s"
+  obest=$(echo "if ($t < $obest) $t else $obest" | bc -l)
+done
+OC=$obest
+
 echo "== skopeo inspect shell loop over a sample of $SAMPLE images (extrapolated to 1,000)"
 head -n "$SAMPLE" "$WORK/refs.txt" > "$WORK/sample.txt"
 s=$(date +%s.%N)
@@ -130,6 +144,7 @@ NCPU=$(nproc)
 printf '\n== results (best of 3; machine load average: %s)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'digest-resolve, 10k docs / 1k images : %6.3f s\n' "$DR"
 printf 'HTTP floor (1k HEADs, c=%s)          : %6.3f s   -> digest-resolve / floor = %.2fx (goal <= 2x)\n' "$CONC" "$FL" "$(echo "$DR / $FL" | bc -l)"
+printf 'oci-client (1k digests, c=%s)        : %6.3f s   -> oci-client / floor = %.2fx, digest-resolve / oci-client = %.2fx\n' "$CONC" "$OC" "$(echo "$OC / $FL" | bc -l)" "$(echo "$DR / $OC" | bc -l)"
 printf 'skopeo inspect loop (%s measured in %.2f s, x%s) : %6.1f s -> speedup = %.0fx (goal >= 20x)\n' "$SAMPLE" "$SK_SAMPLE" "$((1000 / SAMPLE))" "$SK" "$(echo "$SK / $DR" | bc -l)"
 printf '50 MB --lock stream (%s bytes)  : %6.3f s wall = %.1f MB/s (goal >= 50 MB/s)\n' "$BYTES" "$LK" "$(echo "$BYTES / $LK / 1000000" | bc -l)"
 printf '   cpu time %.3f s on %s cores = %.1f MB/s per core; %.1f MB/s if the cores were free (wall is inflated by machine load)\n' \

@@ -15,6 +15,8 @@
 # own registry path (--registry HOST:PORT/bench-PID-N), so the first run copies everything.
 # Results: stdout and bench-results/main-flow.txt.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${1:-3}
 STATE=${MICROPLATFORM_STATE_DIR:-${XDG_STATE_HOME:-/tmp}/microplatform-local}
@@ -24,7 +26,6 @@ grep -q '^MICROPLATFORM_RC_REGISTRY=' "$STATE/env" || { echo "bench: the platfor
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-main-flow.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 git_c=(-c user.name=bench -c user.email=bench@localhost -c commit.gpgsign=false)
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # run LABEL REPO OUT: one main-flow run; prints "to_staging total bytes".
 run() {

@@ -29,8 +29,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-. "$here/need.sh"
-need hyperfine:hyperfine git:git python3:python3 time:/usr/bin/time
+# shellcheck source=scripts/lib.sh
+. "$here/../lib.sh"
+need_apt hyperfine git python3 time
 
 target="${CARGO_TARGET_DIR:-$root/target}"
 (cd "$root" && cargo build --release -p monobuild --quiet)

@@ -13,6 +13,8 @@
 # new branch (a new stack), torn down afterwards (scripts/pipeline --delete). Results: stdout and
 # bench-results/pipeline.txt.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${1:-3}
 STATE=${MICROPLATFORM_STATE_DIR:-${XDG_STATE_HOME:-/tmp}/microplatform-local}
@@ -25,7 +27,6 @@ trap 'rm -rf "$WORK"' EXIT
 git_c=(-c user.name=bench -c user.email=bench@localhost -c commit.gpgsign=false)
 
 seconds() { jq -r .seconds "$1/summary.json"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 first=() change=() nochange=()
 for ((i = 1; i <= RUNS; i++)); do

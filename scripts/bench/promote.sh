@@ -9,9 +9,9 @@
 # Usage: scripts/bench/promote.sh   (env: IMAGES=5 MB=4 BIG_MB=100)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=scripts/bench/need.sh
-. scripts/bench/need.sh
-need docker-registry:docker-registry skopeo:skopeo jq:jq curl:curl time:/usr/bin/time python3:python3
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+need_apt docker-registry skopeo jq curl time python3
 IMAGES=${IMAGES:-5}
 MB=${MB:-4}
 BIG_MB=${BIG_MB:-100}
@@ -24,7 +24,6 @@ trap cleanup EXIT
 cargo build --release -q -p digest-resolve --bin digest-resolve
 BIN=$CARGO_TARGET_DIR/release/digest-resolve
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start_registry() { # NAME -> prints host:port
   local name=$1 port
   port=$(free_port)

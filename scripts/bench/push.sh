@@ -16,6 +16,8 @@
 # ingress) returns the pushed content. Needs the local platform (scripts/local-platform
 # up). Results: stdout and bench-results/push.txt.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${1:-3}
 STATE=${MICROPLATFORM_STATE_DIR:-${XDG_STATE_HOME:-/tmp}/microplatform-local}
@@ -32,9 +34,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-push.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 git_c=(-c user.name=bench -c user.email=bench@localhost -c commit.gpgsign=false)
 
-now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 # answers URL TEXT: the environment's front page, at its URL, shows TEXT
 answers() { curl -fsS -m 5 "$1" 2>/dev/null | grep -qF "$2"; }
 

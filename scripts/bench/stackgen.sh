@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-. scripts/bench/need.sh
-need hyperfine:hyperfine python3:python3
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+need_apt hyperfine python3
 TARGET="${CARGO_TARGET_DIR:-target}"
 cargo build --release -p stackgen >&2
 BIN="$TARGET/release/stackgen"
