@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use microplatform_common::exit;
 use microplatform_common::reference::ReferenceError;
-use microplatform_common::registry::RegistryError;
+use microplatform_common::registry::{DestinationError, RegistryError};
 
 /// Where an image occurs.
 #[derive(Debug, Clone)]
@@ -35,6 +35,34 @@ pub enum Error {
     /// Bad flags or flag combinations.
     #[error("{0}")]
     Usage(String),
+    /// The registry client cannot be made (its TLS set-up failed).
+    #[error("{source}")]
+    Client {
+        /// Why.
+        #[source]
+        source: RegistryError,
+    },
+    /// The async runtime cannot be started.
+    #[error("cannot start the async runtime: {source}")]
+    Runtime {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--promote-to` is not `REGISTRY[/PREFIX]`.
+    #[error("--promote-to: {source}")]
+    PromoteTo {
+        /// Why.
+        #[source]
+        source: DestinationError,
+    },
+    /// An image whose promoted reference would not be valid.
+    #[error("{source}")]
+    PromoteTarget {
+        /// Why.
+        #[source]
+        source: DestinationError,
+    },
     /// An input file or directory cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -137,13 +165,16 @@ impl Error {
     /// The exit code of this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => exit::USAGE,
+            Error::Usage(_) | Error::PromoteTo { .. } | Error::PromoteTarget { .. } => exit::USAGE,
+            Error::Runtime { .. } => exit::INTERNAL,
             Error::Read { source, .. } => exit::for_read_error(source),
             Error::Parse { .. }
             | Error::InvalidReference { .. }
             | Error::Unsupported { .. }
             | Error::Lock { .. } => exit::INPUT,
-            Error::Resolve { source, .. } | Error::Promote { source, .. } => source.exit_code(),
+            Error::Client { source }
+            | Error::Resolve { source, .. }
+            | Error::Promote { source, .. } => source.exit_code(),
             Error::NotInLock { .. } => exit::NOT_FOUND,
             Error::Write { .. } => exit::FAILURE,
         }
