@@ -63,6 +63,17 @@ pub enum Error {
         #[source]
         source: DestinationError,
     },
+    /// An input that is not UTF-8.
+    #[error("{file}: document 0: line {line}, column 1: invalid UTF-8: {source}")]
+    Utf8 {
+        /// File name.
+        file: String,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// Where the first invalid byte is.
+        #[source]
+        source: std::str::Utf8Error,
+    },
     /// An input file or directory cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -143,7 +154,25 @@ pub enum Error {
         /// The lock file.
         lock: PathBuf,
     },
-    /// A lock file that cannot be read or parsed.
+    /// A lock file that cannot be read.
+    #[error("lock {path}: {source}")]
+    LockRead {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lock file that is not JSON of the lock's shape.
+    #[error("lock {path}: invalid lock JSON: {source}")]
+    LockJson {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A lock file of another schema version or platform.
     #[error("lock {path}: {message}")]
     Lock {
         /// The lock file.
@@ -167,8 +196,12 @@ impl Error {
         match self {
             Error::Usage(_) | Error::PromoteTo { .. } | Error::PromoteTarget { .. } => exit::USAGE,
             Error::Runtime { .. } => exit::INTERNAL,
-            Error::Read { source, .. } => exit::for_read_error(source),
+            Error::Read { source, .. } | Error::LockRead { source, .. } => {
+                exit::for_read_error(source)
+            }
             Error::Parse { .. }
+            | Error::Utf8 { .. }
+            | Error::LockJson { .. }
             | Error::InvalidReference { .. }
             | Error::Unsupported { .. }
             | Error::Lock { .. } => exit::INPUT,
