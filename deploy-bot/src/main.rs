@@ -52,10 +52,7 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let code = exit::code_of::<Error>(&e, exit::INTERNAL);
-            exit::report("deploy-bot", &e, code)
-        }
+        Err(e) => exit::fail::<Error>("deploy-bot", &e, exit::INTERNAL),
     }
 }
 

@@ -189,9 +189,6 @@ fn main() -> std::process::ExitCode {
     tracing::debug!("done after {:?}", started().elapsed());
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            let code = exit::code_of::<monobuild::Error>(&err, exit::INTERNAL);
-            exit::report("monobuild", &err, code)
-        }
+        Err(err) => exit::fail::<monobuild::Error>("monobuild", &err, exit::INTERNAL),
     }
 }

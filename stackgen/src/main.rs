@@ -23,10 +23,7 @@ fn main() -> std::process::ExitCode {
     microplatform_common::cli::init_logging(cli.verbose, false);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let code = exit::code_of::<stackgen::Error>(&e, exit::INTERNAL);
-            exit::report("stackgen", &e, code)
-        }
+        Err(e) => exit::fail::<stackgen::Error>("stackgen", &e, exit::INTERNAL),
     }
 }
 
