@@ -130,25 +130,6 @@ fn host_without_port(host_port: &str) -> &str {
     }
 }
 
-/// A readable cause chain of a reqwest error (whose URL [`RegistryError::transport`] removed).
-pub(super) fn describe(e: &reqwest::Error) -> String {
-    let timeout = e.is_timeout();
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(c) = src {
-        let cs = c.to_string();
-        if !s.contains(&cs) {
-            s.push_str(": ");
-            s.push_str(&cs);
-        }
-        src = c.source();
-    }
-    if timeout && !s.contains("timed out") {
-        s.push_str(" (timed out)");
-    }
-    s
-}
-
 /// The registry's error message from a body, or a short text excerpt.
 pub(super) fn error_message(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
     if let Ok(b) = serde_json::from_slice::<ErrorBody>(body)

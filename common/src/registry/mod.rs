@@ -225,7 +225,7 @@ pub enum RegistryError {
     },
     /// The HTTP exchange itself failed after all retries: connection, TLS, timeout, a body cut
     /// short (exit 6). The message is the whole cause chain, without the URL again.
-    #[error("network error at {url}: {}", client::describe(source))]
+    #[error("network error at {url}: {}", crate::http::describe(source))]
     Transport {
         /// The URL asked.
         url: String,
@@ -234,7 +234,7 @@ pub enum RegistryError {
         source: Arc<reqwest::Error>,
     },
     /// The HTTP client could not be built (TLS set-up) (exit 6).
-    #[error("cannot build HTTP client: {}", client::describe(source))]
+    #[error("cannot build HTTP client: {}", crate::http::describe(source))]
     Client {
         /// The HTTP client's error.
         #[source]
