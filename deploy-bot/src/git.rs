@@ -121,9 +121,9 @@ impl Git {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| Error::Git {
+        let mut child = cmd.spawn().map_err(|source| Error::GitIo {
             args: args.join(" "),
-            message: format!("cannot run git: {e}"),
+            source,
         })?;
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("stdin piped");
@@ -132,9 +132,9 @@ impl Git {
                 let _ = pipe.write_all(&input);
             });
         }
-        let out = child.wait_with_output().map_err(|e| Error::Git {
+        let out = child.wait_with_output().map_err(|source| Error::GitIo {
             args: args.join(" "),
-            message: e.to_string(),
+            source,
         })?;
         Ok((out.status.success(), out.stdout, out.stderr))
     }

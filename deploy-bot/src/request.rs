@@ -71,9 +71,10 @@ impl ReleaseCandidate {
     /// Read a promotion report (`digest-resolve --promote-report FILE`).
     pub fn load(path: &Path) -> Result<ReleaseCandidate> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let rc: ReleaseCandidate = serde_json::from_str(&text).map_err(|e| Error::Input {
+        let rc: ReleaseCandidate = serde_json::from_str(&text).map_err(|e| Error::Json {
             path: format!("{}:{}:{}", path.display(), e.line(), e.column()),
-            message: format!("not a digest-resolve promotion report: {e}"),
+            what: "not a digest-resolve promotion report".into(),
+            source: e,
         })?;
         for i in &rc.images {
             if !i.digest.starts_with("sha256:") || !i.target.ends_with(&format!("@{}", i.digest)) {
