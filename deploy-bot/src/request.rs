@@ -390,14 +390,16 @@ fn clone_base(opts: &RequestOptions, base: &str, work: &Path) -> Result<()> {
         &opts.repo,
         &work.to_string_lossy(),
     ])
-    .map_err(|e| match e {
-        Error::Git { message, .. } if message.contains("not found in upstream") => {
-            Error::NotFound(format!(
+    .map_err(|e| {
+        // Told by git's exit code, not its message: `ls-remote --exit-code` exits 2 when no ref matches.
+        let head = format!("refs/heads/{base}");
+        match git.code(&["ls-remote", "--exit-code", "--heads", &opts.repo, &head]) {
+            Ok(Some(2)) => Error::NotFound(format!(
                 "branch {base:?} does not exist in {}",
                 redact_url(&opts.repo)
-            ))
+            )),
+            _ => e,
         }
-        other => other,
     })?;
     Ok(())
 }
