@@ -354,12 +354,9 @@ pub struct Override {
     pub replicas: Option<u32>,
 }
 
-/// The JSON Schema of the stack file, pretty-printed with a final newline.
-pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(StackFile);
-    let mut s = serde_json::to_string_pretty(&schema).expect("schema serialises");
-    s.push('\n');
-    s
+/// The JSON Schema of the stack file.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(StackFile)
 }
 
 /// A parsed and validated stack file with the positions of its keys.
