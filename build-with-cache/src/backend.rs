@@ -364,21 +364,43 @@ fn legacy_buildkit_client(docker: &Path) -> Option<PathBuf> {
     })
 }
 
+/// Why the docker engine is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineProblem {
+    /// `docker version` failed: the last line it printed (the CLI says why only in text).
+    #[error("{0}")]
+    Refused(String),
+    /// The docker CLI cannot be run.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The CLI's path.
+        program: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The docker engine's version, or why the engine is not usable.
-fn docker_engine(docker: &Path) -> Result<String, String> {
+fn docker_engine(docker: &Path) -> Result<String, EngineProblem> {
     let out = Command::new(docker)
         .args(["version", "--format", "{{.Server.Version}}"])
         .stdin(Stdio::null())
         .output();
     match out {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
-        Ok(o) => Err(String::from_utf8_lossy(&o.stderr)
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("docker version failed")
-            .trim()
-            .to_string()),
-        Err(e) => Err(format!("cannot run {}: {e}", docker.display())),
+        Ok(o) => Err(EngineProblem::Refused(
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("docker version failed")
+                .trim()
+                .to_string(),
+        )),
+        Err(source) => Err(EngineProblem::Spawn {
+            program: docker.display().to_string(),
+            source,
+        }),
     }
 }
 
@@ -398,7 +420,11 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
     let need_docker = |backend: &str| -> Result<(PathBuf, String), BuildError> {
         let docker = docker_program()
             .ok_or_else(|| engine_err(backend, "docker CLI not found on PATH".into()))?;
-        let version = docker_engine(&docker).map_err(|p| engine_err(backend, p))?;
+        let version = docker_engine(&docker).map_err(|source| BuildError::EngineProbe {
+            backend: backend.to_string(),
+            context: "",
+            source,
+        })?;
         Ok((docker, version))
     };
     match choice {
@@ -476,22 +502,25 @@ pub fn resolve(choice: BackendChoice) -> Result<Tool, BuildError> {
                         })
                     }
                 }
-                (Some(_), Some(problem)) if docker_host_set => Err(engine_err(
-                    "docker",
-                    format!("DOCKER_HOST is set but {problem}"),
-                )),
-                (_, problem) => match which("buildah") {
-                    Some(b) => Ok(Tool {
+                (Some(_), Some(problem)) if docker_host_set => Err(BuildError::EngineProbe {
+                    backend: "docker".into(),
+                    context: "DOCKER_HOST is set but ",
+                    source: problem,
+                }),
+                (_, problem) => match (which("buildah"), problem) {
+                    (Some(b), _) => Ok(Tool {
                         backend: Backend::Buildah,
                         program: b,
                         engine_version: None,
                     }),
-                    None => Err(engine_err(
+                    (None, Some(problem)) => Err(BuildError::EngineProbe {
+                        backend: "auto".into(),
+                        context: "no buildah, and no docker engine: ",
+                        source: problem,
+                    }),
+                    (None, None) => Err(engine_err(
                         "auto",
-                        format!(
-                            "no docker engine ({}) and no buildah",
-                            problem.unwrap_or_else(|| "docker CLI not found".into())
-                        ),
+                        "no docker engine (docker CLI not found) and no buildah".into(),
                     )),
                 },
             }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::error::BuildError;
-use crate::words::{Env, Lex, NoEnv};
+use crate::words::{Env, Lex, NoEnv, WordError};
 
 /// A heredoc attached to an instruction (`<<EOF` … `EOF`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +143,15 @@ fn syntax(path: &str, line: usize, message: impl Into<String>) -> BuildError {
         path: path.to_string(),
         line,
         message: message.into(),
+    }
+}
+
+fn word(path: &str, line: usize, context: &'static str, source: WordError) -> BuildError {
+    BuildError::Word {
+        path: path.to_string(),
+        line,
+        context,
+        source,
     }
 }
 
@@ -804,6 +813,9 @@ fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, String> {
 }
 
 /// A word that is a heredoc marker (`<<EOF`, `<<-"EOF"`, `3<<EOF`), as `BuildKit` reads it.
+///
+/// The error is text: it joins the instruction checks' own messages (our rules, as `BuildKit`
+/// words them), which become one [`BuildError::Syntax`] at the instruction's line.
 pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, String> {
     let digits = word.chars().take_while(char::is_ascii_digit).count();
     let Some(after) = word[digits..].strip_prefix("<<") else {
@@ -1375,7 +1387,7 @@ fn build(
                         None => match v {
                             Some(v) => Some(
                                 lex.process_word(&v, &global_args)
-                                    .map_err(|e| syntax(path, line, e.to_string()))?,
+                                    .map_err(|source| word(path, line, "", source))?,
                             ),
                             None => None,
                         },
@@ -1394,7 +1406,7 @@ fn build(
             } => {
                 let image = lex
                     .process_word(&base, &global_args)
-                    .map_err(|e| syntax(path, line, e.to_string()))?;
+                    .map_err(|source| word(path, line, "", source))?;
                 if image.is_empty() {
                     return Err(syntax(
                         path,
@@ -1427,11 +1439,12 @@ fn build(
                 };
                 let platform = match platform {
                     Some(p) => {
-                        let v = lex.process_word(&p, &global_args).map_err(|e| {
-                            syntax(
+                        let v = lex.process_word(&p, &global_args).map_err(|source| {
+                            word(
                                 path,
                                 line,
-                                format!("failed to process arguments for platform: {e}"),
+                                "failed to process arguments for platform: ",
+                                source,
                             )
                         })?;
                         if v.is_empty() {
@@ -1528,7 +1541,7 @@ fn build(
 fn check_no_expansion(path: &str, line: usize, lex: Lex, from: &str) -> Result<(), BuildError> {
     let expanded = lex
         .process_word(from, &NoEnv)
-        .map_err(|e| syntax(path, line, e.to_string()))?;
+        .map_err(|source| word(path, line, "", source))?;
     if expanded != from {
         return Err(syntax(
             path,
@@ -1552,7 +1565,7 @@ pub fn substitute(
     let env: &dyn Env = vars;
     Lex::new(escape)
         .process_word(s, env)
-        .map_err(|e| syntax(path, line, e.to_string()))
+        .map_err(|source| word(path, line, "", source))
 }
 
 #[cfg(test)]

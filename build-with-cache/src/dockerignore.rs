@@ -64,10 +64,11 @@ impl Ignore {
                 .literal_separator(true)
                 .backslash_escape(true)
                 .build()
-                .map_err(|e| BuildError::Syntax {
+                .map_err(|source| BuildError::Pattern {
                     path: path.to_string(),
                     line: n + 1,
-                    message: format!("invalid pattern {pattern:?}: {e}"),
+                    pattern: pattern.clone(),
+                    source,
                 })?
                 .compile_matcher();
             rules.push(Rule { exception, matcher });
@@ -148,7 +149,15 @@ mod tests {
         assert!(ig.has_exceptions());
         assert!(!Ignore::default().excluded("anything"));
         let e = Ignore::parse("ctx/.dockerignore", "ok\n[bad\n").unwrap_err();
-        assert!(e.to_string().starts_with("ctx/.dockerignore:2:"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "ctx/.dockerignore:2: invalid pattern \"[bad\": unclosed character class; missing ']'"
+        );
+        let glob = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<globset::Error>())
+            .expect("the globset::Error is the source");
+        assert_eq!(glob.glob(), Some("[bad"));
+        assert_eq!(microplatform_common::exit::ExitCode::exit_code(&e), 3);
         assert_eq!(clean("./a/../b/"), "b");
         assert_eq!(clean("/x/y"), "x/y");
     }

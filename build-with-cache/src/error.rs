@@ -18,6 +18,32 @@ pub enum BuildError {
         /// What is wrong.
         message: String,
     },
+    /// A word of the Dockerfile that cannot be expanded (unterminated quote, bad substitution).
+    #[error("{path}:{line}: {context}{source}")]
+    Word {
+        /// Dockerfile path.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What the word was for (`failed to process arguments for platform: `), or empty.
+        context: &'static str,
+        /// The lexer's error.
+        #[source]
+        source: crate::words::WordError,
+    },
+    /// A `.dockerignore` pattern that does not compile.
+    #[error("{path}:{line}: invalid pattern {pattern:?}: {}", source.kind())]
+    Pattern {
+        /// The `.dockerignore` file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// The pattern, cleaned as `BuildKit` cleans it.
+        pattern: String,
+        /// The glob error (its kind is shown: the pattern is already in the message).
+        #[source]
+        source: globset::Error,
+    },
     /// `--from` (or `FROM`) names a stage that does not exist (before this one).
     #[error(
         "{path}:{line}: unknown stage {stage:?} (stages are referenced by `AS` name or index; write external images with a tag, e.g. `busybox:latest`)"
@@ -49,6 +75,49 @@ pub enum BuildError {
         path: String,
         /// Why.
         message: String,
+    },
+    /// The Dockerfile cannot be read.
+    #[error("Dockerfile {path}: {source}")]
+    Dockerfile {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `-t` tag that is not an image reference.
+    #[error("invalid tag {tag:?}: {source}")]
+    Tag {
+        /// The tag as given.
+        tag: String,
+        /// Why it is invalid.
+        #[source]
+        source: microplatform_common::reference::ReferenceError,
+    },
+    /// The docker engine the backend needs is not usable (the CLI cannot run, or cannot reach it).
+    #[error("builder {backend} is not usable: {context}{source}")]
+    EngineProbe {
+        /// Backend name.
+        backend: String,
+        /// What led to the probe (`DOCKER_HOST is set but `), or empty.
+        context: &'static str,
+        /// What the probe found.
+        #[source]
+        source: crate::backend::EngineProblem,
+    },
+    /// The backend probe did not finish (it panicked: a bug).
+    #[error("builder auto is not usable: backend probe failed: {source}")]
+    ProbeTask {
+        /// The task's error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The registry client cannot be made (its TLS set-up failed).
+    #[error("registry: {source}")]
+    RegistryClient {
+        /// Why.
+        #[source]
+        source: microplatform_common::registry::RegistryError,
     },
     /// The engine (docker daemon / buildah) cannot be reached.
     #[error("builder {backend} is not usable: {message}")]
@@ -101,13 +170,21 @@ pub enum BuildError {
 impl exit::ExitCode for BuildError {
     fn exit_code(&self) -> u8 {
         match self {
-            BuildError::Usage(_) => exit::USAGE,
-            BuildError::Syntax { .. } => exit::INPUT,
+            BuildError::Usage(_) | BuildError::Tag { .. } => exit::USAGE,
+            BuildError::Syntax { .. } | BuildError::Word { .. } | BuildError::Pattern { .. } => {
+                exit::INPUT
+            }
+            BuildError::Dockerfile { source, .. } => exit::for_read_error(source),
             BuildError::UnknownStage { .. }
             | BuildError::UnknownTarget { .. }
             | BuildError::Missing { .. } => exit::NOT_FOUND,
-            BuildError::Engine { .. } | BuildError::Builder { .. } => exit::EXTERNAL,
-            BuildError::PushRegistry { source, .. } => source.exit_code(),
+            BuildError::Engine { .. }
+            | BuildError::EngineProbe { .. }
+            | BuildError::Builder { .. } => exit::EXTERNAL,
+            BuildError::ProbeTask { .. } => exit::INTERNAL,
+            BuildError::RegistryClient { source } | BuildError::PushRegistry { source, .. } => {
+                source.exit_code()
+            }
             // The builder's push reports its failure only as text (docker/buildah CLI output).
             BuildError::Push { message, .. } => {
                 let m = message.to_ascii_lowercase();

@@ -41,10 +41,9 @@ pub enum Output {
 
 /// Read a Dockerfile and dump its syntax tree in `BuildKit`'s parser-test format (`--dump-ast`).
 pub fn dump_ast(file: &std::path::Path) -> Result<String, BuildError> {
-    let bytes = std::fs::read(file).map_err(|e| BuildError::Missing {
-        what: "Dockerfile",
+    let bytes = std::fs::read(file).map_err(|source| BuildError::Dockerfile {
         path: file.display().to_string(),
-        message: e.to_string(),
+        source,
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let ast = dockerfile::parse_ast(&file.display().to_string(), &text)?;
@@ -55,8 +54,10 @@ pub fn dump_ast(file: &std::path::Path) -> Result<String, BuildError> {
 pub async fn run(options: Options) -> Result<Output, BuildError> {
     let opts = args::parse(&options.docker_args)?;
     for t in &opts.tags {
-        microplatform_common::reference::Reference::parse(t)
-            .map_err(|e| BuildError::Usage(format!("invalid tag {t:?}: {e}")))?;
+        microplatform_common::reference::Reference::parse(t).map_err(|source| BuildError::Tag {
+            tag: t.clone(),
+            source,
+        })?;
     }
     let ctx = context::prepare(&opts.context, opts.file.as_deref()).await?;
     let df = dockerfile::parse(&ctx.dockerfile_display, &ctx.text, &opts.build_args)?;
@@ -72,7 +73,8 @@ pub async fn run(options: Options) -> Result<Output, BuildError> {
     }
     let needed = graph::needed(&df, target);
     let skip_existing = options.skip_existing || options.source_hash.is_some();
-    let registry = registry::Registry::new().map_err(|e| BuildError::Registry(e.to_string()))?;
+    let registry =
+        registry::Registry::new().map_err(|source| BuildError::RegistryClient { source })?;
     let started = std::time::Instant::now();
     let key_inputs = if skip_existing {
         let images = key::external_images(&df, &needed);
@@ -197,8 +199,41 @@ async fn resolve_backend(choice: BackendChoice, probe: bool) -> Result<backend::
         BackendChoice::Buildah => Ok(backend::unprobed(Backend::Buildah)),
     })
     .await
-    .map_err(|e| BuildError::Engine {
-        backend: "auto".into(),
-        message: format!("backend probe failed: {e}"),
-    })?
+    .map_err(|source| BuildError::ProbeTask { source })?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use microplatform_common::exit::{self, ExitCode as _};
+
+    use super::*;
+
+    #[test]
+    fn an_unreadable_dockerfile_keeps_the_io_error_as_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = dump_ast(&dir.path().join("Dockerfile")).unwrap_err();
+        assert!(matches!(e, BuildError::Dockerfile { .. }), "{e}");
+        assert_eq!(e.exit_code(), exit::NOT_FOUND);
+        let io = e
+            .source()
+            .and_then(|c| c.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_word_that_does_not_expand_keeps_the_lexers_error_as_its_cause() {
+        let args = std::collections::BTreeMap::new();
+        let e = dockerfile::parse("Dockerfile", "FROM ${x:?unset}\n", &args).unwrap_err();
+        assert!(matches!(e, BuildError::Word { line: 1, .. }), "{e}");
+        assert_eq!(e.exit_code(), exit::INPUT);
+        let word = e
+            .source()
+            .and_then(|c| c.downcast_ref::<words::WordError>())
+            .expect("the WordError is the source");
+        assert!(word.message.contains("unset"), "{word}");
+        assert_eq!(e.to_string(), format!("Dockerfile:1: {word}"));
+    }
 }

@@ -1,5 +1,6 @@
 //! The `build-with-cache` binary: parse arguments, run the library, map errors to exit codes.
 
+use build_with_cache::BuildError;
 use build_with_cache::Output;
 use build_with_cache::cli::{self, Cli};
 use microplatform_common::exit;
@@ -26,10 +27,7 @@ fn main() -> std::process::ExitCode {
                 print!("{text}");
                 std::process::ExitCode::SUCCESS
             }
-            Err(e) => {
-                let code = exit::ExitCode::exit_code(&e);
-                exit::report("build-with-cache", &e.into(), code)
-            }
+            Err(e) => exit::fail::<BuildError>("build-with-cache", &e.into(), exit::INTERNAL),
         };
     }
     microplatform_common::cli::init_logging(0, false);
@@ -45,11 +43,7 @@ fn main() -> std::process::ExitCode {
     let printed = match result {
         Ok(Output::Plan(p)) => microplatform_common::io::write_json_stdout(&p),
         Ok(Output::Result(r)) => microplatform_common::io::write_json_stdout(&r),
-        Err(e) => {
-            let code = exit::ExitCode::exit_code(&e);
-            let err: anyhow::Error = e.into();
-            return exit::report("build-with-cache", &err, code);
-        }
+        Err(e) => return exit::fail::<BuildError>("build-with-cache", &e.into(), exit::INTERNAL),
     };
     match printed {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -103,19 +103,57 @@ pub trait ExitCode {
 }
 
 /// Print an error chain once to stderr as `TOOL: error: outer: inner` and
-/// return the exit code to use. The code is taken from the first error in the
-/// chain of type `E`, else `INTERNAL`... callers usually pass a mapper.
+/// return `code`. Each cause is printed unless the line already holds its text.
+/// For a tool's own errors, [`fail`] picks the code and stops at the error.
 pub fn report(tool: &str, err: &anyhow::Error, code: u8) -> std::process::ExitCode {
+    eprintln!("{}", error_line(tool, err, |_| false));
+    std::process::ExitCode::from(code)
+}
+
+/// Print a tool's failure once to stderr as one line `TOOL: error: context: message` and
+/// return the exit code of the first `E` in the chain (`default` when there is none).
+///
+/// The line is the chain down to that `E`: the contexts added on the way out, then the
+/// error's own message. A library error's message is complete, its cause included (as
+/// the cause says it, or reshaped where that text would repeat a position or a pattern
+/// the message already gives), so the causes below it, kept as `source()` for programs,
+/// are not printed again. Without an `E` in the chain this is [`report`].
+pub fn fail<E: ExitCode + std::error::Error + Send + Sync + 'static>(
+    tool: &str,
+    err: &anyhow::Error,
+    default: u8,
+) -> std::process::ExitCode {
+    let code = code_of::<E>(err, default);
+    eprintln!(
+        "{}",
+        error_line(tool, err, <dyn std::error::Error>::is::<E>)
+    );
+    std::process::ExitCode::from(code)
+}
+
+/// `TOOL: error: ` and the chain, each cause once, up to and including the first error
+/// for which `last` holds.
+fn error_line(
+    tool: &str,
+    err: &anyhow::Error,
+    last: impl Fn(&(dyn std::error::Error + 'static)) -> bool,
+) -> String {
     let mut line = format!("{tool}: error: {err}");
-    for cause in err.chain().skip(1) {
-        let cause = cause.to_string();
-        if !line.contains(&cause) {
+    let mut chain = err.chain();
+    if chain.next().is_some_and(&last) {
+        return line;
+    }
+    for cause in chain {
+        let text = cause.to_string();
+        if !line.contains(&text) {
             line.push_str(": ");
-            line.push_str(&cause);
+            line.push_str(&text);
+        }
+        if last(cause) {
+            break;
         }
     }
-    eprintln!("{line}");
-    std::process::ExitCode::from(code)
+    line
 }
 
 /// Find the exit code of the first error in the chain that is an `E`.
@@ -131,6 +169,48 @@ pub fn code_of<E: ExitCode + std::error::Error + Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A library error whose message gives its cause reshaped (only the last line).
+    #[derive(Debug, thiserror::Error)]
+    #[error("file.yaml:3: invalid pattern: {}", source.to_string().lines().last().unwrap_or_default())]
+    struct Lib {
+        source: std::io::Error,
+    }
+
+    impl ExitCode for Lib {
+        fn exit_code(&self) -> u8 {
+            INPUT
+        }
+    }
+
+    fn lib() -> Lib {
+        Lib {
+            source: std::io::Error::other("a diagram\nunclosed character class"),
+        }
+    }
+
+    #[test]
+    fn the_line_holds_each_cause_once_and_stops_at_the_tools_error() {
+        let bare = anyhow::Error::new(lib());
+        assert_eq!(
+            error_line("t", &bare, <dyn std::error::Error>::is::<Lib>),
+            "t: error: file.yaml:3: invalid pattern: unclosed character class"
+        );
+        assert_eq!(code_of::<Lib>(&bare, INTERNAL), INPUT);
+        let wrapped = anyhow::Error::new(lib()).context("loading the stack");
+        assert_eq!(
+            error_line("t", &wrapped, <dyn std::error::Error>::is::<Lib>),
+            "t: error: loading the stack: file.yaml:3: invalid pattern: unclosed character class"
+        );
+        // Not one of the tool's errors: the whole chain, a cause already said skipped.
+        let io = anyhow::Error::new(std::io::Error::other("disk full"))
+            .context("writing out: disk full")
+            .context("saving");
+        assert_eq!(
+            error_line("t", &io, |_| false),
+            "t: error: saving: writing out: disk full"
+        );
+    }
 
     #[test]
     fn help_renders_the_tables_class_and_the_tools_detail() {

@@ -20,6 +20,27 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// A reqwest error's whole cause chain on one line (`error sending request: client error
+/// (Connect): tcp connect error: Connection refused (os error 111)`), each cause once, and
+/// `(timed out)` when it timed out. The URL is in it only if the error still has one: callers
+/// that name the URL themselves pass `e.without_url()`.
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        src = c.source();
+    }
+    if e.is_timeout() && !s.contains("timed out") {
+        s.push_str(" (timed out)");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -18,10 +18,37 @@ pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Erro
     serde_json::from_str(text)
 }
 
-/// Write a value as pretty JSON plus a newline to stdout.
+/// How a JSON document is laid out on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonLayout {
+    /// Indented, two spaces (every tool's result document).
+    Pretty,
+    /// Indented on a terminal, one line when piped: for documents that can run to megabytes
+    /// (`monobuild`'s plan of thousands of components).
+    PrettyOnTerminal,
+}
+
+/// Write a tool's result document to stdout: `value` as pretty JSON plus a newline, buffered,
+/// flushed. The one way JSON goes to stdout (see `docs/conventions.md`); nothing else is
+/// written there, and nothing at all when the command fails.
 pub fn write_json_stdout<T: Serialize>(value: &T) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    write_json_stdout_as(value, JsonLayout::Pretty)
+}
+
+/// [`write_json_stdout`] with another layout.
+pub fn write_json_stdout_as<T: Serialize>(value: &T, layout: JsonLayout) -> std::io::Result<()> {
+    use std::io::IsTerminal as _;
+    let stdout = std::io::stdout();
+    let pretty = match layout {
+        JsonLayout::Pretty => true,
+        JsonLayout::PrettyOnTerminal => stdout.is_terminal(),
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
     out.write_all(b"\n")?;
     out.flush()
 }

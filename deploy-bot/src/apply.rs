@@ -39,14 +39,32 @@ impl Prepared {
     }
 }
 
-/// An applier failure: the external program's message.
-#[derive(Debug, Clone)]
-pub struct ApplyError(pub String);
+/// An applier failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The program ran and failed, or the applier refused: the message (the program's own
+    /// error output, which is all it says).
+    #[error("{0}")]
+    Failed(String),
+    /// The program could not be run, or its output not read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was done (`cannot run /usr/bin/kubectl`, `stack file`).
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stack file does not parse.
+    #[error("{0}")]
+    Stack(#[source] crate::Error),
+    /// `docker service inspect` printed something that is not JSON.
+    #[error("docker service inspect: {0}")]
+    Inspect(#[source] serde_json::Error),
+}
 
-impl std::fmt::Display for ApplyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+fn io(what: String) -> impl FnOnce(std::io::Error) -> ApplyError {
+    move |source| ApplyError::Io { what, source }
 }
 
 async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<String, ApplyError> {
@@ -61,9 +79,7 @@ async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<Str
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     tracing::info!("run {name} {}", args.join(" "));
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ApplyError(format!("cannot run {name}: {e}")))?;
+    let mut child = cmd.spawn().map_err(io(format!("cannot run {name}")))?;
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped");
         let input = input.as_bytes().to_vec();
@@ -72,10 +88,7 @@ async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<Str
             let _ = pipe.shutdown().await;
         });
     }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| ApplyError(format!("{name}: {e}")))?;
+    let out = child.wait_with_output().await.map_err(io(name))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -85,7 +98,7 @@ async fn run(program: &Path, args: &[String], stdin: Option<&str>) -> Result<Str
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .collect();
-        Err(ApplyError(format!(
+        Err(ApplyError::Failed(format!(
             "{} {} failed ({}): {}",
             program.file_name().unwrap_or_default().to_string_lossy(),
             args.first().map_or("", String::as_str),
@@ -112,9 +125,7 @@ async fn run_status(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     tracing::debug!("run {name} {}", args.join(" "));
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ApplyError(format!("cannot run {name}: {e}")))?;
+    let mut child = cmd.spawn().map_err(io(format!("cannot run {name}")))?;
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped");
         let input = input.as_bytes().to_vec();
@@ -123,10 +134,7 @@ async fn run_status(
             let _ = pipe.shutdown().await;
         });
     }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| ApplyError(format!("{name}: {e}")))?;
+    let out = child.wait_with_output().await.map_err(io(name))?;
     Ok((
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -166,9 +174,8 @@ struct WantService {
 }
 
 fn wanted_services(file: &Path) -> Result<BTreeMap<String, WantService>, ApplyError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ApplyError(format!("stack file: {e}")))?;
-    let docs = crate::manifests::parse_documents(&text, "stack file")
-        .map_err(|e| ApplyError(e.to_string()))?;
+    let text = std::fs::read_to_string(file).map_err(io("stack file".into()))?;
+    let docs = crate::manifests::parse_documents(&text, "stack file").map_err(ApplyError::Stack)?;
     let mut want = BTreeMap::new();
     let Some(services) = docs
         .first()
@@ -286,7 +293,7 @@ impl Applier {
                 ];
                 run(d, &args, None).await
             }
-            _ => Err(ApplyError(
+            _ => Err(ApplyError::Failed(
                 "internal: applier and prepared set disagree".into(),
             )),
         }
@@ -326,7 +333,7 @@ impl Applier {
                             objs.into_iter().map(|o| format!("{o} differs")).collect()
                         })
                     }
-                    _ => Err(ApplyError(format!(
+                    _ => Err(ApplyError::Failed(format!(
                         "kubectl diff failed (exit {code}): {}",
                         err.lines()
                             .map(str::trim)
@@ -357,8 +364,8 @@ impl Applier {
                     args.extend(ids);
                     let out = run(d, &args, None).await?;
                     for line in out.lines().filter(|l| !l.trim().is_empty()) {
-                        let spec: serde_json::Value = serde_json::from_str(line)
-                            .map_err(|e| ApplyError(format!("docker service inspect: {e}")))?;
+                        let spec: serde_json::Value =
+                            serde_json::from_str(line).map_err(ApplyError::Inspect)?;
                         let name = spec["Name"].as_str().unwrap_or_default().to_string();
                         live.insert(name, spec);
                     }
@@ -397,7 +404,7 @@ impl Applier {
                 }
                 Ok(diffs)
             }
-            _ => Err(ApplyError(
+            _ => Err(ApplyError::Failed(
                 "internal: applier and prepared set disagree".into(),
             )),
         }
@@ -424,7 +431,7 @@ impl Applier {
             (Self::Swarm(_), Prepared::Stack(_)) => {
                 Ok("validated (swarm has no server-side dry run)".into())
             }
-            _ => Err(ApplyError(
+            _ => Err(ApplyError::Failed(
                 "internal: applier and prepared set disagree".into(),
             )),
         }

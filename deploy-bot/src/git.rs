@@ -106,6 +106,22 @@ impl Git {
         }
     }
 
+    /// Run git and return only its exit code (`None` when a signal ended it), for commands whose
+    /// codes say something (`ls-remote --exit-code`: 2 when no ref matches).
+    pub fn code(&self, args: &[&str]) -> Result<Option<i32>> {
+        let status = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|source| Error::GitIo {
+                args: args.join(" "),
+                source,
+            })?;
+        Ok(status.code())
+    }
+
     /// Run git and report only whether it exited 0 (for `diff --quiet` and the like).
     pub fn status(&self, args: &[&str]) -> Result<bool> {
         Ok(self.output(args, None)?.0)
@@ -121,9 +137,9 @@ impl Git {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| Error::Git {
+        let mut child = cmd.spawn().map_err(|source| Error::GitIo {
             args: args.join(" "),
-            message: format!("cannot run git: {e}"),
+            source,
         })?;
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("stdin piped");
@@ -132,9 +148,9 @@ impl Git {
                 let _ = pipe.write_all(&input);
             });
         }
-        let out = child.wait_with_output().map_err(|e| Error::Git {
+        let out = child.wait_with_output().map_err(|source| Error::GitIo {
             args: args.join(" "),
-            message: e.to_string(),
+            source,
         })?;
         Ok((out.status.success(), out.stdout, out.stderr))
     }

@@ -128,7 +128,7 @@ impl GitHub {
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("deploy-bot/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::setup("http client", e))?;
         Ok(Self {
             http,
             api: api_url.trim_end_matches('/').to_string(),
@@ -164,15 +164,9 @@ impl GitHub {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let resp = rb.send().await.map_err(|e| Error::Network {
-            url: url.to_string(),
-            message: e.without_url().to_string(),
-        })?;
+        let resp = rb.send().await.map_err(|e| Error::http(url, e, ""))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| Error::Network {
-            url: url.to_string(),
-            message: e.without_url().to_string(),
-        })?;
+        let bytes = resp.bytes().await.map_err(|e| Error::http(url, e, ""))?;
         let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         match status {
             200..=299 => Ok((status, value)),
@@ -194,17 +188,17 @@ impl GitHub {
 
     /// `GET /repos/{o}/{r}/pulls?head=owner:branch&state=open`: the open pull request for a branch.
     pub async fn find_open_pull(&self, branch: &str) -> Result<Option<PullRequest>> {
-        let mut url = reqwest::Url::parse(&self.url("pulls"))
-            .map_err(|e| Error::Usage(format!("--api-url: {e}")))?;
+        let mut url = reqwest::Url::parse(&self.url("pulls")).map_err(|source| Error::Url {
+            option: "--api-url",
+            value: self.api.clone(),
+            source,
+        })?;
         url.query_pairs_mut()
             .append_pair("head", &format!("{}:{branch}", self.repo.owner))
             .append_pair("state", "open");
         let (_, v) = self.call(reqwest::Method::GET, url.as_str(), None).await?;
-        let pulls: Vec<ApiPull> = serde_json::from_value(v).map_err(|e| Error::Api {
-            url: url.to_string(),
-            status: 200,
-            message: format!("unexpected pull list: {e}"),
-        })?;
+        let pulls: Vec<ApiPull> =
+            serde_json::from_value(v).map_err(|e| answer(url.as_str(), 200, "pull list", e))?;
         Ok(pulls.into_iter().next().map(|p| PullRequest {
             number: p.number,
             url: p.html_url,
@@ -227,11 +221,8 @@ impl GitHub {
                 Some(json!({"title": title, "head": head, "base": base, "body": body})),
             )
             .await?;
-        let p: ApiPull = serde_json::from_value(v).map_err(|e| Error::Api {
-            url: url.clone(),
-            status: 201,
-            message: format!("unexpected pull request: {e}"),
-        })?;
+        let p: ApiPull =
+            serde_json::from_value(v).map_err(|e| answer(&url, 201, "pull request", e))?;
         Ok(PullRequest {
             number: p.number,
             url: p.html_url,
@@ -305,11 +296,8 @@ impl GitHub {
                 self.url(&format!("issues/{number}/comments"))
             );
             let (_, v) = self.call(reqwest::Method::GET, &url, None).await?;
-            let batch: Vec<Comment> = serde_json::from_value(v).map_err(|e| Error::Api {
-                url: url.clone(),
-                status: 200,
-                message: format!("unexpected comment list: {e}"),
-            })?;
+            let batch: Vec<Comment> =
+                serde_json::from_value(v).map_err(|e| answer(&url, 200, "comment list", e))?;
             let n = batch.len();
             all.extend(batch);
             if n < PER_PAGE {
@@ -343,11 +331,16 @@ pub struct Comment {
 }
 
 fn comment_from(url: &str, v: serde_json::Value) -> Result<Comment> {
-    serde_json::from_value(v).map_err(|e| Error::Api {
+    serde_json::from_value(v).map_err(|e| answer(url, 200, "comment", e))
+}
+
+/// An answer of the API (`status`) that is not the `what` expected.
+fn answer(url: &str, status: u16, what: &str, source: serde_json::Error) -> Error {
+    Error::Answer {
         url: url.to_string(),
-        status: 200,
-        message: format!("unexpected comment: {e}"),
-    })
+        what: format!("HTTP {status}: unexpected {what}"),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +365,41 @@ mod tests {
         }
         assert!(RepoId::from_git_url("https://github.com/x").is_err());
         assert!(RepoId::parse("a/..").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_api_is_an_http_error_caused_by_the_clients_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let gh = GitHub::new(
+            &format!("http://127.0.0.1:{port}"),
+            RepoId::parse("acme/cluster").unwrap(),
+            Token::new("t"),
+        )
+        .unwrap();
+        let e = gh.list_comments(1).await.unwrap_err();
+        assert!(matches!(e, Error::Http { .. }), "{e}");
+        assert_eq!(
+            microplatform_common::exit::ExitCode::exit_code(&e),
+            microplatform_common::exit::NETWORK
+        );
+        let http = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<reqwest::Error>())
+            .expect("the reqwest::Error is the source");
+        assert!(http.is_connect(), "{http}");
+        assert!(
+            http.url().is_none(),
+            "the URL is said once, by the outer error"
+        );
+        assert!(
+            e.to_string().starts_with(&format!(
+                "http://127.0.0.1:{port}/repos/acme/cluster/issues/1/comments"
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -314,7 +314,7 @@ impl Engine {
         };
         let client = builder
             .build()
-            .map_err(|e| Error::Internal(format!("engine API client: {e}")))?;
+            .map_err(|e| Error::setup("engine API client", e))?;
         Ok(Self::Api { client, base })
     }
 
@@ -382,19 +382,23 @@ impl Engine {
 }
 
 async fn api_get(client: &reqwest::Client, url: &str) -> Result<serde_json::Value> {
-    let failed = |message: String| Error::External {
-        program: format!("docker engine API GET {url}"),
-        message,
+    let api = |e: reqwest::Error, hint| Error::EngineApi {
+        url: url.to_string(),
+        source: e.without_url(),
+        hint,
     };
     let resp = client
         .get(url)
         .send()
         .await
-        .map_err(|e| failed(format!("{e} (is DOCKER_HOST the swarm manager?)")))?;
+        .map_err(|e| api(e, " (is DOCKER_HOST the swarm manager?)"))?;
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| failed(e.to_string()))?;
+    let body = resp.text().await.map_err(|e| api(e, ""))?;
     if !status.is_success() {
-        return Err(failed(format!("HTTP {status}: {}", body.trim())));
+        return Err(Error::External {
+            program: format!("docker engine API GET {url}"),
+            message: format!("HTTP {status}: {}", body.trim()),
+        });
     }
     parse_json(&body)
 }
@@ -472,9 +476,10 @@ async fn discover_cli(docker: &PathBuf) -> Result<Vec<Route>> {
 }
 
 fn parse_json(text: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| Error::External {
+    serde_json::from_str(text).map_err(|source| Error::ExternalJson {
         program: "docker".into(),
-        message: format!("unexpected inspect output: {e}"),
+        what: "unexpected inspect output",
+        source,
     })
 }
 
@@ -484,9 +489,9 @@ async fn docker_out(docker: &PathBuf, args: &[&str]) -> Result<String> {
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| Error::External {
+        .map_err(|source| Error::Spawn {
             program: docker.display().to_string(),
-            message: format!("cannot run: {e}"),
+            source,
         })?;
     if !out.status.success() {
         return Err(Error::External {
@@ -688,7 +693,7 @@ pub async fn run(config: IngressConfig) -> Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
-        .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        .map_err(|e| Error::setup("http client", e))?;
     let listeners = config.listen.bind().await?;
     let addrs: Vec<String> = listeners
         .iter()
@@ -714,7 +719,7 @@ pub async fn run(config: IngressConfig) -> Result<()> {
             )
             .with_graceful_shutdown(shutdown())
             .await
-            .map_err(|e| Error::Internal(format!("ingress server: {e}")))
+            .map_err(|e| Error::setup("ingress server", e))
         }
     });
     futures::future::try_join_all(servers).await?;

@@ -52,10 +52,7 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let code = exit::code_of::<Error>(&e, exit::INTERNAL);
-            exit::report("deploy-bot", &e, code)
-        }
+        Err(e) => exit::fail::<Error>("deploy-bot", &e, exit::INTERNAL),
     }
 }
 
@@ -177,11 +174,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     a.plan.display().to_string(),
                 )
             };
-            let plan: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| Error::Input {
-                    path: source.clone(),
-                    message: format!("not JSON: {e}"),
-                })?;
+            let plan: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Json {
+                path: source.clone(),
+                what: "not JSON".into(),
+                source: e,
+            })?;
             let opts = deploy_bot::smoke::SmokeOptions {
                 timeout: a.timeout,
                 interval: a.interval,

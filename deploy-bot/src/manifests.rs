@@ -80,44 +80,33 @@ fn read_options(input_len: usize) -> serde_saphyr::Options {
     }
 }
 
-/// The parser's message without its location (given separately) and without advice meant for programmers.
-fn error_message(e: &serde_saphyr::Error) -> String {
-    let mut message = e.to_string();
-    if let Some(i) = message.find(" at line ") {
-        message.truncate(i);
-    }
-    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
-        message.truncate(i);
-    }
-    message
-}
-
 /// Parse every YAML document of `text` (empty documents skipped); errors name `origin`, line, column and the
 /// document number. Nesting deeper than [`MAX_DEPTH`] is refused first ([`check_depth`]).
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>> {
     let starts = check_depth(text, origin)?;
-    serde_saphyr::from_multiple_with_options(text, read_options(text.len())).map_err(|e| {
-        let message = error_message(&e);
-        match e.location() {
+    serde_saphyr::from_multiple_with_options(text, read_options(text.len())).map_err(|source| {
+        match source.location() {
             Some(l) => {
                 let line = usize::try_from(l.line()).unwrap_or(usize::MAX);
                 let document = starts.iter().filter(|&&s| s <= line).count().max(1);
-                Error::Input {
+                Error::Yaml {
                     path: format!("{origin}:{line}:{}", l.column()),
-                    message: format!("document {document}: {message}"),
+                    document: Some(document),
+                    source: Box::new(source),
                 }
             }
-            None => Error::Input {
+            None => Error::Yaml {
                 path: origin.to_string(),
-                message,
+                document: None,
+                source: Box::new(source),
             },
         }
     })
 }
 
 /// One document as YAML text (quoting what a YAML 1.1 reader such as kubectl would take for another type).
-pub fn to_yaml(doc: &Value) -> std::result::Result<String, String> {
-    serde_saphyr::to_string(doc).map_err(|e| e.to_string())
+pub fn to_yaml(doc: &Value) -> std::result::Result<String, serde_saphyr::SerializeError> {
+    serde_saphyr::to_string(doc)
 }
 
 /// Whether a parsed document is a compose file (top-level `services`, no `kind`).
@@ -179,7 +168,11 @@ pub fn split_stdin(text: &str, namespace: &str) -> Result<Files> {
                 .collect::<String>()
         };
         let file = PathBuf::from(format!("{}-{}.yaml", safe(kind), safe(name)));
-        let body = to_yaml(doc).map_err(at)?;
+        let body = to_yaml(doc).map_err(|source| Error::YamlOut {
+            path: "<stdin>".into(),
+            document: i + 1,
+            source: Box::new(source),
+        })?;
         if files.insert(file.clone(), body.into_bytes()).is_some() {
             return Err(at(format!(
                 "duplicate object {kind}/{name} (file {})",
@@ -211,9 +204,9 @@ pub fn read_dir(dir: &Path, namespace: &str) -> Result<Files> {
         .into_iter()
         .filter_entry(|e| e.file_name() != ".git")
     {
-        let entry = entry.map_err(|e| Error::Input {
+        let entry = entry.map_err(|source| Error::Walk {
             path: root.display().to_string(),
-            message: e.to_string(),
+            source,
         })?;
         let ft = entry.file_type();
         if ft.is_dir() {
@@ -222,7 +215,7 @@ pub fn read_dir(dir: &Path, namespace: &str) -> Result<Files> {
         let rel = entry
             .path()
             .strip_prefix(&root)
-            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::setup("a walked path outside its root", e))?
             .to_path_buf();
         if !ft.is_file() {
             return Err(Error::Name {
@@ -331,6 +324,23 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+    }
+
+    #[test]
+    fn a_yaml_error_keeps_the_parsers_error_as_its_cause() {
+        let e = parse_documents("a: [1,\n", "f.yaml").unwrap_err();
+        assert!(matches!(e, Error::Yaml { .. }), "{e}");
+        assert_eq!(
+            microplatform_common::exit::ExitCode::exit_code(&e),
+            microplatform_common::exit::INPUT
+        );
+        let yaml = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<Box<serde_saphyr::Error>>())
+            .expect("the serde_saphyr::Error is the source");
+        assert!(yaml.location().is_some(), "{yaml}");
+        // The message says the place once, in front: the parser's own " at line …" is left out.
+        assert!(e.to_string().starts_with("f.yaml:"), "{e}");
+        assert!(!e.to_string().contains(" at line "), "{e}");
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub struct NotifyResult {
 /// Send the signed push webhook; returns the delivery id and the HTTP status (2xx, else an error).
 pub async fn send(o: &NotifyOptions) -> Result<(String, u16)> {
     let body = serde_json::to_vec(&push_payload(&o.repo, &o.branch, &o.commit))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(|e| Error::setup("webhook payload", e))?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -118,7 +118,7 @@ pub async fn send(o: &NotifyOptions) -> Result<(String, u16)> {
     let client = microplatform_common::http::client_builder()
         .timeout(o.timeout)
         .build()
-        .map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(|e| Error::setup("http client", e))?;
     let resp = client
         .post(&url)
         .header("Content-Type", "application/json")
@@ -128,10 +128,7 @@ pub async fn send(o: &NotifyOptions) -> Result<(String, u16)> {
         .body(body)
         .send()
         .await
-        .map_err(|e| Error::Network {
-            url: url.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Error::http(url.as_str(), e, ""))?;
     let status = resp.status().as_u16();
     if !resp.status().is_success() {
         let text = resp.text().await.unwrap_or_default();
@@ -201,17 +198,24 @@ pub enum StackState {
     Pending(String),
 }
 
-async fn docker(docker: &Path, args: &[&str]) -> std::result::Result<String, String> {
+/// The docker CLI's stdout; a failure is its stderr (or why it could not run).
+async fn docker(docker: &Path, args: &[&str]) -> Result<String> {
     let out = tokio::process::Command::new(docker)
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
         .await
-        .map_err(|e| format!("{}: {e}", docker.display()))?;
+        .map_err(|source| Error::Spawn {
+            program: docker.display().to_string(),
+            source,
+        })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(Error::External {
+            program: "docker".into(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -354,11 +358,7 @@ pub async fn stack_services(docker_cli: &Path, namespace: &str) -> Result<Vec<St
             "{{.Name}}",
         ],
     )
-    .await
-    .map_err(|message| Error::External {
-        program: "docker".into(),
-        message,
-    })?;
+    .await?;
     Ok(out.lines().map(str::to_string).collect())
 }
 

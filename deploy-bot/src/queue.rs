@@ -214,7 +214,7 @@ impl Queue {
                 let path = path.clone();
                 move || writer(file, &rx, &path, mirror, compact_at)
             })
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| Error::setup("journal thread", e))?;
         Ok(Self {
             state: Mutex::new(st),
             tx,
@@ -365,10 +365,13 @@ fn writer(
             }
             written += buf.len() as u64;
         }
+        // Every waiter of the batch gets the one error (an io::Error cannot be cloned: each gets
+        // one of the same kind around the shared original).
+        let res = res.map_err(std::sync::Arc::new);
         for a in batch {
             let r = match &res {
                 Ok(()) => Ok(()),
-                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                Err(e) => Err(std::io::Error::new(e.kind(), std::sync::Arc::clone(e))),
             };
             let _ = a.done.send(r);
         }

@@ -83,10 +83,10 @@ pub fn read_smoke(path: &Path) -> Result<Vec<SmokeCheck>> {
         path: path.display().to_string(),
         message,
     };
-    let f: SmokeFile = serde_json::from_str(&text).map_err(|e| {
-        input(format!(
-            "not a smoke result (`deploy-bot smoke` output: schema_version, checks): {e}"
-        ))
+    let f: SmokeFile = serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: path.display().to_string(),
+        what: "not a smoke result (`deploy-bot smoke` output: schema_version, checks)".into(),
+        source,
     })?;
     if f.schema_version != 1 {
         return Err(input(format!(

@@ -71,9 +71,10 @@ impl ReleaseCandidate {
     /// Read a promotion report (`digest-resolve --promote-report FILE`).
     pub fn load(path: &Path) -> Result<ReleaseCandidate> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let rc: ReleaseCandidate = serde_json::from_str(&text).map_err(|e| Error::Input {
+        let rc: ReleaseCandidate = serde_json::from_str(&text).map_err(|e| Error::Json {
             path: format!("{}:{}:{}", path.display(), e.line(), e.column()),
-            message: format!("not a digest-resolve promotion report: {e}"),
+            what: "not a digest-resolve promotion report".into(),
+            source: e,
         })?;
         for i in &rc.images {
             if !i.digest.starts_with("sha256:") || !i.target.ends_with(&format!("@{}", i.digest)) {
@@ -389,14 +390,16 @@ fn clone_base(opts: &RequestOptions, base: &str, work: &Path) -> Result<()> {
         &opts.repo,
         &work.to_string_lossy(),
     ])
-    .map_err(|e| match e {
-        Error::Git { message, .. } if message.contains("not found in upstream") => {
-            Error::NotFound(format!(
+    .map_err(|e| {
+        // Told by git's exit code, not its message: `ls-remote --exit-code` exits 2 when no ref matches.
+        let head = format!("refs/heads/{base}");
+        match git.code(&["ls-remote", "--exit-code", "--heads", &opts.repo, &head]) {
+            Ok(Some(2)) => Error::NotFound(format!(
                 "branch {base:?} does not exist in {}",
                 redact_url(&opts.repo)
-            ))
+            )),
+            _ => e,
         }
-        other => other,
     })?;
     Ok(())
 }

@@ -79,11 +79,11 @@ pub fn checks_from_plan(plan: &serde_json::Value, source: &str) -> Result<Vec<Ch
         let pattern = regex::RegexBuilder::new(body)
             .size_limit(1 << 20)
             .build()
-            .map_err(|e| {
-                input(format!(
-                    "services[{i}].smoke.body: `{body}` is not a regular expression: {}",
-                    e.to_string().lines().last().unwrap_or_default().trim()
-                ))
+            .map_err(|e| Error::Regex {
+                path: source.to_string(),
+                field: format!("services[{i}].smoke.body"),
+                pattern: body.to_string(),
+                source: e,
             })?;
         checks.push(Check {
             service,
@@ -225,43 +225,42 @@ fn write_body(dir: Option<&Path>, service: &str, body: &str) -> Result<()> {
     Ok(())
 }
 
-/// One check, retried until it passes or the deadline.
+/// One check, retried until it passes or the deadline: its result, or its verdict (wrong answer or
+/// none, and the message). Writing a body to `--out-dir` failing is an error of its own.
 async fn check(
     client: &reqwest::Client,
     c: &Check,
     o: &SmokeOptions,
     start: Instant,
-) -> Result<CheckResult, (bool, String)> {
+) -> Result<Result<CheckResult, (bool, String)>> {
     let mut attempts = 0;
     loop {
         attempts += 1;
         let outcome = attempt(client, c).await;
         let (wrong, message, body) = match outcome {
             Outcome::Pass(status, body) => {
-                write_body(o.out_dir.as_deref(), &c.service, &body)
-                    .map_err(|e| (false, e.to_string()))?;
-                return Ok(CheckResult {
+                write_body(o.out_dir.as_deref(), &c.service, &body)?;
+                return Ok(Ok(CheckResult {
                     service: c.service.clone(),
                     url: c.url.clone(),
                     status,
                     body: c.body.clone(),
                     attempts,
                     seconds: (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-                });
+                }));
             }
             Outcome::Wrong(m, body) => (true, m, Some(body)),
             Outcome::NoAnswer(m) => (false, m, None),
         };
         if start.elapsed() + o.interval >= o.timeout {
             if let Some(b) = body {
-                write_body(o.out_dir.as_deref(), &c.service, &b)
-                    .map_err(|e| (false, e.to_string()))?;
+                write_body(o.out_dir.as_deref(), &c.service, &b)?;
             }
             tracing::debug!(service = %c.service, url = %c.url, attempts, "smoke check failed");
-            return Err((
+            return Ok(Err((
                 wrong,
                 format!("service {}: GET {} {message}", c.service, c.url),
-            ));
+            )));
         }
         tracing::info!(service = %c.service, url = %c.url, %message, "smoke: retrying");
         tokio::time::sleep(o.interval).await;
@@ -288,7 +287,7 @@ pub async fn run(checks: &[Check], o: &SmokeOptions) -> Result<SmokeResult> {
     }
     let client = builder
         .build()
-        .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        .map_err(|e| Error::setup("http client", e))?;
     if let Some(d) = &o.out_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -299,7 +298,7 @@ pub async fn run(checks: &[Check], o: &SmokeOptions) -> Result<SmokeResult> {
     let mut wrong = Vec::new();
     let mut silent = Vec::new();
     for r in results {
-        match r {
+        match r? {
             Ok(p) => passed.push(p),
             Err((true, m)) => wrong.push(m),
             Err((false, m)) => silent.push(m),
@@ -408,7 +407,7 @@ pub fn name_calls_from_plan(plan: &serde_json::Value, source: &str) -> Result<Ve
 pub struct ByName {
     /// The docker CLI (`DOCKER_HOST` is honoured).
     pub docker: PathBuf,
-    /// An image with `sh`, `timeout`, `wget`, `mktemp`, `wc` and `cat` (busybox).
+    /// An image with `sh`, `timeout`, `wget`, `mktemp`, `wc`, `cat` and `grep` (busybox).
     pub image: String,
     /// The stack's network (`<namespace>_default`).
     pub network: String,
@@ -434,16 +433,20 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The script one container runs: every call, each answer (or wget's error) framed as
-/// `=== <index> ok|failed <bytes>\n<bytes>`, so bodies can hold anything.
+/// `=== <index> ok|status|failed <bytes>\n<bytes>`, so bodies can hold anything. wget prints the
+/// server's response headers (`-S`, lines indented by two spaces) with its errors: a failed call
+/// whose headers hold a status line got an answer, the wrong one (`status`); without one it got
+/// none (`failed`). The error framed is wget's own lines, without the headers.
 fn name_script(calls: &[&NameCall], request_timeout: Duration) -> String {
     let t = request_timeout.as_secs().max(1);
     let mut script = String::from("cd \"$(mktemp -d)\" || exit 99\n");
     for (i, c) in calls.iter().enumerate() {
         let _ = writeln!(
             script,
-            "if timeout {t} wget -q -O b{i} {url} 2>e{i}; then echo \"=== {i} ok $(wc -c <b{i})\"; cat b{i}; \
-             else [ $? -ne 143 ] || echo 'wget: no answer within {t}s' >>e{i}; \
-             echo \"=== {i} failed $(wc -c <e{i})\"; cat e{i}; fi",
+            "if timeout {t} wget -S -q -O b{i} {url} 2>h{i}; then echo \"=== {i} ok $(wc -c <b{i})\"; cat b{i}; \
+             else r=$?; grep -v '^  ' h{i} >e{i}; [ $r -ne 143 ] || echo 'wget: no answer within {t}s' >>e{i}; \
+             if grep -q '^  HTTP/' h{i}; then s=status; else s=failed; fi; \
+             echo \"=== {i} $s $(wc -c <e{i})\"; cat e{i}; fi",
             url = shell_quote(&c.url)
         );
     }
@@ -451,8 +454,19 @@ fn name_script(calls: &[&NameCall], request_timeout: Duration) -> String {
     script
 }
 
-/// The framed answers of `name_script`: (index, answered, bytes).
-fn parse_framed(mut out: &[u8]) -> Vec<(usize, bool, Vec<u8>)> {
+/// How a call by name ended, as its frame says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Called {
+    /// Answered with a success status.
+    Ok,
+    /// Answered with another status (a wrong answer).
+    Status,
+    /// No answer.
+    Failed,
+}
+
+/// The framed answers of `name_script`: (index, how the call ended, bytes).
+fn parse_framed(mut out: &[u8]) -> Vec<(usize, Called, Vec<u8>)> {
     let mut frames = Vec::new();
     while let Some(nl) = out.iter().position(|&b| b == b'\n') {
         let header = String::from_utf8_lossy(&out[..nl]).into_owned();
@@ -467,14 +481,19 @@ fn parse_framed(mut out: &[u8]) -> Vec<(usize, bool, Vec<u8>)> {
         if body.len() < n {
             break;
         }
-        frames.push((i, state == "ok", body[..n].to_vec()));
+        let called = match state {
+            "ok" => Called::Ok,
+            "status" => Called::Status,
+            _ => Called::Failed,
+        };
+        frames.push((i, called, body[..n].to_vec()));
         out = &body[n..];
     }
     frames
 }
 
 /// Every call by name, from one container on the stack's network; the calls without an answer are made again
-/// (a new container) until all answered or `--timeout`. A wget error naming an HTTP status is a wrong answer
+/// (a new container) until all answered or `--timeout`. A call answered with an error status is a wrong answer
 /// (exit 1), else no answer (exit 6); the docker CLI failing is an external failure (exit 9).
 pub async fn run_by_name(
     calls: &[NameCall],
@@ -488,6 +507,7 @@ pub async fn run_by_name(
     let mut attempts = vec![0u32; calls.len()];
     let mut answered: Vec<Option<usize>> = vec![None; calls.len()];
     let mut errors = vec![String::new(); calls.len()];
+    let mut wrong = vec![false; calls.len()];
     loop {
         let pending: Vec<usize> = (0..calls.len())
             .filter(|&i| answered[i].is_none())
@@ -515,7 +535,13 @@ pub async fn run_by_name(
             + Duration::from_secs(30);
         let docker_error = match tokio::time::timeout(limit, cmd.output()).await {
             Err(_) => Some(format!("no result within {}s", limit.as_secs())),
-            Ok(Err(e)) => Some(format!("{}: {e}", by.docker.display())),
+            // The CLI that cannot run will not run on the next attempt either.
+            Ok(Err(source)) => {
+                return Err(Error::Spawn {
+                    program: by.docker.display().to_string(),
+                    source,
+                });
+            }
             Ok(Ok(out)) if !out.status.success() => Some(
                 String::from_utf8_lossy(&out.stderr)
                     .lines()
@@ -529,10 +555,12 @@ pub async fn run_by_name(
                 for &i in &pending {
                     attempts[i] += 1;
                     errors[i] = "no answer (the call did not run)".into();
+                    wrong[i] = false;
                 }
-                for (j, ok, bytes) in parse_framed(&out.stdout) {
+                for (j, called, bytes) in parse_framed(&out.stdout) {
                     let Some(&i) = pending.get(j) else { continue };
-                    if ok {
+                    wrong[i] = called == Called::Status;
+                    if called == Called::Ok {
                         if let Some(d) = &o.out_dir {
                             let path =
                                 d.join(format!("{}-{}.txt", calls[i].service, calls[i].kind));
@@ -567,7 +595,7 @@ pub async fn run_by_name(
                 .map(|i| {
                     let c = &calls[i];
                     (
-                        errors[i].contains("server returned error"),
+                        wrong[i],
                         format!(
                             "service {}: GET {} ({} check, by name on network {}) {}",
                             c.service, c.url, c.kind, by.network, errors[i]
@@ -665,12 +693,13 @@ mod tests {
 
     #[test]
     fn framed_answers_keep_any_bytes() {
-        let out = b"=== 0 ok 8\nab\n=== x=== 1 failed 9\nwget: bad=== 1 ok 0\n";
+        let out = b"=== 0 ok 8\nab\n=== x=== 1 failed 9\nwget: bad=== 1 ok 0\n=== 2 status 1\nx";
         let f = parse_framed(out);
-        assert_eq!(f.len(), 3);
-        assert_eq!(f[0], (0, true, b"ab\n=== x".to_vec()));
-        assert_eq!(f[1], (1, false, b"wget: bad".to_vec()));
-        assert_eq!(f[2], (1, true, Vec::new()));
+        assert_eq!(f.len(), 4);
+        assert_eq!(f[0], (0, Called::Ok, b"ab\n=== x".to_vec()));
+        assert_eq!(f[1], (1, Called::Failed, b"wget: bad".to_vec()));
+        assert_eq!(f[2], (1, Called::Ok, Vec::new()));
+        assert_eq!(f[3], (2, Called::Status, b"x".to_vec()));
         assert!(parse_framed(b"=== 0 ok 99\nshort").is_empty());
         let c = NameCall {
             service: "web".into(),
@@ -679,8 +708,75 @@ mod tests {
         };
         let script = name_script(&[&c], Duration::from_millis(10));
         assert!(
-            script.contains("timeout 1 wget -q -O b0 'http://web:80/it'\\''s'"),
+            script.contains("timeout 1 wget -S -q -O b0 'http://web:80/it'\\''s'"),
             "{script}"
+        );
+    }
+
+    /// The script in busybox (as in the container): a 404 is a wrong answer with wget's message, a closed port
+    /// no answer. Skipped where busybox is not installed.
+    #[test]
+    fn the_by_name_script_tells_a_wrong_answer_from_none_by_the_status_line() {
+        use std::io::{Read as _, Write as _};
+        let Some(busybox) = std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("busybox"))
+                .find(|b| b.is_file())
+        }) else {
+            eprintln!("busybox not installed: skipped");
+            return;
+        };
+        let bin = tempfile::tempdir().unwrap();
+        for applet in ["sh", "wget", "timeout", "grep", "mktemp", "wc", "cat"] {
+            std::os::unix::fs::symlink(&busybox, bin.path().join(applet)).unwrap();
+        }
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::thread::spawn(move || {
+            for conn in server.incoming().take(2) {
+                let mut conn = conn.unwrap();
+                let mut req = [0u8; 1024];
+                let n = conn.read(&mut req).unwrap();
+                let ok = String::from_utf8_lossy(&req[..n]).starts_with("GET /ok ");
+                let answer = if ok {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let call = |path: &str, port: u16| NameCall {
+            service: "web".into(),
+            kind: "ingress",
+            url: format!("http://127.0.0.1:{port}{path}"),
+        };
+        let calls = [call("/ok", port), call("/missing", port), call("/", closed)];
+        let script = name_script(&calls.iter().collect::<Vec<_>>(), Duration::from_secs(5));
+        let out = std::process::Command::new(bin.path().join("sh"))
+            .args(["-c", &script])
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        let frames = parse_framed(&out.stdout);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+        assert_eq!(frames.len(), 3, "{}", text(&out.stdout));
+        assert_eq!((frames[0].1, text(&frames[0].2)), (Called::Ok, "hi".into()));
+        assert_eq!(frames[1].1, Called::Status);
+        assert_eq!(
+            text(&frames[1].2),
+            "wget: server returned error: HTTP/1.1 404 Not Found"
+        );
+        assert_eq!(frames[2].1, Called::Failed);
+        assert!(
+            text(&frames[2].2).starts_with("wget: "),
+            "{}",
+            text(&frames[2].2)
         );
     }
 

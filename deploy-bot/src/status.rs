@@ -32,9 +32,10 @@ pub struct StatusOptions {
 /// pull request is refused: its commit is on a deploy branch, applied only once merged.
 pub fn commit_of_request(path: &Path) -> Result<Option<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Input {
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
         path: path.display().to_string(),
-        message: format!("not JSON: {e}"),
+        what: "not JSON".into(),
+        source,
     })?;
     if v["unchanged"].as_bool() == Some(true) {
         return Ok(None);
@@ -55,8 +56,12 @@ pub fn commit_of_request(path: &Path) -> Result<Option<String>> {
 }
 
 async fn ask(client: &reqwest::Client, o: &StatusOptions) -> Result<NamespaceStatus> {
-    let mut url = reqwest::Url::parse(o.agent_url.trim_end_matches('/'))
-        .map_err(|e| Error::Usage(format!("--agent-url {}: {e}", o.agent_url)))?;
+    let mut url =
+        reqwest::Url::parse(o.agent_url.trim_end_matches('/')).map_err(|source| Error::Url {
+            option: "--agent-url",
+            value: o.agent_url.clone(),
+            source,
+        })?;
     url.path_segments_mut()
         .map_err(|()| Error::Usage(format!("--agent-url {}: not an http URL", o.agent_url)))?
         .pop_if_empty()
@@ -72,9 +77,12 @@ async fn ask(client: &reqwest::Client, o: &StatusOptions) -> Result<NamespaceSta
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| network(format!("{e} (is the agent running at --agent-url?)")))?;
+        .map_err(|e| Error::http(url.as_str(), e, " (is the agent running at --agent-url?)"))?;
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| network(e.to_string()))?;
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| Error::http(url.as_str(), e, ""))?;
     if status == reqwest::StatusCode::NOT_FOUND {
         return Err(network(
             "HTTP 404: this agent has no /namespaces endpoint (upgrade deploy-bot agent)".into(),
@@ -83,7 +91,11 @@ async fn ask(client: &reqwest::Client, o: &StatusOptions) -> Result<NamespaceSta
     if !status.is_success() {
         return Err(network(format!("HTTP {status}: {}", body.trim())));
     }
-    serde_json::from_str(&body).map_err(|e| network(format!("unexpected answer: {e}")))
+    serde_json::from_str(&body).map_err(|source| Error::Answer {
+        url: url.to_string(),
+        what: "unexpected answer".into(),
+        source,
+    })
 }
 
 /// Ask once, or with `wait`, until the namespace runs the commit's tree.
@@ -93,7 +105,7 @@ pub async fn status(o: &StatusOptions) -> Result<NamespaceStatus> {
         .timeout(Duration::from_secs(30))
         .no_proxy()
         .build()
-        .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        .map_err(|e| Error::setup("http client", e))?;
     let Some(wait) = o.wait else {
         return ask(&client, o).await;
     };

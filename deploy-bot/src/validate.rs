@@ -370,7 +370,8 @@ pub fn validate_kube(
     let mut yaml = String::new();
     for d in &out {
         yaml.push_str("---\n");
-        yaml.push_str(&crate::manifests::to_yaml(d).map_err(|e| vec![e])?);
+        // Validation reports every problem as a line of text (the agent shows them all).
+        yaml.push_str(&crate::manifests::to_yaml(d).map_err(|e| vec![e.to_string()])?);
     }
     objects.sort();
     Ok(KubeSet {

@@ -107,13 +107,13 @@ pub struct Lock {
 impl Lock {
     /// Read and validate a lock file.
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Lock {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::LockRead {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })?;
-        let lock: Lock = serde_json::from_str(&text).map_err(|e| Error::Lock {
+        let lock: Lock = serde_json::from_str(&text).map_err(|source| Error::LockJson {
             path: path.to_path_buf(),
-            message: format!("invalid lock JSON: {e}"),
+            source,
         })?;
         if lock.schema_version != SCHEMA_VERSION {
             return Err(Error::Lock {
@@ -137,5 +137,43 @@ impl Lock {
             }
         }
         Ok(lock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_lock_that_is_not_json_keeps_the_json_error_as_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.json");
+        std::fs::write(&path, "{\"schema_version\": 1,\n oops").unwrap();
+        let e = Lock::read(&path).unwrap_err();
+        assert!(matches!(e, Error::LockJson { .. }), "{e}");
+        assert_eq!(e.exit_code(), microplatform_common::exit::INPUT);
+        let json = e
+            .source()
+            .and_then(|c| c.downcast_ref::<serde_json::Error>())
+            .expect("the serde_json::Error");
+        assert_eq!(json.line(), 2);
+        assert_eq!(
+            e.to_string(),
+            format!("lock {}: invalid lock JSON: {json}", path.display())
+        );
+    }
+
+    #[test]
+    fn a_missing_lock_keeps_the_io_error_as_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Lock::read(&dir.path().join("absent.json")).unwrap_err();
+        let io = e
+            .source()
+            .and_then(|c| c.downcast_ref::<std::io::Error>())
+            .expect("the io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(e.exit_code(), microplatform_common::exit::NOT_FOUND);
     }
 }

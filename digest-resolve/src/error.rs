@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use microplatform_common::exit;
 use microplatform_common::reference::ReferenceError;
-use microplatform_common::registry::RegistryError;
+use microplatform_common::registry::{DestinationError, RegistryError};
 
 /// Where an image occurs.
 #[derive(Debug, Clone)]
@@ -35,6 +35,45 @@ pub enum Error {
     /// Bad flags or flag combinations.
     #[error("{0}")]
     Usage(String),
+    /// The registry client cannot be made (its TLS set-up failed).
+    #[error("{source}")]
+    Client {
+        /// Why.
+        #[source]
+        source: RegistryError,
+    },
+    /// The async runtime cannot be started.
+    #[error("cannot start the async runtime: {source}")]
+    Runtime {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--promote-to` is not `REGISTRY[/PREFIX]`.
+    #[error("--promote-to: {source}")]
+    PromoteTo {
+        /// Why.
+        #[source]
+        source: DestinationError,
+    },
+    /// An image whose promoted reference would not be valid.
+    #[error("{source}")]
+    PromoteTarget {
+        /// Why.
+        #[source]
+        source: DestinationError,
+    },
+    /// An input that is not UTF-8.
+    #[error("{file}: document 0: line {line}, column 1: invalid UTF-8: {source}")]
+    Utf8 {
+        /// File name.
+        file: String,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// Where the first invalid byte is.
+        #[source]
+        source: std::str::Utf8Error,
+    },
     /// An input file or directory cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -115,7 +154,25 @@ pub enum Error {
         /// The lock file.
         lock: PathBuf,
     },
-    /// A lock file that cannot be read or parsed.
+    /// A lock file that cannot be read.
+    #[error("lock {path}: {source}")]
+    LockRead {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A lock file that is not JSON of the lock's shape.
+    #[error("lock {path}: invalid lock JSON: {source}")]
+    LockJson {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A lock file of another schema version or platform.
     #[error("lock {path}: {message}")]
     Lock {
         /// The lock file.
@@ -137,13 +194,20 @@ impl Error {
     /// The exit code of this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => exit::USAGE,
-            Error::Read { source, .. } => exit::for_read_error(source),
+            Error::Usage(_) | Error::PromoteTo { .. } | Error::PromoteTarget { .. } => exit::USAGE,
+            Error::Runtime { .. } => exit::INTERNAL,
+            Error::Read { source, .. } | Error::LockRead { source, .. } => {
+                exit::for_read_error(source)
+            }
             Error::Parse { .. }
+            | Error::Utf8 { .. }
+            | Error::LockJson { .. }
             | Error::InvalidReference { .. }
             | Error::Unsupported { .. }
             | Error::Lock { .. } => exit::INPUT,
-            Error::Resolve { source, .. } | Error::Promote { source, .. } => source.exit_code(),
+            Error::Client { source }
+            | Error::Resolve { source, .. }
+            | Error::Promote { source, .. } => source.exit_code(),
             Error::NotInLock { .. } => exit::NOT_FOUND,
             Error::Write { .. } => exit::FAILURE,
         }

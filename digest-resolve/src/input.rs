@@ -110,16 +110,14 @@ pub fn read(path: Option<&Path>, format: Format) -> Result<Input, Error> {
             })?,
         ),
     };
-    let text = String::from_utf8(bytes).map_err(|e| Error::Parse {
+    let text = String::from_utf8(bytes).map_err(|e| Error::Utf8 {
         file: name.clone(),
-        document: 0,
         line: 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
             .filter(|&&b| b == b'\n')
             .count(),
-        column: 1,
-        format: "UTF-8",
-        message: "input is not UTF-8".into(),
+        // The bytes stay here: the cause is only where they stop being UTF-8.
+        source: e.utf8_error(),
     })?;
     let json = decide_json(format, path, &text);
     Ok(Input {

@@ -656,17 +656,12 @@ fn write_listing(occurrences: &[Occurrence]) -> Result<(), Vec<Error>> {
         schema_version: SCHEMA_VERSION,
         images,
     };
-    let mut bytes = serde_json::to_vec_pretty(&listing).expect("listing serialises");
-    bytes.push(b'\n');
-    let mut out = std::io::stdout().lock();
-    out.write_all(&bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            vec![Error::Write {
-                path: PathBuf::from("-"),
-                source: e,
-            }]
-        })
+    microplatform_common::io::write_json_stdout(&listing).map_err(|e| {
+        vec![Error::Write {
+            path: PathBuf::from("-"),
+            source: e,
+        }]
+    })
 }
 
 /// A byte range of an input and its replacement.

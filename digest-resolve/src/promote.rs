@@ -172,7 +172,7 @@ pub fn plan(
                 }
                 targets.insert(key.clone(), t);
             }
-            Err(e) => errors.push(Error::Usage(e)),
+            Err(source) => errors.push(Error::PromoteTarget { source }),
         }
     }
     if errors.is_empty() {
@@ -198,12 +198,12 @@ pub fn promote_all(
         max_retries: opts.retries,
         ..ClientOptions::default()
     })
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    .map_err(|source| Error::Client { source })?;
     let copier = Copier::new(client, usize::from(opts.concurrency).min(8));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| Error::Runtime { source })?;
     tracing::info!(count = sources.len(), destination = %dest, "promoting");
     let copier = &copier;
     let results: Vec<(String, Reference, Reference, Result<_, RegistryError>)> =
@@ -281,8 +281,7 @@ pub(crate) fn run_step(
     let Some(to) = &opts.promote_to else {
         return Ok(None);
     };
-    let dest =
-        Destination::parse(to).map_err(|e| vec![Error::Usage(format!("--promote-to: {e}"))])?;
+    let dest = Destination::parse(to).map_err(|source| vec![Error::PromoteTo { source }])?;
     if !errors.is_empty() {
         return Ok(None);
     }

@@ -58,11 +58,11 @@ pub fn resolve_all(
         max_retries: opts.retries,
         ..ClientOptions::default()
     })
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    .map_err(|source| Error::Client { source })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| Error::Runtime { source })?;
     let concurrency = usize::from(opts.concurrency);
     tracing::info!(count = refs.len(), concurrency, "resolving");
     let results = runtime.block_on(async {

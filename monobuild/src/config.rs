@@ -49,15 +49,15 @@ pub fn globset(patterns: &[String]) -> Result<GlobSet> {
         let g = globset::GlobBuilder::new(p)
             .literal_separator(true)
             .build()
-            .map_err(|e| Error::Glob {
+            .map_err(|source| Error::Glob {
                 pattern: p.clone(),
-                message: e.kind().to_string(),
+                source,
             })?;
         b.add(g);
     }
-    b.build().map_err(|e| Error::Glob {
+    b.build().map_err(|source| Error::Glob {
         pattern: patterns.join(", "),
-        message: e.to_string(),
+        source,
     })
 }
 
@@ -66,9 +66,9 @@ pub fn glob(pattern: &str) -> Result<globset::GlobMatcher> {
     Ok(globset::GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()
-        .map_err(|e| Error::Glob {
+        .map_err(|source| Error::Glob {
             pattern: pattern.to_string(),
-            message: e.kind().to_string(),
+            source,
         })?
         .compile_matcher())
 }
@@ -95,14 +95,14 @@ impl Config {
             path: shown.clone(),
             source,
         })?;
-        let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map_or(0, |s| {
+        let file: ConfigFile = toml::from_str(&text).map_err(|source| {
+            let line = source.span().map_or(0, |s| {
                 text[..s.start.min(text.len())].matches('\n').count() + 1
             });
             Error::Config {
                 path: shown.clone(),
                 line,
-                message: e.message().trim().replace('\n', " "),
+                source,
             }
         })?;
         for g in file.global_inputs.iter().chain(&file.ignore) {
@@ -140,7 +140,36 @@ mod tests {
         .unwrap();
         let e = Config::load(dir.path(), None).unwrap_err();
         assert!(matches!(e, Error::Config { line: 3, .. }), "{e}");
+        let toml = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<toml::de::Error>())
+            .expect("the TOML error is the source");
+        assert!(e.to_string().ends_with(toml.message().trim()), "{e}");
         let none = Config::load(&dir.path().join("nope"), None).unwrap();
         assert!(none.path.is_none());
+    }
+
+    #[test]
+    fn a_missing_explicit_config_keeps_the_io_error_as_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(dir.path(), Some(&dir.path().join("absent.toml"))).unwrap_err();
+        assert!(matches!(e, Error::Read { .. }), "{e}");
+        assert_eq!(e.exit_code(), microplatform_common::exit::NOT_FOUND);
+        let io = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_bad_glob_keeps_the_glob_error_as_its_cause() {
+        let e = glob("a/{b").unwrap_err();
+        let g = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<globset::Error>())
+            .expect("the globset::Error is the source");
+        assert_eq!(
+            e.to_string(),
+            format!("invalid glob \"a/{{b\": {}", g.kind())
+        );
+        assert_eq!(e.exit_code(), microplatform_common::exit::INPUT);
     }
 }

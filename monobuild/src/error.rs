@@ -23,23 +23,25 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The root config file is invalid.
-    #[error("{path}:{line}: {message}")]
+    /// The root config file is not valid TOML of the config's shape.
+    #[error("{path}:{line}: {}", toml_message(source))]
     Config {
         /// The config file.
         path: String,
         /// 1-based line number (0 when unknown).
         line: usize,
-        /// What is wrong.
-        message: String,
+        /// The TOML error (its message is shown on one line, its position as `path:line`).
+        #[source]
+        source: toml::de::Error,
     },
     /// A glob pattern does not compile.
-    #[error("invalid glob {pattern:?}: {message}")]
+    #[error("invalid glob {pattern:?}: {}", source.kind())]
     Glob {
-        /// The pattern.
+        /// The pattern (the patterns, comma-separated, when the set does not build).
         pattern: String,
-        /// What is wrong.
-        message: String,
+        /// The glob error (its kind is shown: the pattern is already in the message).
+        #[source]
+        source: globset::Error,
     },
     /// A dependency names no known component.
     #[error(
@@ -89,7 +91,25 @@ pub enum Error {
     },
     /// git could not be started.
     #[error("cannot run git: {0}")]
-    GitSpawn(std::io::Error),
+    GitSpawn(#[source] std::io::Error),
+    /// Talking to git (its pipes) or preparing its temporary index failed.
+    #[error("git {command} failed: {source}")]
+    GitIo {
+        /// The git subcommand, or what was being prepared for it.
+        command: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The repository's index cannot be read in-process.
+    #[error("git read index failed: {path}: {source}")]
+    Index {
+        /// The index file.
+        path: String,
+        /// The index decoder's error (a `gix_error::Error`, a crate monobuild does not name).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A base ref or commit does not exist.
     #[error("base {kind} '{rev}' does not exist{hint}")]
     BaseNotFound {
@@ -124,7 +144,7 @@ pub enum Error {
     },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
-    Output(std::io::Error),
+    Output(#[source] std::io::Error),
 }
 
 impl Error {
@@ -143,6 +163,8 @@ impl Error {
             Self::NotARepository(_)
             | Self::Git { .. }
             | Self::GitSpawn(_)
+            | Self::GitIo { .. }
+            | Self::Index { .. }
             | Self::Shallow { .. }
             | Self::NoCommits => exit::GIT,
             Self::Output(_) | Self::Write { .. } => exit::FAILURE,
@@ -154,6 +176,11 @@ impl microplatform_common::exit::ExitCode for Error {
     fn exit_code(&self) -> u8 {
         Error::exit_code(self)
     }
+}
+
+/// A TOML error's message on one line, without its position (the error says `path:line:`).
+fn toml_message(e: &toml::de::Error) -> String {
+    e.message().trim().replace('\n', " ")
 }
 
 /// Result alias.

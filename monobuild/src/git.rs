@@ -357,9 +357,9 @@ impl Git {
     pub fn worktree_index(&self, index: &Path) -> Result<tempfile::TempPath> {
         let tmp = temp_index()?;
         if index.exists() {
-            std::fs::copy(index, &tmp).map_err(|e| Error::Git {
-                command: "temporary index".into(),
-                message: format!("copy {}: {e}", index.display()),
+            std::fs::copy(index, &tmp).map_err(|source| Error::GitIo {
+                command: format!("temporary index (a copy of {})", index.display()),
+                source,
             })?;
         }
         // Only the working directory's subtree matters; the rest keeps the index's state.
@@ -417,9 +417,9 @@ pub struct PendingBlobs {
 impl PendingBlobs {
     /// The contents of the requested blobs, in order; the process ends.
     pub fn wait(self) -> Result<Vec<Vec<u8>>> {
-        let io = |e: std::io::Error| Error::Git {
+        let io = |source: std::io::Error| Error::GitIo {
             command: "cat-file --batch".into(),
-            message: e.to_string(),
+            source,
         };
         let Self {
             mut child,
@@ -471,9 +471,9 @@ fn temp_index() -> Result<tempfile::TempPath> {
     let tmp = tempfile::Builder::new()
         .prefix("monobuild-index-")
         .tempfile()
-        .map_err(|e| Error::Git {
+        .map_err(|source| Error::GitIo {
             command: "temporary index".into(),
-            message: e.to_string(),
+            source,
         })?
         .into_temp_path();
     // An empty file is not a valid index; git creates it.

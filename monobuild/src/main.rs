@@ -60,25 +60,14 @@ fn render(a: &analysis::Analysis, selected: &[bool], o: &OutputArgs) -> std::io:
     write_out::<()>(&Out::Bytes(text.into_bytes()))
 }
 
-/// Write to stdout through one buffer. JSON is streamed: indented on a terminal, compact when
-/// piped (10k components: megabytes less to write and parse), plus a newline.
+/// Write to stdout. JSON is streamed through the shared helper: indented on a terminal, compact
+/// when piped (10k components: megabytes less to write and parse), plus a newline.
 fn write_out<T: serde::Serialize>(out: &Out<'_, T>) -> std::io::Result<()> {
-    use std::io::{IsTerminal as _, Write as _};
-    let stdout = std::io::stdout();
-    let tty = stdout.is_terminal();
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    use microplatform_common::io;
     match out {
-        Out::Bytes(b) => w.write_all(b)?,
-        Out::Json(value) => {
-            if tty {
-                serde_json::to_writer_pretty(&mut w, value)?;
-            } else {
-                serde_json::to_writer(&mut w, value)?;
-            }
-            w.write_all(b"\n")?;
-        }
+        Out::Bytes(b) => io::write_stdout(b),
+        Out::Json(value) => io::write_json_stdout_as(value, io::JsonLayout::PrettyOnTerminal),
     }
-    w.flush()
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -189,9 +178,6 @@ fn main() -> std::process::ExitCode {
     tracing::debug!("done after {:?}", started().elapsed());
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            let code = exit::code_of::<monobuild::Error>(&err, exit::INTERNAL);
-            exit::report("monobuild", &err, code)
-        }
+        Err(err) => exit::fail::<monobuild::Error>("monobuild", &err, exit::INTERNAL),
     }
 }

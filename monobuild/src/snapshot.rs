@@ -95,9 +95,9 @@ impl Snapshot {
                 true,
                 gix_index::decode::Options::default(),
             )
-            .map_err(|e| Error::Git {
-                command: "read index".into(),
-                message: format!("{}: {e}", index.display()),
+            .map_err(|e| Error::Index {
+                path: index.display().to_string(),
+                source: e.into(),
             })?;
             let (state, _path) = file.into_parts();
             state

@@ -30,8 +30,33 @@ pub enum Error {
         line: usize,
         /// 1-based column.
         column: usize,
-        /// What is wrong, starting with the key.
+        /// What is wrong, starting with the key: the parser's message without its position
+        /// (given above), or the duplicate key.
         message: String,
+        /// The parser's error (boxed: it is large).
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    /// A regular expression of the stack file that does not compile.
+    #[error(
+        "{path}:{line}:{column}: {key}: `{}` is not a regular expression: {}",
+        pattern.escape_debug(),
+        last_line(source)
+    )]
+    StackRegex {
+        /// The stack file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The dotted key (`services.api.smoke.body`).
+        key: String,
+        /// The expression as written.
+        pattern: String,
+        /// The regex error (its last line is shown: the rest draws the expression again).
+        #[source]
+        source: regex::Error,
     },
     /// The stack file parses but a value is invalid.
     #[error("{path}:{line}:{column}: {key}: {message}")]
@@ -101,6 +126,22 @@ pub enum Error {
         /// What collides or is invalid.
         message: String,
     },
+    /// The schedule is not JSON.
+    #[error("schedule: line {} column {}: not JSON: {source}", source.line(), source.column())]
+    ScheduleJson {
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A step output of a run (`stackgen summary`) that is not JSON.
+    #[error("{path}: not JSON: {source}")]
+    Json {
+        /// The file.
+        path: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A step output of a run (`stackgen summary`) that is not what the step writes.
     #[error("{path}: {message}")]
     Input {
@@ -129,11 +170,14 @@ impl Error {
             Error::Read { .. }
             | Error::StackSyntax { .. }
             | Error::Schedule { .. }
+            | Error::ScheduleJson { .. }
+            | Error::Json { .. }
             | Error::Input { .. } => exit::INPUT,
             Error::Write { .. } => exit::FAILURE,
-            Error::StackInvalid { .. } | Error::Render { .. } | Error::Naming { .. } => {
-                exit::VALIDATION
-            }
+            Error::StackInvalid { .. }
+            | Error::StackRegex { .. }
+            | Error::Render { .. }
+            | Error::Naming { .. } => exit::VALIDATION,
             Error::UnknownEnvironment { .. } | Error::NoHost { .. } => exit::NOT_FOUND,
             Error::EmptyBranch { .. } | Error::Usage { .. } => exit::USAGE,
             Error::Graph { .. } => exit::CYCLE,
@@ -145,6 +189,16 @@ impl exit::ExitCode for Error {
     fn exit_code(&self) -> u8 {
         Error::exit_code(self)
     }
+}
+
+/// The last line of a regex error: the rest of its text draws the expression with a caret.
+fn last_line(e: &regex::Error) -> String {
+    e.to_string()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Result with the library's error.

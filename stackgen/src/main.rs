@@ -23,10 +23,7 @@ fn main() -> std::process::ExitCode {
     microplatform_common::cli::init_logging(cli.verbose, false);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let code = exit::code_of::<stackgen::Error>(&e, exit::INTERNAL);
-            exit::report("stackgen", &e, code)
-        }
+        Err(e) => exit::fail::<stackgen::Error>("stackgen", &e, exit::INTERNAL),
     }
 }
 
@@ -37,6 +34,11 @@ fn load(stack: Option<&PathBuf>) -> anyhow::Result<Stack> {
 
 fn out(bytes: &[u8]) -> anyhow::Result<()> {
     io::write_stdout(bytes).context("writing to stdout")
+}
+
+/// The result document as JSON on stdout.
+fn json_out(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    io::write_json_stdout(value).context("writing to stdout")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -127,17 +129,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     image,
                 }),
             })?;
-            let mut json = serde_json::to_vec_pretty(&summary.json).context("summary JSON")?;
-            json.push(b'\n');
             match &a.output {
-                Some(path) => io::atomic_write(path, &json)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => out(&json)?,
+                Some(path) => {
+                    let mut json =
+                        serde_json::to_vec_pretty(&summary.json).context("summary JSON")?;
+                    json.push(b'\n');
+                    io::atomic_write(path, &json)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                None => json_out(&summary.json)?,
             }
             eprint!("{}", summary.text);
             Ok(())
         }
-        Command::Schema => out(stackgen::stack::json_schema().as_bytes()),
+        Command::Schema => json_out(&stackgen::stack::schema()),
         Command::Workflow(w) => workflow_cmd(cli.stack.as_ref(), &w),
         Command::Plan(p) => plan_cmd(cli.stack.as_ref(), &p),
         Command::Completions { shell } => {
@@ -203,9 +208,7 @@ fn plan_cmd(stack: Option<&PathBuf>, p: &PlanArgs) -> anyhow::Result<()> {
         steps: step_options(&p.run, Some(&s), &p.target.env)?,
     };
     let doc = plan::plan(&s, &input, jobs.as_deref())?;
-    let mut text = serde_json::to_string_pretty(&doc).context("serializing the plan")?;
-    text.push('\n');
-    out(text.as_bytes())
+    json_out(&doc)
 }
 
 fn workflow_cmd(stack: Option<&PathBuf>, w: &WorkflowArgs) -> anyhow::Result<()> {

@@ -75,12 +75,8 @@ fn string<'a>(v: &'a Value, field: &str) -> Result<&'a str> {
 
 /// Parse and check monobuild's JSON. Unknown extra fields are ignored.
 pub fn parse(text: &str) -> Result<Schedule> {
-    let root: Value = serde_json::from_str(text).map_err(|e| {
-        bad(
-            format!("line {} column {}", e.line(), e.column()),
-            format!("not JSON: {e}"),
-        )
-    })?;
+    let root: Value =
+        serde_json::from_str(text).map_err(|source| Error::ScheduleJson { source })?;
     let root = object(&root, "(document)")?;
     let version = get(root, "", "schema_version")?;
     match version.as_u64() {

@@ -354,12 +354,9 @@ pub struct Override {
     pub replicas: Option<u32>,
 }
 
-/// The JSON Schema of the stack file, pretty-printed with a final newline.
-pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(StackFile);
-    let mut s = serde_json::to_string_pretty(&schema).expect("schema serialises");
-    s.push('\n');
-    s
+/// The JSON Schema of the stack file.
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(StackFile)
 }
 
 /// A parsed and validated stack file with the positions of its keys.
@@ -384,11 +381,12 @@ impl Stack {
 
     /// Parse and validate stack file text; `path` names it in messages.
     pub fn parse(path: &str, text: &str) -> Result<Stack> {
-        let syntax = |line: usize, column: usize, message: String| Error::StackSyntax {
+        let syntax = |line: usize, column: usize, message: String, source| Error::StackSyntax {
             path: path.to_string(),
             line,
             column,
             message,
+            source: Box::new(source),
         };
         // Read like kubectl and docker compose: YAML 1.1 booleans, anchors and merge keys; duplicate keys refused.
         let options = serde_saphyr::options! { with_snippet: false };
@@ -404,7 +402,7 @@ impl Stack {
                 message.truncate(i);
             }
             let Ok((positions, duplicate)) = positions::index(text) else {
-                return syntax(line, column, message);
+                return syntax(line, column, message, e);
             };
             // Point at the second occurrence of a duplicate key.
             if message.contains("duplicate ")
@@ -414,12 +412,13 @@ impl Stack {
                     d.pos.line,
                     d.pos.column,
                     format!("{}: duplicate key", d.path),
+                    e,
                 );
             }
             // Start with the key the parser stopped at.
             match positions.path_at(positions::Pos { line, column }) {
-                "" => syntax(line, column, message),
-                key => syntax(line, column, format!("{key}: {message}")),
+                "" => syntax(line, column, message, e),
+                key => syntax(line, column, format!("{key}: {message}"), e),
             }
         })?;
         let v = Validator {
@@ -481,11 +480,16 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&self, key: &str, message: impl Into<String>) -> Error {
+    /// Where `key` is in the file.
+    fn position(&self, key: &str) -> positions::Pos {
         let positions = self.positions.get_or_init(|| {
             positions::index(self.text).map_or_else(|_| Positions::default(), |(p, _)| p)
         });
-        let pos = positions.of(key);
+        positions.of(key)
+    }
+
+    fn err(&self, key: &str, message: impl Into<String>) -> Error {
+        let pos = self.position(key);
         Error::StackInvalid {
             path: self.path.to_string(),
             line: pos.line,
@@ -781,19 +785,20 @@ impl Validator<'_> {
                 format!("{st} is not an HTTP status (100-599)"),
             ));
         }
-        if let Err(e) = regex::RegexBuilder::new(&sm.body)
+        if let Err(source) = regex::RegexBuilder::new(&sm.body)
             .size_limit(1 << 20)
             .build()
         {
-            let first = e.to_string();
-            let first = first.lines().last().unwrap_or_default().trim().to_string();
-            return Err(self.err(
-                &format!("{key}.body"),
-                format!(
-                    "`{}` is not a regular expression: {first}",
-                    sm.body.escape_debug()
-                ),
-            ));
+            let key = format!("{key}.body");
+            let pos = self.position(&key);
+            return Err(Error::StackRegex {
+                path: self.path.to_string(),
+                line: pos.line,
+                column: pos.column,
+                key,
+                pattern: sm.body.clone(),
+                source,
+            });
         }
         Ok(())
     }
@@ -1036,4 +1041,49 @@ pub fn is_port_name(n: &str) -> bool {
         && slug::is_dns_label(n)
         && !n.contains("--")
         && n.bytes().any(|c| c.is_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    const HEAD: &str = "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n";
+    const TAIL: &str = "environments:\n  dev: {namespace: \"{stack}\"}\n";
+
+    #[test]
+    fn a_syntax_error_keeps_the_parsers_error_as_its_cause() {
+        let text = format!("{HEAD}    replicas: [1\n{TAIL}");
+        let e = Stack::parse("stack.yaml", &text).unwrap_err();
+        assert!(matches!(e, Error::StackSyntax { .. }), "{e}");
+        let yaml = e
+            .source()
+            .and_then(|c| c.downcast_ref::<Box<serde_saphyr::Error>>())
+            .expect("the serde_saphyr::Error is the source");
+        assert!(yaml.location().is_some(), "{yaml}");
+        assert!(!e.to_string().contains(" at line "), "{e}");
+    }
+
+    #[test]
+    fn a_smoke_body_that_is_not_a_regex_keeps_the_regex_error_as_its_cause() {
+        let text = format!("{HEAD}    smoke: {{body: \"status: (ok\"}}\n{TAIL}");
+        let e = Stack::parse("stack.yaml", &text).unwrap_err();
+        assert!(
+            matches!(&e, Error::StackRegex { key, line: 8, .. } if key == "services.api.smoke.body"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), microplatform_common::exit::VALIDATION);
+        let re = e
+            .source()
+            .and_then(|c| c.downcast_ref::<regex::Error>())
+            .expect("the regex::Error is the source");
+        assert!(re.to_string().contains("unclosed group"), "{re}");
+        assert!(
+            e.to_string()
+                .starts_with("stack.yaml:8:13: services.api.smoke.body: `status: (ok` is not a regular expression: "),
+            "{e}"
+        );
+        assert_eq!(e.to_string().lines().count(), 1);
+    }
 }

@@ -55,9 +55,9 @@ fn read_json(path: &Path) -> Result<Value> {
         path: path.display().to_string(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| Error::Input {
+    serde_json::from_str(&text).map_err(|source| Error::Json {
         path: path.display().to_string(),
-        message: format!("not JSON: {e}"),
+        source,
     })
 }
 

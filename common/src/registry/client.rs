@@ -130,26 +130,6 @@ fn host_without_port(host_port: &str) -> &str {
     }
 }
 
-/// A readable cause chain of a reqwest error, without repeating the URL.
-pub(super) fn describe(e: reqwest::Error) -> String {
-    let timeout = e.is_timeout();
-    let e = e.without_url();
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(c) = src {
-        let cs = c.to_string();
-        if !s.contains(&cs) {
-            s.push_str(": ");
-            s.push_str(&cs);
-        }
-        src = c.source();
-    }
-    if timeout && !s.contains("timed out") {
-        s.push_str(" (timed out)");
-    }
-    s
-}
-
 /// The registry's error message from a body, or a short text excerpt.
 pub(super) fn error_message(status: StatusCode, body: &[u8]) -> (String, Option<String>) {
     if let Ok(b) = serde_json::from_slice::<ErrorBody>(body)
@@ -199,9 +179,8 @@ impl RegistryClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| RegistryError::Network {
-                url: String::new(),
-                message: format!("cannot build HTTP client: {}", describe(e)),
+            .map_err(|e| RegistryError::Client {
+                source: Arc::new(e),
             })?;
         let auth_files = opts
             .auth_files
@@ -284,10 +263,7 @@ impl RegistryClient {
                         attempt += 1;
                         continue;
                     }
-                    return Err(RegistryError::Network {
-                        url: url.to_string(),
-                        message: describe(e),
-                    });
+                    return Err(RegistryError::transport(url, e));
                 }
                 Ok(resp) if is_retryable_status(resp.status()) && attempt < max => {
                     let retry_after = header_str(&resp, "retry-after")
@@ -327,17 +303,11 @@ impl RegistryClient {
             let credential =
                 tokio::task::spawn_blocking(move || credentials::lookup(&files, &reg2))
                     .await
-                    .map_err(|e| RegistryError::Credentials {
+                    .map_err(|e| RegistryError::CredentialsTask {
                         registry: registry.clone(),
-                        message: e.to_string(),
+                        source: Arc::new(e),
                     })?
-                    .map_err(|e| match e {
-                        RegistryError::Credentials { message, .. } => RegistryError::Credentials {
-                            registry: registry.clone(),
-                            message,
-                        },
-                        other => other,
-                    })?;
+                    .map_err(|e| e.for_registry(&registry))?;
             let base = self.base_url(r);
             let url = format!("{base}/v2/");
             let http = self.inner.http.clone();
@@ -383,9 +353,10 @@ impl RegistryClient {
         {
             return Ok(t.token.clone());
         }
-        let mut url = url::Url::parse(realm).map_err(|e| RegistryError::Auth {
+        let mut url = url::Url::parse(realm).map_err(|source| RegistryError::Url {
             url: realm.to_string(),
-            message: format!("invalid token realm: {e}"),
+            what: "invalid token realm".into(),
+            source,
         })?;
         let http = self.inner.http.clone();
         let resp = match &state.credential {
@@ -442,10 +413,10 @@ impl RegistryClient {
             }
         };
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| RegistryError::Network {
-            url: realm.to_string(),
-            message: describe(e),
-        })?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| RegistryError::transport(realm, e))?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let who = if state.credential.is_some() {
                 "credentials rejected"
@@ -641,10 +612,10 @@ impl RegistryClient {
         if let Some(a) = &auth {
             rb = rb.header(AUTHORIZATION, a);
         }
-        let resp = rb.send().await.map_err(|e| RegistryError::Network {
-            url: url.to_string(),
-            message: describe(e),
-        })?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| RegistryError::transport(url, e))?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let body = resp.bytes().await.unwrap_or_default();
@@ -757,10 +728,10 @@ impl RegistryClient {
         let status = resp.status();
         let media_type = header_str(&resp, CONTENT_TYPE.as_str()).unwrap_or_default();
         let header_digest = header_str(&resp, "docker-content-digest");
-        let body = resp.bytes().await.map_err(|e| RegistryError::Network {
-            url: url.clone(),
-            message: describe(e),
-        })?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| RegistryError::transport(&url, e))?;
         if status == StatusCode::NOT_FOUND {
             let (_, mut code) = error_message(status, &body);
             // distribution says MANIFEST_UNKNOWN for a missing repository
@@ -877,10 +848,10 @@ impl RegistryClient {
             .send(r, &Method::GET, &url, "pull", &HeaderMap::new(), None)
             .await?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| RegistryError::Network {
-            url: url.clone(),
-            message: describe(e),
-        })?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| RegistryError::transport(&url, e))?;
         if status == StatusCode::NOT_FOUND {
             let (_, code) = error_message(status, &body);
             return Err(RegistryError::NotFound {
@@ -938,11 +909,8 @@ impl RegistryClient {
             });
         let index = is_index(&media_type) || doc_kind.as_deref().is_some_and(is_index);
         if index {
-            let idx: IndexDoc =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                    url: url.clone(),
-                    message: format!("invalid index: {e}"),
-                })?;
+            let idx: IndexDoc = serde_json::from_slice(&body)
+                .map_err(|e| RegistryError::json(&url, "invalid index", e))?;
             return idx
                 .manifests
                 .iter()
@@ -954,11 +922,8 @@ impl RegistryClient {
                 .map(|m| m.digest.clone())
                 .ok_or_else(|| not_found(url));
         }
-        let manifest: ManifestDoc =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                url: url.clone(),
-                message: format!("invalid manifest: {e}"),
-            })?;
+        let manifest: ManifestDoc = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::json(&url, "invalid manifest", e))?;
         let Some(config) = manifest.config else {
             return Err(RegistryError::Protocol {
                 url,
@@ -966,10 +931,8 @@ impl RegistryClient {
             });
         };
         let cfg = self.get_blob(r, &config.digest).await?;
-        let p: PlatformDoc = serde_json::from_slice(&cfg).map_err(|e| RegistryError::Protocol {
-            url: url.clone(),
-            message: format!("invalid image config: {e}"),
-        })?;
+        let p: PlatformDoc = serde_json::from_slice(&cfg)
+            .map_err(|e| RegistryError::json(&url, "invalid image config", e))?;
         if platform.matches(&p.os, &p.architecture, p.variant.as_deref()) {
             Ok(digest)
         } else {
@@ -1028,6 +991,41 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_registry_is_a_transport_error_caused_by_the_http_error() {
+        // A port nobody listens on: the connection is refused at once.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let client = RegistryClient::new(ClientOptions {
+            max_retries: 0,
+            auth_files: Some(Vec::new()),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let r = Reference::parse(&format!("127.0.0.1:{port}/shop/api:1")).unwrap();
+        let e = client.head_manifest(&r).await.unwrap_err();
+        assert!(matches!(e, RegistryError::Transport { .. }), "{e}");
+        assert_eq!(e.exit_code(), crate::exit::NETWORK);
+        let cause = std::error::Error::source(&e).expect("a source");
+        let http = cause
+            .downcast_ref::<Arc<reqwest::Error>>()
+            .expect("the reqwest::Error");
+        assert!(http.is_connect(), "{http}");
+        assert!(
+            http.url().is_none(),
+            "the URL is said once, by the outer error"
+        );
+        // The message holds the whole chain, so a report printing the chain adds nothing.
+        let line = e.to_string();
+        let mut c = Some(cause);
+        while let Some(x) = c {
+            assert!(line.contains(&x.to_string()), "{line} lacks {x}");
+            c = x.source();
+        }
     }
 
     #[test]

@@ -120,9 +120,21 @@ fn protocol(url: &str, message: impl Into<String>) -> RegistryError {
     }
 }
 
+/// A reference derived from `r` that is not valid.
+fn reference_error(r: &Reference, source: crate::reference::ReferenceError) -> RegistryError {
+    RegistryError::Reference {
+        url: r.to_string(),
+        source,
+    }
+}
+
 /// `url` with query parameters appended.
 fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<String, RegistryError> {
-    let mut u = url::Url::parse(url).map_err(|e| protocol(url, e.to_string()))?;
+    let mut u = url::Url::parse(url).map_err(|source| RegistryError::Url {
+        url: url.to_string(),
+        what: "invalid URL".into(),
+        source,
+    })?;
     {
         let mut q = u.query_pairs_mut();
         for (k, v) in pairs {
@@ -159,10 +171,19 @@ impl RegistryClient {
         url: &str,
         location: &str,
     ) -> Result<String, RegistryError> {
-        let base = url::Url::parse(&self.base_url(r)).map_err(|e| protocol(url, e.to_string()))?;
+        let base_url = self.base_url(r);
+        let base = url::Url::parse(&base_url).map_err(|source| RegistryError::Url {
+            url: url.to_string(),
+            what: format!("invalid base URL {base_url:?}"),
+            source,
+        })?;
         base.join(location)
             .map(String::from)
-            .map_err(|e| protocol(url, format!("invalid upload Location {location:?}: {e}")))
+            .map_err(|source| RegistryError::Url {
+                url: url.to_string(),
+                what: format!("invalid upload Location {location:?}"),
+                source,
+            })
     }
 
     /// Ask the registry to mount `digest` from `source_repository` into the target's
@@ -345,11 +366,11 @@ impl RegistryClient {
                 .stream_blob_once(source, target, digest, size, &loc)
                 .await
             {
-                Err(RegistryError::Network { url, message }) if attempt < self.max_retries() => {
+                Err(e) if e.is_network() && attempt < self.max_retries() => {
                     tracing::debug!(
-                        url,
+                        url = e.url(),
                         attempt,
-                        "blob transfer failed, starting again: {message}"
+                        "blob transfer failed, starting again: {e}"
                     );
                     self.wait_before_retry(attempt).await;
                     attempt += 1;
@@ -435,11 +456,11 @@ impl Copier {
         let src = source
             .without_tag()
             .with_digest(&digest)
-            .map_err(|e| protocol(&source.to_string(), e.to_string()))?;
+            .map_err(|e| reference_error(source, e))?;
         let dst = target
             .without_tag()
             .with_digest(&digest)
-            .map_err(|e| protocol(&target.to_string(), e.to_string()))?;
+            .map_err(|e| reference_error(target, e))?;
         let mut stats = CopyStats::default();
         let media_type = if let Some(info) = self.client.head_manifest(&dst).await? {
             stats.manifests_present += 1;
@@ -454,7 +475,7 @@ impl Copier {
             let tagged = target
                 .without_digest()
                 .with_tag(tag)
-                .map_err(|e| protocol(&target.to_string(), e.to_string()))?;
+                .map_err(|e| reference_error(target, e))?;
             let current = self.client.head_manifest(&tagged).await?;
             if current.as_ref().is_none_or(|i| i.digest != digest) {
                 let (bytes, mt, _) = self.client.get_manifest(&dst).await?;
@@ -483,7 +504,7 @@ impl Copier {
             let url = self.client.manifest_url(src, src.manifest_reference());
             let (bytes, served_type, _) = self.client.get_manifest(src).await?;
             let doc: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| protocol(&url, format!("manifest is not JSON: {e}")))?;
+                .map_err(|e| RegistryError::json(&url, "manifest is not JSON", e))?;
             let doc_type = doc.get("mediaType").and_then(Value::as_str).unwrap_or("");
             let media_type = if served_type.is_empty() || served_type == "application/json" {
                 doc_type.to_string()
@@ -505,12 +526,18 @@ impl Copier {
                     .map(|d| {
                         let url = &url;
                         async move {
-                            let c_src = src
-                                .with_digest(&d)
-                                .map_err(|e| protocol(url, e.to_string()))?;
-                            let c_dst = dst
-                                .with_digest(&d)
-                                .map_err(|e| protocol(url, e.to_string()))?;
+                            let c_src =
+                                src.with_digest(&d)
+                                    .map_err(|source| RegistryError::Reference {
+                                        url: url.clone(),
+                                        source,
+                                    })?;
+                            let c_dst =
+                                dst.with_digest(&d)
+                                    .map_err(|source| RegistryError::Reference {
+                                        url: url.clone(),
+                                        source,
+                                    })?;
                             if self.client.head_manifest(&c_dst).await?.is_some() {
                                 return Ok(CopyStats {
                                     manifests_present: 1,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -149,17 +150,19 @@ fn read_config(file: &Path) -> Result<Option<ConfigFile>, RegistryError> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(RegistryError::Credentials {
+            return Err(RegistryError::CredentialsIo {
                 registry: String::new(),
-                message: format!("cannot read {}: {e}", file.display()),
+                what: format!("cannot read {}", file.display()),
+                source: Arc::new(e),
             });
         }
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| RegistryError::Credentials {
+        .map_err(|e| RegistryError::CredentialsJson {
             registry: String::new(),
-            message: format!("{}: invalid JSON: {e}", file.display()),
+            what: format!("{}: invalid JSON", file.display()),
+            source: Arc::new(e),
         })
 }
 
@@ -204,21 +207,26 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Credential>, Registry
         registry: server.to_string(),
         message,
     };
+    let io = |what: String, e: std::io::Error| RegistryError::CredentialsIo {
+        registry: server.to_string(),
+        what,
+        source: Arc::new(e),
+    };
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| err(format!("cannot run {program}: {e}")))?;
+        .map_err(|e| io(format!("cannot run {program}"), e))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(server.as_bytes())
-            .map_err(|e| err(format!("{program}: {e}")))?;
+            .map_err(|e| io(program.clone(), e))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| err(format!("{program}: {e}")))?;
+        .map_err(|e| io(program.clone(), e))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stdout).trim().to_string()
             + String::from_utf8_lossy(&out.stderr).trim();
@@ -227,8 +235,12 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Credential>, Registry
         }
         return Err(err(format!("{program} get failed: {msg}")));
     }
-    let parsed: HelperOutput = serde_json::from_slice(&out.stdout)
-        .map_err(|e| err(format!("{program} printed invalid JSON: {e}")))?;
+    let parsed: HelperOutput =
+        serde_json::from_slice(&out.stdout).map_err(|e| RegistryError::CredentialsJson {
+            registry: server.to_string(),
+            what: format!("{program} printed invalid JSON"),
+            source: Arc::new(e),
+        })?;
     if parsed.username == "<token>" {
         return Ok(Some(Credential::IdentityToken(parsed.secret)));
     }
@@ -277,13 +289,47 @@ mod tests {
     }
 
     #[test]
-    fn missing_helper_is_a_credentials_error() {
+    fn missing_helper_is_a_credentials_error_caused_by_the_spawn() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("config.json");
         std::fs::write(&f, r#"{"credHelpers":{"r.io":"does-not-exist-xyz"}}"#).unwrap();
-        assert!(matches!(
-            lookup(&[f], "r.io"),
-            Err(RegistryError::Credentials { .. })
-        ));
+        let e = lookup(&[f], "r.io").unwrap_err();
+        assert!(
+            matches!(&e, RegistryError::CredentialsIo { registry, .. } if registry == "r.io"),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), crate::exit::AUTH);
+        let cause = std::error::Error::source(&e).expect("a source");
+        let io = cause
+            .downcast_ref::<Arc<std::io::Error>>()
+            .expect("the spawn's io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            e.to_string().starts_with(
+                "credentials for r.io: cannot run docker-credential-does-not-exist-xyz: "
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unreadable_and_invalid_auth_files_keep_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: reading it fails with an io::Error.
+        let e = lookup(&[dir.path().to_path_buf()], "r.io").unwrap_err();
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(cause.downcast_ref::<Arc<std::io::Error>>().is_some(), "{e}");
+        assert!(e.to_string().contains("cannot read "), "{e}");
+
+        let f = dir.path().join("config.json");
+        std::fs::write(&f, "{not json").unwrap();
+        let e = lookup(&[f], "r.io").unwrap_err();
+        assert!(matches!(e, RegistryError::CredentialsJson { .. }), "{e}");
+        let cause = std::error::Error::source(&e).expect("a source");
+        let json = cause
+            .downcast_ref::<Arc<serde_json::Error>>()
+            .expect("the serde_json::Error");
+        assert_eq!(json.line(), 1);
+        assert!(e.to_string().contains("config.json: invalid JSON: "), "{e}");
     }
 }

@@ -7,7 +7,40 @@
 //! the repository under the prefix) maps to itself, so promoting promoted manifests again
 //! changes nothing.
 
-use crate::reference::Reference;
+use crate::reference::{Reference, ReferenceError};
+
+/// A destination that does not parse, or a reference it cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationError {
+    /// Not `REGISTRY[/PREFIX]` (no registry host, or a tag or digest).
+    #[error("invalid destination {value:?}: {reason}")]
+    Form {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The registry and prefix do not make a valid repository name.
+    #[error("invalid destination {value:?}: {source}")]
+    Name {
+        /// The value given.
+        value: String,
+        /// Why the name is invalid.
+        #[source]
+        source: ReferenceError,
+    },
+    /// The target of a reference is not a valid reference (too long, for one).
+    #[error("{image} cannot be promoted to {target}: {source}")]
+    Map {
+        /// The source image (familiar form).
+        image: String,
+        /// The target repository.
+        target: String,
+        /// Why the target is invalid.
+        #[source]
+        source: ReferenceError,
+    },
+}
 
 /// A release-candidate registry and an optional repository prefix, e.g.
 /// `rc.example.com`, `127.0.0.1:5001/rc`, `registry.example.com/shop/rc`.
@@ -21,23 +54,28 @@ impl Destination {
     /// Parse `REGISTRY[/PREFIX]`. The first component must be a registry as Docker
     /// tells them (it contains `.` or `:`, or is `localhost`); the prefix is one or
     /// more repository path components.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DestinationError> {
         let s = s.trim_end_matches('/');
         let (host, prefix) = match s.split_once('/') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         };
         if host.is_empty() || !(host.contains('.') || host.contains(':') || host == "localhost") {
-            return Err(format!(
-                "invalid destination {s:?}: expected REGISTRY[/PREFIX], where REGISTRY is a host with a `.` or a `:port`, or `localhost`"
-            ));
+            return Err(DestinationError::Form {
+                value: s.to_string(),
+                reason: "expected REGISTRY[/PREFIX], where REGISTRY is a host with a `.` or a `:port`, or `localhost`",
+            });
         }
-        let probe = Reference::parse(&format!("{s}/x"))
-            .map_err(|e| format!("invalid destination {s:?}: {e}"))?;
+        let probe =
+            Reference::parse(&format!("{s}/x")).map_err(|source| DestinationError::Name {
+                value: s.to_string(),
+                source,
+            })?;
         if probe.explicit_tag().is_some() || probe.digest().is_some() {
-            return Err(format!(
-                "invalid destination {s:?}: a registry and prefix take no tag or digest"
-            ));
+            return Err(DestinationError::Form {
+                value: s.to_string(),
+                reason: "a registry and prefix take no tag or digest",
+            });
         }
         Ok(Self {
             registry: probe.registry().to_string(),
@@ -68,7 +106,7 @@ impl Destination {
     /// The target of a source reference: the destination's registry and prefix, the
     /// source's repository path, tag and digest (see the module documentation). A
     /// reference already under the destination is returned as it is.
-    pub fn map(&self, r: &Reference) -> Result<Reference, String> {
+    pub fn map(&self, r: &Reference) -> Result<Reference, DestinationError> {
         if self.contains(r) {
             return Ok(r.clone());
         }
@@ -85,8 +123,11 @@ impl Destination {
             full.push('@');
             full.push_str(d);
         }
-        Reference::parse(&full)
-            .map_err(|e| format!("{} cannot be promoted to {name}: {e}", r.familiar()))
+        Reference::parse(&full).map_err(|source| DestinationError::Map {
+            image: r.familiar(),
+            target: name,
+            source,
+        })
     }
 }
 
@@ -100,7 +141,7 @@ impl std::fmt::Display for Destination {
 }
 
 impl std::str::FromStr for Destination {
-    type Err = String;
+    type Err = DestinationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
@@ -157,7 +198,17 @@ mod tests {
         assert!(Destination::parse("rc").is_err());
         assert!(Destination::parse("rc/prefix").is_err());
         assert!(Destination::parse("").is_err());
-        assert!(Destination::parse("rc.io/Upper").is_err());
+        let e = Destination::parse("rc.io/Upper").unwrap_err();
+        assert!(matches!(e, DestinationError::Name { .. }), "{e}");
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(
+            matches!(
+                cause.downcast_ref::<ReferenceError>(),
+                Some(ReferenceError::NameContainsUppercase(_))
+            ),
+            "{cause}"
+        );
+        assert!(e.to_string().ends_with(&cause.to_string()), "{e}");
         assert!(Destination::parse("rc.io/p:tag").is_err());
         assert_eq!(
             Destination::parse("localhost:5000/rc/")

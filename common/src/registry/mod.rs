@@ -25,12 +25,14 @@ pub mod destination;
 pub use client::RegistryClient;
 pub use copy::{BlobTransfer, CopiedImage, Copier, CopyStats, Mount};
 pub use credentials::Credential;
-pub use destination::Destination;
+pub use destination::{Destination, DestinationError};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::exit;
+use crate::reference::ReferenceError;
 
 /// OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -221,6 +223,86 @@ pub enum RegistryError {
         /// Why.
         message: String,
     },
+    /// The HTTP exchange itself failed after all retries: connection, TLS, timeout, a body cut
+    /// short (exit 6). The message is the whole cause chain, without the URL again.
+    #[error("network error at {url}: {}", crate::http::describe(source))]
+    Transport {
+        /// The URL asked.
+        url: String,
+        /// The HTTP client's error (its URL removed; shared so that a cached failure can be cloned).
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
+    /// The HTTP client could not be built (TLS set-up) (exit 6).
+    #[error("cannot build HTTP client: {}", crate::http::describe(source))]
+    Client {
+        /// The HTTP client's error.
+        #[source]
+        source: Arc<reqwest::Error>,
+    },
+    /// A response that is not the JSON document it should be (exit 6).
+    #[error("registry error at {url}: {what}: {source}")]
+    Json {
+        /// The URL asked.
+        url: String,
+        /// What the document was (`invalid manifest`, `manifest is not JSON`).
+        what: String,
+        /// The JSON error.
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// A URL built from the registry's answers (token realm, upload `Location`) that does not
+    /// parse (exit 6).
+    #[error("registry error at {url}: {what}: {source}")]
+    Url {
+        /// The URL asked (or the realm).
+        url: String,
+        /// What the URL was.
+        what: String,
+        /// The URL parser's error.
+        #[source]
+        source: url::ParseError,
+    },
+    /// A reference derived for a request (a child manifest, a tag) that is not valid (exit 6).
+    #[error("registry error at {url}: {source}")]
+    Reference {
+        /// The URL or reference it was derived from.
+        url: String,
+        /// Why the reference is invalid.
+        #[source]
+        source: ReferenceError,
+    },
+    /// A credentials file or helper could not be read or run (exit 7).
+    #[error("credentials for {registry}: {what}: {source}")]
+    CredentialsIo {
+        /// The registry (empty while the auth files are read).
+        registry: String,
+        /// What was done (`cannot read FILE`, `cannot run PROGRAM`).
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A credentials file or helper's answer that is not valid JSON (exit 7).
+    #[error("credentials for {registry}: {what}: {source}")]
+    CredentialsJson {
+        /// The registry (empty while the auth files are read).
+        registry: String,
+        /// What was read (`FILE: invalid JSON`, `PROGRAM printed invalid JSON`).
+        what: String,
+        /// The JSON error.
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    /// The credentials lookup task did not finish (it panicked: a bug) (exit 70).
+    #[error("credentials for {registry}: lookup task failed: {source}")]
+    CredentialsTask {
+        /// The registry.
+        registry: String,
+        /// The task's error.
+        #[source]
+        source: Arc<tokio::task::JoinError>,
+    },
 }
 
 fn code_suffix(code: Option<&str>) -> String {
@@ -232,8 +314,18 @@ impl RegistryError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::NotFound { .. } => exit::NOT_FOUND,
-            Self::Auth { .. } | Self::Credentials { .. } => exit::AUTH,
-            Self::Network { .. } | Self::Protocol { .. } => exit::NETWORK,
+            Self::Auth { .. }
+            | Self::Credentials { .. }
+            | Self::CredentialsIo { .. }
+            | Self::CredentialsJson { .. } => exit::AUTH,
+            Self::Network { .. }
+            | Self::Protocol { .. }
+            | Self::Transport { .. }
+            | Self::Client { .. }
+            | Self::Json { .. }
+            | Self::Url { .. }
+            | Self::Reference { .. } => exit::NETWORK,
+            Self::CredentialsTask { .. } => exit::INTERNAL,
         }
     }
 
@@ -243,8 +335,59 @@ impl RegistryError {
             Self::NotFound { url, .. }
             | Self::Auth { url, .. }
             | Self::Network { url, .. }
-            | Self::Protocol { url, .. } => url,
-            Self::Credentials { registry, .. } => registry,
+            | Self::Protocol { url, .. }
+            | Self::Transport { url, .. }
+            | Self::Json { url, .. }
+            | Self::Url { url, .. }
+            | Self::Reference { url, .. } => url,
+            Self::Credentials { registry, .. }
+            | Self::CredentialsIo { registry, .. }
+            | Self::CredentialsJson { registry, .. }
+            | Self::CredentialsTask { registry, .. } => registry,
+            Self::Client { .. } => "",
+        }
+    }
+
+    /// A failed HTTP exchange at `url` (the client's error keeps its cause chain, not the URL).
+    pub(crate) fn transport(url: &str, e: reqwest::Error) -> Self {
+        Self::Transport {
+            url: url.to_string(),
+            source: Arc::new(e.without_url()),
+        }
+    }
+
+    /// A response at `url` that is not the JSON `what` should be.
+    pub(crate) fn json(url: &str, what: impl Into<String>, e: serde_json::Error) -> Self {
+        Self::Json {
+            url: url.to_string(),
+            what: what.into(),
+            source: Arc::new(e),
+        }
+    }
+
+    /// Whether a retry may succeed: a failed exchange or a server-side failure.
+    pub fn is_network(&self) -> bool {
+        matches!(self, Self::Network { .. } | Self::Transport { .. })
+    }
+
+    /// The same error for `registry`, when it was raised before the registry was known
+    /// (reading the auth files).
+    #[must_use]
+    pub(crate) fn for_registry(self, name: &str) -> Self {
+        let registry = name.to_string();
+        match self {
+            Self::Credentials { message, .. } => Self::Credentials { registry, message },
+            Self::CredentialsIo { what, source, .. } => Self::CredentialsIo {
+                registry,
+                what,
+                source,
+            },
+            Self::CredentialsJson { what, source, .. } => Self::CredentialsJson {
+                registry,
+                what,
+                source,
+            },
+            other => other,
         }
     }
 }

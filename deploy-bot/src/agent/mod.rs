@@ -113,7 +113,7 @@ fn now() -> u64 {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::Internal(format!("blocking task: {e}")))?
+        .map_err(|e| Error::setup("blocking task", e))?
 }
 
 /// Outcome of one namespace.
@@ -172,7 +172,10 @@ impl Agent {
     pub async fn run(self: Arc<Self>) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(self.cfg.listen)
             .await
-            .map_err(|e| Error::Usage(format!("--listen {}: {e}", self.cfg.listen)))?;
+            .map_err(|source| Error::Listen {
+                addr: self.cfg.listen.to_string(),
+                source,
+            })?;
         tracing::info!(
             "listening on http://{}{} (repo {}, branch {})",
             listener.local_addr().map_or(self.cfg.listen, |a| a),
@@ -191,7 +194,7 @@ impl Agent {
             server::shutdown_signal(),
         )
         .await
-        .map_err(|e| Error::Internal(format!("server: {e}")));
+        .map_err(|e| Error::setup("server", e));
         worker.abort();
         reconciler.abort();
         res
@@ -731,7 +734,7 @@ impl Agent {
             .await
         {
             Ok(_) => Outcome::Applied(prepared.summary()),
-            Err(e) => Outcome::Failed(e.0),
+            Err(e) => Outcome::Failed(e.to_string()),
         }
     }
 

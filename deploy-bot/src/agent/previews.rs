@@ -126,7 +126,7 @@ impl Agent {
                             }
                             Outcome::Applied(prepared.summary())
                         }
-                        Err(e) => Outcome::Failed(e.0),
+                        Err(e) => Outcome::Failed(e.to_string()),
                     }
                 }
             };

@@ -213,9 +213,7 @@ pub(super) async fn webhook(
             json!({"error": format!("body larger than {MAX_BODY} bytes")}),
         )
     } else {
-        match tokio::time::timeout(agent.cfg.body_timeout, axum::body::to_bytes(body, MAX_BODY))
-            .await
-        {
+        match tokio::time::timeout(agent.cfg.body_timeout, read_limited(body, MAX_BODY)).await {
             Err(_) => {
                 agent.metrics.webhook("timeout");
                 (
@@ -223,7 +221,7 @@ pub(super) async fn webhook(
                     json!({"error": format!("body not received within {:?}", agent.cfg.body_timeout)}),
                 )
             }
-            Ok(Err(e)) if e.to_string().contains("length limit") => {
+            Ok(Ok(None)) => {
                 agent.metrics.webhook("too_large");
                 (
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -237,7 +235,7 @@ pub(super) async fn webhook(
                     json!({"error": format!("reading the body: {e}")}),
                 )
             }
-            Ok(Ok(body)) => agent.handle(&headers, &body).await,
+            Ok(Ok(Some(body))) => agent.handle(&headers, &body).await,
         }
     };
     if status.is_success() {
@@ -250,6 +248,24 @@ pub(super) async fn webhook(
 
 /// Drain a refused request body without keeping it: stops after `limit`
 /// bytes, at the end of the body, on an error, or when `timeout` passes.
+/// The body, or `None` once it is longer than `limit` (the rest is not read).
+async fn read_limited(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, axum::Error> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if buf.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf))
+}
+
 pub(super) async fn discard(body: axum::body::Body, limit: usize, timeout: Duration) {
     use futures::StreamExt as _;
     let mut stream = body.into_data_stream();

@@ -338,9 +338,7 @@ impl<T: Iterator<Item = char>> Parser<T> {
         if self.state == State::End {
             return Ok((Event::StreamEnd, self.scanner.mark()));
         }
-        let (ev, mark) = self.state_machine()?;
-        // println!("EV {:?}", ev);
-        Ok((ev, mark))
+        self.state_machine()
     }
 
     /// Load the YAML from the stream in `self`, pushing events into `recv`.
@@ -433,10 +431,12 @@ impl<T: Iterator<Item = char>> Parser<T> {
                 recv.on_event(first_ev, mark);
                 self.load_mapping(recv)
             }
-            _ => {
-                println!("UNREACHABLE EVENT: {first_ev:?}");
-                unreachable!();
-            }
+            // The state machine never starts a node with another event; should it, the input is
+            // refused as malformed: no panic, and nothing printed (stdout carries only results).
+            _ => Err(ScanError::new_string(
+                mark,
+                format!("unexpected event where a node starts: {first_ev:?}"),
+            )),
         }
     }
 
@@ -474,8 +474,6 @@ impl<T: Iterator<Item = char>> Parser<T> {
     }
 
     fn state_machine(&mut self) -> ParseResult {
-        // let next_tok = self.peek_token().cloned()?;
-        // println!("cur_state {:?}, next tok: {:?}", self.state, next_tok);
         debug_print!("\n\x1B[;33mParser state: {:?} \x1B[;0m", self.state);
 
         match self.state {
@@ -1090,5 +1088,33 @@ impl<T: Iterator<Item = char>> Parser<T> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Events(Vec<Event>);
+
+    impl EventReceiver for Events {
+        fn on_event(&mut self, ev: Event) {
+            self.0.push(ev);
+        }
+    }
+
+    #[test]
+    fn an_event_that_cannot_start_a_node_is_an_error_not_a_panic() {
+        let mut p = Parser::new_from_str("a: 1\n");
+        let mark = p.scanner.mark();
+        let mut recv = Events(Vec::new());
+        let e = p
+            .load_node(Event::DocumentEnd, mark, &mut recv)
+            .unwrap_err();
+        assert!(
+            e.info().starts_with("unexpected event where a node starts"),
+            "{e}"
+        );
+        assert!(recv.0.is_empty());
     }
 }
