@@ -55,112 +55,129 @@ fn missing(what: &'static str, path: &str, message: impl Into<String>) -> BuildE
 
 /// Prepare the context named on the command line, with `-f` if given.
 pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, BuildError> {
-    let (dir, tmp, from_stdin) = if context == "-" {
-        let tmp = tmpdir()?;
-        let text = tokio::task::spawn_blocking(microplatform_common::io::read_stdin)
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(|e| BuildError::Io {
-                path: "<stdin>".into(),
-                source: e,
-            })?;
-        std::fs::write(tmp.path().join("Dockerfile"), text).map_err(|e| BuildError::Io {
-            path: tmp.path().display().to_string(),
-            source: e,
-        })?;
-        (tmp.path().to_path_buf(), Some(tmp), true)
-    } else if is_git_url(context) {
-        let tmp = tmpdir()?;
-        let (url, fragment) = context.split_once('#').unwrap_or((context, ""));
-        let (git_ref, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-        let url = if url.starts_with("github.com/") {
-            format!("https://{url}")
-        } else {
-            url.to_string()
-        };
-        let mut cmd = Command::from(microplatform_common::git::command(tmp.path()));
-        cmd.args(["clone", "--quiet", "--depth", "1", "--recurse-submodules"]);
-        if !git_ref.is_empty() {
-            cmd.args(["--branch", git_ref]);
-        }
-        cmd.arg(&url).arg(tmp.path().join("src"));
-        let out = cmd
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| missing("build context", context, format!("cannot run git: {e}")))?;
-        if !out.status.success() {
-            return Err(missing(
-                "build context",
-                context,
-                String::from_utf8_lossy(&out.stderr)
-                    .trim()
-                    .replace('\n', "; "),
-            ));
-        }
-        let dir = tmp.path().join("src").join(subdir);
-        (dir, Some(tmp), false)
-    } else if context.starts_with("http://") || context.starts_with("https://") {
-        let tmp = tmpdir()?;
-        let client = microplatform_common::http::client_builder()
-            .build()
-            .map_err(|e| missing("build context", context, e.to_string()))?;
-        let body = client
-            .get(context)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| missing("build context", context, e.to_string()))?
-            .bytes()
-            .await
-            .map_err(|e| missing("build context", context, e.to_string()))?;
-        let dir = tmp.path().join("src");
-        std::fs::create_dir_all(&dir).map_err(|e| BuildError::Io {
-            path: dir.display().to_string(),
-            source: e,
-        })?;
-        let is_archive = body.starts_with(&[0x1f, 0x8b])
-            || body.get(257..262) == Some(b"ustar".as_slice())
-            || body.starts_with(b"BZh")
-            || body.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']);
-        if is_archive {
-            let archive = tmp.path().join("context.tar");
-            std::fs::write(&archive, &body).map_err(|e| BuildError::Io {
-                path: archive.display().to_string(),
-                source: e,
-            })?;
-            let st = Command::new("tar")
-                .arg("-xf")
-                .arg(&archive)
-                .arg("-C")
-                .arg(&dir)
-                .status()
+    let (dir, tmp, from_stdin) =
+        if context == "-" {
+            let tmp = tmpdir()?;
+            let text = tokio::task::spawn_blocking(microplatform_common::io::read_stdin)
                 .await
-                .map_err(|e| missing("build context", context, format!("cannot run tar: {e}")))?;
-            if !st.success() {
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|e| BuildError::Io {
+                    path: "<stdin>".into(),
+                    source: e,
+                })?;
+            std::fs::write(tmp.path().join("Dockerfile"), text).map_err(|e| BuildError::Io {
+                path: tmp.path().display().to_string(),
+                source: e,
+            })?;
+            (tmp.path().to_path_buf(), Some(tmp), true)
+        } else if is_git_url(context) {
+            let tmp = tmpdir()?;
+            let (url, fragment) = context.split_once('#').unwrap_or((context, ""));
+            let (git_ref, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+            let url = if url.starts_with("github.com/") {
+                format!("https://{url}")
+            } else {
+                url.to_string()
+            };
+            let mut cmd = Command::from(microplatform_common::git::command(tmp.path()));
+            cmd.args(["clone", "--quiet", "--depth", "1", "--recurse-submodules"]);
+            if !git_ref.is_empty() {
+                cmd.args(["--branch", git_ref]);
+            }
+            cmd.arg(&url).arg(tmp.path().join("src"));
+            let out = cmd.stdin(Stdio::null()).output().await.map_err(|source| {
+                BuildError::ContextTool {
+                    context: context.to_string(),
+                    tool: "git",
+                    source,
+                }
+            })?;
+            if !out.status.success() {
                 return Err(missing(
                     "build context",
                     context,
-                    "cannot unpack the archive",
+                    String::from_utf8_lossy(&out.stderr)
+                        .trim()
+                        .replace('\n', "; "),
                 ));
             }
-        } else {
-            std::fs::write(dir.join("Dockerfile"), &body).map_err(|e| BuildError::Io {
+            let dir = tmp.path().join("src").join(subdir);
+            (dir, Some(tmp), false)
+        } else if context.starts_with("http://") || context.starts_with("https://") {
+            let tmp = tmpdir()?;
+            let fetch = |source| BuildError::ContextFetch {
+                url: context.to_string(),
+                source,
+            };
+            let client = microplatform_common::http::client_builder()
+                .build()
+                .map_err(fetch)?;
+            let body = client
+                .get(context)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(fetch)?
+                .bytes()
+                .await
+                .map_err(fetch)?;
+            let dir = tmp.path().join("src");
+            std::fs::create_dir_all(&dir).map_err(|e| BuildError::Io {
                 path: dir.display().to_string(),
                 source: e,
             })?;
-        }
-        (dir, Some(tmp), false)
-    } else {
-        let p = PathBuf::from(context);
-        match std::fs::metadata(&p) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(missing("build context", context, "not a directory")),
-            Err(e) => return Err(missing("build context", context, e.to_string())),
-        }
-        (p, None, false)
-    };
+            let is_archive = body.starts_with(&[0x1f, 0x8b])
+                || body.get(257..262) == Some(b"ustar".as_slice())
+                || body.starts_with(b"BZh")
+                || body.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']);
+            if is_archive {
+                let archive = tmp.path().join("context.tar");
+                std::fs::write(&archive, &body).map_err(|e| BuildError::Io {
+                    path: archive.display().to_string(),
+                    source: e,
+                })?;
+                let st = Command::new("tar")
+                    .arg("-xf")
+                    .arg(&archive)
+                    .arg("-C")
+                    .arg(&dir)
+                    .status()
+                    .await
+                    .map_err(|source| BuildError::ContextTool {
+                        context: context.to_string(),
+                        tool: "tar",
+                        source,
+                    })?;
+                if !st.success() {
+                    return Err(missing(
+                        "build context",
+                        context,
+                        "cannot unpack the archive",
+                    ));
+                }
+            } else {
+                std::fs::write(dir.join("Dockerfile"), &body).map_err(|e| BuildError::Io {
+                    path: dir.display().to_string(),
+                    source: e,
+                })?;
+            }
+            (dir, Some(tmp), false)
+        } else {
+            let p = PathBuf::from(context);
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(missing("build context", context, "not a directory")),
+                Err(e) => {
+                    return Err(BuildError::ContextRead {
+                        what: "build context",
+                        path: context.to_string(),
+                        source: e,
+                    });
+                }
+            }
+            (p, None, false)
+        };
     let (dockerfile, display) = match file {
         Some(f) if !from_stdin => {
             let p = Path::new(f);
@@ -183,13 +200,23 @@ pub async fn prepare(context: &str, file: Option<&str>) -> Result<Prepared, Buil
     // BuildKit reads any bytes; text that is not UTF-8 (a Latin-1 comment) must not refuse the file.
     let text = std::fs::read(&dockerfile)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| missing("Dockerfile", &display, e.to_string()))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| missing("build context", context, e.to_string()))?;
+        .map_err(|e| BuildError::ContextRead {
+            what: "Dockerfile",
+            path: display.clone(),
+            source: e,
+        })?;
+    let dir = dir.canonicalize().map_err(|e| BuildError::ContextRead {
+        what: "build context",
+        path: context.to_string(),
+        source: e,
+    })?;
     let dockerfile = dockerfile
         .canonicalize()
-        .map_err(|e| missing("Dockerfile", &display, e.to_string()))?;
+        .map_err(|e| BuildError::ContextRead {
+            what: "Dockerfile",
+            path: display.clone(),
+            source: e,
+        })?;
     Ok(Prepared {
         dir,
         dockerfile,

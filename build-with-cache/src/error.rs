@@ -76,6 +76,40 @@ pub enum BuildError {
         /// Why.
         message: String,
     },
+    /// The build context or the Dockerfile cannot be read (exit 4 when missing, else 3).
+    #[error("{what} {path}: {source}")]
+    ContextRead {
+        /// "build context" or "Dockerfile".
+        what: &'static str,
+        /// The path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool that fetches or unpacks a remote context (git, tar) cannot run (exit 9).
+    #[error("build context {context}: cannot run {tool}: {source}")]
+    ContextTool {
+        /// The context as given.
+        context: String,
+        /// The program.
+        tool: &'static str,
+        /// Why it did not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A build context URL that cannot be downloaded (exit 4 for a 404/410, else 6).
+    #[error(
+        "build context {url}: {}",
+        microplatform_common::http::describe(source)
+    )]
+    ContextFetch {
+        /// The URL.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The Dockerfile cannot be read.
     #[error("Dockerfile {path}: {source}")]
     Dockerfile {
@@ -154,6 +188,26 @@ pub enum BuildError {
         /// Diagnostic.
         message: String,
     },
+    /// A builder command that cannot be started (exit 9).
+    #[error("builder {backend}: cannot run {program}: {source}")]
+    Spawn {
+        /// Backend name.
+        backend: String,
+        /// The program.
+        program: String,
+        /// Why it did not start.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The digest of the pushed image cannot be read (the registry error's exit code).
+    #[error("registry: digest of {reference}: {source}")]
+    Digest {
+        /// The first `-t` tag.
+        reference: String,
+        /// The registry's error.
+        #[source]
+        source: microplatform_common::registry::RegistryError,
+    },
     /// Registry access needed for the result failed (digest lookup, tag copy).
     #[error("registry: {0}")]
     Registry(String),
@@ -174,17 +228,25 @@ impl exit::ExitCode for BuildError {
             BuildError::Syntax { .. } | BuildError::Word { .. } | BuildError::Pattern { .. } => {
                 exit::INPUT
             }
-            BuildError::Dockerfile { source, .. } => exit::for_read_error(source),
+            BuildError::Dockerfile { source, .. } | BuildError::ContextRead { source, .. } => {
+                exit::for_read_error(source)
+            }
+            BuildError::ContextFetch { source, .. } => match source.status() {
+                Some(s) if s.as_u16() == 404 || s.as_u16() == 410 => exit::NOT_FOUND,
+                _ => exit::NETWORK,
+            },
             BuildError::UnknownStage { .. }
             | BuildError::UnknownTarget { .. }
             | BuildError::Missing { .. } => exit::NOT_FOUND,
             BuildError::Engine { .. }
             | BuildError::EngineProbe { .. }
+            | BuildError::Spawn { .. }
+            | BuildError::ContextTool { .. }
             | BuildError::Builder { .. } => exit::EXTERNAL,
             BuildError::ProbeTask { .. } => exit::INTERNAL,
-            BuildError::RegistryClient { source } | BuildError::PushRegistry { source, .. } => {
-                source.exit_code()
-            }
+            BuildError::RegistryClient { source }
+            | BuildError::PushRegistry { source, .. }
+            | BuildError::Digest { source, .. } => source.exit_code(),
             // The builder's push reports its failure only as text (docker/buildah CLI output).
             BuildError::Push { message, .. } => {
                 let m = message.to_ascii_lowercase();

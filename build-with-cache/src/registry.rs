@@ -95,10 +95,19 @@ pub struct Registry {
 }
 
 fn parse(r: &str) -> Result<Reference, RegistryError> {
-    Reference::parse(r).map_err(|e| RegistryError::Protocol {
+    Reference::parse(r).map_err(|source| RegistryError::Reference {
         url: r.to_string(),
-        message: e.to_string(),
+        source,
     })
+}
+
+/// A registry document that should be JSON and is not.
+fn not_json(url: &str, what: &str, source: serde_json::Error) -> RegistryError {
+    RegistryError::Json {
+        url: url.to_string(),
+        what: what.to_string(),
+        source: std::sync::Arc::new(source),
+    }
 }
 
 impl Registry {
@@ -149,20 +158,14 @@ impl Registry {
         let reference = parse(r)?;
         let (body, _, _) = self.client.get_manifest(&reference).await?;
         let manifest: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                url: r.to_string(),
-                message: format!("manifest is not JSON: {e}"),
-            })?;
+            serde_json::from_slice(&body).map_err(|e| not_json(r, "manifest is not JSON", e))?;
         let Some(config_digest) = manifest.pointer("/config/digest").and_then(|d| d.as_str())
         else {
             return Ok(None);
         };
         let config = self.client.get_blob(&reference, config_digest).await?;
-        let config: serde_json::Value =
-            serde_json::from_slice(&config).map_err(|e| RegistryError::Protocol {
-                url: r.to_string(),
-                message: format!("image config is not JSON: {e}"),
-            })?;
+        let config: serde_json::Value = serde_json::from_slice(&config)
+            .map_err(|e| not_json(r, "image config is not JSON", e))?;
         Ok(ImageKey::from_config(&config))
     }
 
@@ -187,9 +190,9 @@ impl Registry {
         };
         let pinned = s
             .with_digest(&digest)
-            .map_err(|e| RegistryError::Protocol {
+            .map_err(|source| RegistryError::Reference {
                 url: src.to_string(),
-                message: e.to_string(),
+                source,
             })?;
         let copied = Copier::new(self.client.clone(), COPY_CONCURRENCY)
             .copy_image(&pinned, &d)

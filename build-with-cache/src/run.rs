@@ -179,10 +179,11 @@ impl Runner<'_> {
         self.warnings.push(msg);
     }
 
-    fn spawn_error(&self, step: &Step, e: &std::io::Error) -> BuildError {
-        BuildError::Engine {
+    fn spawn_error(&self, step: &Step, e: std::io::Error) -> BuildError {
+        BuildError::Spawn {
             backend: self.plan.backend.name().to_string(),
-            message: format!("cannot run {}: {e}", step.argv[0]),
+            program: step.argv[0].clone(),
+            source: e,
         }
     }
 
@@ -195,7 +196,7 @@ impl Runner<'_> {
     async fn build(&mut self, step: &Step) -> Result<(), BuildError> {
         let r = exec(step, false)
             .await
-            .map_err(|e| self.spawn_error(step, &e))?;
+            .map_err(|e| self.spawn_error(step, e))?;
         self.check_build(step, &r)
     }
 
@@ -211,7 +212,7 @@ impl Runner<'_> {
         while let Some((step, r)) = runs.next().await {
             match r {
                 Ok(r) => self.check_build(step, &r)?,
-                Err(e) => return Err(self.spawn_error(step, &e)),
+                Err(e) => return Err(self.spawn_error(step, e)),
             }
         }
         Ok(())
@@ -504,7 +505,7 @@ impl Runner<'_> {
                 let step = self.render(action).remove(0);
                 let ran = exec(&step, false)
                     .await
-                    .map_err(|e| self.spawn_error(&step, &e))?;
+                    .map_err(|e| self.spawn_error(&step, e))?;
                 if ran.code != 0 {
                     return Err(BuildError::Push {
                         reference: tag.clone(),
@@ -518,7 +519,10 @@ impl Runner<'_> {
                     .registry
                     .head(first)
                     .await
-                    .map_err(|e| BuildError::Registry(format!("digest of {first}: {e}")))?
+                    .map_err(|source| BuildError::Digest {
+                        reference: first.clone(),
+                        source,
+                    })?
                     .ok_or_else(|| {
                         BuildError::Registry(format!(
                             "{first} is not in the registry after the push"
