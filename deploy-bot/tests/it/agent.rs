@@ -1,7 +1,7 @@
 //! `deploy-bot agent` with the kubectl applier: a fake `kubectl` (no API server can run here) and the fake GitHub API; real git.
 //! Security and reliability: signatures, replays, oversized and malformed bodies, foreign pushes, serialisation, SIGKILL mid-apply.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

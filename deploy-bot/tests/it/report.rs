@@ -2,7 +2,7 @@
 //! with the environment URL, one pull-request comment created and then edited in place, failures, no pull request,
 //! bad input.
 
-mod support;
+use crate::support;
 
 use microplatform_test_support::{Output, TestDir};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! must equal git's own, with the index's cache-tree fully valid, partly invalidated, absent
 //! (`ls-files` fallback), from a subdirectory, in a SHA-256 repository and for a sparse index.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

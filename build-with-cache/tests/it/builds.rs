@@ -1,7 +1,7 @@
 //! build-with-cache against real components: Debian's dockerd (classic builder and `BuildKit`), buildah (vfs, chroot) and a real registry.
 //! The key test per backend: build a three-stage Dockerfile, throw the engine's storage away, build again: every stage is a cache hit and the final image digest is the same.
 
-mod common;
+use crate::common;
 
 use common::{BuildResult, bwc, states, three_stage};
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup, docker_cli};

@@ -1,7 +1,7 @@
 //! Change detection against real git repositories: feature-branch and main-branch modes, renames,
 //! deletes, odd paths, uncommitted changes, missing merge base, first commit, shallow clones, subdirectories.
 
-mod common;
+use crate::common;
 
 use common::{Doc, mb, original_fixture, repo};
 use microplatform_test_support::{TestDir, git_in};

@@ -1,6 +1,6 @@
 //! Bad input: each failure is one line on stderr naming the file/line or ref, a distinct exit code, and nothing on stdout.
 
-mod common;
+use crate::common;
 
 use common::{mb, repo};
 use microplatform_test_support::TestDir;

@@ -1,6 +1,6 @@
 //! The Dockerfile parser through the binary: `--dump-ast` in `BuildKit`'s format, the stage graph of `--dry-run` for `BuildKit`'s word, `ARG`, heredoc and directive rules, and the inputs `BuildKit` refuses (one line naming `file:line`, exit 3).
 
-mod common;
+use crate::common;
 
 use common::{Plan, bwc};
 use microplatform_test_support::TestDir;

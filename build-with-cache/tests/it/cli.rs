@@ -1,6 +1,6 @@
 //! build-with-cache without builds: the dry-run plan of every backend, `--target` pruning, and bad input (syntax errors, unknown stages, missing context, unreachable engine).
 
-mod common;
+use crate::common;
 
 use common::{Plan, bwc, three_stage};
 use microplatform_common::registry::OCI_MANIFEST;

@@ -2,7 +2,7 @@
 //! form-encoded deliveries, a bad tree entry outside a namespace, deeply nested YAML, slow connections, statuses
 //! without local paths, the cluster-scope gate, self-heal, and the info/JSON log.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! (Kubernetes `OpenAPI` schemas) on manifests, and Argo's published schema (hera's
 //! models of argo-workflows 4.x) plus Argo's DAG rules on workflows.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 

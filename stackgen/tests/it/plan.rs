@@ -1,6 +1,6 @@
 //! `stackgen plan`: the JSON contract (`deny_unknown_fields`), the registry and tag rules, and the build steps being the workflow's with its parameters substituted.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

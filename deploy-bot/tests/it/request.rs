@@ -1,6 +1,6 @@
 //! `deploy-bot request` against real git (bare repos on disk and `git daemon`) and the fake GitHub API.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

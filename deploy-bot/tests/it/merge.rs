@@ -1,6 +1,6 @@
 //! `deploy-bot merge` against real bare repos: fast-forward, merge commit, already merged, conflict, missing branch.
 
-mod support;
+use crate::support;
 
 use microplatform_test_support::Output;
 use serde_json::Value;

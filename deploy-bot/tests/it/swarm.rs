@@ -2,7 +2,7 @@
 //! deploy, redeploy the same digests (no task restarts), deploy with one service removed (pruned); `smoke --by-name`
 //! calling a stack's services by name from its network; `notify --wait --removed` waiting for a torn-down stack.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::time::Duration;

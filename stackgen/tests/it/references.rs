@@ -5,14 +5,14 @@
 //! The inputs are the documented example and `tests/data/stress.yaml`: a
 //! 63-character service name, `$` in values, control characters.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
 use microplatform_test_support::{Cmd, TestDir};
 use support::{docs_example, kubernetes_validate, stackgen, venv};
 
-const STRESS: &str = include_str!("data/stress.yaml");
+const STRESS: &str = include_str!("../data/stress.yaml");
 
 /// The branches rendered: a plain one, one that is not its own slug, and one
 /// whose slug is longer than an alias.

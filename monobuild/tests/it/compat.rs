@@ -1,7 +1,7 @@
 //! Compatibility with the original monobuild: the same commands print exactly the same lines
 //! (the cases of its test/e2e.sh), full-manifest files, and stdin mode.
 
-mod common;
+use crate::common;
 
 use common::{mb, original_fixture};
 use microplatform_test_support::TestDir;

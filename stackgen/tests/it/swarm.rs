@@ -8,7 +8,7 @@
 //! machine's engine (no iptables, no IPVS): with `vip` the embedded DNS does not
 //! answer and virtual IPs do not route here.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The stackgen binary on stack files: validate, namespace, url, manifests, compose, schema; bad input; determinism.
 
-mod support;
+use crate::support;
 
 use microplatform_test_support::TestDir;
 use support::{docs_example, stackgen, with_stack};

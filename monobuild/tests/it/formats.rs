@@ -1,6 +1,6 @@
 //! Output formats beyond the original: the JSON contract (schedule stages and jobs), DOT and Mermaid highlighting, `why`, completions, man page and help.
 
-mod common;
+use crate::common;
 
 use common::{Doc, Why, mb, original_fixture, repo};
 use microplatform_test_support::TestDir;
