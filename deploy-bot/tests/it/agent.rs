@@ -220,7 +220,15 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
     );
     assert_eq!(s, 202);
     assert!(b.contains("another repository"), "{b}");
-    std::thread::sleep(Duration::from_millis(500));
+    // Both were handled as ignored and nothing was queued: only then is "no apply" meaningful.
+    agent.wait_for_metric(
+        "deploy_bot_webhook_requests_total{outcome=\"ignored\"}",
+        |n| n == 2,
+    );
+    assert_eq!(
+        agent.metric("deploy_bot_webhook_requests_total{outcome=\"queued\"}"),
+        0
+    );
     assert_eq!(k.started("team"), 0, "a foreign push was acted on");
 
     let body = push_event(
@@ -285,7 +293,13 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
         .get("/metrics")
         .1
         .contains("deploy_bot_queue_depth 0")));
-    std::thread::sleep(Duration::from_millis(500));
+    // Both were processed: the push (queue drained) and the startup reconcile each skipped team and shop
+    // as unchanged; only then is "no second apply" meaningful.
+    agent.wait_for_metric("deploy_bot_applies_total{result=\"skipped\"}", |n| n >= 4);
+    assert_eq!(
+        agent.metric("deploy_bot_applies_total{result=\"success\"}"),
+        0
+    );
     assert_eq!(k.applies("team"), 1);
     assert_eq!(k.applies("shop"), 1);
 
@@ -722,16 +736,31 @@ fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
     );
     let pending: Status = status(&["--namespace", "good", "--commit", &c2]).json();
     assert_eq!((pending.state.as_str(), pending.tree), ("pending", None));
-    let waiter = {
-        let (url, c2) = (agent_url.clone(), c2.clone());
-        std::thread::spawn(move || {
-            microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
-                .args(["status", "--agent-url", &url, "--namespace", "good"])
-                .args(["--commit", &c2, "--wait", "60s", "--interval", "200ms"])
-                .run()
-        })
-    };
-    std::thread::sleep(Duration::from_millis(600));
+    let waiter_dir = TestDir::new();
+    let waiter_log = waiter_dir.join("status.log");
+    let waiter = std::process::Command::new(microplatform_test_support::bin("deploy-bot"))
+        .args([
+            "-vv",
+            "status",
+            "--agent-url",
+            &agent_url,
+            "--namespace",
+            "good",
+        ])
+        .args(["--commit", &c2, "--wait", "60s", "--interval", "200ms"])
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&waiter_log).expect("status log"))
+        .spawn()
+        .expect("deploy-bot status");
+    // The waiter asked and was told pending before the push: it really waits for the apply.
+    assert!(
+        wait_until(WAIT, || std::fs::read_to_string(&waiter_log)
+            .is_ok_and(|l| l.contains("waiting for the agent"))),
+        "{}",
+        std::fs::read_to_string(&waiter_log).unwrap_or_default()
+    );
     let (code, _) = agent.send(
         "push",
         "d-status-2",
@@ -739,7 +768,13 @@ fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
         None,
     );
     assert_eq!(code, 202);
-    let result = waiter.join().expect("waiter");
+    let out = waiter.wait_with_output().expect("waiter");
+    let result = microplatform_test_support::Output {
+        command: "deploy-bot -vv status --wait 60s".into(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: std::fs::read_to_string(&waiter_log).unwrap_or_default(),
+    };
     result.success();
     let s: Status = result.json();
     assert_eq!(

@@ -72,14 +72,6 @@ impl Cluster {
     }
 }
 
-fn metric(agent: &AgentProc, name: &str) -> u64 {
-    let (_, text) = agent.get("/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-}
-
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -342,7 +334,7 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
     assert!(wait_until(WAIT, || applied_commit(&c.st, "team")
         .as_deref()
         == Some(commit.as_str())));
-    assert!(metric(&agent, "deploy_bot_connections_shed_total") > 0);
+    assert!(agent.metric("deploy_bot_connections_shed_total") > 0);
     // The slow ones are closed: at the limit, or after the 2 s head timeout.
     let closed = wait_until(Duration::from_secs(20), || {
         slow.iter_mut().all(|s| {
@@ -352,7 +344,7 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
         })
     });
     assert!(closed, "slow connections left open");
-    assert!(metric(&agent, "deploy_bot_connections_timed_out_total") > 0);
+    assert!(agent.metric("deploy_bot_connections_timed_out_total") > 0);
     // A body that stops arriving gets 408 after the body timeout.
     let mut s = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
     s.write_all(b"POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: slow-body\r\nContent-Length: 100\r\n\r\n{\"ref\":").unwrap();
@@ -361,12 +353,7 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
     let n = s.read(&mut buf).unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
-    assert!(
-        metric(
-            &agent,
-            "deploy_bot_webhook_requests_total{outcome=\"timeout\"}"
-        ) >= 1
-    );
+    assert!(agent.metric("deploy_bot_webhook_requests_total{outcome=\"timeout\"}") >= 1);
 }
 
 #[test]
@@ -421,12 +408,11 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         agent.log()
     );
     // In sync: several drift checks, no apply.
-    assert!(wait_until(WAIT, || metric(
-        &agent,
-        "deploy_bot_drift_checks_total"
-    ) >= 3));
+    assert!(wait_until(WAIT, || agent
+        .metric("deploy_bot_drift_checks_total")
+        >= 3));
     assert_eq!(c.k.applies("team"), 1);
-    assert_eq!(metric(&agent, "deploy_bot_drift_repairs_total"), 0);
+    assert_eq!(agent.metric("deploy_bot_drift_repairs_total"), 0);
     assert!(c.k.log().iter().any(|l| l.contains(
         "diff --server-side --force-conflicts --field-manager deploy-bot --namespace team -f -"
     )));
@@ -437,10 +423,9 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         "{}",
         agent.log()
     );
-    assert!(wait_until(WAIT, || metric(
-        &agent,
-        "deploy_bot_drift_repairs_total"
-    ) == 1));
+    assert!(wait_until(WAIT, || agent
+        .metric("deploy_bot_drift_repairs_total")
+        == 1));
     assert!(wait_until(WAIT, || c
         .gh
         .statuses_for("deploy-bot/team")
@@ -465,7 +450,12 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         serde_json::from_str(&std::fs::read_to_string(c.st.join("applied/team.json")).unwrap())
             .unwrap();
     assert_eq!(rec["drift_repairs"], 1);
-    std::thread::sleep(Duration::from_secs(1));
+    // A drift check after the repair found the namespace in sync (it counts as a skip): only then is
+    // "not applied again" meaningful.
+    let skipped = agent.metric("deploy_bot_applies_total{result=\"skipped\"}");
+    agent.wait_for_metric("deploy_bot_applies_total{result=\"skipped\"}", |n| {
+        n > skipped
+    });
     assert_eq!(c.k.applies("team"), 2, "applied again without drift");
     // A rejected commit applies nothing; the last applied commit is still kept healed.
     c.repo.commit(
@@ -483,10 +473,9 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         "{}",
         agent.log()
     );
-    assert!(wait_until(WAIT, || metric(
-        &agent,
-        "deploy_bot_drift_repairs_total"
-    ) == 2));
+    assert!(wait_until(WAIT, || agent
+        .metric("deploy_bot_drift_repairs_total")
+        == 2));
     assert_eq!(
         applied_commit(&c.st, "team").as_deref(),
         Some(commit.as_str())
@@ -497,11 +486,10 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
     let before = c.k.log().len();
     c.k.dir.write("drift", "");
     let agent = c.agent("300ms", &["--no-self-heal"]);
-    assert!(wait_until(WAIT, || metric(
-        &agent,
-        "deploy_bot_reconciles_total"
-    ) >= 4));
-    assert_eq!(metric(&agent, "deploy_bot_drift_checks_total"), 0);
+    assert!(wait_until(WAIT, || agent
+        .metric("deploy_bot_reconciles_total")
+        >= 4));
+    assert_eq!(agent.metric("deploy_bot_drift_checks_total"), 0);
     assert_eq!(c.k.applies("team"), 3);
     assert!(!c.k.log()[before..].iter().any(|l| l.contains(" diff ")));
 }
@@ -629,7 +617,7 @@ fn with_96_file_descriptors_120_slow_connections_do_not_stop_healthz_or_deliveri
         "{}",
         agent.log()
     );
-    assert!(metric(&agent, "deploy_bot_connections_open") <= 32);
-    assert!(metric(&agent, "deploy_bot_connections_shed_total") >= 88);
+    assert!(agent.metric("deploy_bot_connections_open") <= 32);
+    assert!(agent.metric("deploy_bot_connections_shed_total") >= 88);
     drop(slow);
 }

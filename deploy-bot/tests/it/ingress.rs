@@ -111,6 +111,7 @@ fn get(port: u16, host: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn routes_by_host_and_longest_prefix_to_host_published_tasks() {
+    let _serial = crate::support::swarm_lock();
     let d = Dockerd::shared();
     d.ensure_swarm();
     let reg = Registry::start();

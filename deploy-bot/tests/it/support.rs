@@ -17,6 +17,14 @@ pub const SECRET: &str = "It's a Secret to Everybody";
 /// A pinned image reference.
 pub const IMAGE: &str = "127.0.0.1:5000/app/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// Held by the tests that deploy stacks on the shared swarm engine (the `swarm` and `ingress` modules), so
+/// they run one at a time: they deploy, prune and tear down stacks on one engine, and the ingress under test
+/// follows every service of it. As separate test binaries they never overlapped; in one binary this named
+/// lock of the harness keeps it so.
+pub fn swarm_lock() -> std::sync::MutexGuard<'static, ()> {
+    microplatform_test_support::serial("deploy-bot swarm")
+}
+
 /// A bare cluster repo at `<dir>/acme/cluster.git` (default branch main, one commit) and a work clone.
 pub struct ClusterRepo {
     pub dir: TestDir,
@@ -291,6 +299,26 @@ impl AgentProc {
             }
             Err(_) => (0, String::new()),
         }
+    }
+
+    /// The value of a `/metrics` series (`name` or `name{label="value"}`); panics when it is missing.
+    pub fn metric(&self, series: &str) -> u64 {
+        let (_, text) = self.get("/metrics");
+        microplatform_test_support::metric_value(&text, series)
+            .unwrap_or_else(|| panic!("no metric {series} in\n{text}"))
+    }
+
+    /// Wait until the `/metrics` series satisfies `want` (the agent processed what the test waits for), up to
+    /// 60 s; panics with the last scrape and the agent's log when it does not. Returns the value.
+    #[track_caller]
+    pub fn wait_for_metric(&self, series: &str, want: impl FnMut(u64) -> bool) -> u64 {
+        microplatform_test_support::wait_for_metric(
+            &self.url("/metrics"),
+            series,
+            Duration::from_secs(60),
+            want,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n--- agent log ---\n{}", self.log()))
     }
 
     /// POST a webhook; `sig`: None = correct signature, Some(x) = header x ("" = no header).

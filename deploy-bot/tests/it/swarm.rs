@@ -40,6 +40,32 @@ fn services(d: &Dockerd, stack: &str) -> Vec<String> {
     v
 }
 
+/// `name spec` of the stack's services, sorted: the spec (image, env, labels, ...) is what a redeploy would
+/// change, and a changed task spec is what makes Swarm replace tasks.
+fn specs(d: &Dockerd, stack: &str) -> Vec<String> {
+    let ids = d.run(&[
+        "service",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.stack.namespace={stack}"),
+    ]);
+    let mut v: Vec<String> = ids
+        .lines()
+        .map(|id| {
+            d.run(&[
+                "service",
+                "inspect",
+                "--format",
+                "{{.Spec.Name}} {{json .Spec}}",
+                id,
+            ])
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// IDs of the stack's tasks that should be running, sorted.
 fn running_tasks(d: &Dockerd, stack: &str) -> Vec<String> {
     let out = d.run(&[
@@ -55,15 +81,6 @@ fn running_tasks(d: &Dockerd, stack: &str) -> Vec<String> {
     v
 }
 
-/// The swarm tests share one engine; `docker swarm init` must not race, so they run one at a time.
-static SWARM: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn swarm() -> std::sync::MutexGuard<'static, ()> {
-    SWARM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 struct StackGuard<'a>(&'a Dockerd, String);
 
 impl Drop for StackGuard<'_> {
@@ -74,7 +91,7 @@ impl Drop for StackGuard<'_> {
 
 #[test]
 fn swarm_deploy_redeploy_without_restarts_and_prune() {
-    let _serial = swarm();
+    let _serial = support::swarm_lock();
     let d = Dockerd::shared();
     d.ensure_swarm();
     let reg = Registry::start();
@@ -143,6 +160,7 @@ fn swarm_deploy_redeploy_without_restarts_and_prune() {
     );
     let tasks = running_tasks(d, &ns);
     assert_eq!(tasks.len(), 3);
+    let before = specs(d, &ns);
 
     // Redeploy the same digests (the directory changed, the stack did not): no task restarts.
     let c2 = repo.commit(
@@ -167,7 +185,10 @@ fn swarm_deploy_redeploy_without_restarts_and_prune() {
         "{}",
         agent.log()
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // The agent applied it (a second `docker stack deploy`, not a skip) and the services' specs are what
+    // they were: Swarm has nothing to roll, so the tasks are the same ones.
+    agent.wait_for_metric("deploy_bot_applies_total{result=\"success\"}", |n| n == 2);
+    assert_eq!(specs(d, &ns), before, "the redeploy changed a service");
     assert_eq!(running_tasks(d, &ns), tasks, "tasks were restarted");
     assert_eq!(services(d, &ns), want);
 
@@ -241,17 +262,9 @@ fn rand_suffix() -> u32 {
         % 100_000
 }
 
-fn metric(agent: &AgentProc, name: &str) -> u64 {
-    let (_, text) = agent.get("/metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-}
-
 #[test]
 fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tears_the_stack_down() {
-    let _serial = swarm();
+    let _serial = support::swarm_lock();
     let d = Dockerd::shared();
     d.ensure_swarm();
     let reg = Registry::start();
@@ -309,12 +322,11 @@ fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tear
     );
     let tasks = running_tasks(d, &ns);
     // Undrifted: drift checks run on every reconcile, nothing is applied, no task restarts.
-    let checks = metric(&agent, "deploy_bot_drift_checks_total");
-    assert!(wait_until(WAIT, || metric(
-        &agent,
-        "deploy_bot_drift_checks_total"
-    ) >= checks + 3));
-    assert_eq!(metric(&agent, "deploy_bot_drift_repairs_total"), 0);
+    let checks = agent.metric("deploy_bot_drift_checks_total");
+    assert!(wait_until(WAIT, || agent
+        .metric("deploy_bot_drift_checks_total")
+        >= checks + 3));
+    assert_eq!(agent.metric("deploy_bot_drift_repairs_total"), 0);
     assert_eq!(
         running_tasks(d, &ns),
         tasks,
@@ -324,8 +336,7 @@ fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tear
     // Drift: scaled to 0 by hand; the agent brings it back, counts it, logs it. The other service keeps its task.
     d.run(&["service", "scale", "--detach", &format!("{ns}_web=0")]);
     assert!(
-        wait_until(WAIT, || metric(&agent, "deploy_bot_drift_repairs_total")
-            >= 1),
+        wait_until(WAIT, || agent.metric("deploy_bot_drift_repairs_total") >= 1),
         "{}",
         agent.log()
     );
@@ -380,7 +391,7 @@ fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tear
         services(d, &ns),
         agent.log()
     );
-    assert_eq!(metric(&agent, "deploy_bot_teardowns_total"), 1);
+    assert_eq!(agent.metric("deploy_bot_teardowns_total"), 1);
 }
 
 /// A stand-in agent on loopback: answers every webhook 202 and counts them; the n-th delivery (1-based) for each
@@ -447,7 +458,7 @@ fn fake_agent(
 
 #[test]
 fn smoke_calls_every_service_by_name_and_notify_waits_for_a_removed_stack() {
-    let _serial = swarm();
+    let _serial = support::swarm_lock();
     let d = Dockerd::shared();
     d.ensure_swarm();
     let reg = Registry::start();
