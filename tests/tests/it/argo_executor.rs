@@ -5,19 +5,10 @@ use std::path::{Path, PathBuf};
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::registry::Registry;
-use microplatform_test_support::{Cmd, TestDir, bin, free_port, git_in};
+use microplatform_test_support::{Cmd, TestDir, git_in};
 use serde_json::Value;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn bin_dir() -> PathBuf {
-    bin("deploy-bot").parent().expect("bin dir").to_path_buf()
-}
+use crate::platform::{Platform, bin_dir, unique, workspace_root};
 
 const TOOLS: [&str; 5] = [
     "monobuild",
@@ -393,7 +384,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     dockerd.run(&["pull", "-q", &image]);
 
     // The monorepo: main = a README, the branch adds the shop.
-    let branch = format!("argo-{}", std::process::id());
+    let branch = unique("argo");
     let repo = TestDir::new();
     repo.git_init();
     repo.write("README.md", "# shop\n");
@@ -413,24 +404,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     let ns = format!("shop-{branch}");
 
     // Executor 1: scripts/pipeline on the local platform, through recording shims.
-    let state = TestDir::new();
-    let agent_port = free_port();
-    let ingress_port = free_port();
-    let platform = |what: &str| {
-        Cmd::new(workspace_root().join("scripts/local-platform"))
-            .env("MICROPLATFORM_STATE_DIR", state.path())
-            .env(
-                "MICROPLATFORM_REGISTRY_PORT",
-                reg.addr.rsplit(':').next().unwrap(),
-            )
-            .env("MICROPLATFORM_AGENT_PORT", agent_port.to_string())
-            .env("MICROPLATFORM_INGRESS_PORT", ingress_port.to_string())
-            .env("MICROPLATFORM_BIN_DIR", bin_dir())
-            .env("DOCKER_HOST", &dockerd.host)
-            .arg(what)
-            .run()
-    };
-    platform("up").success();
+    let (platform, _) = Platform::up(&reg, dockerd);
     let logs = TestDir::new();
     let host_shims = logs.join("host-shims");
     let host_log = logs.join("pipeline.log");
@@ -440,8 +414,8 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
         &host_log.to_string_lossy(),
     );
     let pipeline = |out: &str| {
-        Cmd::new(workspace_root().join("scripts/pipeline"))
-            .env("MICROPLATFORM_STATE_DIR", state.path())
+        platform
+            .pipeline_cmd()
             .arg("--bin-dir")
             .arg(&host_shims)
             .args(["--out", &logs.join(out).to_string_lossy()])
@@ -455,12 +429,12 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     // Whatever fails below, the platform goes down first (its agent would
     // re-apply a removed stack), then the stack; both are idempotent.
     let _teardown = Teardown(|| {
-        platform("down");
+        platform.down();
         stack_rm();
     });
     let run1 = pipeline("run1");
     run1.success();
-    let cluster1 = state.join("cluster.git");
+    let cluster1 = platform.cluster_repo();
 
     // Executor 2: the Argo branch flow and its child Workflow, in the toolkit image.
     let c2dir = TestDir::new();
@@ -536,7 +510,7 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
     assert_eq!(rebuilt.len(), 2, "api and web rebuilt: {:?}", exec.builds);
     // The pipeline then finds both images (same content key) and deploys the Argo path's digests.
     let run2 = pipeline("run2");
-    platform("down");
+    platform.down();
     stack_rm();
     run2.success();
     let s2: serde_json::Value =

@@ -7,6 +7,7 @@ mod argo_executor;
 mod argo_templates;
 mod harness;
 mod pipeline;
+mod platform;
 mod promotion;
 mod push_to_deploy;
 mod renderings;

@@ -1,13 +1,16 @@
 //! End-to-end: `scripts/local-platform up` and `scripts/pipeline` on a fresh git copy of `examples/shop`: the whole chain (monobuild → stackgen → build-with-cache → digest-resolve → deploy-bot → swarm), a library change rebuilding and redeploying exactly its dependents, a no-change run that builds, commits and restarts nothing, and two branches answering at their printed URLs through the platform's ingress (curl, and a headless Chromium whose screenshots are kept in `target/test-artifacts/`).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::fake_github::FakeGitHub;
 use microplatform_test_support::registry::Registry;
-use microplatform_test_support::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
+use microplatform_test_support::{Cmd, Output, TestDir, git_in, wait_until};
 use serde::Deserialize;
+
+use crate::platform::{
+    Platform, StackGuard, bin_dir, refs, script, task_ids, unique, workspace_root,
+};
 
 /// `OUT/summary.json` written by scripts/pipeline.
 #[derive(Debug, Deserialize)]
@@ -48,117 +51,23 @@ struct Deployed {
     images: std::collections::BTreeMap<String, String>,
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn script(name: &str) -> PathBuf {
-    workspace_root().join("scripts").join(name)
-}
-
-fn bin_dir() -> PathBuf {
-    bin("deploy-bot").parent().expect("bin dir").to_path_buf()
-}
-
-/// A unique, DNS-friendly suffix for branch names (stacks on the shared engine).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .subsec_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), nanos % 100_000)
-}
-
-/// The platform, brought up by `scripts/local-platform up` on the shared
-/// engine and a harness registry (both reused, not started by the script),
-/// with its own state directory and agent port; `down` on drop.
-struct Platform {
-    state: TestDir,
-    agent_port: u16,
-    ingress_port: u16,
-    docker_host: String,
-    registry_port: String,
-}
-
-impl Platform {
-    fn cmd(&self) -> Cmd {
-        Cmd::new(script("local-platform"))
-            .env("MICROPLATFORM_STATE_DIR", self.state.path())
-            .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
-            .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
-            .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
-            .env("MICROPLATFORM_BIN_DIR", bin_dir())
-            .env("DOCKER_HOST", &self.docker_host)
-    }
-
-    fn up(reg: &Registry, dockerd: &Dockerd) -> Self {
-        dockerd.ensure_swarm();
-        let platform = Platform {
-            state: TestDir::new(),
-            agent_port: free_port(),
-            ingress_port: free_port(),
-            docker_host: dockerd.host.clone(),
-            registry_port: reg.addr.rsplit(':').next().expect("port").to_string(),
-        };
-        let out = platform.cmd().arg("up").run();
-        out.success()
-            .stderr_contains("registry: using the one already on")
-            .stderr_contains("docker: using the engine at")
-            .stderr_contains("deploy-bot agent: started")
-            .stderr_contains("ingress: started");
-        let env = std::fs::read_to_string(platform.state.join("env")).expect("settings");
-        assert!(
-            env.contains(&format!(
-                "MICROPLATFORM_INGRESS_PORT={}\n",
-                platform.ingress_port
-            )),
-            "{env}"
-        );
-        platform
-    }
-
-    fn pipeline(&self, repo: &Path, branch: &str, out: &Path) -> Output {
-        Cmd::new(script("pipeline"))
-            .env("MICROPLATFORM_STATE_DIR", self.state.path())
-            .args(["--out", &out.to_string_lossy()])
-            .arg(repo)
-            .arg(branch)
-            .run()
-    }
-
-    fn cluster_repo(&self) -> PathBuf {
-        self.state.join("cluster.git")
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        let _ = self.cmd().args(["down"]).run();
-    }
-}
-
-/// Removes the branch's stack from the shared engine, also when the test fails.
-struct StackGuard<'a> {
-    dockerd: &'a Dockerd,
-    name: String,
-}
-
-impl Drop for StackGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.dockerd.try_run(&["stack", "rm", &self.name]);
-        // Wait for the containers to go, so their images can be removed.
-        let label = format!("label=com.docker.stack.namespace={}", self.name);
-        wait_until(std::time::Duration::from_secs(30), || {
-            self.dockerd
-                .try_run(&["ps", "-aq", "--filter", &label])
-                .stdout
-                .trim()
-                .is_empty()
-        });
-    }
+/// [`Platform::up`] with what every platform of these tests is checked for: `up` reused the harness
+/// registry and the shared engine, started the agent and the ingress, and wrote the ingress port.
+fn up(reg: &Registry, dockerd: &Dockerd) -> Platform {
+    let (platform, out) = Platform::up(reg, dockerd);
+    out.stderr_contains("registry: using the one already on")
+        .stderr_contains("docker: using the engine at")
+        .stderr_contains("deploy-bot agent: started")
+        .stderr_contains("ingress: started");
+    let env = std::fs::read_to_string(platform.state.join("env")).expect("settings");
+    assert!(
+        env.contains(&format!(
+            "MICROPLATFORM_INGRESS_PORT={}\n",
+            platform.ingress_port
+        )),
+        "{env}"
+    );
+    platform
 }
 
 fn summary(out: &Path) -> Summary {
@@ -172,23 +81,9 @@ fn sorted(v: &[String]) -> Vec<String> {
     v
 }
 
-/// Every task (running and historic) of a service: a restart adds one.
-fn task_ids(dockerd: &Dockerd, service: &str) -> BTreeSet<String> {
-    dockerd
-        .run(&["service", "ps", "-q", "--no-trunc", service])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 /// The service's spec (image, env, labels, ...): what a redeploy would change.
 fn spec(dockerd: &Dockerd, service: &str) -> String {
     dockerd.run(&["service", "inspect", "--format", "{{json .Spec}}", service])
-}
-
-/// Every ref of the cluster repo with its commit.
-fn refs(repo: &Path) -> String {
-    git_in(repo, &["for-each-ref", "--format=%(refname) %(objectname)"])
 }
 
 /// The files of a directory tree, relative path → bytes.
@@ -236,7 +131,7 @@ fn shop_repo(branch: &str) -> TestDir {
 fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     let reg = Registry::start();
     let dockerd = Dockerd::shared();
-    let platform = Platform::up(&reg, dockerd);
+    let platform = up(&reg, dockerd);
     let _images = ImageCleanup {
         dockerd,
         registry: reg.addr.clone(),
@@ -445,8 +340,8 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     );
 
     // --delete: the environment's directory leaves the cluster repo, the stack goes.
-    let del = Cmd::new(script("pipeline"))
-        .env("MICROPLATFORM_STATE_DIR", platform.state.path())
+    let del = platform
+        .pipeline_cmd()
         .args(["--delete", "--out", &runs.join("delete").to_string_lossy()])
         .arg(repo.path())
         .arg(&branch)
@@ -472,7 +367,7 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     );
 
     // down stops what up started (the agent) and nothing else.
-    platform.cmd().arg("down").run().success();
+    platform.down().success();
     let agent = std::net::TcpStream::connect(("127.0.0.1", platform.agent_port));
     assert!(agent.is_err(), "the agent still listens");
     let ingress = std::net::TcpStream::connect(("127.0.0.1", platform.ingress_port));
@@ -588,7 +483,7 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
         dockerd,
         name: format!("shop-{br}"),
     });
-    let platform = Platform::up(&reg, dockerd);
+    let platform = up(&reg, dockerd);
     let _images = ImageCleanup {
         dockerd,
         registry: reg.addr.clone(),
@@ -734,7 +629,7 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge
         dockerd,
         name: format!("shop-{branch}"),
     };
-    let platform = Platform::up(&reg, dockerd);
+    let platform = up(&reg, dockerd);
     let _images = ImageCleanup {
         dockerd,
         registry: reg.addr.clone(),
@@ -751,8 +646,8 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge
         platform.ingress_port
     );
     let run_with_forge = |out: &Path, extra: &[&str]| {
-        Cmd::new(script("pipeline"))
-            .env("MICROPLATFORM_STATE_DIR", platform.state.path())
+        platform
+            .pipeline_cmd()
             .env("MICROPLATFORM_GITHUB_REPO", "acme/shop")
             .env("MICROPLATFORM_GITHUB_API", gh.url())
             .env("MICROPLATFORM_GITHUB_TOKEN_FILE", &token)

@@ -6,120 +6,17 @@
 //! to one service copies only that image's new blobs.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::registry::Registry;
-use microplatform_test_support::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
+use microplatform_test_support::{TestDir, git_in};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn script(name: &str) -> PathBuf {
-    workspace_root().join("scripts").join(name)
-}
-
-/// `scripts/local-platform up` on the shared engine, with a harness registry for builds and
-/// one for release candidates (both reused, not started by the script); `down` on drop.
-struct Platform {
-    state: TestDir,
-    agent_port: u16,
-    ingress_port: u16,
-    docker_host: String,
-    registry_port: String,
-    rc_port: String,
-}
-
-fn port_of(reg: &Registry) -> String {
-    reg.addr.rsplit(':').next().expect("port").to_string()
-}
-
-impl Platform {
-    fn cmd(&self) -> Cmd {
-        Cmd::new(script("local-platform"))
-            .env("MICROPLATFORM_STATE_DIR", self.state.path())
-            .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
-            .env("MICROPLATFORM_RC_REGISTRY_PORT", &self.rc_port)
-            .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
-            .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
-            .env(
-                "MICROPLATFORM_BIN_DIR",
-                bin("deploy-bot").parent().expect("bin dir"),
-            )
-            .env("DOCKER_HOST", &self.docker_host)
-    }
-
-    fn up(reg: &Registry, rc: &Registry, dockerd: &Dockerd) -> Self {
-        dockerd.ensure_swarm();
-        let platform = Platform {
-            state: TestDir::new(),
-            agent_port: free_port(),
-            ingress_port: free_port(),
-            docker_host: dockerd.host.clone(),
-            registry_port: port_of(reg),
-            rc_port: port_of(rc),
-        };
-        platform
-            .cmd()
-            .arg("up")
-            .run()
-            .success()
-            .stderr_contains("release-candidate registry: using the one already on");
-        platform
-    }
-
-    fn pipeline(&self, repo: &Path, out: &Path) -> Output {
-        Cmd::new(script("pipeline"))
-            .env("MICROPLATFORM_STATE_DIR", self.state.path())
-            .args(["--out", &out.to_string_lossy()])
-            .arg(repo)
-            .arg("main")
-            .run()
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("down").run();
-    }
-}
-
-/// Removes the staging stack from the shared engine, also when the test fails.
-struct StackGuard<'a>(&'a Dockerd, &'static str);
-
-impl Drop for StackGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.try_run(&["stack", "rm", self.1]);
-        let label = format!("label=com.docker.stack.namespace={}", self.1);
-        wait_until(std::time::Duration::from_secs(30), || {
-            self.0
-                .try_run(&["ps", "-aq", "--filter", &label])
-                .stdout
-                .trim()
-                .is_empty()
-        });
-    }
-}
+use crate::platform::{Platform, StackGuard, refs, task_ids, workspace_root};
 
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
-}
-
-fn task_ids(dockerd: &Dockerd, service: &str) -> BTreeSet<String> {
-    dockerd
-        .run(&["service", "ps", "-q", "--no-trunc", service])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn refs(repo: &Path) -> String {
-    git_in(repo, &["for-each-ref", "--format=%(refname) %(objectname)"])
 }
 
 /// `(environment, bytes_copied)` of every environment of the summary's promotion.
@@ -144,8 +41,12 @@ fn main_flow_promotes_deploys_staging_opens_prod_and_reruns_as_a_no_op() {
     let dockerd = Dockerd::shared();
     // Declared before the platform, so it is dropped after it: the agent (self-heal)
     // would otherwise deploy the stack again once it is removed under it.
-    let _stack = StackGuard(dockerd, "shop-staging");
-    let platform = Platform::up(&reg, &rc, dockerd);
+    let _stack = StackGuard {
+        dockerd,
+        name: "shop-staging".into(),
+    };
+    let (platform, up) = Platform::up_with_rc(&reg, &rc, dockerd);
+    up.stderr_contains("release-candidate registry: using the one already on");
     let _images = ImageCleanup {
         dockerd,
         registry: reg.addr.clone(),
@@ -179,7 +80,7 @@ fn main_flow_promotes_deploys_staging_opens_prod_and_reruns_as_a_no_op() {
     // Run 1: build, promote, staging deployed and smoke-tested, prod branch opened.
     let t0 = std::time::Instant::now();
     let out1 = runs.join("run1");
-    let run = platform.pipeline(repo.path(), &out1);
+    let run = platform.pipeline(repo.path(), "main", &out1);
     run.success();
     let merge_to_staging = t0.elapsed();
     for step in [
@@ -282,7 +183,7 @@ fn main_flow_promotes_deploys_staging_opens_prod_and_reruns_as_a_no_op() {
         .collect();
     let refs_before = refs(&cluster);
     let out2 = runs.join("run2");
-    let rerun = platform.pipeline(repo.path(), &out2);
+    let rerun = platform.pipeline(repo.path(), "main", &out2);
     rerun.success();
     let s2 = json(&out2.join("summary.json"));
     assert_eq!(s2["built"], serde_json::json!([]), "{s2}");
@@ -310,7 +211,7 @@ fn main_flow_promotes_deploys_staging_opens_prod_and_reruns_as_a_no_op() {
     std::fs::write(&greet, text).expect("write greet");
     repo.commit_all("Change api");
     let out3 = runs.join("run3");
-    let changed = platform.pipeline(repo.path(), &out3);
+    let changed = platform.pipeline(repo.path(), "main", &out3);
     changed.success();
     let s3 = json(&out3.join("summary.json"));
     assert_eq!(s3["built"], serde_json::json!(["api"]), "{s3}");

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::registry::Registry;
-use microplatform_test_support::{Cmd, Output, TestDir, bin, free_port, git_in, wait_until};
+use microplatform_test_support::{Cmd, Output, TestDir, git_in, wait_until};
 use serde::Deserialize;
+
+use crate::platform::{Platform, StackGuard, refs, script, task_ids, unique, workspace_root};
 
 /// The parts of `OUT/summary.json` (written by scripts/pipeline) checked here.
 #[derive(Debug, Deserialize)]
@@ -34,77 +36,27 @@ struct Deployed {
     images: std::collections::BTreeMap<String, String>,
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+/// What the push-to-deploy tests read from a platform's state directory.
+trait PushPlatform {
+    /// The bare monorepo remote `up` serves.
+    fn remote(&self) -> PathBuf;
+    /// The run directory scripts/pipeline uses by default for a namespace.
+    fn summary(&self, namespace: &str) -> Summary;
+    /// The hook's log files, one per run.
+    fn push_logs(&self) -> BTreeSet<String>;
 }
 
-fn script(name: &str) -> PathBuf {
-    workspace_root().join("scripts").join(name)
-}
-
-fn bin_dir() -> PathBuf {
-    bin("deploy-bot").parent().expect("bin dir").to_path_buf()
-}
-
-/// A unique, DNS-friendly branch name (stacks on the shared engine).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .subsec_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), nanos % 100_000)
-}
-
-/// `scripts/local-platform up` on the shared engine and a harness registry
-/// (both reused), with its own state directory and agent port; `down` on drop.
-struct Platform {
-    state: TestDir,
-    agent_port: u16,
-    ingress_port: u16,
-    docker_host: String,
-    registry_port: String,
-}
-
-impl Platform {
-    fn cmd(&self) -> Cmd {
-        Cmd::new(script("local-platform"))
-            .env("MICROPLATFORM_STATE_DIR", self.state.path())
-            .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
-            .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
-            .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
-            .env("MICROPLATFORM_BIN_DIR", bin_dir())
-            .env("DOCKER_HOST", &self.docker_host)
-    }
-
-    fn up(reg: &Registry, dockerd: &Dockerd) -> (Self, Output) {
-        dockerd.ensure_swarm();
-        let platform = Platform {
-            state: TestDir::new(),
-            agent_port: free_port(),
-            ingress_port: free_port(),
-            docker_host: dockerd.host.clone(),
-            registry_port: reg.addr.rsplit(':').next().expect("port").to_string(),
-        };
-        let out = platform.cmd().arg("up").run();
-        out.success().stderr_contains("deploy-bot agent: started");
-        (platform, out)
-    }
-
+impl PushPlatform for Platform {
     fn remote(&self) -> PathBuf {
         self.state.join("monorepo.git")
     }
 
-    /// The run directory scripts/pipeline uses by default for a namespace.
     fn summary(&self, namespace: &str) -> Summary {
         let path = self.state.join(format!("runs/{namespace}/summary.json"));
         let text = std::fs::read_to_string(&path).expect("summary.json");
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
     }
 
-    /// The hook's log files, one per run.
     fn push_logs(&self) -> BTreeSet<String> {
         match std::fs::read_dir(self.state.join("push-logs")) {
             Ok(dir) => dir
@@ -112,12 +64,6 @@ impl Platform {
                 .collect(),
             Err(_) => BTreeSet::new(),
         }
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        let _ = self.cmd().args(["down"]).run();
     }
 }
 
@@ -148,46 +94,12 @@ fn remote_lines(out: &Output) -> Vec<String> {
         .collect()
 }
 
-/// Removes a stack from the shared engine, also when the test fails.
-struct StackGuard<'a> {
-    dockerd: &'a Dockerd,
-    name: String,
-}
-
-impl Drop for StackGuard<'_> {
-    fn drop(&mut self) {
-        let _ = self.dockerd.try_run(&["stack", "rm", &self.name]);
-        let label = format!("label=com.docker.stack.namespace={}", self.name);
-        wait_until(Duration::from_secs(30), || {
-            self.dockerd
-                .try_run(&["ps", "-aq", "--filter", &label])
-                .stdout
-                .trim()
-                .is_empty()
-        });
-    }
-}
-
-/// Every task (running and historic) of a service: a restart adds one.
-fn task_ids(dockerd: &Dockerd, service: &str) -> BTreeSet<String> {
-    dockerd
-        .run(&["service", "ps", "-q", "--no-trunc", service])
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn stacks(dockerd: &Dockerd) -> Vec<String> {
     dockerd
         .run(&["stack", "ls", "--format", "{{.Name}}"])
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-/// Every ref of a repository with its commit.
-fn refs(repo: &Path) -> String {
-    git_in(repo, &["for-each-ref", "--format=%(refname) %(objectname)"])
 }
 
 /// The front page, fetched by service name from the stack's network.
@@ -238,6 +150,7 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         name: format!("shop-{broken}"),
     };
     let (platform, up) = Platform::up(&reg, dockerd);
+    up.stderr_contains("deploy-bot agent: started");
     let remote = platform.remote();
     // up serves the remote, records it in the settings file and says how to use it.
     up.stderr_contains(&format!("git remote add local {}", remote.display()));
@@ -542,5 +455,5 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
     assert!(!tree.lines().any(|l| l == ns), "{tree}");
     assert!(git_in(&remote, &["branch", "--list", &branch]).is_empty());
 
-    platform.cmd().arg("down").run().success();
+    platform.down().success();
 }
