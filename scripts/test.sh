@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of the workspace on this machine.
 #
-#   scripts/test.sh [CARGO TEST ARGS...]   every test (what CI runs)
+#   scripts/test.sh [CARGO TEST ARGS...]   every test (what CI runs); with -p CRATE,
+#                                          that crate's (e.g. -p deploy-bot --test it)
 #   scripts/test.sh --fast [ARGS...]       only what needs no engine, no builder and
 #                                          no validator venv: unit tests and the
 #                                          FAST_TESTS modules of each crate's
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 # (PACKAGE/tests/it/MODULE.rs), run as the filter `MODULE::`.
 FAST_TESTS=(
   monobuild:compat monobuild:errors monobuild:formats monobuild:git monobuild:snapshot
-  build-with-cache:parser
+  build-with-cache:parser build-with-cache:cli
   digest-resolve:resolve digest-resolve:yaml_as_kubectl digest-resolve:registry_client digest-resolve:promote
   stackgen:cli stackgen:plan
   deploy-bot:agent deploy-bot:notify deploy-bot:request
@@ -102,5 +103,14 @@ if [[ -d "$DOCKERD_DIR" ]] && ! { [[ -f "$DOCKERD_DIR/dockerd.pid" ]] && kill -0
   rm -rf "$DOCKERD_DIR" 2>/dev/null || true
 fi
 
+# The whole workspace, or the packages named with -p/--package (one crate's
+# suite: scripts/test.sh -p deploy-bot --test it; a module: ... -- agent::).
+scope=(--workspace)
+for a in "$@"; do
+  case $a in
+    --) break ;;
+    -p | -p?* | --package | --package=*) scope=() ;;
+  esac
+done
 cargo build --workspace --bins
-cargo test --workspace "$@"
+cargo test "${scope[@]}" "$@"
