@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Run every test of the workspace on this machine.
 #
-#   scripts/test.sh [CARGO TEST ARGS...]   every test (what CI runs)
+#   scripts/test.sh [CARGO TEST ARGS...]   every test (what CI runs); with -p CRATE,
+#                                          that crate's (e.g. -p deploy-bot --test it)
 #   scripts/test.sh --fast [ARGS...]       only what needs no engine, no builder and
 #                                          no validator venv: unit tests and the
-#                                          FAST_TESTS integration tests (under 30 s
-#                                          once built; no apt, no venv)
+#                                          FAST_TESTS modules of each crate's
+#                                          integration-test binary (under 30 s once
+#                                          built; no apt, no venv). ARGS before `--`
+#                                          go to cargo, after it to every test binary.
 #
 # Installs what the tests need when it is missing (as root, with apt-get and
 # pip), then runs `cargo test --workspace`. The tests themselves start the real
@@ -16,10 +19,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-# Integration tests that use only git, the registry and loopback servers.
+# Integration tests that use only git, the registry and loopback servers:
+# PACKAGE:MODULE, a module of the package's one integration-test binary
+# (PACKAGE/tests/it/MODULE.rs), run as the filter `MODULE::`.
 FAST_TESTS=(
   monobuild:compat monobuild:errors monobuild:formats monobuild:git monobuild:snapshot
-  build-with-cache:parser
+  build-with-cache:parser build-with-cache:cli
   digest-resolve:resolve digest-resolve:yaml_as_kubectl digest-resolve:registry_client digest-resolve:promote
   stackgen:cli stackgen:plan
   deploy-bot:agent deploy-bot:notify deploy-bot:request
@@ -27,9 +32,41 @@ FAST_TESTS=(
 )
 if [[ ${1:-} == --fast ]]; then
   shift
-  args=(--workspace --lib --bins)
-  for t in "${FAST_TESTS[@]}"; do args+=(--test "${t#*:}"); done
-  exec cargo test "${args[@]}" "$@"
+  cargo_args=() test_args=()
+  while (($#)); do
+    if [[ $1 == -- ]]; then shift; test_args=("$@"); break; fi
+    cargo_args+=("$1"); shift
+  done
+  cargo test --workspace --lib --bins "${cargo_args[@]}" -- "${test_args[@]}"
+  # Every crate's tests/it binary built once with the workspace's features (a
+  # `cargo test -p CRATE` per crate would build each crate again with its own),
+  # then run as cargo runs it (from the crate's directory) with the crate's
+  # FAST_TESTS modules as filters. Lines: package, crate directory, executable.
+  artifacts=$(mktemp)
+  trap 'rm -f "$artifacts"' EXIT
+  cargo test --workspace --test it --no-run --message-format=json-render-diagnostics "${cargo_args[@]}" >"$artifacts"
+  mapfile -t binaries < <(python3 -c '
+import json, pathlib, sys, tomllib
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "it" and m.get("executable"):
+        manifest = pathlib.Path(m["manifest_path"])
+        name = tomllib.loads(manifest.read_text())["package"]["name"]
+        exe = m["executable"]
+        print(f"{name}\t{manifest.parent}\t{exe}")
+' "$artifacts")
+  ((${#binaries[@]})) || { step "no tests/it binary was built"; exit 1; }
+  failed=()
+  for b in "${binaries[@]}"; do
+    IFS=$'\t' read -r package dir exe <<<"$b"
+    filters=()
+    for t in "${FAST_TESTS[@]}"; do [[ ${t%%:*} == "$package" ]] && filters+=("${t#*:}::"); done
+    ((${#filters[@]})) || continue
+    step "$package: tests/it ${filters[*]}"
+    (cd "$dir" && "$exe" "${filters[@]}" "${test_args[@]}") || failed+=("$package")
+  done
+  ((${#failed[@]} == 0)) || { step "failed: ${failed[*]}"; exit 101; }
+  exit 0
 fi
 
 APT_PACKAGES=(git docker.io docker-registry buildah skopeo runc apache2-utils busybox-static jq python3-venv curl openssl python3-yaml chromium)
@@ -66,5 +103,14 @@ if [[ -d "$DOCKERD_DIR" ]] && ! { [[ -f "$DOCKERD_DIR/dockerd.pid" ]] && kill -0
   rm -rf "$DOCKERD_DIR" 2>/dev/null || true
 fi
 
+# The whole workspace, or the packages named with -p/--package (one crate's
+# suite: scripts/test.sh -p deploy-bot --test it; a module: ... -- agent::).
+scope=(--workspace)
+for a in "$@"; do
+  case $a in
+    --) break ;;
+    -p | -p?* | --package | --package=*) scope=() ;;
+  esac
+done
 cargo build --workspace --bins
-cargo test --workspace "$@"
+cargo test "${scope[@]}" "$@"

@@ -5,7 +5,7 @@
 //!
 //! `cargo run --release -p deploy-bot --example healthz_load -- SLOW REQUESTS HOSTILE_COMMITS`
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support.rs"]
 #[allow(dead_code, clippy::all, clippy::pedantic)]
 mod support;
 

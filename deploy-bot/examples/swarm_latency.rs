@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p deploy-bot --example swarm_latency -- ROUNDS`
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support.rs"]
 #[allow(dead_code, clippy::all, clippy::pedantic)]
 mod support;
 

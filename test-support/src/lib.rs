@@ -408,6 +408,69 @@ pub fn wait_until(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> 
     f()
 }
 
+/// A process-wide lock per name, for tests of one test binary that must not
+/// overlap (they share an engine-wide resource); hold the guard for the test.
+///
+/// Each crate's integration tests are one binary: tests of different modules
+/// run at the same time unless they take the same lock. A test that panicked
+/// while holding it does not poison it for the others.
+pub fn serial(name: &str) -> std::sync::MutexGuard<'static, ()> {
+    static LOCKS: std::sync::OnceLock<
+        std::sync::Mutex<BTreeMap<String, &'static std::sync::Mutex<()>>>,
+    > = std::sync::OnceLock::new();
+    let lock: &'static std::sync::Mutex<()> = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(name.to_string())
+        .or_insert_with(|| Box::leak(Box::default()));
+    lock.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The value of one series of a Prometheus text exposition: `name` or
+/// `name{label="value"}`, exactly as rendered.
+#[must_use]
+pub fn metric_value(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Scrape `url` (a `/metrics` endpoint) every 50 ms until `series` satisfies
+/// `want`, up to `timeout`: the positive signal to wait for before asserting
+/// that something did *not* happen. Returns the value, or the last scrape
+/// (for the failure message) when it never did.
+pub fn wait_for_metric(
+    url: &str,
+    series: &str,
+    timeout: std::time::Duration,
+    mut want: impl FnMut(u64) -> bool,
+) -> Result<u64, String> {
+    let client = blocking_client_builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut last = String::new();
+    let mut found = None;
+    let ok = wait_until(timeout, || {
+        last = client
+            .get(url)
+            .send()
+            .and_then(reqwest::blocking::Response::text)
+            .unwrap_or_else(|e| format!("(no answer: {e})"));
+        found = metric_value(&last, series);
+        found.is_some_and(&mut want)
+    });
+    match found {
+        Some(v) if ok => Ok(v),
+        _ => Err(format!(
+            "{series} did not reach the expected value within {timeout:?}; last scrape of {url}:\n{last}"
+        )),
+    }
+}
+
 /// Whether a program is on PATH.
 #[must_use]
 pub fn have(program: &str) -> bool {

@@ -1,0 +1,675 @@
+//! `deploy-bot request` against real git (bare repos on disk and `git daemon`) and the fake GitHub API.
+
+use crate::support;
+
+use std::time::Duration;
+
+use microplatform_test_support::{TestDir, free_port, git_in, require, wait_until};
+use serde::Deserialize;
+use support::fake_github::FakeGitHub;
+use support::{ClusterRepo, IMAGE, deployment};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pushed {
+    schema_version: u32,
+    branch: String,
+    commit: String,
+    pull_request: Option<Pr>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Pr {
+    number: u64,
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unchanged {
+    schema_version: u32,
+    unchanged: bool,
+}
+
+const TOKEN: &str = "ghp_test_token_do_not_print";
+
+#[test]
+fn stdin_opens_a_pull_request_reuses_it_and_is_unchanged_after_merge() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+    let manifests = deployment("team", "web", IMAGE);
+    let run = || {
+        repo.request("team")
+            .args(["--sha", "abc123"])
+            .args([
+                "--label",
+                "app=web",
+                "--label",
+                "pipeline=42",
+                "--api-url",
+                &gh.url(),
+            ])
+            .env("GITHUB_TOKEN", TOKEN)
+            .stdin(manifests.clone())
+            .run()
+    };
+    let out = run();
+    out.success();
+    assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));
+    let p: Pushed = out.json();
+    assert_eq!(p.schema_version, 1);
+    assert_eq!(p.branch, "deploy/team/abc123");
+    let pr = p.pull_request.expect("pull request");
+    assert_eq!(
+        pr,
+        Pr {
+            number: 1,
+            url: format!("{}/acme/cluster/pull/1", gh.url())
+        }
+    );
+    // The branch holds the split files, committed by the bot, with sha and labels in the message.
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/heads/deploy/team/abc123"]),
+        p.commit
+    );
+    let files = repo.git(&["ls-tree", "-r", "--name-only", &p.commit, "team"]);
+    assert_eq!(files, "team/deployment-web.yaml\nteam/service-web.yaml");
+    let author = repo.git(&["log", "-1", "--format=%an <%ae>|%B", &p.commit]);
+    assert!(
+        author.starts_with("deploy-bot <deploy-bot@users.noreply.invalid>|deploy team: abc123"),
+        "{author}"
+    );
+    assert!(
+        author.contains("Deploy-Sha: abc123")
+            && author.contains("Deploy-Label: app=web")
+            && author.contains("Deploy-Label: pipeline=42")
+    );
+    // Same request again: the open pull request and the commit are reused.
+    let again: Pushed = run().json();
+    assert_eq!(again.commit, p.commit);
+    assert_eq!(again.pull_request.unwrap().number, 1);
+    gh.with(|r| {
+        assert_eq!(r.pulls.len(), 1);
+        assert!(
+            r.requests
+                .iter()
+                .any(|q| q.contains("GET /repos/acme/cluster/pulls")
+                    && q.contains("acme:deploy/team/abc123"))
+        );
+        assert!(r.auth.iter().all(|a| a == &format!("Bearer {TOKEN}")));
+    });
+    // After the merge the directory would not change: nothing pushed or opened.
+    gh.merge(1);
+    let refs_before = repo.git(&["for-each-ref"]);
+    let out = run();
+    out.success();
+    let u: Unchanged = out.json();
+    assert!(u.unchanged && u.schema_version == 1);
+    assert_eq!(repo.git(&["for-each-ref"]), refs_before);
+    assert_eq!(gh.with(|r| r.pulls.len()), 1);
+}
+
+#[test]
+fn dir_replaces_the_namespace_directory_as_a_whole_direct_to_default_branch() {
+    let repo = ClusterRepo::new();
+    repo.commit(
+        &[
+            ("team/old.yaml", "kind: ConfigMap\n"),
+            ("other/keep.yaml", "kind: ConfigMap\n"),
+        ],
+        &[],
+        "seed",
+    );
+    let src = TestDir::new();
+    src.write("out/team/web.yaml", deployment("team", "web", IMAGE));
+    src.write(
+        "out/team/sub/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    let out = src
+        .cmd("deploy-bot")
+        .args([
+            "request",
+            "--repo",
+            &repo.bare.to_string_lossy(),
+            "--namespace",
+            "team",
+            "--dir",
+            "out",
+            "--direct",
+            "--forge",
+            "none",
+        ])
+        .run();
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.branch, "main");
+    assert!(p.pull_request.is_none());
+    assert_eq!(repo.git(&["rev-parse", "main"]), p.commit);
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "main"]);
+    assert_eq!(
+        files,
+        "README.md\nother/keep.yaml\nteam/sub/cm.yaml\nteam/web.yaml"
+    );
+    // Nothing changes the second time.
+    let u: Unchanged = src
+        .cmd("deploy-bot")
+        .args([
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--dir",
+            "out",
+            "--direct",
+            "--forge",
+            "none",
+        ])
+        .run()
+        .json();
+    assert!(u.unchanged);
+}
+
+#[test]
+fn pushes_over_git_daemon_and_honours_base_and_enterprise_api_url() {
+    require("git", "git");
+    let repo = ClusterRepo::new();
+    git_in(&repo.bare, &["config", "daemon.receivepack", "true"]);
+    repo.commit(&[], &[], "second");
+    git_in(&repo.work, &["push", "-q", "origin", "main:release"]);
+    let port = free_port();
+    // Run git-daemon itself (not the `git` wrapper), so killing it by PID stops the server.
+    let exec_path = git_in(repo.dir.path(), &["--exec-path"]);
+    let mut daemon = std::process::Command::new(format!("{exec_path}/git-daemon"))
+        .args([
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            "--export-all",
+            "--enable=receive-pack",
+            "--reuseaddr",
+        ])
+        .arg(format!("--base-path={}", repo.dir.path().display()))
+        .arg(repo.dir.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("git://127.0.0.1:{port}/acme/cluster.git");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::process::Command::new("git")
+            .args(["ls-remote", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }));
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+    let out = repo
+        .dir
+        .cmd("deploy-bot")
+        .args([
+            "request",
+            "--repo",
+            &url,
+            "--namespace",
+            "team",
+            "--base",
+            "release",
+            "--api-url",
+            &format!("{}/api/v3", gh.url()),
+        ])
+        .env("GITHUB_TOKEN", TOKEN)
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    out.success();
+    let p: Pushed = out.json();
+    assert!(
+        p.branch.starts_with("deploy/team/") && p.branch.len() == "deploy/team/".len() + 12,
+        "{}",
+        p.branch
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", &format!("{}^", p.commit)]),
+        repo.git(&["rev-parse", "release"])
+    );
+    gh.with(|r| {
+        assert_eq!(r.pulls[0].base, "release");
+        assert_eq!(r.pulls[0].head, p.branch);
+    });
+}
+
+#[test]
+fn bad_namespaces_paths_and_input_are_refused_and_nothing_is_pushed() {
+    let repo = ClusterRepo::new();
+    let refs = repo.git(&["for-each-ref"]);
+    let t = TestDir::new();
+    for ns in [
+        "../etc",
+        "/abs",
+        "a/b",
+        "..",
+        "Team",
+        "a_b",
+        "-x",
+        &"x".repeat(64),
+    ] {
+        let out = t
+            .cmd("deploy-bot")
+            .args([
+                "request",
+                "--repo",
+                &repo.url(),
+                &format!("--namespace={ns}"),
+                "--forge",
+                "none",
+            ])
+            .stdin(deployment("x", "web", IMAGE))
+            .run();
+        out.code(10)
+            .stdout_empty()
+            .stderr_one_line()
+            .stderr_contains("invalid namespace");
+    }
+    // Another object's namespace, malformed YAML, a bad sha, a symlink in --dir.
+    repo.request_in(&t, "team")
+        .args(["--forge", "none"])
+        .stdin(deployment("other", "web", IMAGE))
+        .run()
+        .code(10)
+        .stderr_contains("namespace \"other\"");
+    repo.request_in(&t, "team")
+        .args(["--forge", "none"])
+        .stdin("kind: [\n")
+        .run()
+        .code(3)
+        .stdout_empty()
+        .stderr_one_line()
+        .stderr_contains("<stdin>:");
+    repo.request_in(&t, "team")
+        .args(["--sha", "../../x", "--forge", "none"])
+        .stdin(deployment("team", "web", IMAGE))
+        .run()
+        .code(10)
+        .stderr_contains("invalid sha");
+    t.write("d/a.yaml", "kind: ConfigMap\n");
+    std::os::unix::fs::symlink("/etc/passwd", t.join("d/passwd.yaml")).unwrap();
+    repo.request_in(&t, "team")
+        .args(["--dir", "d", "--forge", "none"])
+        .run()
+        .code(10)
+        .stderr_contains("symlinks are refused");
+    repo.request_in(&t, "team")
+        .args(["--label", "novalue", "--forge", "none"])
+        .stdin(deployment("team", "web", IMAGE))
+        .run()
+        .code(10);
+    assert_eq!(repo.git(&["for-each-ref"]), refs);
+}
+
+#[test]
+fn token_is_never_printed_and_auth_failures_exit_7() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, "the-right-token");
+    let secret = "ghp_wrong_but_secret_value";
+    let out = repo
+        .dir
+        .cmd("deploy-bot")
+        .args([
+            "-vv",
+            "request",
+            "--repo",
+            &repo.url(),
+            "--namespace",
+            "team",
+            "--api-url",
+            &gh.url(),
+        ])
+        .env("GITHUB_TOKEN", secret)
+        .env("RUST_LOG", "trace")
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    out.code(7).stdout_empty();
+    assert!(!out.stderr.contains(secret), "token leaked: {}", out.stderr);
+    let out = repo
+        .dir
+        .cmd("deploy-bot")
+        .args(["request", "--repo", &repo.url(), "--namespace", "team"])
+        .env_remove("GITHUB_TOKEN")
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    out.code(7).stderr_contains("GITHUB_TOKEN");
+    // A missing base branch.
+    repo.request("team")
+        .args(["--base", "nope", "--forge", "none"])
+        .stdin(deployment("team", "web", IMAGE))
+        .run()
+        .code(4)
+        .stderr_contains("nope");
+}
+
+#[test]
+fn help_completions_and_man() {
+    let t = TestDir::new();
+    t.cmd("deploy-bot")
+        .arg("--help")
+        .run()
+        .success()
+        .stdout_contains("Exit codes:")
+        .stdout_contains("request");
+    t.cmd("deploy-bot")
+        .args(["request", "--help"])
+        .run()
+        .success()
+        .stdout_contains("--namespace")
+        .stdout_contains("10  validation");
+    t.cmd("deploy-bot")
+        .args(["agent", "--help"])
+        .run()
+        .success()
+        .stdout_contains("--poll-interval");
+    t.cmd("deploy-bot")
+        .args(["completions", "bash"])
+        .run()
+        .success()
+        .stdout_contains("deploy-bot");
+    t.cmd("deploy-bot")
+        .arg("man")
+        .run()
+        .success()
+        .stdout_contains(".TH");
+    t.cmd("deploy-bot").arg("--bogus").run().code(2);
+}
+
+#[test]
+fn delete_removes_the_namespace_directory_through_a_pull_request_or_directly() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+    repo.commit(
+        &[
+            ("team/web.yaml", &deployment("team", "web", IMAGE)),
+            ("other/web.yaml", &deployment("other", "web", IMAGE)),
+        ],
+        &[],
+        "seed",
+    );
+    // Through a pull request.
+    let out = repo
+        .request("team")
+        .args(["--delete", "--api-url", &gh.url()])
+        .env("GITHUB_TOKEN", TOKEN)
+        .run();
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.branch, "deploy/team/delete");
+    assert_eq!(p.pull_request.as_ref().map(|p| p.number), Some(1));
+    gh.with(|r| assert_eq!(r.pulls[0].title, "Tear down team"));
+    let files = repo.git(&["ls-tree", "-r", "--name-only", &p.commit]);
+    assert_eq!(files, "README.md\nother/web.yaml");
+    let msg = repo.git(&["log", "-1", "--format=%B", &p.commit]);
+    assert!(
+        msg.starts_with("teardown team") && msg.contains("Deploy-Action: delete"),
+        "{msg}"
+    );
+    // Directly, for another namespace; then nothing left to delete.
+    let out = repo
+        .request("other")
+        .args(["--delete", "--direct", "--forge", "none"])
+        .run();
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.branch, "main");
+    assert_eq!(
+        repo.git(&["ls-tree", "-r", "--name-only", "main"]),
+        "README.md\nteam/web.yaml"
+    );
+    let u: Unchanged = repo
+        .request("other")
+        .args(["--delete", "--direct", "--forge", "none"])
+        .run()
+        .json();
+    assert!(u.unchanged);
+    // --delete reads no manifests.
+    repo.request("team")
+        .args(["--delete", "--dir", "x", "--forge", "none"])
+        .run()
+        .code(2);
+}
+
+#[test]
+fn concurrent_direct_requests_all_land_by_rebasing_their_directory() {
+    let repo = ClusterRepo::new();
+    let namespaces = ["ns-a", "ns-b", "ns-c", "ns-d", "ns-e", "ns-f"];
+    let children: Vec<_> = namespaces
+        .iter()
+        .map(|ns| {
+            let mut child =
+                std::process::Command::new(microplatform_test_support::bin("deploy-bot"))
+                    .args([
+                        "request",
+                        "--repo",
+                        &repo.url(),
+                        "--namespace",
+                        ns,
+                        "--direct",
+                        "--forge",
+                        "none",
+                    ])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+            std::io::Write::write_all(
+                child.stdin.as_mut().unwrap(),
+                deployment(ns, "web", IMAGE).as_bytes(),
+            )
+            .unwrap();
+            drop(child.stdin.take());
+            child
+        })
+        .collect();
+    for (ns, child) in namespaces.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{ns}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files = repo.git(&["ls-tree", "-r", "--name-only", "main"]);
+    for ns in namespaces {
+        assert!(
+            files.contains(&format!("{ns}/deployment-web.yaml")),
+            "{ns} lost:\n{files}"
+        );
+    }
+    // Linear history: each request on top of the previous one; no branch left behind.
+    assert_eq!(repo.git(&["rev-list", "--count", "main"]), "7");
+    assert_eq!(
+        repo.git(&["for-each-ref", "--format=%(refname)"]),
+        "refs/heads/main"
+    );
+}
+
+#[test]
+fn a_failed_pull_request_leaves_no_branch_behind() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, "the-right-token");
+    repo.request("team")
+        .args(["--api-url", &gh.url()])
+        .env("GITHUB_TOKEN", "a-refused-token")
+        .stdin(deployment("team", "web", IMAGE))
+        .run()
+        .code(7);
+    assert_eq!(
+        repo.git(&["for-each-ref", "--format=%(refname)"]),
+        "refs/heads/main"
+    );
+    // A branch that existed before is put back as it was.
+    let before = repo.branch(
+        "deploy/team/v1",
+        &[("team/web.yaml", &deployment("team", "web", IMAGE))],
+    );
+    repo.request("team")
+        .args(["--sha", "v1", "--api-url", &gh.url()])
+        .env("GITHUB_TOKEN", "a-refused-token")
+        .stdin(deployment("team", "api", IMAGE))
+        .run()
+        .code(7);
+    assert_eq!(
+        repo.git(&["rev-parse", "refs/heads/deploy/team/v1"]),
+        before
+    );
+}
+
+/// A loopback HTTP server that demands Basic auth and records the `Authorization` headers git sends.
+fn basic_auth_recorder() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(20) {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut auth = None;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
+                    let _ = v;
+                    auth = Some(line["authorization: ".len()..].trim().to_string());
+                }
+            }
+            if let Some(a) = auth {
+                rec.lock().unwrap().push(a);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            } else {
+                let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn git_over_http_gets_the_token_through_askpass_never_through_the_url() {
+    use base64::Engine as _;
+    let secret = "ghp_askpass_secret_value";
+    let (port, seen) = basic_auth_recorder();
+    let dir = TestDir::new();
+    let out = dir
+        .cmd("deploy-bot")
+        .args([
+            "-vv",
+            "request",
+            "--repo",
+            &format!("http://127.0.0.1:{port}/acme/cluster.git"),
+            "--namespace",
+            "team",
+            "--forge",
+            "none",
+        ])
+        .env("GITHUB_TOKEN", secret)
+        .env_remove("GIT_ASKPASS")
+        .env("HOME", dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    out.code(5);
+    assert!(!out.stderr.contains(secret), "token leaked: {}", out.stderr);
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{secret}"))
+    );
+    assert!(
+        seen.lock().unwrap().contains(&want),
+        "git did not send the token: {:?}\n{}",
+        seen.lock().unwrap(),
+        out.stderr
+    );
+    // Credentials in the URL are refused before git runs, and not echoed.
+    let out = dir
+        .cmd("deploy-bot")
+        .args([
+            "request",
+            "--repo",
+            &format!("https://x-access-token:{secret}@github.com/acme/cluster.git"),
+            "--namespace",
+            "team",
+            "--forge",
+            "none",
+        ])
+        .stdin(deployment("team", "web", IMAGE))
+        .run();
+    out.code(2)
+        .stderr_contains("credentials in the URL are refused");
+    assert!(!out.stderr.contains(secret), "{}", out.stderr);
+}
+
+#[test]
+fn a_release_candidate_is_linked_from_the_pull_request_and_recorded_in_the_commit() {
+    let repo = ClusterRepo::new();
+    let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
+    let dir = TestDir::new();
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let target = format!("127.0.0.1:5125/shop/api:main@{digest}");
+    dir.write(
+        "promote.json",
+        serde_json::json!({
+            "schema_version": 1,
+            "destination": "127.0.0.1:5125",
+            "images": [{
+                "source": format!("127.0.0.1:5025/shop/api:main@{digest}"),
+                "target": target,
+                "digest": digest,
+                "bytes_copied": 0
+            }],
+            "totals": {"images": 1}
+        })
+        .to_string(),
+    );
+    let manifests = deployment("shop", "api", &target);
+    let run = |rc: &str| {
+        repo.request_in(&dir, "shop")
+            .args(["--sha", "abc123", "--release-candidate", rc])
+            .args(["--api-url", &gh.url()])
+            .env("GITHUB_TOKEN", TOKEN)
+            .stdin(manifests.clone())
+            .run()
+    };
+    let out = run("promote.json");
+    out.success();
+    let p: Pushed = out.json();
+    assert_eq!(p.pull_request.expect("pull request").number, 1);
+    // The pull request links the image's manifest in the release-candidate registry.
+    let body = gh.with(|r| r.pulls[0].body.clone());
+    assert!(body.contains("### Release candidate"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "[`{target}`](http://127.0.0.1:5125/v2/shop/api/manifests/{digest}) (from `127.0.0.1:5025/shop/api:main@{digest}`)"
+        )),
+        "{body}"
+    );
+    let msg = repo.git(&["log", "-1", "--format=%B", &p.commit]);
+    assert!(
+        msg.contains(&format!("Release-Candidate: {target}")),
+        "{msg}"
+    );
+    // The second request reuses the branch and the pull request: nothing new is committed.
+    let again: Pushed = run("promote.json").json();
+    assert_eq!(again.commit, p.commit);
+    assert_eq!(gh.with(|r| r.pulls.len()), 1);
+    // A file that is not a promotion report is refused, naming it; nothing is pushed.
+    dir.write("bad.json", "{\"images\": 3}");
+    let refs = repo.git(&["for-each-ref"]);
+    let out = run("bad.json");
+    out.code(3).stderr_contains("bad.json");
+    assert_eq!(repo.git(&["for-each-ref"]), refs);
+}

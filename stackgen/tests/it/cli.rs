@@ -1,0 +1,860 @@
+//! The stackgen binary on stack files: validate, namespace, url, manifests, compose, schema; bad input; determinism.
+
+use crate::support;
+
+use microplatform_test_support::TestDir;
+use support::{docs_example, stackgen, with_stack};
+
+const MINIMAL: &str = "name: shop\nregistry: r.example.com/shop\nservices:\n  api:\n    image: api\n    ports: [{port: 8080}]\nenvironments:\n  dev:\n    namespace: \"{stack}-{branch}\"\n    host: \"{branch}.dev.example.com\"\n  prod:\n    namespace: \"{stack}\"\n";
+
+#[test]
+fn validate_accepts_the_documented_example() {
+    let t = with_stack(&docs_example());
+    stackgen(&t, &["validate"])
+        .success()
+        .stdout_contains("ok: stack `shop`, 2 services, environments: dev, prod");
+}
+
+#[test]
+fn namespace_and_url_slug_the_branch() {
+    let t = with_stack(&docs_example());
+    stackgen(&t, &["namespace", "--env", "dev", "--branch", "add-cart"])
+        .success()
+        .stdout_eq("shop-add-cart\n");
+    // A branch that is not its own slug carries the hash of its name.
+    let hash = |b: &str| support::hash(b)[..8].to_string();
+    stackgen(
+        &t,
+        &["namespace", "--env", "dev", "--branch", "feature/Add-Cart"],
+    )
+    .success()
+    .stdout_eq(&format!(
+        "shop-feature-add-cart-{}\n",
+        hash("feature/Add-Cart")
+    ));
+    stackgen(&t, &["url", "--env", "dev", "--branch", "Fix__JIRA-12"])
+        .success()
+        .stdout_eq(&format!(
+            "https://fix-jira-12-{}.dev.example.com/\n",
+            hash("Fix__JIRA-12")
+        ));
+    // Branches that slug alike never share an alias.
+    for (a, b) in [("feature/a", "feature-a"), ("fix/JIRA-123", "fix/jira-123")] {
+        let na = stackgen(&t, &["namespace", "-e", "dev", "-b", a]);
+        let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", b]);
+        na.success();
+        nb.success();
+        assert_ne!(na.stdout, nb.stdout, "{a} and {b}");
+    }
+    stackgen(&t, &["namespace", "-e", "dev", "-b", "feature-a"])
+        .success()
+        .stdout_eq("shop-feature-a\n");
+    stackgen(&t, &["namespace", "--env", "prod", "--branch", "anything"])
+        .success()
+        .stdout_eq("shop\n");
+    // Long branches: a valid label with a hash suffix, never colliding.
+    let a = format!("feature/{}-a", "x".repeat(90));
+    let b = format!("feature/{}-b", "x".repeat(90));
+    let na = stackgen(&t, &["namespace", "-e", "dev", "-b", &a]);
+    let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", &b]);
+    let (na, nb) = (na.stdout.trim().to_string(), nb.stdout.trim().to_string());
+    assert_eq!(
+        na.len(),
+        52,
+        "{na}: an alias leaves Swarm room for `_<service>`"
+    );
+    assert_ne!(na, nb);
+    assert!(na.starts_with("shop-feature-xxx"));
+    let url = stackgen(&t, &["url", "-e", "dev", "-b", &a]);
+    let host = url
+        .stdout
+        .trim()
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    assert!(
+        host.split('.').all(|l| !l.is_empty() && l.len() <= 63),
+        "{host}"
+    );
+}
+
+/// Errors: one line on stderr naming the place, the exit code, nothing on stdout.
+fn fails(t: &TestDir, args: &[&str], code: i32, needles: &[&str]) {
+    let out = stackgen(t, args);
+    out.code(code).stdout_empty().stderr_one_line();
+    for n in needles {
+        out.stderr_contains(n);
+    }
+}
+
+#[test]
+fn invalid_stack_files_name_key_and_line() {
+    let cases: &[(&str, i32, &[&str])] = &[
+        // unknown key
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    replica: 2\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:6:", "services.api", "unknown field `replica`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", hosts: x}\n",
+            3,
+            &["stack.yaml:6:", "unknown field `hosts`"],
+        ),
+        // names that are not DNS labels
+        (
+            "name: Shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:1:1: name:", "DNS-1123"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  my_api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:4:3: services.my_api:", "DNS-1123"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}_{branch}\"}\n",
+            10,
+            &[
+                "stack.yaml:6:",
+                "environments.dev.namespace",
+                "not a DNS-1123 label",
+            ],
+        ),
+        // bad ports
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 80\n      - port: 70000\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:8:9: services.api.ports[1].port: 70000 is not a port"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 0\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:7:9:", "0 is not a port"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: http}]\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:6:", "services.api.ports[0].port"],
+        ),
+        // duplicates
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 80\n      - port: 80\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:8:", "duplicate port 80/TCP"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\n  api: {image: web}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:5:3: services.api: duplicate key"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    env:\n      A: x\n      A: y\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:8:7: services.api.env.A: duplicate key"],
+        ),
+        (
+            "name: shop\nname: x\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            3,
+            &["stack.yaml:2:1: name: duplicate key"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    add:\n      api: {image: other}\n",
+            10,
+            &["stack.yaml:9:7: environments.dev.add.api: duplicate service"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  a: {image: a, ports: [{port: 1, published: 9000}]}\n  b: {image: b, ports: [{port: 1, published: 9000}]}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:5:", "duplicate published port 9000"],
+        ),
+        // overrides and omissions of undeclared services
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    services:\n      web: {replicas: 2}\n",
+            10,
+            &[
+                "stack.yaml:9:7: environments.dev.services.web: overrides `web`, which is not a declared service (declared: api)",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    omit: [api, web]\n",
+            10,
+            &["stack.yaml:8:17: environments.dev.omit[1]", "`web`"],
+        ),
+        // templates and other values
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}-{user}\"}\n",
+            10,
+            &["unknown placeholder `{user}`"],
+        ),
+        (
+            "name: shop\nregistry: https://r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:2:1: registry:"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: API:1}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.image"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources: {limits: {memory: lots}}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.resources.limits.memory"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    health: {http: {path: /, port: 80}, command: [x]}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.health", "exactly one"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ingress: {path: /}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.ingress", "needs a TCP port"],
+        ),
+        // what the Kubernetes API server refuses
+        (
+            "name: shop\nregistry: r.io\nservices:\n  9lives: {image: cat}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:4:3: services.9lives:", "DNS-1035"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    add:\n      0day: {image: x}\n",
+            10,
+            &["stack.yaml:9:7: environments.dev.add.0day:", "DNS-1035"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources:\n      requests: {cpu: \"1.5\", memory: 64Mi}\n      limits: {cpu: 1500m, memory: 64Mi}\n  web:\n    image: web\n    resources:\n      limits: {cpu: 500m}\n      requests: {cpu: \"1\"}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "stack.yaml:13:18: services.web.resources.requests.cpu: `1` is more than the limit `500m`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources:\n      requests:\n        memory: 1Gi\n      limits:\n        memory: 1G\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "stack.yaml:8:9: services.api.resources.requests.memory: `1Gi` is more than the limit `1G`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress:\n      path: /api//v1\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:8:7: services.api.ingress.path:", "`//`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api/.}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "stack.yaml:7:",
+                "services.api.ingress.path",
+                "end with `/.`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /a/../b}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.ingress.path", "`/../`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /a%2Fb}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.ingress.path", "`%2F`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api, replicas: 3000000000}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.replicas", "2147483647"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", host: \"10.0.0.1\"}\n",
+            10,
+            &["stack.yaml:6:", "environments.dev.host", "IP address"],
+        ),
+        // an alias too long for Swarm's derived names
+        (
+            "name: a-stack-name-of-fifty-three-characters-is-much-too-long\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  prod: {namespace: \"{stack}\"}\n",
+            10,
+            &["environments.prod.namespace", "at most 52"],
+        ),
+        // smoke checks: through the ingress, a status, a regular expression, routed to the service
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    smoke: {body: ok}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["stack.yaml:7:", "services.api.smoke", "needs an `ingress`"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: \"status: (ok\"}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.api.smoke.body",
+                "not a regular expression",
+                "unclosed group",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: ok, status: 42}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &["services.api.smoke.status", "42 is not an HTTP status"],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\n    smoke: {body: ok, path: /apix?a=1}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.api.smoke.path",
+                "`/apix?a=1` is not under the service's ingress path `/api`",
+            ],
+        ),
+        (
+            "name: shop\nregistry: r.io\nservices:\n  web:\n    image: web\n    ports: [{port: 80}]\n    ingress: {path: /}\n    smoke: {body: ok, path: /api/x}\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress: {path: /api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+            10,
+            &[
+                "services.web.smoke.path",
+                "`/api/x` is routed to services.api",
+                "environment `dev`",
+            ],
+        ),
+        // YAML syntax
+        ("name: shop\nservices: [\n", 3, &["stack.yaml:"]),
+        (
+            "name: shop\nregistry: r.io\nservices: {}\nenvironments:\n  dev: {namespace: x}\n",
+            10,
+            &["services: declare at least one service"],
+        ),
+    ];
+    for (text, code, needles) in cases {
+        let t = with_stack(text);
+        fails(&t, &["validate"], *code, needles);
+        // Every command that reads the stack file rejects it the same way.
+        fails(
+            &t,
+            &["manifests", "-e", "dev", "-b", "main", "-t", "v1"],
+            *code,
+            needles,
+        );
+    }
+}
+
+#[test]
+fn unknown_environment_lists_the_valid_ones() {
+    let t = with_stack(MINIMAL);
+    for cmd in ["namespace", "url"] {
+        fails(
+            &t,
+            &[cmd, "--env", "staging", "--branch", "main"],
+            4,
+            &["unknown environment `staging` (valid: dev, prod)"],
+        );
+    }
+    fails(
+        &t,
+        &["manifests", "-e", "qa", "-b", "main", "-t", "v1"],
+        4,
+        &["(valid: dev, prod)"],
+    );
+    fails(
+        &t,
+        &["compose", "-e", "qa", "-b", "main", "-t", "v1"],
+        4,
+        &["(valid: dev, prod)"],
+    );
+}
+
+#[test]
+fn a_branch_that_slugs_to_nothing_is_an_error() {
+    let t = with_stack(MINIMAL);
+    for b in ["///", "_", "üï", "._."] {
+        fails(
+            &t,
+            &["namespace", "-e", "dev", "-b", b],
+            2,
+            &["has no letters or digits"],
+        );
+        fails(
+            &t,
+            &["compose", "-e", "prod", "-b", b, "-t", "v1"],
+            2,
+            &["has no letters or digits"],
+        );
+    }
+}
+
+#[test]
+fn other_bad_arguments() {
+    let t = with_stack(MINIMAL);
+    fails(
+        &t,
+        &["url", "-e", "prod", "-b", "main"],
+        4,
+        &["environment `prod` has no `host`"],
+    );
+    fails(
+        &t,
+        &["manifests", "-e", "dev", "-b", "main", "-t", "bad tag"],
+        2,
+        &["--tag"],
+    );
+    let empty = TestDir::new();
+    fails(&empty, &["validate"], 4, &["stack.yaml"]);
+    fails(
+        &empty,
+        &["--stack", "nope.yaml", "namespace", "-e", "dev", "-b", "x"],
+        4,
+        &["nope.yaml"],
+    );
+}
+
+#[test]
+fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
+    let t = with_stack(&docs_example());
+    let one = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "feature-x",
+            "--tag",
+            "tag-one-123",
+        ],
+    );
+    one.success();
+    let again = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "feature-x",
+            "--tag",
+            "tag-one-123",
+        ],
+    );
+    assert_eq!(one.stdout, again.stdout, "same inputs, same bytes");
+    let two = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "feature-x",
+            "--tag",
+            "tag-two-456",
+        ],
+    );
+    // The tag appears only as the tag of image references.
+    let images: Vec<&str> = one
+        .stdout
+        .lines()
+        .filter(|l| l.contains("tag-one-123"))
+        .collect();
+    assert_eq!(images.len(), 2, "{images:?}");
+    for l in &images {
+        assert!(
+            l.trim_start().starts_with("image: 127.0.0.1:5000/shop/")
+                && l.ends_with(":tag-one-123"),
+            "{l}"
+        );
+    }
+    // Replacing the tag turns one render into the other: selectors, labels, everything else stable.
+    assert_eq!(one.stdout.replace("tag-one-123", "tag-two-456"), two.stdout);
+
+    // Order: Namespace, then per service Deployment and Service, then Ingress.
+    let kinds: Vec<&str> = one
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "Deployment",
+            "Service",
+            "Deployment",
+            "Service",
+            "Ingress"
+        ]
+    );
+    let docs: Vec<serde_json::Value> = one
+        .stdout
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str(d).unwrap())
+        .collect();
+    let api = &docs[1];
+    assert_eq!(
+        api["metadata"]["namespace"].as_str(),
+        Some("shop-feature-x")
+    );
+    assert_eq!(
+        api["spec"]["replicas"].as_u64(),
+        Some(1),
+        "the dev override"
+    );
+    let sel = &api["spec"]["selector"]["matchLabels"];
+    assert_eq!(sel["app.kubernetes.io/name"].as_str(), Some("api"));
+    assert_eq!(sel["app.kubernetes.io/part-of"].as_str(), Some("shop"));
+    let env = &api["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env[1]["name"].as_str(), Some("LOG_LEVEL"));
+    assert_eq!(env[1]["value"].as_str(), Some("debug"), "the dev override");
+    let ingress = &docs[5];
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"].as_str(),
+        Some("feature-x.dev.example.com")
+    );
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["path"].as_str(),
+        Some("/api")
+    );
+    // Other branch, same selectors.
+    let other = stackgen(
+        &t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            "other",
+            "--tag",
+            "tag-one-123",
+        ],
+    );
+    let od: serde_json::Value =
+        serde_saphyr::from_str(other.stdout.split("\n---\n").nth(1).unwrap()).unwrap();
+    assert_eq!(od["spec"]["selector"], api["spec"]["selector"]);
+}
+
+#[test]
+fn environments_omit_and_add_services() {
+    let stack = "name: shop\nregistry: r.io/shop\nservices:\n  api: {image: api, ports: [{port: 80}]}\n  worker: {image: worker}\nenvironments:\n  dev:\n    namespace: \"dev-{branch}\"\n    omit: [worker]\n    add:\n      mail: {image: mailhog, ports: [{port: 1025}, {port: 8025, name: web}]}\n";
+    let t = with_stack(stack);
+    let m = stackgen(&t, &["manifests", "-e", "dev", "-b", "b1", "-t", "v1"]);
+    m.success();
+    assert!(!m.stdout.contains("worker"), "{}", m.stdout);
+    assert!(m.stdout.contains("image: r.io/shop/mailhog:v1"));
+    assert!(m.stdout.contains("name: tcp-1025"));
+    let c = stackgen(&t, &["compose", "-e", "dev", "-b", "b1", "-t", "v1"]);
+    c.success();
+    let doc: serde_json::Value = serde_saphyr::from_str(&c.stdout).unwrap();
+    let names: Vec<&str> = doc["services"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names, ["api", "mail"]);
+}
+
+#[test]
+fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
+    let t = with_stack(&docs_example());
+    stackgen(
+        &t,
+        &[
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            "feat-a",
+            "-t",
+            "v1",
+            "--out-dir",
+            "out",
+        ],
+    )
+    .success()
+    .stdout_empty();
+    let dir = t.join("out/shop-feat-a");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "0000-namespace-shop-feat-a.yaml",
+            "0001-deployment-api.yaml",
+            "0002-service-api.yaml",
+            "0003-deployment-greeter.yaml",
+            "0004-service-greeter.yaml",
+            "0005-ingress-shop.yaml"
+        ]
+    );
+    // The files hold exactly the stream's documents.
+    let stream = stackgen(&t, &["manifests", "-e", "dev", "-b", "feat-a", "-t", "v1"]).stdout;
+    let joined: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+        .collect();
+    assert_eq!(joined.join("---\n"), stream);
+    // A service removed from the stack disappears from the directory; nothing else is left behind.
+    let two = "name: shop\nregistry: r.io\nservices:\n  api: {image: api, ports: [{port: 80}]}\n  web: {image: web, ports: [{port: 80}]}\nenvironments:\n  dev: {namespace: \"{stack}-{branch}\"}\n";
+    t.write("stack.yaml", two);
+    stackgen(
+        &t,
+        &[
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            "feat-a",
+            "-t",
+            "v1",
+            "--out-dir",
+            "out",
+        ],
+    )
+    .success();
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
+    t.write(
+        "stack.yaml",
+        two.replace("  web: {image: web, ports: [{port: 80}]}\n", ""),
+    );
+    stackgen(
+        &t,
+        &[
+            "manifests",
+            "-e",
+            "dev",
+            "-b",
+            "feat-a",
+            "-t",
+            "v1",
+            "--out-dir",
+            "out",
+        ],
+    )
+    .success();
+    let after: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(
+        std::fs::read_dir(t.join("out")).unwrap().count(),
+        1,
+        "only the namespace directory"
+    );
+}
+
+#[test]
+fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_declared_or_routed()
+{
+    let t = with_stack(&docs_example());
+    let a = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
+    a.success();
+    let b = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
+    assert_eq!(a.stdout, b.stdout);
+    let doc: serde_json::Value = serde_saphyr::from_str(&a.stdout).unwrap();
+    assert_eq!(doc["version"].as_str(), Some("3.8"));
+    assert_eq!(
+        doc["networks"]["default"]["driver"].as_str(),
+        Some("overlay")
+    );
+    assert_eq!(
+        doc["networks"]["default"]["attachable"].as_bool(),
+        Some(true)
+    );
+    let api = &doc["services"]["api"];
+    assert_eq!(api["image"].as_str(), Some("127.0.0.1:5000/shop/api:v9"));
+    assert_eq!(api["ports"][0]["published"].as_u64(), Some(18080));
+    assert_eq!(api["ports"][0]["mode"].as_str(), Some("host"));
+    assert_eq!(
+        api["deploy"]["resources"]["limits"]["cpus"].as_str(),
+        Some("0.5")
+    );
+    assert_eq!(
+        api["deploy"]["resources"]["limits"]["memory"].as_str(),
+        Some("128M")
+    );
+    assert_eq!(api["environment"]["LOG_LEVEL"].as_str(), Some("debug"));
+    // Ingress routes for `deploy-bot ingress`: labels with the environment's
+    // host, and the ingress port in host mode with no fixed number (Swarm picks
+    // one per task), unless the port is already published (api's 8080).
+    let greeter = &doc["services"]["greeter"];
+    assert_eq!(
+        serde_json::to_value(&greeter["ports"]).unwrap(),
+        serde_json::json!([{"target": 8080, "protocol": "tcp", "mode": "host"}])
+    );
+    assert_eq!(api["ports"].as_array().map(Vec::len), Some(1));
+    for (svc, path) in [(api, "/api"), (greeter, "/")] {
+        let labels = &svc["deploy"]["labels"];
+        assert_eq!(
+            labels["dev.microplatform.ingress.host"].as_str(),
+            Some("x.dev.example.com")
+        );
+        assert_eq!(
+            labels["dev.microplatform.ingress.path"].as_str(),
+            Some(path)
+        );
+        assert_eq!(
+            labels["dev.microplatform.ingress.port"].as_str(),
+            Some("8080")
+        );
+    }
+    assert_eq!(api["deploy"]["endpoint_mode"].as_str(), Some("dnsrr"));
+    // Rolling updates: the new task first, unless a fixed host port is published (api's).
+    assert_eq!(
+        greeter["deploy"]["update_config"]["order"].as_str(),
+        Some("start-first")
+    );
+    assert_eq!(
+        api["deploy"]["update_config"]["order"].as_str(),
+        Some("stop-first")
+    );
+    let vip = stackgen(
+        &t,
+        &[
+            "compose",
+            "-e",
+            "dev",
+            "-b",
+            "x",
+            "-t",
+            "v9",
+            "--endpoint-mode",
+            "vip",
+        ],
+    );
+    vip.success().stdout_contains("endpoint_mode: vip");
+    assert_eq!(a.stdout.matches("v9").count(), 2);
+    stackgen(
+        &t,
+        &[
+            "compose",
+            "-e",
+            "dev",
+            "-b",
+            "x",
+            "-t",
+            "v9",
+            "-o",
+            "out/s.yml",
+        ],
+    )
+    .success()
+    .stdout_empty();
+    assert_eq!(t.read("out/s.yml"), a.stdout);
+}
+
+#[test]
+fn compose_without_a_host_routes_nothing_and_url_names_the_ingress_port() {
+    let t = with_stack(
+        "name: shop\nregistry: r.io/shop\nservices:\n  web:\n    image: web\n    ports: [{port: 8080}]\n    ingress: {path: /}\nenvironments:\n  local: {namespace: \"{stack}-{branch}\"}\n  dev: {namespace: \"{stack}-{branch}\", host: \"{branch}.shop.dev.localhost\"}\n",
+    );
+    let c = stackgen(&t, &["compose", "-e", "local", "-b", "x", "-t", "v1"]);
+    c.success();
+    assert!(!c.stdout.contains("ports:"), "{}", c.stdout);
+    assert!(
+        !c.stdout.contains("dev.microplatform.ingress"),
+        "{}",
+        c.stdout
+    );
+    stackgen(
+        &t,
+        &[
+            "url",
+            "-e",
+            "dev",
+            "-b",
+            "feature-x",
+            "--ingress-port",
+            "8088",
+        ],
+    )
+    .success()
+    .stdout_eq("http://feature-x.shop.dev.localhost:8088/\n");
+    stackgen(&t, &["url", "-e", "dev", "-b", "feature-x"])
+        .success()
+        .stdout_eq("https://feature-x.shop.dev.localhost/\n");
+    stackgen(&t, &["url", "-e", "dev", "-b", "x", "--ingress-port", "0"])
+        .code(2)
+        .stdout_empty()
+        .stderr_contains("--ingress-port");
+}
+
+#[test]
+fn schema_is_in_sync_with_docs() {
+    let t = TestDir::new();
+    let out = stackgen(&t, &["schema"]);
+    out.success();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/stack.schema.json");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == out.stdout,
+        "docs/stack.schema.json is stale: run `stackgen schema > docs/stack.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+    assert!(schema["properties"]["services"].is_object());
+}
+
+#[test]
+fn help_completions_and_man() {
+    let t = TestDir::new();
+    stackgen(&t, &["--help"])
+        .success()
+        .stdout_contains("Exit codes:")
+        .stdout_contains("10  validation");
+    stackgen(&t, &["completions", "bash"])
+        .success()
+        .stdout_contains("stackgen");
+    stackgen(&t, &["man"])
+        .success()
+        .stdout_contains(".TH stackgen");
+}
+
+#[test]
+fn compose_names_fit_swarm_and_dollars_are_literal() {
+    let long = format!("s{}", "x".repeat(62));
+    let stack = format!(
+        "name: shop\nregistry: r.io/shop\nservices:\n  {long}: {{image: api, env: {{PRICE: \"$5\", CMD: \"$(date)\", HOME_DIR: \"${{HOME}}/x\", PLAIN: \"$$\"}}, args: [\"echo\", \"$HOME\"]}}\n  web: {{image: web}}\nenvironments:\n  dev: {{namespace: \"{{stack}}-{{branch}}\"}}\n"
+    );
+    let t = with_stack(&stack);
+    for branch in [
+        "main",
+        &format!("feature/{}", "very-long-branch-".repeat(5)),
+    ] {
+        let alias = stackgen(&t, &["namespace", "-e", "dev", "-b", branch]);
+        alias.success();
+        let alias = alias.stdout.trim().to_string();
+        assert!(alias.len() <= 52, "{alias}");
+        let c = stackgen(&t, &["compose", "-e", "dev", "-b", branch, "-t", "v1"]);
+        c.success();
+        let doc: serde_json::Value = serde_saphyr::from_str(&c.stdout).unwrap();
+        let services = doc["services"].as_object().unwrap();
+        for (key, svc) in services {
+            let key = key.as_str();
+            assert!(
+                alias.len() + 1 + key.len() <= 63,
+                "`{alias}_{key}` is over 63 characters"
+            );
+            if key == "web" {
+                assert!(svc.get("networks").is_none());
+            } else {
+                // The long service is shortened, and keeps its name as a network alias.
+                assert_ne!(key, long);
+                assert!(key.starts_with('s') && key.len() >= 10, "{key}");
+                assert_eq!(
+                    svc["networks"]["default"]["aliases"][0].as_str(),
+                    Some(long.as_str())
+                );
+                assert_eq!(svc["environment"]["PRICE"].as_str(), Some("$$5"));
+                assert_eq!(svc["environment"]["CMD"].as_str(), Some("$$(date)"));
+                assert_eq!(svc["environment"]["HOME_DIR"].as_str(), Some("$${HOME}/x"));
+                assert_eq!(svc["environment"]["PLAIN"].as_str(), Some("$$$$"));
+                assert_eq!(svc["command"][1].as_str(), Some("$$HOME"));
+            }
+        }
+        assert!(alias.len() + "_default".len() <= 63);
+    }
+    // Kubernetes expands `$(VAR)` and reads `$$` as `$` in args and env values: doubled there too.
+    let m = stackgen(&t, &["manifests", "-e", "dev", "-b", "main", "-t", "v1"]);
+    m.success()
+        .stdout_contains("value: $$5")
+        .stdout_contains("value: $$(date)")
+        .stdout_contains("- $$HOME");
+}
