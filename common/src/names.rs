@@ -34,6 +34,15 @@ pub fn dns_label_problem(s: &str) -> Option<String> {
     None
 }
 
+/// A DNS-1123 label given on the command line (clap's `value_parser`): a bad value is a usage
+/// error (exit 2) naming the flag, like any other bad flag value.
+pub fn dns_label_arg(s: &str) -> Result<String, String> {
+    match dns_label_problem(s) {
+        None => Ok(s.to_string()),
+        Some(problem) => Err(format!("{s:?} {problem}")),
+    }
+}
+
 /// Whether `s` is a DNS-1123 subdomain: dot-separated labels, at most 253 characters.
 pub fn is_dns_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_NAME && s.split('.').all(is_dns_label)

@@ -185,7 +185,7 @@ pub struct RequestArgs {
     #[arg(long, value_name = "URL")]
     pub repo: String,
     /// The namespace: the directory `NS/` in the cluster repo (a DNS label).
-    #[arg(long, short = 'n', value_name = "NS")]
+    #[arg(long, short = 'n', value_name = "NS", value_parser = microplatform_common::names::dns_label_arg)]
     pub namespace: String,
     /// Take the manifests from this directory (its `NS/` subdirectory when there is one) instead of stdin.
     #[arg(long, value_name = "DIR", conflicts_with = "delete")]
@@ -281,7 +281,7 @@ pub struct StatusArgs {
     #[arg(long, value_name = "URL")]
     pub agent_url: String,
     /// The namespace (the cluster repo directory).
-    #[arg(long, value_name = "NS")]
+    #[arg(long, value_name = "NS", value_parser = microplatform_common::names::dns_label_arg)]
     pub namespace: String,
     /// The cluster-repo commit (default: the agent's branch head).
     #[arg(long, value_name = "SHA", conflicts_with = "request")]
@@ -331,7 +331,7 @@ pub struct NotifyArgs {
     #[arg(long, requires = "wait", conflicts_with = "compose")]
     pub removed: bool,
     /// The swarm stack name (the cluster repo directory).
-    #[arg(long, short = 'n', value_name = "NS")]
+    #[arg(long, short = 'n', value_name = "NS", value_parser = microplatform_common::names::dns_label_arg)]
     pub namespace: Option<String>,
     /// Send nothing when the stack already runs the pinned images (needs --wait).
     #[arg(long, requires = "wait")]
@@ -473,7 +473,7 @@ pub struct AgentArgs {
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
     /// Manage only these namespaces (repeatable; default: every top-level directory that is a DNS label).
-    #[arg(long = "namespace", value_name = "NS")]
+    #[arg(long = "namespace", value_name = "NS", value_parser = microplatform_common::names::dns_label_arg)]
     pub namespaces: Vec<String>,
     /// Allow another kind besides the defaults (repeatable).
     #[arg(long = "allow-kind", value_name = "KIND")]

@@ -62,7 +62,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Search pattern for dependency files (glob from the current directory; `**` crosses directories).
-    #[arg(long, value_name = "GLOB", global = true)]
+    #[arg(long, value_name = "GLOB", global = true, value_parser = glob_arg)]
     pub dependency_files: Option<String>,
     /// Read the whole graph from a full manifest file (`component: dep, !strongdep` lines, as `print --full` writes).
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
@@ -205,4 +205,12 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+/// A glob given on the command line: one that does not compile is a usage error (exit 2),
+/// like any bad flag value (the same glob in `.monobuild.toml` is malformed input, exit 3).
+fn glob_arg(s: &str) -> Result<String, String> {
+    monobuild::config::glob(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
 }

@@ -818,7 +818,7 @@ fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
     // Names are checked on both sides.
     assert_eq!(agent.get("/namespaces/Not_A_Namespace").0, 400);
     assert_eq!(agent.get("/namespaces/good?commit=HEAD%7E1").0, 400);
-    status(&["--namespace", "Not_A_Namespace"]).code(10);
+    status(&["--namespace", "Not_A_Namespace"]).code(2);
     // A request that opened a pull request is applied only once merged.
     let req = TestDir::new();
     let file = req.write(

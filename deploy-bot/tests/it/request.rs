@@ -266,10 +266,11 @@ fn bad_namespaces_paths_and_input_are_refused_and_nothing_is_pushed() {
             ])
             .stdin(deployment("x", "web", IMAGE))
             .run();
-        out.code(10)
+        // A bad flag value is a usage error (2), as in every tool.
+        out.code(2)
             .stdout_empty()
-            .stderr_one_line()
-            .stderr_contains("invalid namespace");
+            .stderr_contains("--namespace")
+            .stderr_contains("DNS-1123");
     }
     // Another object's namespace, malformed YAML, a bad sha, a symlink in --dir.
     repo.request_in(&t, "team")

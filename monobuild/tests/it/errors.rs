@@ -192,6 +192,15 @@ fn bad_config_file() {
 }
 
 #[test]
+fn a_bad_glob_flag_is_a_usage_error() {
+    let t = repo();
+    let out = mb(&t).args(["print", "--dependency-files", "a/{b"]).run();
+    out.code(2)
+        .stdout_empty()
+        .stderr_contains("--dependency-files");
+}
+
+#[test]
 fn repository_without_commits() {
     let t = TestDir::new();
     t.git_init();
