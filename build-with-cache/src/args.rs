@@ -116,6 +116,19 @@ pub fn parse(argv: &[String]) -> Result<BuildOptions, BuildError> {
             }
             _ => {
                 match name.as_str() {
+                    "--build-arg" if v.is_empty() || v.starts_with('=') => {
+                        return Err(BuildError::Usage(format!(
+                            "--build-arg {v:?}: expected NAME=VALUE or NAME"
+                        )));
+                    }
+                    "--platform" => {
+                        // One platform or a comma-separated list, each os/arch[/variant].
+                        for one in v.split(',') {
+                            microplatform_common::registry::Platform::parse(one.trim())
+                                .map_err(|e| BuildError::Usage(format!("--platform: {e}")))?;
+                        }
+                        o.platform = Some(v.clone());
+                    }
                     "--build-arg" => {
                         let (k, val) = match v.split_once('=') {
                             Some((k, val)) => (k.to_string(), Some(val.to_string())),
@@ -125,7 +138,6 @@ pub fn parse(argv: &[String]) -> Result<BuildOptions, BuildError> {
                             o.build_args.insert(k, val);
                         }
                     }
-                    "--platform" => o.platform = Some(v.clone()),
                     "--network" => o.network = Some(v.clone()),
                     _ => {}
                 }
@@ -237,5 +249,21 @@ mod tests {
                 .to_string()
                 .contains("exactly one")
         );
+        let usage = |argv: &[&str]| match parse(&s(argv)) {
+            Err(BuildError::Usage(m)) => m,
+            other => panic!("{argv:?}: expected a usage error, got {other:?}"),
+        };
+        assert!(usage(&["-t", "a:1", "--platform", "x", "."]).contains("--platform"));
+        assert!(usage(&["-t", "a:1", "--platform=linux/amd64,", "."]).contains("--platform"));
+        assert!(usage(&["-t", "a:1", "--build-arg", "=v", "."]).contains("NAME=VALUE"));
+        let ok = parse(&s(&[
+            "-t",
+            "a:1",
+            "--platform",
+            "linux/amd64,linux/arm64/v8",
+            ".",
+        ]))
+        .unwrap();
+        assert_eq!(ok.platform.as_deref(), Some("linux/amd64,linux/arm64/v8"));
     }
 }
