@@ -15,10 +15,11 @@ fn plan(dir: &TestDir, extra: &[&str]) -> Plan {
     out.json()
 }
 
-#[test]
-fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
+/// The docker-classic dry-run plan of the three-stage Dockerfile, with a label, a build arg and
+/// `--no-cache-write` on branch `feature/JIRA-7`.
+fn docker_classic_plan() -> Plan {
     let dir = three_stage("127.0.0.1:5999/base/busybox:1");
-    let p = plan(
+    plan(
         &dir,
         &[
             "--label",
@@ -35,7 +36,12 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
             "--no-cache-write",
             ".",
         ],
-    );
+    )
+}
+
+#[test]
+fn dry_run_plan_for_docker_classic_names_the_image_cache_repo_branches_and_cache_write() {
+    let p = docker_classic_plan();
     assert_eq!(p.schema_version, 2);
     assert!(p.dry_run);
     assert_eq!(p.backend, "docker");
@@ -46,6 +52,11 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
     assert_eq!(p.fallback_branch, "main");
     assert!(!p.cache_write);
     assert!(p.cache_write_refs.is_empty());
+}
+
+#[test]
+fn dry_run_plan_for_docker_classic_lists_the_needed_stages_and_prunes_the_others() {
+    let p = docker_classic_plan();
     let names: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["deps", "build", "3"]);
     assert_eq!(p.pruned, ["lint"]);
@@ -53,12 +64,22 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
     assert_eq!(p.stages[0].base, "127.0.0.1:5999/base/busybox:1");
     assert_eq!(p.stages[1].depends_on, ["deps"]);
     assert_eq!(p.stages[1].line, 8);
+}
+
+#[test]
+fn dry_run_plan_for_docker_classic_lists_the_copy_edges() {
+    let p = docker_classic_plan();
     let edges: Vec<_> = p
         .edges
         .iter()
         .map(|e| (e.from.as_str(), e.to.as_str(), e.kind.as_str()))
         .collect();
     assert_eq!(edges, [("deps", "build", "copy"), ("build", "3", "copy")]);
+}
+
+#[test]
+fn dry_run_plan_for_docker_classic_reads_per_branch_stage_refs_then_the_fallback_branchs() {
+    let p = docker_classic_plan();
     let deps = &p.stages[0];
     let own = deps.cache_ref.clone().unwrap();
     assert!(
@@ -71,8 +92,13 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
         "127.0.0.1:5999/team/app:cache-main--deps"
     );
     assert_eq!(p.cache_read.len(), 6);
+}
+
+#[test]
+fn dry_run_plan_for_docker_classic_pulls_every_cache_ref_and_builds_each_stage_with_its_target() {
+    let p = docker_classic_plan();
     // Pull of every cache ref (if present), one build per stage with
-    // --target and --iidfile, pass-through options in order, then the push.
+    // --target and --iidfile, pass-through options in order.
     let pulls = p.commands.iter().filter(|c| c.step == "pull-cache").count();
     assert_eq!(pulls, 6);
     let builds: Vec<_> = p
@@ -94,6 +120,11 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
     assert!(builds[1].argv.join(" ").contains("--target build"));
     assert!(!builds[2].argv.join(" ").contains("--target"));
     assert!(builds[2].argv.join(" ").contains(&format!("-t {IMAGE}")));
+}
+
+#[test]
+fn dry_run_plan_for_docker_classic_pushes_the_image_but_no_cache_without_cache_write() {
+    let p = docker_classic_plan();
     assert!(
         p.commands
             .iter()
@@ -102,10 +133,10 @@ fn dry_run_plan_for_docker_classic_lists_stages_edges_refs_and_commands() {
     assert!(!p.commands.iter().any(|c| c.step == "push-cache"));
 }
 
-#[test]
-fn dry_run_target_prunes_stages() {
+/// The buildkit dry-run plan of the three-stage Dockerfile with `--target BUILD`.
+fn target_plan() -> Plan {
     let dir = three_stage("127.0.0.1:5999/base/busybox:1");
-    let p = plan(
+    plan(
         &dir,
         &[
             "--dry-run",
@@ -117,11 +148,21 @@ fn dry_run_target_prunes_stages() {
             "BUILD",
             ".",
         ],
-    );
+    )
+}
+
+#[test]
+fn dry_run_target_prunes_the_stages_it_does_not_need() {
+    let p = target_plan();
     let names: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["deps", "build"]);
     assert_eq!(p.pruned, ["lint", "3"]);
     assert!(p.stages[1].target);
+}
+
+#[test]
+fn dry_run_target_is_built_by_buildkit_with_inline_cache() {
+    let p = target_plan();
     let build = p.commands.iter().find(|c| c.step == "build").unwrap();
     let argv = build.argv.join(" ");
     assert!(
@@ -133,6 +174,11 @@ fn dry_run_target_prunes_stages() {
         build.env.get("DOCKER_BUILDKIT").map(String::as_str),
         Some("1")
     );
+}
+
+#[test]
+fn dry_run_target_pushes_stage_images_on_a_miss_or_when_the_registry_side_copy_fails() {
+    let p = target_plan();
     // Stage images are written for every stage: pushed on a miss, copied
     // registry-side on a hit from the fallback; the target's is copied
     // registry-side from the pushed image, pushed only if that fails.
@@ -155,6 +201,18 @@ fn dry_run_target_prunes_stages() {
             "the registry-side copy to 127.0.0.1:5999/team/app:cache-main--build failed"
         ]
     );
+    assert_eq!(
+        pushes,
+        [
+            "127.0.0.1:5999/team/app:cache-main--deps",
+            "127.0.0.1:5999/team/app:cache-main--build"
+        ]
+    );
+}
+
+#[test]
+fn dry_run_target_steps_check_build_copy_and_push_in_order() {
+    let p = target_plan();
     let steps: Vec<_> = p.commands.iter().map(|c| c.step.as_str()).collect();
     assert_eq!(
         steps,
@@ -175,23 +233,26 @@ fn dry_run_target_prunes_stages() {
             "push-cache"
         ]
     );
-    assert_eq!(
-        pushes,
-        [
-            "127.0.0.1:5999/team/app:cache-main--deps",
-            "127.0.0.1:5999/team/app:cache-main--build"
-        ]
-    );
 }
 
-#[test]
-fn dry_run_buildx_uses_registry_cache_with_mode_max_and_shows_the_content_key() {
+/// A local registry holding the base image, and the buildx dry-run plan (branch `dev`, a separate
+/// cache repository, a source hash) of the three-stage Dockerfile built on it.
+struct Buildx {
+    reg: Registry,
+    dir: TestDir,
+    base: String,
+    base_digest: String,
+    image: String,
+    plan: Plan,
+}
+
+fn buildx_plan() -> Buildx {
     let reg = Registry::start();
     let (base_digest, _) = reg.push_image("base/busybox", "1", OCI_MANIFEST, "v1");
     let base = format!("{}/base/busybox:1", reg.addr);
     let dir = three_stage(&base);
     let image = format!("{}/team/app:v1", reg.addr);
-    let p = plan(
+    let plan = plan(
         &dir,
         &[
             "--dry-run",
@@ -207,6 +268,24 @@ fn dry_run_buildx_uses_registry_cache_with_mode_max_and_shows_the_content_key() 
             ".",
         ],
     );
+    Buildx {
+        reg,
+        dir,
+        base,
+        base_digest,
+        image,
+        plan,
+    }
+}
+
+#[test]
+fn dry_run_buildx_skips_existing_by_a_content_key_of_sources_dockerfile_and_needed_images() {
+    let Buildx {
+        base,
+        base_digest,
+        plan: p,
+        ..
+    } = buildx_plan();
     assert_eq!(p.backend, "buildx");
     assert!(p.skip_existing);
     let inputs = p.content_key_inputs.as_ref().unwrap();
@@ -219,17 +298,25 @@ fn dry_run_buildx_uses_registry_cache_with_mode_max_and_shows_the_content_key() 
     assert_eq!(inputs.sources.hash, "abc123");
     assert!(inputs.dockerfile.starts_with("sha256:"));
     // Only the needed stages' images (`lint` is pruned but uses the same base).
-    assert_eq!(
-        inputs.images,
-        [(base.clone(), Some(base_digest.clone()))].into()
-    );
-    let key = p.content_key.clone().unwrap();
+    assert_eq!(inputs.images, [(base, Some(base_digest))].into());
+}
+
+#[test]
+fn dry_run_buildx_content_ref_is_the_image_repository_tagged_with_the_key() {
+    let b = buildx_plan();
+    let key = b.plan.content_key.clone().unwrap();
     let content_ref = format!(
         "{}/team/app:content-{}",
-        reg.addr,
+        b.reg.addr,
         key.strip_prefix("sha256:").unwrap()
     );
-    assert_eq!(p.content_ref.as_deref(), Some(content_ref.as_str()));
+    assert_eq!(b.plan.content_ref.as_deref(), Some(content_ref.as_str()));
+}
+
+#[test]
+fn dry_run_buildx_uses_registry_cache_with_mode_max_and_labels_the_content_key() {
+    let p = buildx_plan().plan;
+    let key = p.content_key.clone().unwrap();
     let build = p.commands.iter().find(|c| c.step == "build").unwrap();
     let argv = build.argv.join(" ");
     assert!(argv.contains(" buildx build "), "{argv}");
@@ -252,6 +339,25 @@ fn dry_run_buildx_uses_registry_cache_with_mode_max_and_shows_the_content_key() 
         "{argv}"
     );
     assert!(argv.contains("--push"), "{argv}");
+}
+
+#[test]
+fn dry_run_buildx_checks_for_the_content_ref_first_and_copies_the_image_to_it_last() {
+    let Buildx {
+        reg,
+        image,
+        plan: p,
+        ..
+    } = buildx_plan();
+    let content_ref = format!(
+        "{}/team/app:content-{}",
+        reg.addr,
+        p.content_key
+            .as_deref()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap()
+    );
     // The skip check comes first, the content ref last.
     assert_eq!(p.commands[0].step, "registry-copy");
     assert!(p.commands[0].condition.is_some());
@@ -259,7 +365,17 @@ fn dry_run_buildx_uses_registry_cache_with_mode_max_and_shows_the_content_key() 
         p.commands.last().unwrap().argv,
         ["registry-copy", image.as_str(), content_ref.as_str()]
     );
+}
 
+#[test]
+fn dry_run_buildx_content_key_changes_with_a_build_arg_a_target_or_a_platform() {
+    let Buildx {
+        dir,
+        image,
+        plan: p,
+        ..
+    } = buildx_plan();
+    let key = p.content_key.unwrap();
     // The same plan with a build arg, a target or a platform: another key.
     for extra in [
         &["--build-arg", "X=1"][..],
@@ -281,6 +397,10 @@ fn dry_run_buildx_uses_registry_cache_with_mode_max_and_shows_the_content_key() 
             "{extra:?}"
         );
     }
+}
+
+#[test]
+fn dry_run_buildx_with_an_unreachable_base_has_no_content_key_so_never_skips() {
     // An unreachable base: no key, so no skip (never a stale image).
     let dir = three_stage("127.0.0.1:5999/base/busybox:1");
     let p = plan(
@@ -351,8 +471,8 @@ fn skip_existing_without_a_source_hash_hashes_the_context_honouring_dockerignore
     assert!(p.content_key_inputs.is_none());
 }
 
-#[test]
-fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_names() {
+/// A Dockerfile with unnamed stages 0, 2 and 3 and a stage named `stage-0`, copying by index and name.
+fn unnamed_stages() -> TestDir {
     let dir = TestDir::new();
     dir.write(
         "Dockerfile",
@@ -361,12 +481,34 @@ fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_nam
          FROM a:1\nCOPY --from=0 /0 /0\n\
          FROM a:1\nCOPY --from=1 /n /n\nCOPY --from=2 /0 /0\nCOPY --from=stage-0 /n /m\n",
     );
-    for (backend, jobs) in [("buildkit", "1"), ("docker", "1"), ("buildah", "1")] {
-        let p = plan(&dir, &["--dry-run", "--backend", backend, "-t", IMAGE, "."]);
+    dir
+}
+
+/// The dry-run plan of `unnamed_stages` on every backend.
+fn unnamed_stage_plans() -> Vec<(&'static str, Plan)> {
+    let dir = unnamed_stages();
+    ["buildkit", "docker", "buildah"]
+        .into_iter()
+        .map(|backend| {
+            let p = plan(&dir, &["--dry-run", "--backend", backend, "-t", IMAGE, "."]);
+            (backend, p)
+        })
+        .collect()
+}
+
+#[test]
+fn unnamed_stages_are_named_by_index_and_tracked_on_every_backend() {
+    for (backend, p) in unnamed_stage_plans() {
         let names: Vec<_> = p.stages.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["0", "stage-0", "2", "3"]);
-        assert_eq!(p.target, "3");
-        assert!(p.stages.iter().all(|s| s.tracked));
+        assert_eq!(names, ["0", "stage-0", "2", "3"], "{backend}");
+        assert_eq!(p.target, "3", "{backend}");
+        assert!(p.stages.iter().all(|s| s.tracked), "{backend}");
+    }
+}
+
+#[test]
+fn unnamed_stages_are_cached_by_index_without_colliding_with_stage_names() {
+    for (backend, p) in unnamed_stage_plans() {
         let refs: Vec<_> = p
             .stages
             .iter()
@@ -379,8 +521,15 @@ fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_nam
                 "127.0.0.1:5999/team/app:cache-main--stage-0",
                 "127.0.0.1:5999/team/app:cache-main--2",
                 "127.0.0.1:5999/team/app:cache-main--3",
-            ]
+            ],
+            "{backend}"
         );
+    }
+}
+
+#[test]
+fn unnamed_stages_are_built_by_generated_targets_from_a_rewritten_dockerfile() {
+    for (backend, p) in unnamed_stage_plans() {
         let targets: Vec<_> = p.stages.iter().map(|s| s.build_target.as_deref()).collect();
         assert_eq!(
             targets,
@@ -389,9 +538,10 @@ fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_nam
                 Some("stage-0"),
                 Some("bwc-stage-2"),
                 None
-            ]
+            ],
+            "{backend}"
         );
-        assert_eq!(p.build_dockerfile, "<tmp>/Dockerfile");
+        assert_eq!(p.build_dockerfile, "<tmp>/Dockerfile", "{backend}");
         let builds: Vec<_> = p
             .commands
             .iter()
@@ -405,10 +555,20 @@ fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_nam
                 b.argv
             );
         }
-        assert_eq!(p.jobs.to_string(), jobs, "{backend}");
     }
+}
+
+#[test]
+fn dry_run_plans_one_job_by_default_on_every_backend() {
+    for (backend, p) in unnamed_stage_plans() {
+        assert_eq!(p.jobs.to_string(), "1", "{backend}");
+    }
+}
+
+#[test]
+fn dry_run_jobs_option_sets_the_parallel_builds() {
     let p = plan(
-        &dir,
+        &unnamed_stages(),
         &[
             "--dry-run",
             "--backend",
@@ -421,6 +581,18 @@ fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_nam
         ],
     );
     assert_eq!(p.jobs, 3);
+}
+
+#[test]
+fn dry_run_jobs_zero_is_a_usage_error() {
+    bwc(&unnamed_stages())
+        .args(["--dry-run", "--jobs", "0", "-t", IMAGE, "."])
+        .run()
+        .code(2);
+}
+
+#[test]
+fn a_dockerfile_whose_stages_are_all_named_is_given_to_the_builder_as_it_is() {
     // A Dockerfile whose stages are all named is given to the builder as it is.
     let named = three_stage("a:1");
     let p = plan(
@@ -437,10 +609,6 @@ fn unnamed_stages_are_built_and_cached_by_index_without_colliding_with_stage_nam
         ],
     );
     assert_eq!(p.build_dockerfile, p.dockerfile);
-    bwc(&dir)
-        .args(["--dry-run", "--jobs", "0", "-t", IMAGE, "."])
-        .run()
-        .code(2);
 }
 
 #[test]

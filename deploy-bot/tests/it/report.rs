@@ -74,8 +74,10 @@ impl Setup {
     }
 }
 
-#[test]
-fn smoke_passed_sets_the_status_with_the_url_and_one_comment_updated_on_rerun() {
+/// The setup with a pull request for `feature-x` holding 120 comments of someone else's (more than
+/// one page of them), and a first passing report with a smoke file: the pull request, the smoke
+/// file, and the report's JSON.
+fn first_report() -> (Setup, u64, String, Output) {
     let s = setup();
     let pr = s.gh.open_pull("feature-x");
     // Someone else's comments come first, more than one page of them: the marked one must be found on page 2.
@@ -85,6 +87,12 @@ fn smoke_passed_sets_the_status_with_the_url_and_one_comment_updated_on_rerun() 
     let smoke = s.smoke_file("greeting");
     let out = s.report(&["--smoke", &smoke]);
     out.success();
+    (s, pr, smoke, out)
+}
+
+#[test]
+fn smoke_passed_reports_a_success_status_and_a_created_comment_without_printing_the_token() {
+    let (_s, pr, _, out) = first_report();
     assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN));
     let v: Value = out.json();
     assert_eq!(v["schema_version"], 1);
@@ -97,12 +105,22 @@ fn smoke_passed_sets_the_status_with_the_url_and_one_comment_updated_on_rerun() 
     assert_eq!(v["pull_request"]["number"], pr);
     assert_eq!(v["comment"]["action"], "created");
     assert_eq!(v["skipped"], serde_json::json!([]));
+}
 
+#[test]
+fn smoke_passed_sets_the_commit_status_with_the_url() {
+    let (s, ..) = first_report();
     let st = s.gh.statuses_for("microplatform/dev");
     assert_eq!(st.len(), 1);
     assert_eq!(st[0].sha, s.sha);
     assert_eq!(st[0].state, "success");
     assert_eq!(st[0].target_url.as_deref(), Some(URL));
+}
+
+#[test]
+fn smoke_passed_adds_one_marked_comment_after_a_page_of_others_listing_every_check() {
+    let (s, pr, _, out) = first_report();
+    let v: Value = out.json();
     let all = s.comments();
     assert_eq!(all.len(), 121);
     let (on, body) = all.last().unwrap().clone();
@@ -114,7 +132,12 @@ fn smoke_passed_sets_the_status_with_the_url_and_one_comment_updated_on_rerun() 
         body.contains("| web | http://feature-x.shop.dev.localhost:8088/ | 200, body matches `status: ok` | 3 |"),
         "{body}"
     );
+}
 
+/// Builds on the first run's comment: one behaviour over two runs.
+#[test]
+fn smoke_passed_rerun_with_the_same_result_leaves_the_comment_alone() {
+    let (s, _, smoke, _) = first_report();
     // The same result again: the comment is found and left alone; the status is posted again.
     let again = s.report(&["--smoke", &smoke]);
     again.success();
@@ -122,7 +145,12 @@ fn smoke_passed_sets_the_status_with_the_url_and_one_comment_updated_on_rerun() 
     assert_eq!(v2["comment"]["action"], "unchanged");
     assert_eq!(v2["comment"]["id"], 121);
     assert_eq!(s.comments().len(), 121);
+}
 
+/// Builds on the first run's comment: one behaviour over two runs.
+#[test]
+fn smoke_passed_rerun_with_a_different_result_edits_the_same_comment() {
+    let (s, ..) = first_report();
     // A different result: the same comment is edited (PATCH), not a second one added.
     let smoke = s.smoke_file("Hello");
     let third = s.report(&["--smoke", &smoke]);
@@ -151,7 +179,12 @@ fn smoke_passed_sets_the_status_with_the_url_and_one_comment_updated_on_rerun() 
     });
     assert_eq!(patches, 1);
     assert!(s.gh.with(|r| r.auth.iter().all(|a| a == &format!("Bearer {TOKEN}"))));
+}
 
+/// Builds on the first run's comment: the second environment's is added beside it.
+#[test]
+fn another_environment_gets_its_own_comment_and_status_context() {
+    let (s, ..) = first_report();
     // Another environment gets its own comment and status context.
     let out = s
         .dir
@@ -251,20 +284,30 @@ fn forge_none_posts_nothing_and_prints_what_it_would() {
     assert_eq!(s.gh.with(|r| r.requests.len()), 0);
 }
 
-#[test]
-fn bad_input_is_one_line_with_a_distinct_exit_code_and_posts_nothing() {
+/// The setup with an open pull request for `feature-x`: where a bad report must post nothing.
+fn bad_input_setup() -> Setup {
     let s = setup();
     s.gh.open_pull("feature-x");
-    let not_json = s.dir.write("bad.json", "status: ok\n");
-    let other = s
-        .dir
-        .write("other.json", r#"{"schema_version":2,"checks":[]}"#);
-    let bad = |over: &[(&str, &str)], args: &[&str], code: i32, needle: &str| {
-        let out = s.report_with(over, args);
-        out.code(code).stdout_empty().stderr_one_line();
-        out.stderr_contains(needle);
-        assert!(!out.stderr.contains(TOKEN));
-    };
+    s
+}
+
+/// `report_with(over, args)` fails with `code`, one stderr line holding `needle`, and no token.
+fn bad(s: &Setup, over: &[(&str, &str)], args: &[&str], code: i32, needle: &str) {
+    let out = s.report_with(over, args);
+    out.code(code).stdout_empty().stderr_one_line();
+    out.stderr_contains(needle);
+    assert!(!out.stderr.contains(TOKEN));
+}
+
+/// Nothing reached the forge: no status, no comment.
+fn assert_posted_nothing(s: Setup) {
+    assert!(s.gh.with(|r| r.statuses.is_empty() && r.comments.is_empty()));
+    drop(s.repo);
+}
+
+#[test]
+fn report_without_a_smoke_file_or_state_or_with_both_or_an_unknown_state_is_a_usage_error() {
+    let s = bad_input_setup();
     // Neither a smoke file nor a state; both; an unknown state: clap's usage errors (exit 2, usage lines follow).
     for (args, needle) in [
         (&[][..], "--smoke"),
@@ -274,48 +317,88 @@ fn bad_input_is_one_line_with_a_distinct_exit_code_and_posts_nothing() {
         let out = s.report(args);
         out.code(2).stdout_empty().stderr_contains(needle);
     }
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_url_that_is_not_http_or_repo_without_owner_and_name_is_a_usage_error() {
+    let s = bad_input_setup();
     // A URL that is not http(s), a repo that names no OWNER/NAME: usage errors.
     bad(
+        &s,
         &[("--url", "ftp://x/")],
         &["--state", "success"],
         2,
         "--url",
     );
-    bad(&[("--repo", "acme")], &["--state", "success"], 2, "--repo");
+    bad(
+        &s,
+        &[("--repo", "acme")],
+        &["--state", "success"],
+        2,
+        "--repo",
+    );
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_smoke_file_not_json_of_another_schema_or_missing_is_one_line() {
+    let s = bad_input_setup();
+    let not_json = s.dir.write("bad.json", "status: ok\n");
+    let other = s
+        .dir
+        .write("other.json", r#"{"schema_version":2,"checks":[]}"#);
     // Smoke files: not JSON, another schema, missing.
     bad(
+        &s,
         &[],
         &["--smoke", &not_json.to_string_lossy()],
         3,
         "bad.json",
     );
     bad(
+        &s,
         &[],
         &["--smoke", &other.to_string_lossy()],
         3,
         "schema_version 2",
     );
-    bad(&[], &["--smoke", "missing.json"], 4, "missing.json");
+    bad(&s, &[], &["--smoke", "missing.json"], 4, "missing.json");
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_short_sha_bad_environment_label_or_bad_branch_is_invalid_input() {
+    let s = bad_input_setup();
     // Names: a short sha, an environment that is not a label, a branch git refuses.
     bad(
+        &s,
         &[("--commit", "abc123")],
         &["--state", "success"],
         10,
         "commit",
     );
     bad(
+        &s,
         &[("--environment", "Dev_1")],
         &["--state", "success"],
         10,
         "environment",
     );
     bad(
+        &s,
         &[("--branch", "a..b")],
         &["--state", "success"],
         10,
         "branch",
     );
-    // A refused token; a repository the forge does not know; a commit it does not have (GitHub answers 422).
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_with_a_refused_token_exits_7_without_printing_it() {
+    let s = bad_input_setup();
+    // A refused token.
     let wrong = s.dir.write("wrong-token", "ghp_wrong\n");
     let out = s.report(&[
         "--state",
@@ -325,14 +408,40 @@ fn bad_input_is_one_line_with_a_distinct_exit_code_and_posts_nothing() {
     ]);
     out.code(7).stderr_one_line();
     assert!(!out.stderr.contains("ghp_wrong"));
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_to_a_repository_the_forge_does_not_know_exits_4() {
+    let s = bad_input_setup();
     bad(
+        &s,
         &[("--repo", "acme/other")],
         &["--state", "success"],
         4,
         "Not Found",
     );
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_on_a_commit_the_forge_does_not_have_exits_6() {
+    let s = bad_input_setup();
+    // A commit it does not have (GitHub answers 422).
     let unknown = "f".repeat(40);
-    bad(&[("--commit", &unknown)], &["--state", "success"], 6, "422");
+    bad(
+        &s,
+        &[("--commit", &unknown)],
+        &["--state", "success"],
+        6,
+        "422",
+    );
+    assert_posted_nothing(s);
+}
+
+#[test]
+fn report_without_any_token_exits_7_naming_github_token() {
+    let s = bad_input_setup();
     // No token at all.
     let out = s
         .dir
@@ -346,6 +455,5 @@ fn bad_input_is_one_line_with_a_distinct_exit_code_and_posts_nothing() {
         .stdout_empty()
         .stderr_one_line()
         .stderr_contains("GITHUB_TOKEN");
-    assert!(s.gh.with(|r| r.statuses.is_empty() && r.comments.is_empty()));
-    drop(s.repo);
+    assert_posted_nothing(s);
 }

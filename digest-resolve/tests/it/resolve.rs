@@ -65,8 +65,21 @@ fn docker_config(dir: &TestDir, addr: &str, user: &str, pass: &str) -> std::path
     dir.join("dockercfg")
 }
 
-#[test]
-fn pins_oci_docker_and_index_preserving_every_other_byte() {
+/// A local registry with an OCI image, a Docker image, a two-platform index and a `latest` tag, and
+/// a multi-document YAML naming them with comments and quoting to preserve.
+struct Pushed {
+    reg: Registry,
+    a: String,
+    per: Vec<(String, String)>,
+    oci: String,
+    docker: String,
+    multi: String,
+    latest: String,
+    input: String,
+    dir: TestDir,
+}
+
+fn pushed() -> Pushed {
     let reg = Registry::start();
     reg.push_image("team/oci", "1.0", OCI_MANIFEST, "a");
     reg.push_image("team/docker", "2.0", DOCKER_MANIFEST, "b");
@@ -81,44 +94,92 @@ fn pins_oci_docker_and_index_preserving_every_other_byte() {
     let docker = served_digest(&reg, "team/docker", "2.0");
     let multi = served_digest(&reg, "team/multi", "3.0");
     let latest = served_digest(&reg, "team/latest", "latest");
-    let a = &reg.addr;
+    let a = reg.addr.clone();
     let input = format!(
         "# leading comment\napiVersion: apps/v1\nkind: Deployment   # trailing\nmetadata: {{name: web}}\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: init\n          image: '{a}/team/docker:2.0'  # quoted single\n      containers:\n        - name: app\n          image: {a}/team/oci:1.0\n        - name: multi\n          image: \"{a}/team/multi:3.0\"\n---\n# second\napiVersion: v1\nkind: ConfigMap\ndata:\n  image: {a}/team/oci:1.0\n---\nservices:\n  web:\n    image: {a}/team/latest\n"
     );
-    let dir = TestDir::new();
-    let out = tool(&dir).stdin(input.clone()).run();
+    Pushed {
+        reg,
+        a,
+        per,
+        oci,
+        docker,
+        multi,
+        latest,
+        input,
+        dir: TestDir::new(),
+    }
+}
+
+impl Pushed {
+    /// The input with every image location pinned and nothing else changed.
+    fn expected(&self) -> String {
+        let Self {
+            a,
+            oci,
+            docker,
+            multi,
+            latest,
+            ..
+        } = self;
+        self.input
+            .replace(
+                &format!("'{a}/team/docker:2.0'"),
+                &format!("'{a}/team/docker:2.0@{docker}'"),
+            )
+            .replace(
+                &format!("image: {a}/team/oci:1.0\n        - name: multi"),
+                &format!("image: {a}/team/oci:1.0@{oci}\n        - name: multi"),
+            )
+            .replace(
+                &format!("\"{a}/team/multi:3.0\""),
+                &format!("\"{a}/team/multi:3.0@{multi}\""),
+            )
+            .replace(
+                &format!("image: {a}/team/latest\n"),
+                &format!("image: {a}/team/latest:latest@{latest}\n"),
+            )
+    }
+
+    /// A pod running `image` under `a`.
+    fn pod(&self, image: &str) -> String {
+        format!(
+            "kind: Pod\nspec: {{containers: [{{image: {}/{image}}}]}}\n",
+            self.a
+        )
+    }
+}
+
+#[test]
+fn pins_oci_docker_and_index_preserving_every_other_byte() {
+    let p = pushed();
+    let a = &p.a;
+    let out = tool(&p.dir).stdin(p.input.clone()).run();
     out.success();
-    let expected = input
-        .replace(
-            &format!("'{a}/team/docker:2.0'"),
-            &format!("'{a}/team/docker:2.0@{docker}'"),
-        )
-        .replace(
-            &format!("image: {a}/team/oci:1.0\n        - name: multi"),
-            &format!("image: {a}/team/oci:1.0@{oci}\n        - name: multi"),
-        )
-        .replace(
-            &format!("\"{a}/team/multi:3.0\""),
-            &format!("\"{a}/team/multi:3.0@{multi}\""),
-        )
-        .replace(
-            &format!("image: {a}/team/latest\n"),
-            &format!("image: {a}/team/latest:latest@{latest}\n"),
-        );
-    assert_eq!(out.stdout, expected);
+    assert_eq!(out.stdout, p.expected());
     // The ConfigMap's `image` key is not an image location.
     assert!(
         out.stdout
             .contains(&format!("  image: {a}/team/oci:1.0\n---"))
     );
+}
 
+#[test]
+fn pinning_pinned_input_gives_the_same_bytes() {
+    let p = pushed();
     // Idempotent: a second run gives the same bytes.
-    let again = tool(&dir).stdin(out.stdout.clone()).run();
+    let expected = p.expected();
+    let again = tool(&p.dir).stdin(expected.clone()).run();
     again.success().stdout_eq(&expected);
+}
 
+#[test]
+fn platform_picks_the_platform_manifest_out_of_an_index() {
+    let p = pushed();
+    let (a, per) = (&p.a, &p.per);
     // --platform picks the platform manifest out of the index.
-    let multi_only = format!("kind: Pod\nspec: {{containers: [{{image: {a}/team/multi:3.0}}]}}\n");
-    let arm = tool(&dir)
+    let multi_only = p.pod("team/multi:3.0");
+    let arm = tool(&p.dir)
         .args(["--platform", "linux/arm64"])
         .stdin(multi_only.clone())
         .run();
@@ -129,7 +190,7 @@ fn pins_oci_docker_and_index_preserving_every_other_byte() {
         "{}",
         arm.stdout
     );
-    let amd = tool(&dir)
+    let amd = tool(&p.dir)
         .args(["--platform", "linux/amd64"])
         .stdin(multi_only)
         .run();
@@ -141,29 +202,42 @@ fn pins_oci_docker_and_index_preserving_every_other_byte() {
         amd.stdout
     );
     assert_ne!(per[0].1, per[1].1);
+    assert_eq!(per[1].1, served_digest(&p.reg, "team/multi", &per[1].1));
+}
+
+#[test]
+fn platform_pins_a_single_platform_image_of_that_platform_to_its_own_manifest() {
+    let p = pushed();
     // A single-platform image of the right platform pins its own manifest.
-    tool(&dir)
+    tool(&p.dir)
         .args(["--platform", "linux/amd64"])
-        .stdin(format!(
-            "kind: Pod\nspec: {{containers: [{{image: {a}/team/oci:1.0}}]}}\n"
-        ))
+        .stdin(p.pod("team/oci:1.0"))
         .run()
         .success()
-        .stdout_contains(&format!("team/oci:1.0@{oci}"));
-    assert_eq!(per[1].1, served_digest(&reg, "team/multi", &per[1].1));
+        .stdout_contains(&format!("team/oci:1.0@{}", p.oci));
+}
+
+#[test]
+fn platform_does_not_match_a_single_platform_image_of_another_platform() {
+    let p = pushed();
     // A single-platform image of another platform does not match.
-    tool(&dir)
+    tool(&p.dir)
         .args(["--platform", "linux/s390x"])
-        .stdin(format!(
-            "kind: Pod\nspec: {{containers: [{{image: {a}/team/oci:1.0}}]}}\n"
-        ))
+        .stdin(p.pod("team/oci:1.0"))
         .run()
         .code(4)
         .stderr_contains("platform linux/s390x")
         .stdout_empty();
+}
 
+#[test]
+fn drop_tag_writes_name_at_digest() {
+    let p = pushed();
+    let Pushed {
+        a, docker, latest, ..
+    } = &p;
     // --drop-tag writes name@digest.
-    let dropped = tool(&dir).arg("--drop-tag").stdin(input).run();
+    let dropped = tool(&p.dir).arg("--drop-tag").stdin(p.input.clone()).run();
     dropped.success();
     assert!(
         dropped
@@ -177,8 +251,18 @@ fn pins_oci_docker_and_index_preserving_every_other_byte() {
     );
 }
 
-#[test]
-fn report_lock_check_and_offline_lock() {
+/// A workflow template with two pinnable images and a parameter, resolved against a local
+/// registry with `--report report.json --lock-output lock.json`: the online run.
+struct Locked {
+    reg: Registry,
+    a: String,
+    d: String,
+    input: String,
+    online: String,
+    dir: TestDir,
+}
+
+fn locked() -> Locked {
     let reg = Registry::start();
     reg.push_image("svc/api", "v1", OCI_MANIFEST, "api");
     let d = served_digest(&reg, "svc/api", "v1");
@@ -198,6 +282,19 @@ fn report_lock_check_and_offline_lock() {
         ])
         .run();
     out.success();
+    Locked {
+        reg,
+        a,
+        d,
+        input,
+        online: out.stdout,
+        dir,
+    }
+}
+
+#[test]
+fn report_names_file_document_path_line_digest_and_source_of_every_image() {
+    let Locked { a, d, dir, .. } = locked();
     let report: Report = serde_json::from_str(&dir.read("report.json")).unwrap();
     assert_eq!(report.schema_version, 1);
     assert_eq!(report.platform, None);
@@ -222,25 +319,41 @@ fn report_lock_check_and_offline_lock() {
         report.images[2].path,
         "spec.templates[2].containerSet.containers[0].image"
     );
+}
+
+#[test]
+fn lock_output_maps_each_reference_to_its_digest() {
+    let Locked { a, d, dir, .. } = locked();
     let lock: Lock = serde_json::from_str(&dir.read("lock.json")).unwrap();
     assert_eq!(lock.schema_version, 1);
     assert_eq!(lock.platform, None);
     assert_eq!(
         lock.images,
-        BTreeMap::from([(format!("{a}/svc/api:v1"), d.clone())])
+        BTreeMap::from([(format!("{a}/svc/api:v1"), d)])
     );
+}
 
+#[test]
+fn check_exits_1_with_the_difference_on_stderr_and_writes_nothing() {
+    // Bound whole: the registry must outlive the run.
+    let l = locked();
+    let (input, dir) = (&l.input, &l.dir);
     // --check: exit 1 with the difference on stderr, nothing written.
-    tool(&dir)
+    tool(dir)
         .args(["--check", "wf.yaml"])
         .run()
         .code(1)
         .stdout_empty()
         .stderr_contains("spec.templates[0].container.image");
-    assert_eq!(dir.read("wf.yaml"), input);
+    assert_eq!(&dir.read("wf.yaml"), input);
+}
 
+#[test]
+fn lock_resolves_offline_to_the_same_bytes_as_online_and_reports_the_lock_as_source() {
+    let Locked {
+        reg, online, dir, ..
+    } = locked();
     // Offline from the lock: same bytes as online, with the registry gone.
-    let online = out.stdout.clone();
     drop(reg);
     let offline = tool(&dir).args(["--lock", "lock.json", "wf.yaml"]).run();
     offline.success().stdout_eq(&online);
@@ -253,6 +366,12 @@ fn report_lock_check_and_offline_lock() {
         "{}",
         rep.stderr
     );
+}
+
+#[test]
+fn lock_without_the_image_is_one_line_with_exit_code_4() {
+    let Locked { reg, a, dir, .. } = locked();
+    drop(reg);
     // An image missing from the lock.
     tool(&dir)
         .args(["--lock", "lock.json"])
@@ -263,7 +382,15 @@ fn report_lock_check_and_offline_lock() {
         .code(4)
         .stderr_one_line()
         .stderr_contains("is not in the lock");
+}
 
+/// One behaviour over two runs: the in-place rewrite is what `--check` then finds clean.
+#[test]
+fn lock_in_place_writes_the_online_bytes_and_then_check_is_clean() {
+    let Locked {
+        reg, online, dir, ..
+    } = locked();
+    drop(reg);
     // In place, then --check is clean.
     tool(&dir)
         .args(["--lock", "lock.json", "-i", "wf.yaml", "."])

@@ -45,68 +45,9 @@ fn print_outputs_match_the_original() {
     }
 }
 
-#[test]
-fn diff_from_stdin_matches_the_original() {
+/// Each `(args, expected)` of `monobuild` on the fixture, with `changes` on stdin, prints `expected`.
+fn assert_diff_from_stdin(changes: &str, cases: &[(&[&str], &str)]) {
     let t = fixture();
-    let changes = "libs/lib2/change.txt\napp4/app.bin\n";
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["diff", "-"],
-            "app1: \napp2: \napp4: \nlibs/lib2: \nstack1: app1, app2\n",
-        ),
-        (&["diff", "--scope", "app2", "-"], "app2: \nlibs/lib2: \n"),
-        (
-            &["diff", "--rebuild-strong", "-"],
-            "app1: \napp2: \napp3: \napp4: \nlibs/lib2: \nstack1: app1, app2, app3\n",
-        ),
-        (
-            &["diff", "--rebuild-strong", "--scope", "app2", "-"],
-            "app2: \nlibs/lib2: \n",
-        ),
-        (&["diff", "--top-level", "-"], "app4: \nstack1: \n"),
-        (
-            &["diff", "--dependencies", "-"],
-            "app1: libs/lib2\napp2: libs/lib2\napp4: \nlibs/lib2: \nstack1: app1, app2\n",
-        ),
-        (
-            &["diff", "--dependencies", "--scope", "app2", "-"],
-            "app2: libs/lib2\nlibs/lib2: \n",
-        ),
-        (
-            &["diff", "--dependencies", "--rebuild-strong", "-"],
-            "app1: libs/lib2\napp2: libs/lib2\napp3: \napp4: \nlibs/lib2: \nstack1: app1, app2, app3\n",
-        ),
-        (
-            &[
-                "diff",
-                "--dependencies",
-                "--rebuild-strong",
-                "--scope",
-                "app2",
-                "-",
-            ],
-            "app2: libs/lib2\nlibs/lib2: \n",
-        ),
-        (
-            &["diff", "--dependencies", "--top-level", "-"],
-            "app4: \nstack1: \n",
-        ),
-        (
-            &[
-                "diff",
-                "--dependencies",
-                "--top-level",
-                "--scope",
-                "app4",
-                "-",
-            ],
-            "app4: \n",
-        ),
-        (
-            &["diff", "--full", "-"],
-            "app1: libs/lib2\napp2: libs/lib2\napp4: \nlibs/lib2: \nstack1: !app1, !app2\n",
-        ),
-    ];
     for (args, expected) in cases {
         mb(&t)
             .args(*args)
@@ -115,26 +56,124 @@ fn diff_from_stdin_matches_the_original() {
             .success()
             .stdout_eq(expected);
     }
-    // Nothing changed: nothing printed. Files outside components mark nothing.
-    mb(&t)
-        .args(["diff", "-"])
-        .stdin("")
-        .run()
-        .success()
-        .stdout_eq("");
-    mb(&t)
-        .args(["diff", "-"])
-        .stdin("README.md\ndocs/x.md\n")
-        .run()
-        .success()
-        .stdout_eq("");
+}
+
+/// A changed library file and a changed application file.
+const CHANGES: &str = "libs/lib2/change.txt\napp4/app.bin\n";
+
+#[test]
+fn diff_from_stdin_lists_the_affected_components_like_the_original() {
+    assert_diff_from_stdin(
+        CHANGES,
+        &[
+            (
+                &["diff", "-"],
+                "app1: \napp2: \napp4: \nlibs/lib2: \nstack1: app1, app2\n",
+            ),
+            (&["diff", "--scope", "app2", "-"], "app2: \nlibs/lib2: \n"),
+        ],
+    );
+}
+
+#[test]
+fn diff_from_stdin_rebuild_strong_matches_the_original() {
+    assert_diff_from_stdin(
+        CHANGES,
+        &[
+            (
+                &["diff", "--rebuild-strong", "-"],
+                "app1: \napp2: \napp3: \napp4: \nlibs/lib2: \nstack1: app1, app2, app3\n",
+            ),
+            (
+                &["diff", "--rebuild-strong", "--scope", "app2", "-"],
+                "app2: \nlibs/lib2: \n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn diff_from_stdin_top_level_matches_the_original() {
+    assert_diff_from_stdin(
+        CHANGES,
+        &[(&["diff", "--top-level", "-"], "app4: \nstack1: \n")],
+    );
+}
+
+#[test]
+fn diff_from_stdin_dependencies_match_the_original() {
+    assert_diff_from_stdin(
+        CHANGES,
+        &[
+            (
+                &["diff", "--dependencies", "-"],
+                "app1: libs/lib2\napp2: libs/lib2\napp4: \nlibs/lib2: \nstack1: app1, app2\n",
+            ),
+            (
+                &["diff", "--dependencies", "--scope", "app2", "-"],
+                "app2: libs/lib2\nlibs/lib2: \n",
+            ),
+            (
+                &["diff", "--dependencies", "--rebuild-strong", "-"],
+                "app1: libs/lib2\napp2: libs/lib2\napp3: \napp4: \nlibs/lib2: \nstack1: app1, app2, app3\n",
+            ),
+            (
+                &[
+                    "diff",
+                    "--dependencies",
+                    "--rebuild-strong",
+                    "--scope",
+                    "app2",
+                    "-",
+                ],
+                "app2: libs/lib2\nlibs/lib2: \n",
+            ),
+            (
+                &["diff", "--dependencies", "--top-level", "-"],
+                "app4: \nstack1: \n",
+            ),
+            (
+                &[
+                    "diff",
+                    "--dependencies",
+                    "--top-level",
+                    "--scope",
+                    "app4",
+                    "-",
+                ],
+                "app4: \n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn diff_from_stdin_full_marks_match_the_original() {
+    assert_diff_from_stdin(
+        CHANGES,
+        &[(
+            &["diff", "--full", "-"],
+            "app1: libs/lib2\napp2: libs/lib2\napp4: \nlibs/lib2: \nstack1: !app1, !app2\n",
+        )],
+    );
+}
+
+#[test]
+fn diff_from_stdin_of_no_changes_prints_nothing() {
+    // Nothing changed: nothing printed.
+    assert_diff_from_stdin("", &[(&["diff", "-"], "")]);
+}
+
+#[test]
+fn diff_from_stdin_of_files_outside_components_marks_nothing() {
+    // Files outside components mark nothing.
+    assert_diff_from_stdin("README.md\ndocs/x.md\n", &[(&["diff", "-"], "")]);
+}
+
+#[test]
+fn diff_from_stdin_matches_a_component_only_at_a_directory_boundary() {
     // A prefix that is not a directory boundary does not match (app1 vs app10).
-    mb(&t)
-        .args(["diff", "-"])
-        .stdin("app10/x\n")
-        .run()
-        .success()
-        .stdout_eq("");
+    assert_diff_from_stdin("app10/x\n", &[(&["diff", "-"], "")]);
 }
 
 #[test]

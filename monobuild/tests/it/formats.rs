@@ -62,22 +62,34 @@ fn print_json_selects_everything_with_stages() {
     assert_eq!(app1.dependents, ["stack1"]);
 }
 
-#[test]
-fn diff_json_schedule_is_the_selection() {
+/// `monobuild diff --format json <extra> -` of the original fixture with a changed library file
+/// and a changed application file on stdin.
+fn diff_json(extra: &[&str]) -> Doc {
     let t = TestDir::new();
     original_fixture(&t, "");
-    let changes = "libs/lib2/change.txt\napp4/app.bin\n";
     let out = mb(&t)
-        .args(["diff", "--format", "json", "-"])
-        .stdin(changes)
+        .args(["diff", "--format", "json"])
+        .args(extra)
+        .arg("-")
+        .stdin("libs/lib2/change.txt\napp4/app.bin\n")
         .run();
     out.success();
-    let doc: Doc = out.json();
+    out.json()
+}
+
+#[test]
+fn diff_json_names_the_changed_files_components_and_jobs() {
+    let doc = diff_json(&[]);
     assert_eq!(doc.mode, "stdin");
     assert_eq!(doc.changed(), ["app4", "libs/lib2"]);
     assert_eq!(doc.jobs(), ["app1", "app2", "app4", "libs/lib2", "stack1"]);
     assert_eq!(doc.changed_files[0].status, "modified");
     assert_eq!(doc.changed_files[0].components, ["libs/lib2"]);
+}
+
+#[test]
+fn diff_json_schedule_stages_and_needs_are_the_selection() {
+    let doc = diff_json(&[]);
     assert_eq!(doc.schedule.stages[1], ["stack1"]);
     let stack = doc
         .schedule
@@ -87,12 +99,12 @@ fn diff_json_schedule_is_the_selection() {
         .unwrap();
     assert_eq!(stack.needs, ["app1", "app2"]);
     assert!(!doc.components["app3"].selected);
+}
+
+#[test]
+fn diff_json_rebuild_strong_selects_the_strong_dependency_with_a_reason() {
     // rebuild-strong adds app3 with a reason
-    let out = mb(&t)
-        .args(["diff", "--format", "json", "--rebuild-strong", "-"])
-        .stdin(changes)
-        .run();
-    let doc: Doc = out.json();
+    let doc = diff_json(&["--rebuild-strong"]);
     assert!(doc.components["app3"].selected && !doc.components["app3"].affected);
     assert_eq!(
         doc.components["app3"].reasons,
@@ -107,16 +119,20 @@ fn diff_json_schedule_is_the_selection() {
             .needs,
         ["app1", "app2", "app3"]
     );
+}
+
+#[test]
+fn diff_json_top_level_narrows_the_schedule_but_not_the_component_flags() {
     // top-level and scope narrow the schedule but not the component flags
-    let out = mb(&t)
-        .args(["diff", "--format", "json", "--top-level", "-"])
-        .stdin(changes)
-        .run();
-    let doc: Doc = out.json();
+    let doc = diff_json(&["--top-level"]);
     assert_eq!(doc.jobs(), ["app4", "stack1"]);
     assert!(doc.schedule.jobs.iter().all(|j| j.needs.is_empty()));
     assert_eq!(doc.schedule.stages, vec![vec!["app4", "stack1"]]);
     assert!(doc.components["app1"].affected);
+}
+
+#[test]
+fn diff_json_schedule_has_one_stage_per_level_of_a_deep_strong_chain() {
     // a deep strong chain gives one stage per level
     let t = TestDir::new();
     t.write("a/Dependencies", "!b\n");

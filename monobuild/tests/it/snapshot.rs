@@ -207,8 +207,8 @@ fn conflicts_are_reported_and_left_out() {
 
 /// monobuild reads the committed state in-process; a sparse index, staged changes, a work tree
 /// from another directory and the `--uncommitted` snapshot all give git's tree-based hashes.
-#[test]
-fn hashes_agree_across_index_states_and_sparse_checkouts() {
+/// A committed original fixture with a source file and a deep library file, and its `print` JSON.
+fn committed_fixture() -> (TestDir, Doc) {
     let t = TestDir::new();
     t.git_init();
     common::original_fixture(&t, "");
@@ -216,11 +216,27 @@ fn hashes_agree_across_index_states_and_sparse_checkouts() {
     t.write("libs/lib3/deep/x/y", "y\n");
     t.commit_all("init");
     let full: Doc = mb(&t).args(["print", "--format", "json"]).run().json();
+    (t, full)
+}
+
+/// Stages a change to the deep library file.
+fn stage_a_change(t: &TestDir) {
+    t.write("libs/lib3/deep/x/y", "staged\n");
+    t.git(&["add", "-A"]);
+}
+
+#[test]
+fn committed_hashes_equal_the_print_hashes() {
+    let (t, full) = committed_fixture();
     let head = committed(t.path());
     for (n, c) in &full.components {
         assert_eq!(c.hash, head.hash(n), "{n}");
     }
+}
 
+#[test]
+fn a_sparse_checkout_with_a_sparse_index_hashes_like_the_full_checkout() {
+    let (t, full) = committed_fixture();
     // A sparse checkout with a sparse index: the cone holds only app1, the other manifests are
     // not on disk, yet read from git.
     let sparse = TestDir::new();
@@ -247,14 +263,24 @@ fn hashes_agree_across_index_states_and_sparse_checkouts() {
         assert_eq!(c.hash, sparse_doc.hash(n), "{n}");
         assert_eq!(c.dependencies, sparse_doc.components[n].dependencies, "{n}");
     }
+}
 
+#[test]
+fn staged_changes_leave_the_committed_hashes_alone() {
+    let (t, full) = committed_fixture();
     // Staged changes: the committed state is still what is hashed.
-    t.write("libs/lib3/deep/x/y", "staged\n");
-    t.git(&["add", "-A"]);
+    stage_a_change(&t);
     let staged = committed(t.path());
     for (n, c) in &full.components {
         assert_eq!(c.hash, staged.hash(n), "{n}");
     }
+}
+
+/// One behaviour over two states: what `--uncommitted` hashes is what the commit then hashes.
+#[test]
+fn uncommitted_sees_staged_changes_and_committing_them_gives_the_same_hashes() {
+    let (t, full) = committed_fixture();
+    stage_a_change(&t);
     // --uncommitted sees them; committing them gives the same hashes from the index.
     let wip: Doc = mb(&t)
         .args([

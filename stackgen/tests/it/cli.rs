@@ -86,10 +86,26 @@ fn fails(t: &TestDir, args: &[&str], code: i32, needles: &[&str]) {
     }
 }
 
+/// Every case fails `validate` with its exit code and one stderr line holding every needle; every
+/// other command that reads the stack file rejects it the same way.
+fn assert_invalid(cases: &[(&str, i32, &[&str])]) {
+    for (text, code, needles) in cases {
+        let t = with_stack(text);
+        fails(&t, &["validate"], *code, needles);
+        // Every command that reads the stack file rejects it the same way.
+        fails(
+            &t,
+            &["manifests", "-e", "dev", "-b", "main", "-t", "v1"],
+            *code,
+            needles,
+        );
+    }
+}
+
 #[test]
-fn invalid_stack_files_name_key_and_line() {
-    let cases: &[(&str, i32, &[&str])] = &[
-        // unknown key
+fn invalid_stack_files_name_unknown_keys() {
+    // unknown key
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    replica: 2\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             3,
@@ -100,7 +116,13 @@ fn invalid_stack_files_name_key_and_line() {
             3,
             &["stack.yaml:6:", "unknown field `hosts`"],
         ),
-        // names that are not DNS labels
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_names_that_are_not_dns_labels() {
+    // names that are not DNS labels
+    assert_invalid(&[
         (
             "name: Shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -120,7 +142,13 @@ fn invalid_stack_files_name_key_and_line() {
                 "not a DNS-1123 label",
             ],
         ),
-        // bad ports
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_bad_ports() {
+    // bad ports
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 80\n      - port: 70000\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -136,7 +164,13 @@ fn invalid_stack_files_name_key_and_line() {
             3,
             &["stack.yaml:6:", "services.api.ports[0].port"],
         ),
-        // duplicates
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_duplicate_keys_ports_and_services() {
+    // duplicates
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports:\n      - port: 80\n      - port: 80\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -167,7 +201,13 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["stack.yaml:5:", "duplicate published port 9000"],
         ),
-        // overrides and omissions of undeclared services
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_overrides_and_omissions_of_undeclared_services() {
+    // overrides and omissions of undeclared services
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev:\n    namespace: \"{stack}\"\n    services:\n      web: {replicas: 2}\n",
             10,
@@ -180,7 +220,13 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["stack.yaml:8:17: environments.dev.omit[1]", "`web`"],
         ),
-        // templates and other values
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_bad_templates_and_values() {
+    // templates and other values
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}-{user}\"}\n",
             10,
@@ -211,7 +257,13 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["services.api.ingress", "needs a TCP port"],
         ),
-        // what the Kubernetes API server refuses
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_what_the_kubernetes_api_server_refuses() {
+    // what the Kubernetes API server refuses
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  9lives: {image: cat}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -270,13 +322,23 @@ fn invalid_stack_files_name_key_and_line() {
             10,
             &["stack.yaml:6:", "environments.dev.host", "IP address"],
         ),
-        // an alias too long for Swarm's derived names
-        (
-            "name: a-stack-name-of-fifty-three-characters-is-much-too-long\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  prod: {namespace: \"{stack}\"}\n",
-            10,
-            &["environments.prod.namespace", "at most 52"],
-        ),
-        // smoke checks: through the ingress, a status, a regular expression, routed to the service
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_an_alias_too_long_for_swarm() {
+    // an alias too long for Swarm's derived names
+    assert_invalid(&[(
+        "name: a-stack-name-of-fifty-three-characters-is-much-too-long\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  prod: {namespace: \"{stack}\"}\n",
+        10,
+        &["environments.prod.namespace", "at most 52"],
+    )]);
+}
+
+#[test]
+fn invalid_stack_files_name_bad_smoke_checks() {
+    // smoke checks: through the ingress, a status, a regular expression, routed to the service
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    smoke: {body: ok}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -313,25 +375,20 @@ fn invalid_stack_files_name_key_and_line() {
                 "environment `dev`",
             ],
         ),
-        // YAML syntax
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_yaml_syntax_and_empty_services() {
+    // YAML syntax
+    assert_invalid(&[
         ("name: shop\nservices: [\n", 3, &["stack.yaml:"]),
         (
             "name: shop\nregistry: r.io\nservices: {}\nenvironments:\n  dev: {namespace: x}\n",
             10,
             &["services: declare at least one service"],
         ),
-    ];
-    for (text, code, needles) in cases {
-        let t = with_stack(text);
-        fails(&t, &["validate"], *code, needles);
-        // Every command that reads the stack file rejects it the same way.
-        fails(
-            &t,
-            &["manifests", "-e", "dev", "-b", "main", "-t", "v1"],
-            *code,
-            needles,
-        );
-    }
+    ]);
 }
 
 #[test]
@@ -403,53 +460,46 @@ fn other_bad_arguments() {
     );
 }
 
+/// `stackgen manifests` of the documented example's dev environment, which must succeed: its stdout.
+fn manifests(t: &TestDir, branch: &str, tag: &str) -> String {
+    let out = stackgen(
+        t,
+        &[
+            "manifests",
+            "--env",
+            "dev",
+            "--branch",
+            branch,
+            "--tag",
+            tag,
+        ],
+    );
+    out.success();
+    out.stdout
+}
+
+/// The documents of a manifest stream.
+fn manifest_docs(stream: &str) -> Vec<serde_json::Value> {
+    stream
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str(d).unwrap())
+        .collect()
+}
+
 #[test]
-fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
+fn manifests_are_the_same_bytes_for_the_same_inputs() {
     let t = with_stack(&docs_example());
-    let one = stackgen(
-        &t,
-        &[
-            "manifests",
-            "--env",
-            "dev",
-            "--branch",
-            "feature-x",
-            "--tag",
-            "tag-one-123",
-        ],
-    );
-    one.success();
-    let again = stackgen(
-        &t,
-        &[
-            "manifests",
-            "--env",
-            "dev",
-            "--branch",
-            "feature-x",
-            "--tag",
-            "tag-one-123",
-        ],
-    );
-    assert_eq!(one.stdout, again.stdout, "same inputs, same bytes");
-    let two = stackgen(
-        &t,
-        &[
-            "manifests",
-            "--env",
-            "dev",
-            "--branch",
-            "feature-x",
-            "--tag",
-            "tag-two-456",
-        ],
-    );
+    let one = manifests(&t, "feature-x", "tag-one-123");
+    let again = manifests(&t, "feature-x", "tag-one-123");
+    assert_eq!(one, again, "same inputs, same bytes");
+}
+
+#[test]
+fn manifests_name_the_tag_only_as_the_tag_of_image_references() {
+    let t = with_stack(&docs_example());
+    let one = manifests(&t, "feature-x", "tag-one-123");
     // The tag appears only as the tag of image references.
-    let images: Vec<&str> = one
-        .stdout
-        .lines()
-        .filter(|l| l.contains("tag-one-123"))
-        .collect();
+    let images: Vec<&str> = one.lines().filter(|l| l.contains("tag-one-123")).collect();
     assert_eq!(images.len(), 2, "{images:?}");
     for l in &images {
         assert!(
@@ -458,12 +508,23 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "{l}"
         );
     }
-    // Replacing the tag turns one render into the other: selectors, labels, everything else stable.
-    assert_eq!(one.stdout.replace("tag-one-123", "tag-two-456"), two.stdout);
+}
 
+#[test]
+fn manifests_of_another_tag_differ_only_in_the_tag() {
+    let t = with_stack(&docs_example());
+    let one = manifests(&t, "feature-x", "tag-one-123");
+    let two = manifests(&t, "feature-x", "tag-two-456");
+    // Replacing the tag turns one render into the other: selectors, labels, everything else stable.
+    assert_eq!(one.replace("tag-one-123", "tag-two-456"), two);
+}
+
+#[test]
+fn manifests_order_the_namespace_then_each_services_deployment_and_service_then_the_ingress() {
+    let t = with_stack(&docs_example());
+    let one = manifests(&t, "feature-x", "tag-one-123");
     // Order: Namespace, then per service Deployment and Service, then Ingress.
     let kinds: Vec<&str> = one
-        .stdout
         .lines()
         .filter_map(|l| l.strip_prefix("kind: "))
         .collect();
@@ -478,11 +539,12 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
             "Ingress"
         ]
     );
-    let docs: Vec<serde_json::Value> = one
-        .stdout
-        .split("\n---\n")
-        .map(|d| serde_saphyr::from_str(d).unwrap())
-        .collect();
+}
+
+#[test]
+fn manifests_deployment_has_the_namespace_selectors_and_the_environment_overrides() {
+    let t = with_stack(&docs_example());
+    let docs = manifest_docs(&manifests(&t, "feature-x", "tag-one-123"));
     let api = &docs[1];
     assert_eq!(
         api["metadata"]["namespace"].as_str(),
@@ -499,6 +561,12 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
     let env = &api["spec"]["template"]["spec"]["containers"][0]["env"];
     assert_eq!(env[1]["name"].as_str(), Some("LOG_LEVEL"));
     assert_eq!(env[1]["value"].as_str(), Some("debug"), "the dev override");
+}
+
+#[test]
+fn manifests_ingress_routes_the_branch_host_and_the_service_path() {
+    let t = with_stack(&docs_example());
+    let docs = manifest_docs(&manifests(&t, "feature-x", "tag-one-123"));
     let ingress = &docs[5];
     assert_eq!(
         ingress["spec"]["rules"][0]["host"].as_str(),
@@ -508,21 +576,14 @@ fn manifests_are_deterministic_and_the_tag_is_only_in_images() {
         ingress["spec"]["rules"][0]["http"]["paths"][0]["path"].as_str(),
         Some("/api")
     );
+}
+
+#[test]
+fn manifests_of_another_branch_keep_the_selectors() {
+    let t = with_stack(&docs_example());
+    let api = &manifest_docs(&manifests(&t, "feature-x", "tag-one-123"))[1];
     // Other branch, same selectors.
-    let other = stackgen(
-        &t,
-        &[
-            "manifests",
-            "--env",
-            "dev",
-            "--branch",
-            "other",
-            "--tag",
-            "tag-one-123",
-        ],
-    );
-    let od: serde_json::Value =
-        serde_saphyr::from_str(other.stdout.split("\n---\n").nth(1).unwrap()).unwrap();
+    let od = &manifest_docs(&manifests(&t, "other", "tag-one-123"))[1];
     assert_eq!(od["spec"]["selector"], api["spec"]["selector"]);
 }
 
@@ -547,11 +608,10 @@ fn environments_omit_and_add_services() {
     assert_eq!(names, ["api", "mail"]);
 }
 
-#[test]
-fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
-    let t = with_stack(&docs_example());
+/// `stackgen manifests --out-dir out` for branch `feat-a`, which must succeed and print nothing.
+fn write_out_dir(t: &TestDir) {
     stackgen(
-        &t,
+        t,
         &[
             "manifests",
             "-e",
@@ -566,14 +626,24 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
     )
     .success()
     .stdout_empty();
-    let dir = t.join("out/shop-feat-a");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
+}
+
+/// The file names in a directory, sorted.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn out_dir_writes_one_numbered_file_per_document_into_the_namespace_directory() {
+    let t = with_stack(&docs_example());
+    write_out_dir(&t);
     assert_eq!(
-        files,
+        file_names(&t.join("out/shop-feat-a")),
         [
             "0000-namespace-shop-feat-a.yaml",
             "0001-deployment-api.yaml",
@@ -583,55 +653,39 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
             "0005-ingress-shop.yaml"
         ]
     );
+}
+
+#[test]
+fn out_dir_files_hold_exactly_the_streams_documents() {
+    let t = with_stack(&docs_example());
+    write_out_dir(&t);
+    let dir = t.join("out/shop-feat-a");
     // The files hold exactly the stream's documents.
     let stream = stackgen(&t, &["manifests", "-e", "dev", "-b", "feat-a", "-t", "v1"]).stdout;
-    let joined: Vec<String> = files
+    let joined: Vec<String> = file_names(&dir)
         .iter()
         .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
         .collect();
     assert_eq!(joined.join("---\n"), stream);
+}
+
+/// One behaviour over successive runs: each run replaces what the previous one wrote.
+#[test]
+fn out_dir_is_replaced_so_a_removed_service_leaves_nothing_behind() {
+    let t = with_stack(&docs_example());
+    write_out_dir(&t);
+    let dir = t.join("out/shop-feat-a");
     // A service removed from the stack disappears from the directory; nothing else is left behind.
     let two = "name: shop\nregistry: r.io\nservices:\n  api: {image: api, ports: [{port: 80}]}\n  web: {image: web, ports: [{port: 80}]}\nenvironments:\n  dev: {namespace: \"{stack}-{branch}\"}\n";
     t.write("stack.yaml", two);
-    stackgen(
-        &t,
-        &[
-            "manifests",
-            "-e",
-            "dev",
-            "-b",
-            "feat-a",
-            "-t",
-            "v1",
-            "--out-dir",
-            "out",
-        ],
-    )
-    .success();
+    write_out_dir(&t);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
     t.write(
         "stack.yaml",
         two.replace("  web: {image: web, ports: [{port: 80}]}\n", ""),
     );
-    stackgen(
-        &t,
-        &[
-            "manifests",
-            "-e",
-            "dev",
-            "-b",
-            "feat-a",
-            "-t",
-            "v1",
-            "--out-dir",
-            "out",
-        ],
-    )
-    .success();
-    let after: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    write_out_dir(&t);
+    let after = file_names(&dir);
     assert_eq!(after.len(), 3, "{after:?}");
     assert_eq!(
         std::fs::read_dir(t.join("out")).unwrap().count(),
@@ -640,15 +694,32 @@ fn out_dir_writes_one_directory_per_namespace_and_replaces_it() {
     );
 }
 
-#[test]
-fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_declared_or_routed()
-{
+/// `stackgen compose -e dev -b x -t v9` of the documented example plus `extra`, which must succeed.
+fn compose(t: &TestDir, extra: &[&str]) -> microplatform_test_support::Output {
+    let mut args = vec!["compose", "-e", "dev", "-b", "x", "-t", "v9"];
+    args.extend_from_slice(extra);
+    let out = stackgen(t, &args);
+    out.success();
+    out
+}
+
+/// The compose file of the documented example's dev environment, parsed.
+fn compose_doc() -> serde_json::Value {
     let t = with_stack(&docs_example());
-    let a = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
-    a.success();
+    serde_saphyr::from_str(&compose(&t, &[]).stdout).unwrap()
+}
+
+#[test]
+fn compose_is_the_same_bytes_for_the_same_inputs() {
+    let t = with_stack(&docs_example());
+    let a = compose(&t, &[]);
     let b = stackgen(&t, &["compose", "-e", "dev", "-b", "x", "-t", "v9"]);
     assert_eq!(a.stdout, b.stdout);
-    let doc: serde_json::Value = serde_saphyr::from_str(&a.stdout).unwrap();
+}
+
+#[test]
+fn compose_is_version_3_8_on_an_attachable_overlay_network() {
+    let doc = compose_doc();
     assert_eq!(doc["version"].as_str(), Some("3.8"));
     assert_eq!(
         doc["networks"]["default"]["driver"].as_str(),
@@ -658,6 +729,11 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
         doc["networks"]["default"]["attachable"].as_bool(),
         Some(true)
     );
+}
+
+#[test]
+fn compose_service_has_its_image_published_host_port_resources_and_environment() {
+    let doc = compose_doc();
     let api = &doc["services"]["api"];
     assert_eq!(api["image"].as_str(), Some("127.0.0.1:5000/shop/api:v9"));
     assert_eq!(api["ports"][0]["published"].as_u64(), Some(18080));
@@ -671,6 +747,12 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
         Some("128M")
     );
     assert_eq!(api["environment"]["LOG_LEVEL"].as_str(), Some("debug"));
+}
+
+#[test]
+fn compose_routed_services_get_ingress_labels_and_an_unnumbered_host_mode_port_unless_published() {
+    let doc = compose_doc();
+    let api = &doc["services"]["api"];
     // Ingress routes for `deploy-bot ingress`: labels with the environment's
     // host, and the ingress port in host mode with no fixed number (Swarm picks
     // one per task), unless the port is already published (api's 8080).
@@ -695,48 +777,44 @@ fn compose_is_deterministic_with_an_attachable_overlay_and_host_ports_only_when_
             Some("8080")
         );
     }
-    assert_eq!(api["deploy"]["endpoint_mode"].as_str(), Some("dnsrr"));
+}
+
+#[test]
+fn compose_endpoint_mode_is_dnsrr_unless_vip_is_asked_for() {
+    let doc = compose_doc();
+    assert_eq!(
+        doc["services"]["api"]["deploy"]["endpoint_mode"].as_str(),
+        Some("dnsrr")
+    );
+    let t = with_stack(&docs_example());
+    compose(&t, &["--endpoint-mode", "vip"]).stdout_contains("endpoint_mode: vip");
+}
+
+#[test]
+fn compose_updates_start_the_new_task_first_unless_a_fixed_host_port_is_published() {
+    let doc = compose_doc();
     // Rolling updates: the new task first, unless a fixed host port is published (api's).
     assert_eq!(
-        greeter["deploy"]["update_config"]["order"].as_str(),
+        doc["services"]["greeter"]["deploy"]["update_config"]["order"].as_str(),
         Some("start-first")
     );
     assert_eq!(
-        api["deploy"]["update_config"]["order"].as_str(),
+        doc["services"]["api"]["deploy"]["update_config"]["order"].as_str(),
         Some("stop-first")
     );
-    let vip = stackgen(
-        &t,
-        &[
-            "compose",
-            "-e",
-            "dev",
-            "-b",
-            "x",
-            "-t",
-            "v9",
-            "--endpoint-mode",
-            "vip",
-        ],
-    );
-    vip.success().stdout_contains("endpoint_mode: vip");
-    assert_eq!(a.stdout.matches("v9").count(), 2);
-    stackgen(
-        &t,
-        &[
-            "compose",
-            "-e",
-            "dev",
-            "-b",
-            "x",
-            "-t",
-            "v9",
-            "-o",
-            "out/s.yml",
-        ],
-    )
-    .success()
-    .stdout_empty();
+}
+
+#[test]
+fn compose_names_the_tag_only_in_the_images() {
+    let t = with_stack(&docs_example());
+    assert_eq!(compose(&t, &[]).stdout.matches("v9").count(), 2);
+}
+
+#[test]
+fn compose_output_file_holds_what_stdout_would() {
+    let t = with_stack(&docs_example());
+    let a = compose(&t, &[]);
+    compose(&t, &["-o", "out/s.yml"]).stdout_empty();
     assert_eq!(t.read("out/s.yml"), a.stdout);
 }
 

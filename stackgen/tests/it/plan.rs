@@ -136,10 +136,9 @@ fn repo() -> microplatform_test_support::TestDir {
     t
 }
 
-#[test]
-fn plan_names_every_service_build_and_step() {
+/// The feature-branch plan: `web` and its library changed, `api` is planned as an unaffected build.
+fn feature_plan() -> (microplatform_test_support::TestDir, Plan) {
     let t = repo();
-    // Only web and its library changed: api is planned as an unaffected build.
     let input = monobuild_json(&[("libs/page", &[]), ("services/web", &["libs/page"])]);
     let mut json: serde_json::Value = serde_json::from_str(&input).unwrap();
     json["components"]["services/api"] = serde_json::json!({"hash": hash("services/api")});
@@ -170,6 +169,12 @@ fn plan_names_every_service_build_and_step() {
     );
     out.success();
     let p: Plan = serde_json::from_str(&out.stdout).expect("plan JSON");
+    (t, p)
+}
+
+#[test]
+fn plan_names_the_stack_branch_revision_and_the_overridden_registry() {
+    let (_t, p) = feature_plan();
     assert_eq!(p.schema_version, 1);
     assert_eq!((p.stack.as_str(), p.environment.as_str()), ("shop", "dev"));
     assert_eq!(p.branch, "Feature/Cart");
@@ -178,6 +183,11 @@ fn plan_names_every_service_build_and_step() {
         p.registry, "127.0.0.1:5000/shop",
         "host replaced, path kept"
     );
+}
+
+#[test]
+fn plan_tag_namespace_and_url_come_from_the_branch_slug() {
+    let (_t, p) = feature_plan();
     assert_eq!(
         p.tag, "feature-cart-f388674a",
         "the branch slug: case-folded and `/` replaced, so a hash suffix keeps `feature-cart` apart"
@@ -189,6 +199,11 @@ fn plan_names_every_service_build_and_step() {
     );
     assert_eq!(p.parameters["registry"], p.registry);
     assert_eq!(p.parameters["tag"], p.tag);
+}
+
+#[test]
+fn plan_service_names_its_image_reference_ports_health_and_route() {
+    let (_t, p) = feature_plan();
     let api = &p.services[0];
     assert_eq!(api.name, "api");
     assert_eq!(api.component.as_deref(), Some("services/api"));
@@ -215,8 +230,13 @@ fn plan_names_every_service_build_and_step() {
         Some("https://feature-cart-f388674a.dev.example.com/api")
     );
     assert!(p.services[1].url.is_none() && p.services[1].ingress.is_none());
+}
+
+#[test]
+fn plan_service_smoke_check_gets_its_absolute_url_only_when_declared() {
+    let (_t, p) = feature_plan();
     assert_eq!(
-        api.smoke,
+        p.services[0].smoke,
         Some(Smoke {
             path: "/api/status?v=1".into(),
             url: Some("https://feature-cart-f388674a.dev.example.com/api/status?v=1".into()),
@@ -225,7 +245,12 @@ fn plan_names_every_service_build_and_step() {
         })
     );
     assert!(p.services[1].smoke.is_none());
+}
+
+#[test]
+fn plan_with_an_ingress_port_names_it_in_every_url() {
     // A platform whose ingress answers plain HTTP on a port: every URL names it.
+    let t = repo();
     let local = stackgen(
         &t,
         &[
@@ -252,7 +277,11 @@ fn plan_names_every_service_build_and_step() {
         lp.services[0].smoke.as_ref().and_then(|s| s.url.as_deref()),
         Some("http://feature-cart-f388674a.dev.example.com:8088/api/status?v=1")
     );
+}
 
+#[test]
+fn plan_builds_affected_and_unaffected_components_in_stages_and_lists_libraries() {
+    let (_t, p) = feature_plan();
     let summary: Vec<(String, usize, bool)> = p
         .builds
         .iter()
@@ -267,6 +296,11 @@ fn plan_names_every_service_build_and_step() {
     );
     assert_eq!(p.stages, 1, "a library adds no stage");
     assert_eq!(p.libraries, ["libs/page"]);
+}
+
+#[test]
+fn plan_build_names_its_hash_image_services_needs_and_reference() {
+    let (_t, p) = feature_plan();
     let web = &p.builds[0];
     assert_eq!(web.kind, "build");
     assert_eq!(web.hash, hash("services/web"));
@@ -277,6 +311,12 @@ fn plan_names_every_service_build_and_step() {
         web.reference,
         "127.0.0.1:5000/shop/web:feature-cart-f388674a"
     );
+}
+
+#[test]
+fn plan_build_step_is_build_with_cache_with_tag_hash_branch_and_build_args() {
+    let (_t, p) = feature_plan();
+    let web = &p.builds[0];
     assert_eq!(
         (web.step.id.as_str(), web.step.cwd.as_str()),
         ("build", "src")
@@ -303,6 +343,11 @@ fn plan_names_every_service_build_and_step() {
             "."
         ]
     );
+}
+
+#[test]
+fn plan_diff_step_is_monobuild_diff_against_the_base_branch() {
+    let (_t, p) = feature_plan();
     assert_eq!(
         p.steps.diff.argv,
         [
@@ -315,6 +360,11 @@ fn plan_names_every_service_build_and_step() {
         ]
     );
     assert_eq!(p.steps.diff.stdout.as_deref(), Some("monobuild.json"));
+}
+
+#[test]
+fn plan_deploy_steps_compose_render_resolve_and_request_into_the_namespace() {
+    let (_t, p) = feature_plan();
     let ids: Vec<&str> = p.steps.deploy.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["compose", "manifests", "resolve", "request"]);
     let compose = &p.steps.deploy[0].argv;
@@ -338,7 +388,12 @@ fn plan_names_every_service_build_and_step() {
     assert!(p.steps.deploy[3].argv.join(" ").contains(
         "--repo file:///cluster.git --namespace shop-feature-cart-f388674a --dir deploy --sha abc123"
     ));
+}
 
+#[test]
+fn plan_build_step_is_the_workflow_build_template_with_its_parameters_substituted() {
+    let (t, p) = feature_plan();
+    let web = &p.builds[0];
     // The workflow of the same run: its build template, parameters
     // substituted, is the plan's build command line.
     let wf = t
@@ -467,7 +522,7 @@ fn plan_of(t: &microplatform_test_support::TestDir, env: &str, branch: &str) -> 
 }
 
 #[test]
-fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry() {
+fn promotion_main_flow_from_the_first_environment_stops_at_the_next_gate() {
     let t = promoted_repo(PROMOTED);
     // main, first environment: the main flow goes through staging (auto) and stops at prod (manual).
     let p = plan_of(&t, "dev", "main");
@@ -482,6 +537,12 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
             gate: "auto".into()
         })
     );
+}
+
+#[test]
+fn promotion_flow_lists_the_gated_environments_as_release_candidates_in_the_rc_registry() {
+    let t = promoted_repo(PROMOTED);
+    let p = plan_of(&t, "dev", "main");
     let flow: Vec<(&str, Option<&str>, &str, &str)> = p
         .promotion
         .flow
@@ -513,12 +574,24 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
         Some("https://staging.example.com/")
     );
     assert_eq!(p.parameters["rc-registry"], "127.0.0.1:5001");
+}
+
+#[test]
+fn promotion_on_a_branch_deploys_the_first_environment_only_resolving_in_the_build_registry() {
+    let t = promoted_repo(PROMOTED);
     // A branch deploys dev only, resolving in the build registry.
     let b = plan_of(&t, "dev", "feature-x");
     assert!(!b.promotion.main_flow);
     assert_eq!(b.promotion.flow.len(), 1);
     assert_eq!(b.steps.deploy[2].id, "resolve");
-    // staging: promote instead of resolve, and the request commits directly (gate auto).
+    // A branch environment verifies nothing in the workflow.
+    assert!(b.steps.verify.is_empty());
+}
+
+#[test]
+fn promotion_into_an_auto_gate_promotes_instead_of_resolving() {
+    let t = promoted_repo(PROMOTED);
+    // staging: promote instead of resolve.
     let s = plan_of(&t, "staging", "main");
     assert_eq!(
         (s.promotion.gate.as_deref(), s.promotion.release_candidate),
@@ -546,6 +619,12 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
             "manifests",
         ]
     );
+}
+
+#[test]
+fn promotion_into_an_auto_gate_requests_a_direct_commit_of_the_release_candidate() {
+    let t = promoted_repo(PROMOTED);
+    let s = plan_of(&t, "staging", "main");
     let req = &s.steps.deploy[3].argv;
     assert!(
         req.ends_with(&[
@@ -555,6 +634,12 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
         ]),
         "{req:?}"
     );
+}
+
+#[test]
+fn promotion_after_a_direct_request_verifies_applied_plan_smoke_and_report() {
+    let t = promoted_repo(PROMOTED);
+    let s = plan_of(&t, "staging", "main");
     // After the direct request, prod must wait for staging: the agent applied the commit, the
     // environment's plan, its smoke checks at the URL, the result back to the monorepo (github forge).
     let ids: Vec<&str> = s.steps.verify.iter().map(|x| x.id.as_str()).collect();
@@ -599,9 +684,13 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
         "{report:?}"
     );
     assert_eq!(s.parameters["url"], "https://staging.example.com/");
-    // A branch environment and a manual gate verify nothing in the workflow.
-    assert!(b.steps.verify.is_empty());
-    // prod: a pull request (no --direct) that links the release candidate; nothing after it.
+}
+
+#[test]
+fn promotion_into_a_manual_gate_is_a_pull_request_with_nothing_after_it() {
+    let t = promoted_repo(PROMOTED);
+    // prod: a pull request (no --direct) that links the release candidate; a manual gate
+    // verifies nothing in the workflow.
     let pr = plan_of(&t, "prod", "main");
     assert!(pr.steps.verify.is_empty());
     let req = &pr.steps.deploy[3].argv;
@@ -610,7 +699,11 @@ fn promotion_orders_environments_behind_gates_and_promotes_into_the_rc_registry(
             && req.ends_with(&["--release-candidate".into(), "promote.json".into()])
     );
     assert!(pr.promotion.next.is_none());
-    // A release-candidate environment needs the registry.
+}
+
+#[test]
+fn promotion_into_a_release_candidate_environment_needs_the_rc_registry() {
+    let t = promoted_repo(PROMOTED);
     let out = stackgen(&t, &["plan", "--env", "staging", "--branch", "main"]);
     out.code(2)
         .stderr_contains("--rc-registry: environment `staging` deploys release candidates");
