@@ -6,8 +6,8 @@
 #   scripts/test.sh --fast [ARGS...]       only what needs no engine, no builder and
 #                                          no validator venv: unit tests and the
 #                                          FAST_TESTS modules of each crate's
-#                                          integration-test binary (under 30 s once
-#                                          built; no apt, no venv). ARGS before `--`
+#                                          integration-test binary (389 tests, about 36 s on
+#                                          2 cores once built; no apt, no venv). ARGS before `--`
 #                                          go to cargo, after it to every test binary.
 #
 # Installs what the tests need when it is missing (as root, with apt-get and
