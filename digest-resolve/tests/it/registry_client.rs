@@ -3,11 +3,14 @@
 use microplatform_common::io::sha256_digest;
 use microplatform_common::reference::Reference;
 use microplatform_common::registry::{ClientOptions, Platform, RegistryClient, RegistryError};
-use microplatform_test_support::TestDir;
 use microplatform_test_support::registry::{
     DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Registry, RegistryAuth,
 };
 use microplatform_test_support::token::TokenServer;
+use microplatform_test_support::token::{HttpResponse, TinyServer};
+use microplatform_test_support::{Cmd, Output, TestDir};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -33,86 +36,158 @@ fn auth_config(addr: &str, user: &str, pass: &str) -> String {
     format!(r#"{{"auths":{{"{addr}":{{"auth":"{auth}"}}}}}}"#)
 }
 
+/// An anonymous registry holding `app/oci:v1` (OCI manifest), `app/docker:v1` (Docker manifest)
+/// and `app/multi:v1` (an index for linux/amd64 and linux/arm64), and a client without credentials.
+struct Anonymous {
+    reg: Registry,
+    _dir: TestDir,
+    client: RegistryClient,
+    oci: String,
+    docker: String,
+    index: String,
+    per_platform: Vec<(String, String)>,
+}
+
+impl Anonymous {
+    fn new() -> Self {
+        let reg = Registry::start();
+        let dir = TestDir::new();
+        let client = client_with(&dir, "{}");
+        let (oci, _) = reg.push_image("app/oci", "v1", OCI_MANIFEST, "a");
+        let (docker, _) = reg.push_image("app/docker", "v1", DOCKER_MANIFEST, "b");
+        let (index, per_platform) = reg.push_index(
+            "app/multi",
+            "v1",
+            "c",
+            &[("linux", "amd64"), ("linux", "arm64")],
+        );
+        Self {
+            reg,
+            _dir: dir,
+            client,
+            oci,
+            docker,
+            index,
+            per_platform,
+        }
+    }
+
+    fn r(&self, s: &str) -> Reference {
+        Reference::parse(&format!("{}/{s}", self.reg.addr)).unwrap()
+    }
+}
+
 #[test]
-fn anonymous_head_get_put_and_platforms() {
-    let reg = Registry::start();
-    let dir = TestDir::new();
-    let client = client_with(&dir, "{}");
-    let (oci, _) = reg.push_image("app/oci", "v1", OCI_MANIFEST, "a");
-    let (docker, _) = reg.push_image("app/docker", "v1", DOCKER_MANIFEST, "b");
-    let (index, per) = reg.push_index(
-        "app/multi",
-        "v1",
-        "c",
-        &[("linux", "amd64"), ("linux", "arm64")],
-    );
-    let r = |s: &str| Reference::parse(&format!("{}/{s}", reg.addr)).unwrap();
+fn head_and_get_manifest_give_the_digest_of_exactly_the_bytes_served() {
+    let a = Anonymous::new();
     let served: Vec<Vec<u8>> = ["app/oci", "app/docker", "app/multi"]
         .iter()
-        .map(|repo| reg.get_manifest(repo, "v1").2)
+        .map(|repo| a.reg.get_manifest(repo, "v1").2)
         .collect();
-    let has_copy = rt().block_on(async {
+    rt().block_on(async {
         for (i, (name, want)) in [
-            ("app/oci:v1", &oci),
-            ("app/docker:v1", &docker),
-            ("app/multi:v1", &index),
+            ("app/oci:v1", &a.oci),
+            ("app/docker:v1", &a.docker),
+            ("app/multi:v1", &a.index),
         ]
         .into_iter()
         .enumerate()
         {
-            let info = client.head_manifest(&r(name)).await.unwrap().unwrap();
+            let info = a.client.head_manifest(&a.r(name)).await.unwrap().unwrap();
             assert_eq!(&info.digest, want);
-            let (body, _, digest) = client.get_manifest(&r(name)).await.unwrap();
+            let (body, _, digest) = a.client.get_manifest(&a.r(name)).await.unwrap();
             assert_eq!(sha256_digest(&body), *want);
             assert_eq!(&digest, want);
             // The registry serves exactly these bytes.
             assert_eq!(served[i], body);
         }
-        let info = client
-            .head_manifest(&r("app/multi:v1"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(info.media_type, OCI_INDEX);
-        let arm = Platform::parse("linux/arm64").unwrap();
-        assert_eq!(
-            client
-                .resolve(&r("app/multi:v1"), Some(&arm))
-                .await
-                .unwrap(),
-            per[1].1
-        );
-        let amd = Platform::parse("linux/amd64").unwrap();
-        assert_eq!(
-            client.resolve(&r("app/oci:v1"), Some(&amd)).await.unwrap(),
-            oci
-        );
-        assert!(matches!(
-            client.resolve(&r("app/oci:v1"), Some(&arm)).await,
-            Err(RegistryError::NotFound { .. })
-        ));
-        assert_eq!(
-            client.head_manifest(&r("app/oci:nope")).await.unwrap(),
-            None
-        );
-        let e = client
-            .resolve(&r("app/nothere:v1"), None)
-            .await
-            .unwrap_err();
-        assert_eq!(e.exit_code(), 4, "{e}");
-        assert!(e.to_string().contains("NAME_UNKNOWN"), "{e}");
-        let e = client.resolve(&r("app/oci:nope"), None).await.unwrap_err();
-        assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
-        // Put a copy under a new tag: same digest.
-        let (body, mt, _) = client.get_manifest(&r("app/oci:v1")).await.unwrap();
-        let d = client
-            .put_manifest(&r("app/oci:copy"), &body, &mt)
-            .await
-            .unwrap();
-        assert_eq!(d, oci);
-        "copy"
     });
-    assert!(reg.has("app/oci", has_copy));
+}
+
+#[test]
+fn head_of_an_index_reports_the_oci_index_media_type() {
+    let a = Anonymous::new();
+    let info = rt()
+        .block_on(a.client.head_manifest(&a.r("app/multi:v1")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.media_type, OCI_INDEX);
+}
+
+#[test]
+fn resolve_with_a_platform_picks_that_entry_of_an_index() {
+    let a = Anonymous::new();
+    let arm = Platform::parse("linux/arm64").unwrap();
+    assert_eq!(
+        rt().block_on(a.client.resolve(&a.r("app/multi:v1"), Some(&arm)))
+            .unwrap(),
+        a.per_platform[1].1
+    );
+}
+
+#[test]
+fn resolve_with_a_platform_accepts_a_single_manifest_for_that_platform() {
+    let a = Anonymous::new();
+    let amd = Platform::parse("linux/amd64").unwrap();
+    assert_eq!(
+        rt().block_on(a.client.resolve(&a.r("app/oci:v1"), Some(&amd)))
+            .unwrap(),
+        a.oci
+    );
+}
+
+#[test]
+fn resolve_with_another_platform_than_a_single_manifest_is_not_found() {
+    let a = Anonymous::new();
+    let arm = Platform::parse("linux/arm64").unwrap();
+    assert!(matches!(
+        rt().block_on(a.client.resolve(&a.r("app/oci:v1"), Some(&arm))),
+        Err(RegistryError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn head_of_a_missing_tag_is_none() {
+    let a = Anonymous::new();
+    assert_eq!(
+        rt().block_on(a.client.head_manifest(&a.r("app/oci:nope")))
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn resolve_of_an_unknown_repository_exits_4_with_name_unknown() {
+    let a = Anonymous::new();
+    let e = rt()
+        .block_on(a.client.resolve(&a.r("app/nothere:v1"), None))
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 4, "{e}");
+    assert!(e.to_string().contains("NAME_UNKNOWN"), "{e}");
+}
+
+#[test]
+fn resolve_of_a_missing_tag_reports_manifest_unknown() {
+    let a = Anonymous::new();
+    let e = rt()
+        .block_on(a.client.resolve(&a.r("app/oci:nope"), None))
+        .unwrap_err();
+    assert!(e.to_string().contains("MANIFEST_UNKNOWN"), "{e}");
+}
+
+#[test]
+fn put_manifest_under_a_new_tag_keeps_the_digest() {
+    let a = Anonymous::new();
+    rt().block_on(async {
+        let (body, mt, _) = a.client.get_manifest(&a.r("app/oci:v1")).await.unwrap();
+        let d = a
+            .client
+            .put_manifest(&a.r("app/oci:copy"), &body, &mt)
+            .await
+            .unwrap();
+        assert_eq!(d, a.oci);
+    });
+    assert!(a.reg.has("app/oci", "copy"));
 }
 
 #[test]
@@ -171,12 +246,23 @@ fn bearer_token_flow_reuses_one_token_per_scope() {
     });
 }
 
-#[test]
-fn retries_5xx_and_429_then_succeeds() {
-    use microplatform_test_support::token::{HttpResponse, TinyServer};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// A client without credentials that retries 3 times, 10 ms apart at first.
+fn retrying_client(dir: &TestDir) -> RegistryClient {
+    let file = dir.write("config.json", "{}");
+    RegistryClient::new(ClientOptions {
+        auth_files: Some(vec![file]),
+        max_retries: 3,
+        retry_base_delay: std::time::Duration::from_millis(10),
+        ..ClientOptions::default()
+    })
+    .unwrap()
+}
+
+/// A fake registry whose manifest HEAD answers 503, then 429 with `Retry-After: 1`, then the
+/// digest of `b"manifest"`; with the digest and the count of manifest requests.
+fn flaky_server() -> (TinyServer, String, Arc<AtomicUsize>) {
     let digest = sha256_digest(b"manifest");
-    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     let d = digest.clone();
     let server = TinyServer::start(move |req| {
@@ -214,24 +300,35 @@ fn retries_5xx_and_429_then_succeeds() {
             },
         }
     });
+    (server, digest, hits)
+}
+
+#[test]
+fn retries_503_and_429_then_resolves() {
+    let (server, digest, hits) = flaky_server();
     let dir = TestDir::new();
-    let file = dir.write("config.json", "{}");
-    let client = RegistryClient::new(ClientOptions {
-        auth_files: Some(vec![file]),
-        max_retries: 3,
-        retry_base_delay: std::time::Duration::from_millis(10),
-        ..ClientOptions::default()
-    })
-    .unwrap();
+    let client = retrying_client(&dir);
     let r = Reference::parse(&format!("{}/flaky/app:v1", server.addr)).unwrap();
-    let start = std::time::Instant::now();
     let got = rt().block_on(client.resolve(&r, None)).unwrap();
     assert_eq!(got, digest);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let (server, _digest, _hits) = flaky_server();
+    let dir = TestDir::new();
+    let client = retrying_client(&dir);
+    let r = Reference::parse(&format!("{}/flaky/app:v1", server.addr)).unwrap();
+    let start = std::time::Instant::now();
+    rt().block_on(client.resolve(&r, None)).unwrap();
     // Retry-After: 1 was honoured (a lower bound, not a timing race).
     assert!(start.elapsed() >= std::time::Duration::from_secs(1));
-    // Out of retries: a network error (exit 6) naming the URL.
-    let h2 = std::sync::Arc::new(AtomicUsize::new(0));
+}
+
+#[test]
+fn out_of_retries_is_a_network_error_naming_the_url() {
+    let h2 = Arc::new(AtomicUsize::new(0));
     let h3 = h2.clone();
     let down = TinyServer::start(move |req| {
         if req.target == "/v2/" {
@@ -248,6 +345,8 @@ fn retries_5xx_and_429_then_succeeds() {
             body: b"bad gateway".to_vec(),
         }
     });
+    let dir = TestDir::new();
+    let client = retrying_client(&dir);
     let r = Reference::parse(&format!("{}/flaky/app:v1", down.addr)).unwrap();
     let e = rt().block_on(client.resolve(&r, None)).unwrap_err();
     assert_eq!(e.exit_code(), 6, "{e}");
@@ -255,8 +354,9 @@ fn retries_5xx_and_429_then_succeeds() {
     assert_eq!(h2.load(Ordering::SeqCst), 4, "1 try + 3 retries");
 }
 
-#[test]
-fn credential_helper_supplies_basic_credentials() {
+/// A Basic-auth registry holding `h/app:v1`, and a directory with a `docker-credential-mpttest`
+/// helper under `bin/` that knows its credentials; with the digest and a `PATH` that finds the helper.
+fn registry_and_credential_helper() -> (Registry, TestDir, String, String) {
     let reg = Registry::start_with(RegistryAuth::Basic {
         user: "helper-user".into(),
         password: "helper-pass".into(),
@@ -281,33 +381,39 @@ fn credential_helper_supplies_basic_credentials() {
         dir.join("bin").display(),
         std::env::var("PATH").unwrap()
     );
+    (reg, dir, d, path)
+}
+
+/// `digest-resolve` of a pod using `h/app:v1`, with `DOCKER_CONFIG` at `dir`.
+fn resolve_with_docker_config(reg: &Registry, dir: &TestDir, path: &str) -> Output {
+    Cmd::new(microplatform_test_support::bin("digest-resolve"))
+        .env("PATH", path)
+        .env("DOCKER_CONFIG", dir.path())
+        .env_remove("REGISTRY_AUTH_FILE")
+        .stdin(format!(
+            "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
+            reg.addr
+        ))
+        .run()
+}
+
+#[test]
+fn cred_helpers_entry_supplies_basic_credentials() {
+    let (reg, dir, d, path) = registry_and_credential_helper();
     let config = dir.write(
         "config.json",
         format!(r#"{{"credHelpers":{{"{}":"mpttest"}}}}"#, reg.addr),
     );
-    let out =
-        microplatform_test_support::Cmd::new(microplatform_test_support::bin("digest-resolve"))
-            .env("PATH", &path)
-            .env("DOCKER_CONFIG", dir.path())
-            .env_remove("REGISTRY_AUTH_FILE")
-            .stdin(format!(
-                "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
-                reg.addr
-            ))
-            .run();
+    let out = resolve_with_docker_config(&reg, &dir, &path);
     assert!(config.exists());
     out.success().stdout_contains(&format!("h/app:v1@{d}"));
-    // credsStore is used for registries without a credHelpers entry.
+}
+
+#[test]
+fn creds_store_supplies_credentials_for_registries_without_a_cred_helpers_entry() {
+    let (reg, dir, d, path) = registry_and_credential_helper();
     dir.write("config.json", r#"{"credsStore":"mpttest"}"#);
-    let out =
-        microplatform_test_support::Cmd::new(microplatform_test_support::bin("digest-resolve"))
-            .env("PATH", &path)
-            .env("DOCKER_CONFIG", dir.path())
-            .env_remove("REGISTRY_AUTH_FILE")
-            .stdin(format!(
-                "kind: Pod\nspec: {{containers: [{{image: {}/h/app:v1}}]}}\n",
-                reg.addr
-            ))
-            .run();
-    out.success().stdout_contains(&format!("h/app:v1@{d}"));
+    resolve_with_docker_config(&reg, &dir, &path)
+        .success()
+        .stdout_contains(&format!("h/app:v1@{d}"));
 }
