@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{Doc, mb, original_fixture, repo};
-use microplatform_test_support::{TestDir, git_in};
+use microplatform_test_support::{Cmd, Output, TestDir, git_in};
 
 fn json(t: &TestDir, args: &[&str]) -> Doc {
     let out = mb(t).args(args).args(["--format", "json"]).run();
@@ -96,9 +96,9 @@ fn base_may_be_a_tag_and_criss_cross_histories_use_gits_merge_base() {
     );
 }
 
-#[test]
-fn default_base_prefers_the_remote_head_then_main_then_master() {
-    // master only
+/// A repository whose only branch is `master` (the original fixture), with a feature branch `f`
+/// checked out that changed `app4`.
+fn master_only_repo_on_a_feature_branch() -> TestDir {
     let t = TestDir::new();
     t.git(&["init", "-q", "-b", "master"]);
     t.git(&["config", "user.email", "t@e"]);
@@ -108,8 +108,26 @@ fn default_base_prefers_the_remote_head_then_main_then_master() {
     t.git(&["checkout", "-q", "-b", "f"]);
     t.write("app4/x", "1");
     t.commit_all("f");
+    t
+}
+
+/// `monobuild ARGS` run in `dir` (not necessarily a [`TestDir`]).
+fn monobuild_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Cmd::new(microplatform_test_support::bin("monobuild"))
+        .current_dir(dir)
+        .args(args)
+        .run()
+}
+
+#[test]
+fn default_base_is_master_when_there_is_no_main() {
+    let t = master_only_repo_on_a_feature_branch();
     assert_eq!(json(&t, &["diff"]).base.unwrap().reference, "master");
-    // a clone: origin/HEAD (the remote's checked-out branch) wins
+}
+
+#[test]
+fn default_base_in_a_clone_is_the_remote_head() {
+    let t = master_only_repo_on_a_feature_branch();
     t.git(&["checkout", "-q", "master"]);
     let clone = TestDir::new();
     git_in(
@@ -140,12 +158,10 @@ fn default_base_prefers_the_remote_head_then_main_then_master() {
             "y",
         ],
     );
-    let out = microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
-        .current_dir(&c)
-        .args(["diff", "--format", "json"])
-        .run();
+    let out = monobuild_in(&c, &["diff", "--format", "json"]);
     out.success();
     let doc: Doc = out.json();
+    // origin/HEAD (the remote's checked-out branch) wins.
     assert_eq!(doc.base.as_ref().unwrap().reference, "origin/master");
     assert_eq!(doc.changed(), ["app1"]);
 }
@@ -318,8 +334,9 @@ fn first_commit_means_everything_is_affected() {
         .stdout_contains("first commit");
 }
 
-#[test]
-fn shallow_clone_without_the_base_is_a_clear_error() {
+/// A depth-1 clone of the `feature` branch (two commits past `main`, which has two); the origin
+/// is returned too, to keep it alive for later fetches.
+fn shallow_clone_of_a_feature_branch() -> (TestDir, TestDir) {
     let t = repo();
     t.write("app1/a", "1");
     t.commit_all("two");
@@ -332,30 +349,44 @@ fn shallow_clone_without_the_base_is_a_clear_error() {
         clone.path(),
         &["clone", "-q", "--depth", "1", "-b", "feature", &url, "c"],
     );
-    let c = clone.join("c");
-    let run = |args: &[&str]| {
-        microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
-            .current_dir(&c)
-            .args(args)
-            .run()
-    };
-    run(&["diff", "--main-branch"])
+    (t, clone)
+}
+
+#[test]
+fn shallow_clone_in_main_branch_mode_without_the_parent_exits_5() {
+    let (_origin, clone) = shallow_clone_of_a_feature_branch();
+    monobuild_in(&clone.join("c"), &["diff", "--main-branch"])
         .code(5)
         .stdout_empty()
         .stderr_one_line()
         .stderr_contains("shallow clone: base commit 'HEAD^1' is not in the fetched history");
-    run(&["diff", "--base-branch", "main"])
+}
+
+#[test]
+fn shallow_clone_without_the_base_branch_exits_4() {
+    let (_origin, clone) = shallow_clone_of_a_feature_branch();
+    monobuild_in(&clone.join("c"), &["diff", "--base-branch", "main"])
         .code(4)
         .stdout_empty()
         .stderr_contains("shallow clone");
-    // Fetch the base branch shallowly: the merge base is still missing.
+}
+
+#[test]
+fn shallow_clone_with_a_shallow_base_branch_still_lacks_the_merge_base() {
+    let (_origin, clone) = shallow_clone_of_a_feature_branch();
+    let c = clone.join("c");
     git_in(&c, &["fetch", "-q", "--depth", "1", "origin", "main:main"]);
-    run(&["diff", "--base-branch", "main"])
+    monobuild_in(&c, &["diff", "--base-branch", "main"])
         .code(5)
         .stdout_empty()
         .stderr_one_line()
         .stderr_contains("shallow clone: the merge base of main and HEAD");
-    // Deepen and it works.
+}
+
+#[test]
+fn a_deepened_clone_diffs_against_the_base_branch() {
+    let (_origin, clone) = shallow_clone_of_a_feature_branch();
+    let c = clone.join("c");
     git_in(
         &c,
         &[
@@ -367,7 +398,7 @@ fn shallow_clone_without_the_base_is_a_clear_error() {
             "main:main",
         ],
     );
-    run(&["diff", "--base-branch", "main"])
+    monobuild_in(&c, &["diff", "--base-branch", "main"])
         .success()
         .stdout_eq("app1: \nstack1: app1\n");
 }
@@ -574,56 +605,85 @@ struct Imported {
     unchanged: bool,
 }
 
-#[test]
-fn import_records_a_plain_directory_as_a_branch_once_per_change() {
+/// A plain directory `src/` holding the original fixture, a `.gitignore` for `*.log` and an ignored `build.log`.
+fn plain_source_directory() -> TestDir {
     let t = TestDir::new();
     original_fixture(&t, "src/");
     t.write("src/.gitignore", "*.log\n");
     t.write("src/build.log", "ignored\n");
-    let import = || -> Imported {
-        let out = mb(&t)
-            .args([
-                "import",
-                "src",
-                "--repo",
-                "repos/shop",
-                "--branch",
-                "feature-x",
-            ])
-            .run();
-        out.success();
-        out.json()
-    };
-    let first = import();
+    t
+}
+
+/// `monobuild import src --repo repos/shop --branch feature-x`, which must succeed.
+fn import_src(t: &TestDir) -> Imported {
+    let out = mb(t)
+        .args([
+            "import",
+            "src",
+            "--repo",
+            "repos/shop",
+            "--branch",
+            "feature-x",
+        ])
+        .run();
+    out.success();
+    out.json()
+}
+
+/// git in the repository that [`import_src`] writes.
+fn imported_git(t: &TestDir, args: &[&str]) -> String {
+    git_in(&t.join("repos/shop"), args)
+}
+
+#[test]
+fn import_reports_the_new_branch_in_the_repository_it_created() {
+    let t = plain_source_directory();
+    let first = import_src(&t);
     assert_eq!(
         (first.schema_version, first.branch.as_str(), first.unchanged),
         (1, "feature-x", false)
     );
     assert!(first.repo.ends_with("repos/shop"), "{}", first.repo);
-    let repo = t.join("repos/shop");
-    let git = |args: &[&str]| git_in(&repo, args);
-    // main: one empty commit; the branch: the directory, .gitignore honoured.
-    assert_eq!(git(&["ls-tree", "-r", "--name-only", "main"]), "");
-    let files = git(&["ls-tree", "-r", "--name-only", "feature-x"]);
+}
+
+#[test]
+fn import_commits_the_directory_to_the_branch_over_an_empty_main_honouring_gitignore() {
+    let t = plain_source_directory();
+    let first = import_src(&t);
+    assert_eq!(
+        imported_git(&t, &["ls-tree", "-r", "--name-only", "main"]),
+        ""
+    );
+    let files = imported_git(&t, &["ls-tree", "-r", "--name-only", "feature-x"]);
     assert!(
         files.contains("app1/Dependencies") && files.contains(".gitignore"),
         "{files}"
     );
     assert!(!files.contains("build.log"), "{files}");
-    assert_eq!(git(&["rev-parse", "feature-x"]), first.commit);
+    assert_eq!(imported_git(&t, &["rev-parse", "feature-x"]), first.commit);
+}
 
-    // Again, unchanged: nothing committed.
-    let again = import();
+/// Needs the first import's commit, so both imports stay in one test.
+#[test]
+fn a_repeated_import_of_an_unchanged_directory_commits_nothing() {
+    let t = plain_source_directory();
+    let first = import_src(&t);
+    let again = import_src(&t);
     assert!(again.unchanged);
     assert_eq!(again.commit, first.commit);
+}
 
-    // A change: one commit on top, and monobuild's diff sees just that component.
+/// Needs the first import's commit as the parent, so import, change and import stay together.
+#[test]
+fn an_import_after_a_change_commits_just_that_change_on_top() {
+    let t = plain_source_directory();
+    let first = import_src(&t);
     t.write("src/libs/lib2/new.txt", "x\n");
-    let changed = import();
+    let changed = import_src(&t);
     assert!(!changed.unchanged);
-    assert_eq!(git(&["rev-parse", "feature-x^"]), first.commit);
+    assert_eq!(imported_git(&t, &["rev-parse", "feature-x^"]), first.commit);
     assert_eq!(
-        git(&["diff", "--name-only", "feature-x^", "feature-x"]),
+        imported_git(&t, &["diff", "--name-only", "feature-x^", "feature-x"]),
         "libs/lib2/new.txt"
     );
 }
