@@ -62,19 +62,17 @@ pub struct Platform {
     pub ingress_port: u16,
     docker_host: String,
     registry_port: String,
-    rc_port: Option<String>,
+    rc_port: String,
 }
 
 impl Platform {
     /// `scripts/local-platform` with this platform's settings.
     pub fn cmd(&self) -> Cmd {
-        let mut cmd = Cmd::new(script("local-platform"))
+        Cmd::new(script("local-platform"))
             .env("MICROPLATFORM_STATE_DIR", self.state.path())
-            .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port);
-        if let Some(rc) = &self.rc_port {
-            cmd = cmd.env("MICROPLATFORM_RC_REGISTRY_PORT", rc);
-        }
-        cmd.env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
+            .env("MICROPLATFORM_REGISTRY_PORT", &self.registry_port)
+            .env("MICROPLATFORM_RC_REGISTRY_PORT", &self.rc_port)
+            .env("MICROPLATFORM_AGENT_PORT", self.agent_port.to_string())
             .env("MICROPLATFORM_INGRESS_PORT", self.ingress_port.to_string())
             .env("MICROPLATFORM_BIN_DIR", bin_dir())
             .env("DOCKER_HOST", &self.docker_host)
@@ -99,7 +97,11 @@ impl Platform {
             ingress_port: free_port(),
             docker_host: dockerd.host.clone(),
             registry_port: port_of(reg),
-            rc_port: rc.map(port_of),
+            // Without a test registry for release candidates, local-platform starts its own; it is
+            // given a port that is free now, like the agent's and the ingress's. Left to itself it
+            // would take the first port after the registry's that nothing listens on, and with
+            // several platforms up at once that port can be another test's outgoing connection.
+            rc_port: rc.map_or_else(|| free_port().to_string(), port_of),
         };
         let out = platform.cmd().arg("up").run();
         out.success();
