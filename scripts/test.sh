@@ -6,7 +6,7 @@
 #   scripts/test.sh --fast [ARGS...]       only what needs no engine, no builder and
 #                                          no validator venv: unit tests and the
 #                                          FAST_TESTS modules of each crate's
-#                                          integration-test binary (389 tests, about 36 s on
+#                                          integration-test binary (449 tests, about 50 s on
 #                                          2 cores once built; no apt, no venv). ARGS before `--`
 #                                          go to cargo, after it to every test binary.
 #
