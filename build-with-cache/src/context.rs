@@ -255,11 +255,12 @@ pub fn hash_context(dir: &Path, dockerfile: &Path) -> Result<String, BuildError>
         let (ignore, root) = (Arc::clone(&ignore), root.clone());
         // Excluded directories are not entered unless an exception may re-include something in them.
         walk.filter_entry(move |e| {
-            let Some(rel) = relative(&root, e.path()) else {
+            // Only directories are pruned here (files are matched once, by the visitor).
+            if !e.file_type().is_some_and(|t| t.is_dir()) {
                 return true;
-            };
-            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-            !(is_dir && (rel == ".git" || (!walk_all && ignore.excluded(&rel))))
+            }
+            relative(&root, e.path())
+                .is_none_or(|rel| !(rel == ".git" || (!walk_all && ignore.excluded(&rel))))
         });
     }
     walk.build_parallel().run(|| {
