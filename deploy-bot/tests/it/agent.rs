@@ -6,38 +6,15 @@ use crate::support;
 use std::time::Duration;
 
 use microplatform_test_support::{TestDir, wait_until};
-use support::fake_github::FakeGitHub;
 use support::{
-    AgentProc, ClusterRepo, FakeKubectl, IMAGE, applied_commit, deployment, pr_event, push_event,
+    AgentProc, Cluster, ClusterRepo, FakeKubectl, IMAGE, applied_commit, deployment, pr_event,
+    push_event,
 };
 
 const TOKEN: &str = "agent-token";
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A cluster repository with its fake GitHub and a fake kubectl, and a state directory for the
-/// agent.
-struct Cluster {
-    repo: ClusterRepo,
-    gh: FakeGitHub,
-    k: FakeKubectl,
-    st: std::path::PathBuf,
-    _state: TestDir,
-}
-
 impl Cluster {
-    fn new() -> Self {
-        let repo = ClusterRepo::new();
-        let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
-        let state = TestDir::new();
-        Self {
-            st: state.join("s"),
-            repo,
-            gh,
-            k: FakeKubectl::new(),
-            _state: state,
-        }
-    }
-
     /// Start an agent on the state directory with the kubectl applier and the GitHub forge,
     /// polling every `poll`, with `extra` flags.
     fn agent_polling(&self, poll: &str, extra: &[&str]) -> AgentProc {
@@ -185,7 +162,7 @@ fn refuses_to_start_without_a_secret() {
 
 #[test]
 fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and_replays() {
-    let cluster = Cluster::new();
+    let cluster = Cluster::new(TOKEN);
     let Cluster {
         repo, gh, k, st, ..
     } = &cluster;
@@ -334,7 +311,7 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
 
 #[test]
 fn invalid_namespace_applies_nothing_and_reports_why() {
-    let cluster = Cluster::new();
+    let cluster = Cluster::new(TOKEN);
     let Cluster {
         repo, gh, k, st, ..
     } = &cluster;
@@ -385,7 +362,7 @@ fn invalid_namespace_applies_nothing_and_reports_why() {
 
 #[test]
 fn pull_requests_are_validated_dry_run_previewed_and_torn_down() {
-    let cluster = Cluster::new();
+    let cluster = Cluster::new(TOKEN);
     let Cluster { repo, gh, k, .. } = &cluster;
     // Dry run mode first.
     let agent = cluster.agent(&[]);
@@ -635,7 +612,7 @@ fn killed_mid_apply_converges_after_restart_without_reapplying_the_rest() {
 
 #[test]
 fn apply_failure_is_reported_and_retried_with_backoff_until_it_succeeds() {
-    let cluster = Cluster::new();
+    let cluster = Cluster::new(TOKEN);
     let Cluster {
         repo, gh, k, st, ..
     } = &cluster;
@@ -688,7 +665,7 @@ struct Status {
 
 #[test]
 fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
-    let cluster = Cluster::new();
+    let cluster = Cluster::new(TOKEN);
     let Cluster { repo, st, .. } = &cluster;
     let c1 = repo.commit(
         &[("good/web.yaml", &deployment("good", "web", IMAGE))],

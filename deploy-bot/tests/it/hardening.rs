@@ -8,35 +8,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use microplatform_test_support::{TestDir, git_in, wait_until};
-use support::fake_github::FakeGitHub;
-use support::{AgentProc, ClusterRepo, FakeKubectl, IMAGE, applied_commit, deployment, push_event};
+use microplatform_test_support::{git_in, wait_until};
+use support::{AgentProc, Cluster, ClusterRepo, IMAGE, applied_commit, deployment, push_event};
 
 const TOKEN: &str = "hardening-token";
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Cluster {
-    repo: ClusterRepo,
-    gh: FakeGitHub,
-    k: FakeKubectl,
-    st: std::path::PathBuf,
-    _state: TestDir,
-}
-
 impl Cluster {
-    fn new() -> Self {
-        let repo = ClusterRepo::new();
-        let gh = FakeGitHub::start("acme", "cluster", &repo.bare, TOKEN);
-        let state = TestDir::new();
-        Self {
-            st: state.join("s"),
-            repo,
-            gh,
-            k: FakeKubectl::new(),
-            _state: state,
-        }
-    }
-
     fn args(&self, poll: &str, extra: &[&str]) -> Vec<String> {
         let mut v: Vec<String> = [
             "--repo",
@@ -67,7 +45,7 @@ impl Cluster {
         AgentProc::start_with(&self.st, global, &args, &[("GITHUB_TOKEN", TOKEN)])
     }
 
-    fn agent(&self, poll: &str, extra: &[&str]) -> AgentProc {
+    fn verbose_agent(&self, poll: &str, extra: &[&str]) -> AgentProc {
         self.agent_with(&["-vv"], poll, extra)
     }
 }
@@ -78,8 +56,8 @@ fn urlencode(s: &str) -> String {
 
 #[test]
 fn form_encoded_deliveries_are_verified_over_the_raw_body_and_applied() {
-    let c = Cluster::new();
-    let agent = c.agent("1h", &[]);
+    let c = Cluster::new(TOKEN);
+    let agent = c.verbose_agent("1h", &[]);
     let commit = c.repo.commit(
         &[("team/web.yaml", &deployment("team", "web", IMAGE))],
         &[],
@@ -179,9 +157,9 @@ fn crafted_commit(repo: &ClusterRepo) -> String {
 
 #[test]
 fn a_bad_tree_entry_elsewhere_affects_nothing_and_statuses_name_repo_relative_paths() {
-    let c = Cluster::new();
+    let c = Cluster::new(TOKEN);
     let commit = crafted_commit(&c.repo);
-    let agent = c.agent("1h", &[]);
+    let agent = c.verbose_agent("1h", &[]);
     assert!(
         wait_until(WAIT, || applied_commit(&c.st, "team").as_deref()
             == Some(commit.as_str())),
@@ -232,8 +210,8 @@ fn a_bad_tree_entry_elsewhere_affects_nothing_and_statuses_name_repo_relative_pa
 
 #[test]
 fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
-    let c = Cluster::new();
-    let agent = c.agent("1h", &[]);
+    let c = Cluster::new(TOKEN);
+    let agent = c.verbose_agent("1h", &[]);
     let hostile = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let mut deep_block = String::new();
     for i in 0..200 {
@@ -294,8 +272,8 @@ fn slow_connection(port: u16) -> TcpStream {
 
 #[test]
 fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_served() {
-    let c = Cluster::new();
-    let agent = c.agent(
+    let c = Cluster::new(TOKEN);
+    let agent = c.verbose_agent(
         "1h",
         &[
             "--max-connections",
@@ -358,7 +336,7 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
 
 #[test]
 fn allow_kind_of_a_cluster_scoped_kind_needs_allow_cluster_scoped() {
-    let c = Cluster::new();
+    let c = Cluster::new(TOKEN);
     let args = c.args("1h", &["--allow-kind", "CertificateSigningRequest"]);
     let st = c.st.to_string_lossy().into_owned();
     let out = c
@@ -376,7 +354,7 @@ fn allow_kind_of_a_cluster_scoped_kind_needs_allow_cluster_scoped() {
     // With both, a CertificateSigningRequest is applied (cluster-scoped: no namespace is set on it).
     let csr = "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {name: c}\nspec: {request: eA==, signerName: example.com/x, usages: [client auth]}\n";
     let commit = c.repo.commit(&[("team/csr.yaml", csr)], &[], "csr");
-    let agent = c.agent(
+    let agent = c.verbose_agent(
         "1h",
         &[
             "--allow-kind",
@@ -394,13 +372,13 @@ fn allow_kind_of_a_cluster_scoped_kind_needs_allow_cluster_scoped() {
 
 #[test]
 fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespace_alone() {
-    let c = Cluster::new();
+    let c = Cluster::new(TOKEN);
     let commit = c.repo.commit(
         &[("team/web.yaml", &deployment("team", "web", IMAGE))],
         &[],
         "deploy",
     );
-    let agent = c.agent("300ms", &[]);
+    let agent = c.verbose_agent("300ms", &[]);
     assert!(
         wait_until(WAIT, || applied_commit(&c.st, "team").as_deref()
             == Some(commit.as_str())),
@@ -485,7 +463,7 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
     // --no-self-heal: drift stays; only skips are logged.
     let before = c.k.log().len();
     c.k.dir.write("drift", "");
-    let agent = c.agent("300ms", &["--no-self-heal"]);
+    let agent = c.verbose_agent("300ms", &["--no-self-heal"]);
     assert!(wait_until(WAIT, || agent
         .metric("deploy_bot_reconciles_total")
         >= 4));
@@ -496,7 +474,7 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
 
 #[test]
 fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_text_or_json() {
-    let c = Cluster::new();
+    let c = Cluster::new(TOKEN);
     let commit = c.repo.commit(
         &[
             ("team/web.yaml", &deployment("team", "web", IMAGE)),
@@ -575,7 +553,7 @@ fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_te
 #[test]
 fn with_96_file_descriptors_120_slow_connections_do_not_stop_healthz_or_deliveries() {
     let prlimit = microplatform_test_support::require("prlimit", "util-linux");
-    let c = Cluster::new();
+    let c = Cluster::new(TOKEN);
     let args = c.args("1h", &["--header-timeout", "30s"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The default connection limit follows the open-files limit: 96 - 64 = 32 connections.

@@ -25,6 +25,31 @@ pub fn swarm_lock() -> std::sync::MutexGuard<'static, ()> {
     microplatform_test_support::serial("deploy-bot swarm")
 }
 
+/// A cluster repository with its fake GitHub (answering `token`) and a fake kubectl, and a state
+/// directory for the agent; the agent and hardening modules start their agents on it.
+pub struct Cluster {
+    pub repo: ClusterRepo,
+    pub gh: fake_github::FakeGitHub,
+    pub k: FakeKubectl,
+    pub st: PathBuf,
+    _state: TestDir,
+}
+
+impl Cluster {
+    pub fn new(token: &str) -> Self {
+        let repo = ClusterRepo::new();
+        let gh = fake_github::FakeGitHub::start("acme", "cluster", &repo.bare, token);
+        let state = TestDir::new();
+        Self {
+            st: state.join("s"),
+            repo,
+            gh,
+            k: FakeKubectl::new(),
+            _state: state,
+        }
+    }
+}
+
 /// A bare cluster repo at `<dir>/acme/cluster.git` (default branch main, one commit) and a work clone.
 pub struct ClusterRepo {
     pub dir: TestDir,
