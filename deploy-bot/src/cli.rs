@@ -266,7 +266,7 @@ pub struct SmokeArgs {
     /// network (needs --base-image).
     #[arg(long, requires = "base_image")]
     pub by_name: bool,
-    /// The image of the container making the calls by name (sh and busybox's timeout, wget, mktemp, wc, cat).
+    /// The image of the container making the calls by name (sh and busybox's timeout, wget, mktemp, wc, cat, grep, rm).
     #[arg(long, value_name = "REF", requires = "by_name")]
     pub base_image: Option<String>,
     /// docker CLI to run for --by-name (default: `docker` on PATH; DOCKER_HOST is honoured).

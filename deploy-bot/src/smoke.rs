@@ -407,7 +407,7 @@ pub fn name_calls_from_plan(plan: &serde_json::Value, source: &str) -> Result<Ve
 pub struct ByName {
     /// The docker CLI (`DOCKER_HOST` is honoured).
     pub docker: PathBuf,
-    /// An image with `sh`, `timeout`, `wget`, `mktemp`, `wc`, `cat` and `grep` (busybox).
+    /// An image with `sh`, `timeout`, `wget`, `mktemp`, `wc`, `cat`, `grep` and `rm` (busybox).
     pub image: String,
     /// The stack's network (`<namespace>_default`).
     pub network: String,
@@ -439,7 +439,9 @@ fn shell_quote(s: &str) -> String {
 /// none (`failed`). The error framed is wget's own lines, without the headers.
 fn name_script(calls: &[&NameCall], request_timeout: Duration) -> String {
     let t = request_timeout.as_secs().max(1);
-    let mut script = String::from("cd \"$(mktemp -d)\" || exit 99\n");
+    // The scratch directory goes with the script (the container is removed anyway; a local run is not).
+    let mut script =
+        String::from("d=$(mktemp -d) && cd \"$d\" || exit 99\ntrap 'cd /; rm -rf \"$d\"' EXIT\n");
     for (i, c) in calls.iter().enumerate() {
         let _ = writeln!(
             script,
@@ -727,7 +729,7 @@ mod tests {
             return;
         };
         let bin = tempfile::tempdir().unwrap();
-        for applet in ["sh", "wget", "timeout", "grep", "mktemp", "wc", "cat"] {
+        for applet in ["sh", "wget", "timeout", "grep", "mktemp", "wc", "cat", "rm"] {
             std::os::unix::fs::symlink(&busybox, bin.path().join(applet)).unwrap();
         }
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -758,11 +760,19 @@ mod tests {
         };
         let calls = [call("/ok", port), call("/missing", port), call("/", closed)];
         let script = name_script(&calls.iter().collect::<Vec<_>>(), Duration::from_secs(5));
+        let scratch = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(bin.path().join("sh"))
             .args(["-c", &script])
             .env("PATH", bin.path())
+            .env("TMPDIR", scratch.path())
             .output()
             .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            std::fs::read_dir(scratch.path()).unwrap().count(),
+            0,
+            "the script's scratch directory is removed"
+        );
         let frames = parse_framed(&out.stdout);
         let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
         assert_eq!(frames.len(), 3, "{}", text(&out.stdout));

@@ -405,10 +405,32 @@ pub fn scan_yaml<T: Send>(
     interest: Option<&Interest>,
     each: impl Fn(&Document) -> T + Sync,
 ) -> Result<Vec<(usize, T)>, ParseError> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let split = Split {
+        threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        min_len: PARALLEL_MIN_LEN,
+    };
+    scan_yaml_split(text, interest, each, split)
+}
+
+/// Streams shorter than this are parsed by one thread.
+const PARALLEL_MIN_LEN: usize = 1 << 20;
+
+/// How [`scan_yaml_split`] cuts a stream: over how many threads, and from what length on.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    threads: usize,
+    min_len: usize,
+}
+
+fn scan_yaml_split<T: Send>(
+    text: &str,
+    interest: Option<&Interest>,
+    each: impl Fn(&Document) -> T + Sync,
+    Split { threads, min_len }: Split,
+) -> Result<Vec<(usize, T)>, ParseError> {
     // Directives (`%YAML`) belong to the next document: do not cut then.
     let has_directives = text.starts_with('%') || text.contains("\n%");
-    if threads == 1 || text.len() < 1 << 20 || has_directives {
+    if threads == 1 || text.len() < min_len || has_directives {
         let docs = parse_yaml_piece(text, 0, 0, interest)?;
         return Ok(docs.iter().map(|d| (d.index, each(d))).collect());
     }
@@ -990,8 +1012,14 @@ mod tests {
 
     #[test]
     fn parallel_scan_matches_serial_parse() {
+        // Small enough for a debug build, cut in many pieces over 3 threads all the same.
+        const DOCS: usize = 2_000;
+        let split = Split {
+            threads: 3,
+            min_len: 0,
+        };
         let mut text = String::from("# head\n");
-        for i in 0..40_000 {
+        for i in 0..DOCS {
             use std::fmt::Write as _;
             let _ = write!(
                 text,
@@ -1018,17 +1046,22 @@ mod tests {
                 (d.index, s.line, s.span, s.value)
             })
             .collect();
-        let parallel = scan_yaml(&text, None, |d| {
-            let Node::Seq(v) = d.root.get("spec").unwrap().get("containers").unwrap() else {
-                panic!()
-            };
-            let Node::Scalar(s) = v[0].get("image").unwrap() else {
-                panic!()
-            };
-            (s.line, s.span, s.value.clone())
-        })
+        let parallel = scan_yaml_split(
+            &text,
+            None,
+            |d| {
+                let Node::Seq(v) = d.root.get("spec").unwrap().get("containers").unwrap() else {
+                    panic!()
+                };
+                let Node::Scalar(s) = v[0].get("image").unwrap() else {
+                    panic!()
+                };
+                (s.line, s.span, s.value.clone())
+            },
+            split,
+        )
         .unwrap();
-        assert_eq!(serial.len(), 40_000);
+        assert_eq!(serial.len(), DOCS);
         assert_eq!(
             serial,
             parallel
@@ -1036,13 +1069,13 @@ mod tests {
                 .map(|(i, (l, sp, v))| (i, l, sp, v))
                 .collect::<Vec<_>>()
         );
-        let (_, _, (a, b), v) = &serial[39_999];
+        let (_, _, (a, b), v) = &serial[DOCS - 1];
         assert_eq!(&text[*a..*b], v);
         let mut bad = text.clone();
         bad.push_str("---\na: [\n");
-        let e = scan_yaml(&bad, None, |_| ()).unwrap_err();
-        assert_eq!(e.document, 40_000);
-        assert!(e.line > 40_000 * 5, "{e:?}");
+        let e = scan_yaml_split(&bad, None, |_| (), split).unwrap_err();
+        assert_eq!(e.document, DOCS);
+        assert!(e.line > DOCS * 5, "{e:?}");
     }
 
     #[test]
