@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 # PACKAGE:MODULE, a module of the package's one integration-test binary
 # (PACKAGE/tests/it/MODULE.rs), run as the filter `MODULE::`.
 FAST_TESTS=(
-  monobuild:compat monobuild:errors monobuild:formats monobuild:git monobuild:snapshot
+  monobuild:compat monobuild:errors monobuild:formats monobuild:git monobuild:index_scan monobuild:snapshot
   build-with-cache:parser build-with-cache:cli
   digest-resolve:resolve digest-resolve:yaml_as_kubectl digest-resolve:registry_client digest-resolve:promote
   stackgen:cli stackgen:plan

@@ -10,8 +10,9 @@ use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::git::{Change, Git, RepoInfo, Status};
 use crate::graph::Graph;
+use crate::index_scan;
 use crate::manifest::{self, Manifest};
-use crate::snapshot::{Dirs, Snapshot};
+use crate::snapshot::{Dirs, ObjectFormat, Snapshot};
 
 /// Default manifest glob, as in the original monobuild.
 pub const DEFAULT_DEPENDENCY_FILES: &str = "**/Dependencies";
@@ -137,7 +138,14 @@ enum State {
 
 /// A git snapshot with what was read from it.
 struct GitState {
-    snapshot: Snapshot,
+    /// The index as gix-index read it; `None` when the quick pass ([`index_scan`]) sufficed.
+    snapshot: Option<Snapshot>,
+    /// The repository's hash algorithm.
+    format: ObjectFormat,
+    /// Whether some path is unmerged (a conflict in progress): the index then cannot equal a commit.
+    conflicts: bool,
+    /// The global inputs' files: path and `MODE ID`, in path order.
+    global: Vec<(String, String)>,
     /// The manifests read, in path order.
     manifests: Vec<Manifest>,
     /// The tree id of the working directory (`None` when it holds no file).
@@ -146,17 +154,72 @@ struct GitState {
     trees: HashMap<String, gix_index::hash::ObjectId>,
 }
 
-/// Read a snapshot (the index, or the temporary index `index`), read and parse the manifests for
-/// which `want` holds from the object store in a second thread, and meanwhile compute the
-/// directories' tree ids. With `fetch` false (`-f`), no manifest is read and every directory's tree id is kept.
-fn load_git(
+/// The files of a snapshot an analysis needs, from the quick pass over the index or from gix-index.
+struct Listed {
+    snapshot: Option<Snapshot>,
+    /// The manifests to read: path and blob id.
+    wanted: Vec<(String, gix_index::hash::ObjectId)>,
+    global: Vec<(String, String)>,
+    conflicts: bool,
+    /// The tree ids, when the quick pass found them all in the cache-tree.
+    trees: Option<(
+        Option<gix_index::hash::ObjectId>,
+        HashMap<String, gix_index::hash::ObjectId>,
+    )>,
+}
+
+/// The quick pass ([`index_scan::scan`]) over the index file `path`, with the tree ids of the
+/// working directory and of the wanted manifests' directories from its cache-tree. `None` when
+/// the index is missing, uses what the pass does not model, or its cache-tree lacks one of those
+/// directories (after a `git add`): gix-index reads it then.
+fn quick_listing(
+    path: &Path,
+    repo: &RepoInfo,
+    want: &dyn Fn(&[u8]) -> bool,
+    global: Option<&globset::GlobSet>,
+) -> Option<Listed> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let matches_global =
+        |p: &[u8]| global.is_some_and(|g| g.is_match(std::ffi::OsStr::from_bytes(p)));
+    let scan = index_scan::scan_file(
+        path,
+        repo.prefix.as_bytes(),
+        repo.format,
+        want,
+        global
+            .is_some()
+            .then_some(&matches_global as &dyn Fn(&[u8]) -> bool),
+    )?;
+    let mut trees = HashMap::with_capacity(scan.trees.len());
+    for (p, _) in &scan.wanted {
+        let dir = index_scan::parent_dir(p);
+        if !trees.contains_key(dir) {
+            trees.insert(dir.to_string(), *scan.trees.get(dir)?);
+        }
+    }
+    Some(Listed {
+        snapshot: None,
+        wanted: scan.wanted,
+        global: scan
+            .global
+            .into_iter()
+            .map(|(p, mode, id)| (p, format!("{mode:o} {id}")))
+            .collect(),
+        conflicts: scan.conflicts,
+        trees: Some((Some(scan.root?), trees)),
+    })
+}
+
+/// The index (or the temporary index `index`) read with gix-index, or parsed from `git ls-files`
+/// when gix-index cannot read it.
+fn full_listing(
     git: &Git,
     repo: &RepoInfo,
     index: Option<&Path>,
-    want: &dyn Fn(&str) -> bool,
+    want: &dyn Fn(&[u8]) -> bool,
     fetch: bool,
-) -> Result<GitState> {
-    let t = std::time::Instant::now();
+    global: Option<&globset::GlobSet>,
+) -> Result<Listed> {
     let path = index.unwrap_or(&repo.index);
     let snapshot = match Snapshot::read_index(path, &repo.prefix, repo.format) {
         Ok(Some(s)) => s,
@@ -168,24 +231,73 @@ fn load_git(
         }
     };
     let mut wanted = Vec::new();
-    if fetch {
-        for f in snapshot.files() {
-            if f.mode != 0o160_000
-                && let Ok(p) = std::str::from_utf8(f.path)
-                && want(p)
-            {
-                wanted.push((p.to_string(), f.id.to_owned()));
-            }
+    let mut global_files = Vec::new();
+    for f in snapshot.files() {
+        // Paths that are not UTF-8 cannot name components: left out.
+        let Ok(p) = std::str::from_utf8(f.path) else {
+            continue;
+        };
+        if fetch && f.mode != 0o160_000 && want(f.path) {
+            wanted.push((p.to_string(), f.id.to_owned()));
+        }
+        if global.is_some_and(|g| g.is_match(p)) {
+            global_files.push((p.to_string(), format!("{:o} {}", f.mode, f.id)));
         }
     }
+    Ok(Listed {
+        conflicts: snapshot.has_conflicts(),
+        snapshot: Some(snapshot),
+        wanted,
+        global: global_files,
+        trees: None,
+    })
+}
+
+/// Read a snapshot (the index, or the temporary index `index`), read and parse the manifests for
+/// which `want` holds from the object store in a second thread, and meanwhile compute the
+/// directories' tree ids. With `fetch` false (`-f`), no manifest is read and every directory's
+/// tree id is kept. `global` picks the global inputs' files.
+///
+/// The index is first read by the quick pass of [`index_scan`] (the manifests' entries and the
+/// cache-tree only); gix-index reads it whole when that pass does not suffice.
+fn load_git(
+    git: &Git,
+    repo: &RepoInfo,
+    index: Option<&Path>,
+    want: &dyn Fn(&[u8]) -> bool,
+    fetch: bool,
+    global: Option<&globset::GlobSet>,
+) -> Result<GitState> {
+    let t = std::time::Instant::now();
+    let quick = if fetch {
+        quick_listing(index.unwrap_or(&repo.index), repo, want, global)
+    } else {
+        None
+    };
+    let listed = match quick {
+        Some(l) => l,
+        None => full_listing(git, repo, index, want, fetch, global)?,
+    };
+    let Listed {
+        snapshot,
+        wanted,
+        global,
+        conflicts,
+        trees,
+    } = listed;
     let dirs: rustc_hash::FxHashSet<&str> = wanted
         .iter()
-        .map(|(p, _)| p.rfind('/').map_or("", |i| &p[..i]))
+        .map(|(p, _)| index_scan::parent_dir(p))
         .collect();
     let keep = if fetch { Dirs::Only(&dirs) } else { Dirs::All };
     tracing::debug!(
-        "index read in {:?}: {} manifests to read",
+        "index read in {:?} ({}): {} manifests to read",
         t.elapsed(),
+        if snapshot.is_some() {
+            "gix-index"
+        } else {
+            "quick pass"
+        },
         wanted.len()
     );
     // Read and parsed by two threads taking chunks in turn; this one first computes the tree ids
@@ -194,7 +306,11 @@ fn load_git(
     let work = || read_manifest_chunks(git, repo, &wanted, &next);
     let (manifests, (root, trees)) = std::thread::scope(|scope| {
         let reader = scope.spawn(work);
-        let trees = snapshot.tree_ids(keep);
+        let trees = match (trees, &snapshot) {
+            (Some(known), _) => known,
+            (None, Some(snapshot)) => snapshot.tree_ids(keep),
+            (None, None) => unreachable!("the full listing keeps its snapshot"),
+        };
         tracing::debug!("tree ids computed in {:?}", t.elapsed());
         let mine = work();
         let theirs = reader.join().expect("manifest reader panicked");
@@ -212,6 +328,9 @@ fn load_git(
     let manifests = manifests?;
     Ok(GitState {
         snapshot,
+        format: repo.format,
+        conflicts,
+        global,
         manifests,
         root,
         trees,
@@ -389,7 +508,7 @@ fn content_ids(
 ) -> (Vec<String>, String) {
     match state {
         State::Git(git) => {
-            let empty = git.snapshot.format().empty_tree();
+            let empty = git.format.empty_tree();
             let ids = graph
                 .names
                 .iter()
@@ -398,17 +517,7 @@ fn content_ids(
                     format!("git:{}", git.trees.get(dir).unwrap_or(&empty))
                 })
                 .collect();
-            let mut global = Vec::new();
-            if !config.file.global_inputs.is_empty() {
-                for f in git.snapshot.files() {
-                    if let Ok(p) = std::str::from_utf8(f.path)
-                        && config.global.is_match(p)
-                    {
-                        global.push((p.to_string(), format!("{:o} {}", f.mode, f.id)));
-                    }
-                }
-            }
-            (ids, global_id(&global))
+            (ids, global_id(&git.global))
         }
         State::Walked(files) => {
             let mut hashers: Vec<Sha256> = vec![Sha256::new(); graph.len()];
@@ -643,11 +752,12 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         .strip_prefix("**/")
         .filter(|b| !b.is_empty() && !b.contains(['/', '*', '?', '[', ']', '{', '}', '\\']));
     let suffix = basename.map(|b| format!("/{b}"));
-    let want = |path: &str| {
+    let want = |path: &[u8]| {
+        use std::os::unix::ffi::OsStrExt as _;
         fetch_manifests
             && match (basename, &suffix) {
-                (Some(b), Some(s)) => path == b || path.ends_with(s.as_str()),
-                _ => manifest_glob.is_match(path),
+                (Some(b), Some(s)) => path == b.as_bytes() || path.ends_with(s.as_bytes()),
+                _ => manifest_glob.is_match(std::ffi::OsStr::from_bytes(path)),
             }
     };
     let loaded = Load {
@@ -664,9 +774,83 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
         started,
     };
     let (graph, warnings, state, diff) = loaded.run()?;
-    let mut impact = map_changes(inputs, &config, &graph, &manifest_glob, diff.changes);
-    if let (Some(file), Some(base)) = (&inputs.file, &diff.base) {
-        graph_file_changes(&git, file, &base.commit, &graph, &mut impact)?;
+    // The component hashes need only the graph and the content ids: computed on a second thread
+    // while the changes are mapped to components and propagated.
+    let (hashes, propagated) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| {
+            let (tree_ids, global) = content_ids(&inputs.root, &graph, &state, &config);
+            graph.hashes(&tree_ids, &global)
+        });
+        let propagated = propagate(
+            inputs,
+            &config,
+            &git,
+            &graph,
+            &manifest_glob,
+            diff.changes,
+            diff.base.as_ref(),
+            diff.full_rebuild.as_deref(),
+        );
+        tracing::debug!("impact computed after {:?}", started.elapsed());
+        (hashing.join().expect("hashing thread panicked"), propagated)
+    });
+    tracing::debug!("hashes after {:?}", started.elapsed());
+    let Propagated {
+        changed,
+        affected,
+        reasons,
+        causes,
+        file_changes,
+        deleted_components,
+    } = propagated?;
+    Ok(Analysis {
+        mode,
+        graph,
+        hashes,
+        changed,
+        affected,
+        reasons,
+        causes,
+        changes: file_changes,
+        deleted_components,
+        base: diff.base,
+        head: diff.head,
+        full_rebuild: diff.full_rebuild,
+        warnings,
+        snapshot: match state {
+            State::Git(git) => git.snapshot,
+            State::Walked(_) => None,
+        },
+    })
+}
+
+/// What the changes do to the components once propagated through the graph.
+struct Propagated {
+    changed: Vec<bool>,
+    affected: Vec<bool>,
+    reasons: Vec<Vec<String>>,
+    causes: Vec<Option<Cause>>,
+    file_changes: Vec<FileChange>,
+    deleted_components: Vec<String>,
+}
+
+/// The changed files mapped to components (with `-f`, also the manifest's own changes), global
+/// inputs and a full rebuild applied to every component, and the impact propagated to dependents,
+/// with reasons.
+#[allow(clippy::too_many_arguments)]
+fn propagate(
+    inputs: &Inputs,
+    config: &Config,
+    git: &Git,
+    graph: &Graph,
+    manifest_glob: &globset::GlobSet,
+    changes: Vec<Change>,
+    base: Option<&Base>,
+    full_rebuild: Option<&str>,
+) -> Result<Propagated> {
+    let mut impact = map_changes(inputs, config, graph, manifest_glob, changes);
+    if let (Some(file), Some(base)) = (&inputs.file, base) {
+        graph_file_changes(git, file, &base.commit, graph, &mut impact)?;
     }
     let Impact {
         mut changed,
@@ -698,11 +882,11 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
             }
         }
     }
-    if let Some(why) = &diff.full_rebuild {
+    if let Some(why) = full_rebuild {
         for c in 0..n {
             changed[c] = true;
             causes[c] = Some(Cause::Everything);
-            reasons[c].push(why.clone());
+            reasons[c].push(why.to_string());
         }
     }
     let affected = graph.affected(&changed);
@@ -724,31 +908,14 @@ pub fn analyze(inputs: &Inputs, source: &Source) -> Result<Analysis> {
             }
         }
     }
-
-    tracing::debug!("impact computed after {:?}", started.elapsed());
-    let (tree_ids, global) = content_ids(&inputs.root, &graph, &state, &config);
-    let snapshot = match state {
-        State::Git(git) => Some(git.snapshot),
-        State::Walked(_) => None,
-    };
-    tracing::debug!("content ids after {:?}", started.elapsed());
-    Ok(finish(
-        mode,
-        graph,
-        &tree_ids,
-        &global,
+    Ok(Propagated {
         changed,
         affected,
         reasons,
         causes,
         file_changes,
         deleted_components,
-        diff.base,
-        diff.head,
-        diff.full_rebuild,
-        warnings,
-        snapshot,
-    ))
+    })
 }
 
 /// The first stage of an analysis: the files (of git's index, a snapshot of the working tree, or a walk), the
@@ -760,7 +927,7 @@ struct Load<'a> {
     git: &'a Git,
     config: &'a Config,
     glob: &'a str,
-    want: &'a (dyn Fn(&str) -> bool + Sync),
+    want: &'a (dyn Fn(&[u8]) -> bool + Sync),
     fetch_manifests: bool,
     git_source: bool,
     worktree: bool,
@@ -782,6 +949,8 @@ impl Load<'_> {
             worktree,
             started,
         } = *self;
+        // The global inputs' files are listed with the snapshot's (none without global inputs).
+        let global = (!config.file.global_inputs.is_empty()).then_some(&config.global);
         std::thread::scope(|scope| -> Result<_> {
             let diff_thread = match (&repo, git_source) {
                 (Some(info), true) => {
@@ -798,15 +967,16 @@ impl Load<'_> {
                         Some(&index),
                         &want,
                         fetch_manifests,
+                        global,
                     )?))
                 }
                 Some(info) => {
                     // The committed state: the index, when it holds exactly HEAD's tree (the tree id
                     // computed from it equals HEAD's, checked in parallel), else a temporary index
                     // read from HEAD.
-                    let loaded = load_git(git, info, None, &want, fetch_manifests)?;
+                    let loaded = load_git(git, info, None, &want, fetch_manifests, global)?;
                     let computed = loaded.root.map(|id| id.to_string());
-                    if computed == info.head_tree && !loaded.snapshot.has_conflicts() {
+                    if computed == info.head_tree && !loaded.conflicts {
                         State::Git(Box::new(loaded))
                     } else {
                         drop(loaded);
@@ -821,6 +991,7 @@ impl Load<'_> {
                             Some(&index),
                             &want,
                             fetch_manifests,
+                            global,
                         )?))
                     }
                 }
@@ -1014,43 +1185,6 @@ fn graph_file_changes(
         }
     }
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    mode: &'static str,
-    graph: Graph,
-    tree_ids: &[String],
-    global: &str,
-    changed: Vec<bool>,
-    affected: Vec<bool>,
-    reasons: Vec<Vec<String>>,
-    causes: Vec<Option<Cause>>,
-    file_changes: Vec<FileChange>,
-    deleted_components: Vec<String>,
-    base: Option<Base>,
-    head: Option<Head>,
-    full_rebuild: Option<String>,
-    warnings: Vec<String>,
-    snapshot: Option<Snapshot>,
-) -> Analysis {
-    let hashes = graph.hashes(tree_ids, global);
-    Analysis {
-        mode,
-        graph,
-        hashes,
-        changed,
-        affected,
-        reasons,
-        causes,
-        changes: file_changes,
-        deleted_components,
-        base,
-        head,
-        full_rebuild,
-        warnings,
-        snapshot,
-    }
 }
 
 /// Selection filters, applied in the original's order: scope, top-level, then rebuild-strong.

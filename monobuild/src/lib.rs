@@ -10,6 +10,7 @@ pub mod error;
 pub mod git;
 pub mod graph;
 pub mod import;
+pub mod index_scan;
 pub mod manifest;
 pub mod output;
 pub mod snapshot;

@@ -7,4 +7,5 @@ mod compat;
 mod errors;
 mod formats;
 mod git;
+mod index_scan;
 mod snapshot;
