@@ -171,12 +171,14 @@ struct Listed {
 /// The quick pass ([`index_scan::scan`]) over the index file `path`, with the tree ids of the
 /// working directory and of the wanted manifests' directories from its cache-tree. `None` when
 /// the index is missing, uses what the pass does not model, or its cache-tree lacks one of those
-/// directories (after a `git add`): gix-index reads it then.
+/// directories (after a `git add`): gix-index reads it then. `found` gets the wanted files
+/// as they are found, [`MANIFEST_CHUNK`] at a time.
 fn quick_listing(
     path: &Path,
     repo: &RepoInfo,
     want: &dyn Fn(&[u8]) -> bool,
     global: Option<&globset::GlobSet>,
+    found: &mut dyn FnMut(&[index_scan::Found]),
 ) -> Option<Listed> {
     use std::os::unix::ffi::OsStrExt as _;
     let matches_global =
@@ -189,6 +191,10 @@ fn quick_listing(
         global
             .is_some()
             .then_some(&matches_global as &dyn Fn(&[u8]) -> bool),
+        Some(index_scan::Tap {
+            every: MANIFEST_CHUNK,
+            each: found,
+        }),
     )?;
     let mut trees = HashMap::with_capacity(scan.trees.len());
     for (p, _) in &scan.wanted {
@@ -254,12 +260,13 @@ fn full_listing(
 }
 
 /// Read a snapshot (the index, or the temporary index `index`), read and parse the manifests for
-/// which `want` holds from the object store in a second thread, and meanwhile compute the
-/// directories' tree ids. With `fetch` false (`-f`), no manifest is read and every directory's
-/// tree id is kept. `global` picks the global inputs' files.
+/// which `want` holds from the object store on two threads, and the directories' tree ids. With
+/// `fetch` false (`-f`), no manifest is read and every directory's tree id is kept. `global`
+/// picks the global inputs' files.
 ///
 /// The index is first read by the quick pass of [`index_scan`] (the manifests' entries and the
-/// cache-tree only); gix-index reads it whole when that pass does not suffice.
+/// cache-tree only), a second thread reading the manifests it finds meanwhile; gix-index reads it
+/// whole when that pass does not suffice.
 fn load_git(
     git: &Git,
     repo: &RepoInfo,
@@ -269,98 +276,181 @@ fn load_git(
     global: Option<&globset::GlobSet>,
 ) -> Result<GitState> {
     let t = std::time::Instant::now();
-    let quick = if fetch {
-        quick_listing(index.unwrap_or(&repo.index), repo, want, global)
-    } else {
-        None
-    };
-    let listed = match quick {
-        Some(l) => l,
-        None => full_listing(git, repo, index, want, fetch, global)?,
-    };
+    let queue = ChunkQueue::default();
+    if fetch {
+        let path = index.unwrap_or(&repo.index);
+        let quick = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| read_manifest_chunks(git, repo, &queue));
+            let listed = quick_listing(path, repo, want, global, &mut |chunk| {
+                queue.push(chunk.to_vec());
+            });
+            let Some(listed) = listed else {
+                // What was read is dropped; the full listing reads it again.
+                queue.close();
+                drop(reader.join());
+                return None;
+            };
+            let pushed = queue.pushed() * MANIFEST_CHUNK;
+            for chunk in listed.wanted[pushed..].chunks(MANIFEST_CHUNK) {
+                queue.push(chunk.to_vec());
+            }
+            queue.close();
+            tracing::debug!(
+                "index read in {:?} (quick pass): {} manifests",
+                t.elapsed(),
+                listed.wanted.len()
+            );
+            let mine = read_manifest_chunks(git, repo, &queue);
+            let theirs = reader.join().expect("manifest reader panicked");
+            Some((listed, in_order(mine, theirs)))
+        });
+        if let Some((listed, manifests)) = quick {
+            tracing::debug!("manifests read in {:?}", t.elapsed());
+            let (root, trees) = listed.trees.expect("the quick pass has the tree ids");
+            return Ok(GitState {
+                snapshot: None,
+                format: repo.format,
+                conflicts: listed.conflicts,
+                global: listed.global,
+                manifests: manifests?,
+                root,
+                trees,
+            });
+        }
+    }
+    let queue = ChunkQueue::default();
     let Listed {
         snapshot,
         wanted,
         global,
         conflicts,
-        trees,
-    } = listed;
+        trees: _,
+    } = full_listing(git, repo, index, want, fetch, global)?;
+    let snapshot = snapshot.expect("the full listing keeps its snapshot");
+    tracing::debug!(
+        "index read in {:?} (gix-index): {} manifests",
+        t.elapsed(),
+        wanted.len()
+    );
+    for chunk in wanted.chunks(MANIFEST_CHUNK) {
+        queue.push(chunk.to_vec());
+    }
+    queue.close();
     let dirs: rustc_hash::FxHashSet<&str> = wanted
         .iter()
         .map(|(p, _)| index_scan::parent_dir(p))
         .collect();
     let keep = if fetch { Dirs::Only(&dirs) } else { Dirs::All };
-    tracing::debug!(
-        "index read in {:?} ({}): {} manifests to read",
-        t.elapsed(),
-        if snapshot.is_some() {
-            "gix-index"
-        } else {
-            "quick pass"
-        },
-        wanted.len()
-    );
     // Read and parsed by two threads taking chunks in turn; this one first computes the tree ids
     // (mostly taken from the index's cache-tree, so quick).
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || read_manifest_chunks(git, repo, &wanted, &next);
     let (manifests, (root, trees)) = std::thread::scope(|scope| {
-        let reader = scope.spawn(work);
-        let trees = match (trees, &snapshot) {
-            (Some(known), _) => known,
-            (None, Some(snapshot)) => snapshot.tree_ids(keep),
-            (None, None) => unreachable!("the full listing keeps its snapshot"),
-        };
+        let reader = scope.spawn(|| read_manifest_chunks(git, repo, &queue));
+        let trees = snapshot.tree_ids(keep);
         tracing::debug!("tree ids computed in {:?}", t.elapsed());
-        let mine = work();
+        let mine = read_manifest_chunks(git, repo, &queue);
         let theirs = reader.join().expect("manifest reader panicked");
-        let all = mine.and_then(|mut mine| {
-            mine.extend(theirs?);
-            mine.sort_unstable_by_key(|(chunk, _)| *chunk);
-            mine.into_iter()
-                .flat_map(|(_, parsed)| parsed)
-                .collect::<Result<Vec<_>>>()
-        });
-        (all, trees)
+        (in_order(mine, theirs), trees)
     });
     tracing::debug!("manifests read in {:?}", t.elapsed());
     drop(dirs);
-    let manifests = manifests?;
     Ok(GitState {
-        snapshot,
+        snapshot: Some(snapshot),
         format: repo.format,
         conflicts,
         global,
-        manifests,
+        manifests: manifests?,
         root,
         trees,
     })
 }
 
+/// The manifests read by two threads, in path order; the first error in path order wins.
+fn in_order(mine: Result<ReadChunks>, theirs: Result<ReadChunks>) -> Result<Vec<Manifest>> {
+    let mut all = mine?;
+    all.extend(theirs?);
+    all.sort_unstable_by_key(|(chunk, _)| *chunk);
+    all.into_iter()
+        .flat_map(|(_, parsed)| parsed)
+        .collect::<Result<Vec<_>>>()
+}
+
 /// Manifests are read in chunks of this many, taken in turn by the reading threads.
 const MANIFEST_CHUNK: usize = 256;
 
-/// Read and parse chunks of the manifests `wanted` (path and blob id) until none is left, taking
-/// the next chunk number from `next`; returns `(chunk, its manifests in order)` per chunk taken.
-/// A manifest that does not parse is returned as its error, so the first error in path order wins.
-fn read_manifest_chunks(
-    git: &Git,
-    repo: &RepoInfo,
-    wanted: &[(String, gix_index::hash::ObjectId)],
-    next: &std::sync::atomic::AtomicUsize,
-) -> Result<Vec<(usize, Vec<Result<Manifest>>)>> {
+/// A chunk of manifests to read: path and blob id.
+type Chunk = Vec<(String, gix_index::hash::ObjectId)>;
+
+/// Chunks read: `(chunk number, its manifests in order)`.
+type ReadChunks = Vec<(usize, Vec<Result<Manifest>>)>;
+
+/// Chunks of manifests to read, numbered in path order as they are pushed, taken in turn by the
+/// reading threads; [`ChunkQueue::pop`] waits for the next until the queue is closed.
+#[derive(Default)]
+struct ChunkQueue {
+    state: std::sync::Mutex<QueueState>,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    chunks: std::collections::VecDeque<(usize, Chunk)>,
+    pushed: usize,
+    closed: bool,
+}
+
+impl ChunkQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, chunk: Chunk) {
+        let mut s = self.lock();
+        let n = s.pushed;
+        s.pushed += 1;
+        s.chunks.push_back((n, chunk));
+        self.ready.notify_one();
+    }
+
+    /// How many chunks were pushed.
+    fn pushed(&self) -> usize {
+        self.lock().pushed
+    }
+
+    /// No more chunks: the readers stop once the queue is empty.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next chunk, waiting for one; `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<(usize, Chunk)> {
+        let mut s = self.lock();
+        loop {
+            if let Some(c) = s.chunks.pop_front() {
+                return Some(c);
+            }
+            if s.closed {
+                return None;
+            }
+            s = self
+                .ready
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+/// Read and parse the chunks of `queue` until it is closed and empty. A manifest that does not
+/// parse is returned as its error, so that the first error in path order wins.
+fn read_manifest_chunks(git: &Git, repo: &RepoInfo, queue: &ChunkQueue) -> Result<ReadChunks> {
     let odb = open_odb(repo);
     let mut out = Vec::new();
-    loop {
-        let chunk = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let start = chunk * MANIFEST_CHUNK;
-        if start >= wanted.len() {
-            return Ok(out);
-        }
-        let part = &wanted[start..(start + MANIFEST_CHUNK).min(wanted.len())];
+    while let Some((chunk, part)) = queue.pop() {
         let mut parsed: Vec<Option<Result<Manifest>>> = Vec::new();
         parsed.resize_with(part.len(), || None);
-        read_blobs(git, odb.as_ref(), part, &mut |i, bytes| {
+        read_blobs(git, odb.as_ref(), &part, &mut |i, bytes| {
             let path = &part[i].0;
             parsed[i] = Some(manifest::parse_dependencies(
                 &manifest::component_of_manifest(path),
@@ -376,6 +466,7 @@ fn read_manifest_chunks(
                 .collect(),
         ));
     }
+    Ok(out)
 }
 
 /// The repository's object store, read in-process; `None` (git is asked instead) when it cannot be opened.

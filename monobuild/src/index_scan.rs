@@ -19,7 +19,7 @@ use crate::snapshot::ObjectFormat;
 pub struct Scan {
     /// Files (stage 0, not intent-to-add, not submodules) for which the `want` filter holds, in
     /// index order, with their blob ids.
-    pub wanted: Vec<(String, ObjectId)>,
+    pub wanted: Vec<Found>,
     /// Files (stage 0, not intent-to-add) for which the `global` filter holds: path, mode as git
     /// writes it in trees (octal), id.
     pub global: Vec<(String, u32, ObjectId)>,
@@ -30,6 +30,18 @@ pub struct Scan {
     /// The tree ids of the wanted files' directories (relative, `""` for the working directory)
     /// that the cache-tree holds as valid.
     pub trees: FxHashMap<String, ObjectId>,
+}
+
+/// A file found: its path (relative to the working directory) and blob id.
+pub type Found = (String, ObjectId);
+
+/// Called with the files the `want` filter picked, `every` of them at a time, as they are found
+/// (so that reading them can start before the pass ends).
+pub struct Tap<'t> {
+    /// How many at a time.
+    pub every: usize,
+    /// What is called with them.
+    pub each: &'t mut dyn FnMut(&[Found]),
 }
 
 /// A test on a path's bytes (relative to the working directory).
@@ -52,22 +64,24 @@ pub fn scan(
     global: Option<PathFilter<'_>>,
 ) -> Option<Scan> {
     let len = u64::try_from(bytes.len()).ok()?;
-    scan_reader(&mut &bytes[..], len, prefix, format, want, global)
+    scan_reader(&mut &bytes[..], len, prefix, format, want, global, None)
 }
 
 /// [`scan`] the index file at `path`, read in chunks through one small buffer: the file is
 /// tens of megabytes for a few hundred thousand files, and fresh memory for all of it costs
-/// more than the scan. `None` also when it cannot be read.
+/// more than the scan. `None` also when it cannot be read. `tap` gets the wanted files as they
+/// are found.
 pub fn scan_file(
     path: &std::path::Path,
     prefix: &[u8],
     format: ObjectFormat,
     want: &dyn Fn(&[u8]) -> bool,
     global: Option<PathFilter<'_>>,
+    tap: Option<Tap<'_>>,
 ) -> Option<Scan> {
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    scan_reader(&mut file, len, prefix, format, want, global)
+    scan_reader(&mut file, len, prefix, format, want, global, tap)
 }
 
 /// Bytes kept ahead of the entry being read: an entry longer than this (a path of more than
@@ -131,6 +145,7 @@ fn scan_reader(
     format: ObjectFormat,
     want: &dyn Fn(&[u8]) -> bool,
     global: Option<PathFilter<'_>>,
+    mut tap: Option<Tap<'_>>,
 ) -> Option<Scan> {
     let hash_len = format.kind().len_in_bytes();
     // The trailing checksum is not read.
@@ -207,6 +222,11 @@ fn scan_reader(
             && let Ok(path) = std::str::from_utf8(path)
         {
             out.wanted.push((path.to_string(), id));
+            if let Some(tap) = &mut tap
+                && out.wanted.len() % tap.every == 0
+            {
+                (tap.each)(&out.wanted[out.wanted.len() - tap.every..]);
+            }
         }
         if let Some(global) = global
             && global(path)

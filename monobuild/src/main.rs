@@ -2,6 +2,8 @@
 
 mod cli;
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use clap::Parser;
 use microplatform_common::exit;
@@ -66,9 +68,10 @@ fn render(a: &analysis::Analysis, selected: &[bool], o: &OutputArgs) -> std::io:
                 return write_out(&Out::Json(&doc));
             }
             // Piped: compact, serialized on two threads.
-            let mut bytes = doc.to_compact_json().map_err(std::io::Error::from)?;
-            bytes.push(b'\n');
-            return write_out::<()>(&Out::Bytes(bytes));
+            let mut out = std::io::stdout().lock();
+            doc.write_compact_json(&mut out)?;
+            out.write_all(b"\n")?;
+            return out.flush();
         }
     };
     write_out::<()>(&Out::Bytes(text.into_bytes()))

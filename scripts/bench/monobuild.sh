@@ -10,7 +10,7 @@
 #   commands any such tool runs anyway (`git diff -z -M --name-status main...HEAD` + `git ls-files -z`)
 #   with hyperfine, on both repositories;
 # - measures peak RSS with /usr/bin/time -v;
-# - checks the targets: median <= 2x the git baseline, 20k <= 2.2x 10k, peak RSS < 200 MB.
+# - checks the targets: median <= 1.2x the git baseline (issue 17; was 2x), 20k <= 2.2x 10k, peak RSS < 200 MB.
 # hyperfine, git, python3 and GNU time are installed with apt-get when missing and run as root.
 # Results (hyperfine JSON, /usr/bin/time output, a summary) go to bench-results/monobuild/ (gitignored);
 # the large diff output stays in /tmp.
@@ -72,7 +72,7 @@ m20, c20 = median(20000, "monobuild-20000")
 g20, gc20 = median(20000, "git-20000")
 doc = json.load(open("/tmp/mb-bench-diff-10000.json"))
 lines = [
-    f"10k components: monobuild median {m10*1000:.1f} ms (cpu {c10*1000:.1f} ms), git baseline {g10*1000:.1f} ms (cpu {gc10*1000:.1f} ms), ratio {m10/g10:.2f}x (target <= 2x)",
+    f"10k components: monobuild median {m10*1000:.1f} ms (cpu {c10*1000:.1f} ms), git baseline {g10*1000:.1f} ms (cpu {gc10*1000:.1f} ms), ratio {m10/g10:.2f}x (target <= 1.2x)",
     f"20k components: monobuild median {m20*1000:.1f} ms, git baseline {g20*1000:.1f} ms, ratio {m20/g20:.2f}x",
     f"scaling 20k/10k: {m20/m10:.2f}x (target <= 2.2x)",
     f"peak RSS: 10k {rss(10000):.1f} MB, 20k {rss(20000):.1f} MB (target < 200 MB)",

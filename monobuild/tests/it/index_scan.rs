@@ -60,6 +60,7 @@ fn scan(t: &TestDir, prefix: &str, format: ObjectFormat) -> Option<Scan> {
         format,
         &is_manifest,
         Some(&|p: &[u8]| p.ends_with(b".rs")),
+        None,
     )
 }
 
@@ -242,4 +243,51 @@ fn a_truncated_or_foreign_file_is_refused_not_misread() {
     foreign[..4].copy_from_slice(b"DIRX");
     assert!(index_scan::scan(&foreign, b"", ObjectFormat::Sha1, &any, None).is_none());
     assert!(index_scan::scan(&index, b"", ObjectFormat::Sha1, &any, None).is_some());
+}
+
+/// `monobuild diff` of the committed state in `dir`, stdout.
+fn analysis(dir: &std::path::Path) -> String {
+    let out = microplatform_test_support::Cmd::new(microplatform_test_support::bin("monobuild"))
+        .current_dir(dir)
+        .args([
+            "diff",
+            "--main-branch",
+            "--base-commit",
+            "HEAD",
+            "--format",
+            "json",
+        ])
+        .run();
+    out.success();
+    out.stdout
+}
+
+/// A sparse index ends with an extension the quick pass leaves to gix-index after it has handed
+/// out hundreds of manifests to read: those are dropped and the analysis is the same.
+#[test]
+fn a_quick_pass_given_up_after_its_first_chunks_gives_the_same_analysis() {
+    let t = TestDir::new();
+    git_in(t.path(), &["init", "-q", "-b", "main"]);
+    git_in(t.path(), &["config", "user.email", "t@example.com"]);
+    git_in(t.path(), &["config", "user.name", "t"]);
+    for i in 0..600 {
+        let dep = if i > 0 {
+            format!("a/c{:03}\n", i - 1)
+        } else {
+            String::new()
+        };
+        t.write(format!("a/c{i:03}/Dependencies"), dep);
+    }
+    t.write("b/x/Dependencies", "a/c599\n");
+    git_in(t.path(), &["add", "-A"]);
+    git_in(t.path(), &["commit", "-q", "-m", "c"]);
+    let full = analysis(t.path());
+    git_in(
+        t.path(),
+        &["sparse-checkout", "set", "--cone", "--sparse-index", "a"],
+    );
+    assert!(scan(&t, "", ObjectFormat::Sha1).is_none(), "sparse index");
+    assert_eq!(analysis(t.path()), full);
+    assert!(full.contains("\"b/x\""), "{full}");
+    assert!(full.contains("\"a/c599\""));
 }
