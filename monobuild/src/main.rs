@@ -2,8 +2,6 @@
 
 mod cli;
 
-use std::io::Write as _;
-
 use anyhow::Context as _;
 use clap::Parser;
 use microplatform_common::exit;
@@ -63,15 +61,11 @@ fn render(a: &analysis::Analysis, selected: &[bool], o: &OutputArgs) -> std::io:
         Format::Dot => output::dot(a, selected, edges(o)),
         Format::Mermaid => output::mermaid(a, selected, edges(o)),
         Format::Json => {
-            let doc = output::json(a, selected);
-            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                return write_out(&Out::Json(&doc));
-            }
             // Piped: compact, serialized on two threads.
-            let mut out = std::io::stdout().lock();
-            doc.write_compact_json(&mut out)?;
-            out.write_all(b"\n")?;
-            return out.flush();
+            let doc = output::json(a, selected);
+            return microplatform_common::io::write_json_stdout_compact_with(&doc, |out| {
+                doc.write_compact_json(out)
+            });
         }
     };
     write_out::<()>(&Out::Bytes(text.into_bytes()))
