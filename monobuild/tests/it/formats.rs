@@ -5,21 +5,36 @@ use crate::common;
 use common::{Doc, Why, mb, original_fixture, repo};
 use microplatform_test_support::TestDir;
 
-#[test]
-fn print_json_selects_everything_with_stages() {
+/// `monobuild print --format json` of the original fixture in a git repository.
+fn print_json() -> Doc {
     let t = repo();
     let out = mb(&t).args(["print", "--format", "json"]).run();
     out.success();
-    let doc: Doc = out.json();
+    out.json()
+}
+
+#[test]
+fn print_json_is_schema_1_in_print_mode_without_base_head_or_changed_files() {
+    let doc = print_json();
     assert_eq!(doc.schema_version, 1);
     assert_eq!(doc.mode, "print");
     assert!(doc.base.is_none() && doc.head.is_none() && doc.changed_files.is_empty());
+}
+
+#[test]
+fn print_json_selects_every_component_without_change_or_reason() {
+    let doc = print_json();
     assert_eq!(doc.components.len(), 8);
     assert!(
         doc.components
             .values()
             .all(|c| c.selected && !c.changed && !c.affected && c.reasons.is_empty())
     );
+}
+
+#[test]
+fn print_json_stages_are_the_applications_and_libraries_then_the_stack() {
+    let doc = print_json();
     assert_eq!(
         doc.schedule.stages,
         vec![
@@ -35,6 +50,11 @@ fn print_json_selects_everything_with_stages() {
             vec!["stack1"]
         ]
     );
+}
+
+#[test]
+fn print_json_stack_job_needs_its_strong_dependencies_in_the_second_stage() {
+    let doc = print_json();
     let stack = doc
         .schedule
         .jobs
@@ -44,6 +64,11 @@ fn print_json_selects_everything_with_stages() {
     assert_eq!(stack.needs, ["app1", "app2", "app3"]);
     assert_eq!(stack.stage, 1);
     assert_eq!(stack.hash, doc.hash("stack1"));
+}
+
+#[test]
+fn print_json_component_names_its_manifest_dependencies_and_dependents() {
+    let doc = print_json();
     let app1 = &doc.components["app1"];
     assert_eq!(app1.manifest, "app1/Dependencies");
     assert_eq!(
@@ -150,50 +175,59 @@ fn diff_json_schedule_has_one_stage_per_level_of_a_deep_strong_chain() {
     );
 }
 
-#[test]
-fn dot_and_mermaid_highlight_changed_and_affected() {
+/// The changed file fed on stdin to the DOT and Mermaid diffs.
+const LIB2_CHANGE: &str = "libs/lib2/change.txt\n";
+
+/// The stdout of a successful `monobuild <args>` on the original fixture, with `stdin` fed if given.
+fn graph_output(args: &[&str], stdin: Option<&str>) -> String {
     let t = TestDir::new();
     original_fixture(&t, "");
-    let changes = "libs/lib2/change.txt\n";
-    let dot = mb(&t)
-        .args(["diff", "--dot", "-"])
-        .stdin(changes)
-        .run()
-        .success()
-        .stdout
-        .clone();
+    let mut cmd = mb(&t).args(args);
+    if let Some(stdin) = stdin {
+        cmd = cmd.stdin(stdin);
+    }
+    cmd.run().success().stdout.clone()
+}
+
+#[test]
+fn diff_dot_is_a_left_to_right_schedule_digraph() {
+    let dot = graph_output(&["diff", "--dot", "-"], Some(LIB2_CHANGE));
     assert!(
         dot.starts_with("digraph schedule {\n  rankdir=\"LR\"\n  node [shape=box]\n"),
         "{dot}"
     );
     assert!(dot.contains("  \"app1\" -> \"stack1\"\n"));
+}
+
+#[test]
+fn diff_dot_fills_changed_and_affected_components() {
+    let dot = graph_output(&["diff", "--dot", "-"], Some(LIB2_CHANGE));
     assert!(dot.contains("  \"libs/lib2\" [style=filled, fillcolor=\"#f8b4b4\"]\n"));
     assert!(dot.contains("  \"app1\" [style=filled, fillcolor=\"#fde68a\"]\n"));
-    let same = mb(&t)
-        .args(["diff", "--format", "dot", "-"])
-        .stdin(changes)
-        .run()
-        .success()
-        .stdout
-        .clone();
+}
+
+#[test]
+fn diff_format_dot_is_the_same_as_the_dot_flag() {
+    let dot = graph_output(&["diff", "--dot", "-"], Some(LIB2_CHANGE));
+    let same = graph_output(&["diff", "--format", "dot", "-"], Some(LIB2_CHANGE));
     assert_eq!(dot, same);
-    let deps = mb(&t)
-        .args(["print", "--dependencies", "--dot"])
-        .run()
-        .success()
-        .stdout
-        .clone();
+}
+
+#[test]
+fn print_dependencies_dot_draws_weak_edges_dashed_without_highlighting() {
+    let deps = graph_output(&["print", "--dependencies", "--dot"], None);
     assert!(deps.starts_with("digraph dependencies {\n"));
     assert!(deps.contains("  \"app1\" -> \"libs/lib1\" [style=dashed]\n"));
     assert!(deps.contains("  \"stack1\" -> \"app1\"\n"));
     assert!(!deps.contains("fillcolor"));
-    let mm = mb(&t)
-        .args(["diff", "--format", "mermaid", "--dependencies", "-"])
-        .stdin(changes)
-        .run()
-        .success()
-        .stdout
-        .clone();
+}
+
+#[test]
+fn diff_mermaid_dependencies_draws_weak_edges_dotted_and_classes_changed_and_affected() {
+    let mm = graph_output(
+        &["diff", "--format", "mermaid", "--dependencies", "-"],
+        Some(LIB2_CHANGE),
+    );
     assert!(mm.starts_with("graph LR\n"));
     assert!(mm.contains("-.->"));
     assert!(mm.contains("classDef changed"));
