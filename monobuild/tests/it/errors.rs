@@ -179,15 +179,22 @@ fn unknown_scope_and_why_component() {
     );
 }
 
-#[test]
-fn bad_config_file() {
+/// The original fixture's repository with `.monobuild.toml` holding `toml`.
+fn repo_with_config(toml: &str) -> TestDir {
     let t = repo();
-    t.write(
-        ".monobuild.toml",
-        "global_inputs = [\"Cargo.lock\"]\nbase_brunch = \"main\"\n",
-    );
+    t.write(".monobuild.toml", toml);
+    t
+}
+
+#[test]
+fn an_unknown_config_key_names_the_config_file_and_line() {
+    let t = repo_with_config("global_inputs = [\"Cargo.lock\"]\nbase_brunch = \"main\"\n");
     fails(&mb(&t).arg("print").run(), 3, ".monobuild.toml:2:");
-    t.write(".monobuild.toml", "global_inputs = [\"a/{b\"]\n");
+}
+
+#[test]
+fn an_invalid_glob_in_the_config_file_is_a_config_error() {
+    let t = repo_with_config("global_inputs = [\"a/{b\"]\n");
     fails(&mb(&t).arg("print").run(), 3, "invalid glob");
 }
 
