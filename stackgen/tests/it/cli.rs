@@ -15,14 +15,38 @@ fn validate_accepts_the_documented_example() {
         .stdout_contains("ok: stack `shop`, 2 services, environments: dev, prod");
 }
 
+/// The first 8 hex digits of the hash of `branch`'s name, the suffix of a branch that is not its own slug.
+fn branch_hash(branch: &str) -> String {
+    support::hash(branch)[..8].to_string()
+}
+
+/// The trimmed stdout of `stackgen <command> -e <env> -b <branch>` on the documented example.
+fn alias(command: &str, env: &str, branch: &str) -> String {
+    let t = with_stack(&docs_example());
+    let out = stackgen(&t, &[command, "-e", env, "-b", branch]);
+    out.success();
+    out.stdout.trim().to_string()
+}
+
+/// A 98-character branch ending in `-<end>`: too long for a label.
+fn long_branch(end: &str) -> String {
+    format!("feature/{}-{end}", "x".repeat(90))
+}
+
 #[test]
-fn namespace_and_url_slug_the_branch() {
+fn namespace_of_a_branch_that_is_its_own_slug_is_the_stack_and_branch() {
     let t = with_stack(&docs_example());
     stackgen(&t, &["namespace", "--env", "dev", "--branch", "add-cart"])
         .success()
         .stdout_eq("shop-add-cart\n");
-    // A branch that is not its own slug carries the hash of its name.
-    let hash = |b: &str| support::hash(b)[..8].to_string();
+    stackgen(&t, &["namespace", "-e", "dev", "-b", "feature-a"])
+        .success()
+        .stdout_eq("shop-feature-a\n");
+}
+
+#[test]
+fn namespace_of_a_branch_that_is_not_its_own_slug_carries_its_hash() {
+    let t = with_stack(&docs_example());
     stackgen(
         &t,
         &["namespace", "--env", "dev", "--branch", "feature/Add-Cart"],
@@ -30,34 +54,42 @@ fn namespace_and_url_slug_the_branch() {
     .success()
     .stdout_eq(&format!(
         "shop-feature-add-cart-{}\n",
-        hash("feature/Add-Cart")
+        branch_hash("feature/Add-Cart")
     ));
+}
+
+#[test]
+fn url_of_a_branch_that_is_not_its_own_slug_carries_its_hash() {
+    let t = with_stack(&docs_example());
     stackgen(&t, &["url", "--env", "dev", "--branch", "Fix__JIRA-12"])
         .success()
         .stdout_eq(&format!(
             "https://fix-jira-12-{}.dev.example.com/\n",
-            hash("Fix__JIRA-12")
+            branch_hash("Fix__JIRA-12")
         ));
-    // Branches that slug alike never share an alias.
+}
+
+#[test]
+fn branches_that_slug_alike_never_share_a_namespace() {
     for (a, b) in [("feature/a", "feature-a"), ("fix/JIRA-123", "fix/jira-123")] {
-        let na = stackgen(&t, &["namespace", "-e", "dev", "-b", a]);
-        let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", b]);
-        na.success();
-        nb.success();
-        assert_ne!(na.stdout, nb.stdout, "{a} and {b}");
+        let na = alias("namespace", "dev", a);
+        let nb = alias("namespace", "dev", b);
+        assert_ne!(na, nb, "{a} and {b}");
     }
-    stackgen(&t, &["namespace", "-e", "dev", "-b", "feature-a"])
-        .success()
-        .stdout_eq("shop-feature-a\n");
+}
+
+#[test]
+fn namespace_without_a_branch_placeholder_ignores_the_branch() {
+    let t = with_stack(&docs_example());
     stackgen(&t, &["namespace", "--env", "prod", "--branch", "anything"])
         .success()
         .stdout_eq("shop\n");
-    // Long branches: a valid label with a hash suffix, never colliding.
-    let a = format!("feature/{}-a", "x".repeat(90));
-    let b = format!("feature/{}-b", "x".repeat(90));
-    let na = stackgen(&t, &["namespace", "-e", "dev", "-b", &a]);
-    let nb = stackgen(&t, &["namespace", "-e", "dev", "-b", &b]);
-    let (na, nb) = (na.stdout.trim().to_string(), nb.stdout.trim().to_string());
+}
+
+#[test]
+fn namespace_of_a_long_branch_is_a_52_character_label_with_a_hash_that_never_collides() {
+    let na = alias("namespace", "dev", &long_branch("a"));
+    let nb = alias("namespace", "dev", &long_branch("b"));
     assert_eq!(
         na.len(),
         52,
@@ -65,12 +97,12 @@ fn namespace_and_url_slug_the_branch() {
     );
     assert_ne!(na, nb);
     assert!(na.starts_with("shop-feature-xxx"));
-    let url = stackgen(&t, &["url", "-e", "dev", "-b", &a]);
-    let host = url
-        .stdout
-        .trim()
-        .trim_start_matches("https://")
-        .trim_end_matches('/');
+}
+
+#[test]
+fn url_of_a_long_branch_has_only_valid_dns_labels() {
+    let url = alias("url", "dev", &long_branch("a"));
+    let host = url.trim_start_matches("https://").trim_end_matches('/');
     assert!(
         host.split('.').all(|l| !l.is_empty() && l.len() <= 63),
         "{host}"
@@ -261,8 +293,8 @@ fn invalid_stack_files_name_bad_templates_and_values() {
 }
 
 #[test]
-fn invalid_stack_files_name_what_the_kubernetes_api_server_refuses() {
-    // what the Kubernetes API server refuses
+fn invalid_stack_files_name_names_that_are_not_dns_1035_labels() {
+    // names the Kubernetes API server refuses: a service or added service starting with a digit
     assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  9lives: {image: cat}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
@@ -274,6 +306,13 @@ fn invalid_stack_files_name_what_the_kubernetes_api_server_refuses() {
             10,
             &["stack.yaml:9:7: environments.dev.add.0day:", "DNS-1035"],
         ),
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_resource_requests_over_their_limits() {
+    // resource requests the Kubernetes API server refuses: more than the limit, in any unit
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    resources:\n      requests: {cpu: \"1.5\", memory: 64Mi}\n      limits: {cpu: 1500m, memory: 64Mi}\n  web:\n    image: web\n    resources:\n      limits: {cpu: 500m}\n      requests: {cpu: \"1\"}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -288,6 +327,13 @@ fn invalid_stack_files_name_what_the_kubernetes_api_server_refuses() {
                 "stack.yaml:8:9: services.api.resources.requests.memory: `1Gi` is more than the limit `1G`",
             ],
         ),
+    ]);
+}
+
+#[test]
+fn invalid_stack_files_name_ingress_paths_the_api_server_refuses() {
+    // ingress paths the Kubernetes API server refuses: `//`, a trailing `/.`, `/../`, `%2F`
+    assert_invalid(&[
         (
             "name: shop\nregistry: r.io\nservices:\n  api:\n    image: api\n    ports: [{port: 80}]\n    ingress:\n      path: /api//v1\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
             10,
@@ -312,17 +358,27 @@ fn invalid_stack_files_name_what_the_kubernetes_api_server_refuses() {
             10,
             &["services.api.ingress.path", "`%2F`"],
         ),
-        (
-            "name: shop\nregistry: r.io\nservices:\n  api: {image: api, replicas: 3000000000}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
-            10,
-            &["services.api.replicas", "2147483647"],
-        ),
-        (
-            "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", host: \"10.0.0.1\"}\n",
-            10,
-            &["stack.yaml:6:", "environments.dev.host", "IP address"],
-        ),
     ]);
+}
+
+#[test]
+fn invalid_stack_files_name_replicas_beyond_an_int32() {
+    // replicas the Kubernetes API server refuses: beyond an int32
+    assert_invalid(&[(
+        "name: shop\nregistry: r.io\nservices:\n  api: {image: api, replicas: 3000000000}\nenvironments:\n  dev: {namespace: \"{stack}\"}\n",
+        10,
+        &["services.api.replicas", "2147483647"],
+    )]);
+}
+
+#[test]
+fn invalid_stack_files_name_an_ip_address_as_host() {
+    // a host the Kubernetes API server refuses: an IP address
+    assert_invalid(&[(
+        "name: shop\nregistry: r.io\nservices:\n  api: {image: api}\nenvironments:\n  dev: {namespace: \"{stack}\", host: \"10.0.0.1\"}\n",
+        10,
+        &["stack.yaml:6:", "environments.dev.host", "IP address"],
+    )]);
 }
 
 #[test]
