@@ -390,12 +390,9 @@ fn plan_deploy_steps_compose_render_resolve_and_request_into_the_namespace() {
     ));
 }
 
-#[test]
-fn plan_build_step_is_the_workflow_build_template_with_its_parameters_substituted() {
-    let (t, p) = feature_plan();
-    let web = &p.builds[0];
-    // The workflow of the same run: its build template, parameters
-    // substituted, is the plan's build command line.
+/// `stackgen workflow` with the same branch, registry, revision, build argument and schedule as
+/// [`feature_plan`]'s run, parsed.
+fn feature_workflow(t: &microplatform_test_support::TestDir) -> serde_json::Value {
     let wf = t
         .cmd("stackgen")
         .args([
@@ -412,8 +409,12 @@ fn plan_build_step_is_the_workflow_build_template_with_its_parameters_substitute
         .stdin(std::fs::read_to_string(t.join("mb.json")).unwrap())
         .run();
     wf.success();
-    let doc: serde_json::Value = serde_saphyr::from_str(&wf.stdout).unwrap();
-    let params: BTreeMap<String, String> = doc["spec"]["arguments"]["parameters"]
+    serde_saphyr::from_str(&wf.stdout).unwrap()
+}
+
+/// The workflow's parameters, name to value.
+fn workflow_parameters(doc: &serde_json::Value) -> BTreeMap<String, String> {
+    doc["spec"]["arguments"]["parameters"]
         .as_array()
         .unwrap()
         .iter()
@@ -423,19 +424,20 @@ fn plan_build_step_is_the_workflow_build_template_with_its_parameters_substitute
                 p["value"].as_str()?.to_string(),
             ))
         })
-        .collect();
+        .collect()
+}
+
+/// The workflow's `build` template's container arguments with the workflow's parameters and the
+/// template's `inputs` substituted.
+fn workflow_build_argv(doc: &serde_json::Value, inputs: &[(&str, String)]) -> Vec<String> {
+    let params = workflow_parameters(doc);
     let build = doc["spec"]["templates"]
         .as_array()
         .unwrap()
         .iter()
         .find(|t| t["name"].as_str() == Some("build"))
         .unwrap();
-    let inputs = [
-        ("component", "services/web".to_string()),
-        ("source-hash", hash("services/web")),
-        ("image", "web".to_string()),
-    ];
-    let argv: Vec<String> = build["container"]["args"]
+    build["container"]["args"]
         .as_array()
         .unwrap()
         .iter()
@@ -444,12 +446,26 @@ fn plan_build_step_is_the_workflow_build_template_with_its_parameters_substitute
             for (k, v) in &params {
                 s = s.replace(&format!("{{{{workflow.parameters.{k}}}}}"), v);
             }
-            for (k, v) in &inputs {
+            for (k, v) in inputs {
                 s = s.replace(&format!("{{{{inputs.parameters.{k}}}}}"), v);
             }
             s
         })
-        .collect();
+        .collect()
+}
+
+/// One behaviour, one check: the workflow of the same run, its build template with the
+/// parameters substituted, is the plan's build command line.
+#[test]
+fn plan_build_step_is_the_workflow_build_template_with_its_parameters_substituted() {
+    let (t, p) = feature_plan();
+    let web = &p.builds[0];
+    let inputs = [
+        ("component", "services/web".to_string()),
+        ("source-hash", hash("services/web")),
+        ("image", "web".to_string()),
+    ];
+    let argv = workflow_build_argv(&feature_workflow(&t), &inputs);
     assert_eq!(argv, web.step.argv);
 }
 
@@ -709,57 +725,75 @@ fn promotion_into_a_release_candidate_environment_needs_the_rc_registry() {
         .stderr_contains("--rc-registry: environment `staging` deploys release candidates");
 }
 
-#[test]
-fn promotion_is_validated_naming_the_field() {
-    for (extra, key, message) in [
-        (
-            PROMOTED.replace("[dev, staging, prod]", "[dev, qa, prod]"),
-            "promotion",
-            "names `qa`, which is not a declared environment",
-        ),
-        (
-            PROMOTED.replace("[dev, staging, prod]", "[dev, staging, prod, staging]"),
-            "promotion",
-            "names `staging` twice",
-        ),
-        (
-            PROMOTED.replace("    gate: manual\n", ""),
-            "environments.prod",
-            "declare its `gate: auto` or `gate: manual`",
-        ),
-        (
-            PROMOTED.replace("[dev, staging, prod]", "[staging, prod]"),
-            "environments.staging.gate",
-            "is the first environment of `promotion`",
-        ),
-        (
-            PROMOTED.replace("[dev, staging, prod]", "[dev, staging]"),
-            "environments.prod.gate",
-            "has a gate but is not in `promotion`",
-        ),
-        (
-            PROMOTED.replace("gate: auto", "gate: sometimes"),
-            "environments.staging.gate",
-            "unknown variant `sometimes`",
-        ),
-    ] {
-        let t = promoted_repo(&extra);
-        let out = stackgen(&t, &["validate"]);
-        assert_eq!(
-            out.code,
-            Some(
-                if key == "environments.staging.gate" && message.starts_with("unknown") {
-                    3
-                } else {
-                    10
-                }
-            ),
-            "{extra}: {}",
-            out.stderr
-        );
-        out.stderr_contains(message);
-        if !message.starts_with("unknown") {
-            out.stderr_contains(key);
-        }
+/// `stackgen validate` of STACK with `extra` under it (see [`promoted_repo`]) fails with `code`
+/// and a stderr naming `message` and, when given, the field `key`.
+#[track_caller]
+fn assert_promotion_refused(extra: &str, code: i32, key: Option<&str>, message: &str) {
+    let t = promoted_repo(extra);
+    let out = stackgen(&t, &["validate"]);
+    assert_eq!(out.code, Some(code), "{extra}: {}", out.stderr);
+    out.stderr_contains(message);
+    if let Some(key) = key {
+        out.stderr_contains(key);
     }
+}
+
+#[test]
+fn promotion_naming_an_undeclared_environment_is_refused() {
+    assert_promotion_refused(
+        &PROMOTED.replace("[dev, staging, prod]", "[dev, qa, prod]"),
+        10,
+        Some("promotion"),
+        "names `qa`, which is not a declared environment",
+    );
+}
+
+#[test]
+fn promotion_naming_an_environment_twice_is_refused() {
+    assert_promotion_refused(
+        &PROMOTED.replace("[dev, staging, prod]", "[dev, staging, prod, staging]"),
+        10,
+        Some("promotion"),
+        "names `staging` twice",
+    );
+}
+
+#[test]
+fn promotion_environment_after_the_first_without_a_gate_is_refused() {
+    assert_promotion_refused(
+        &PROMOTED.replace("    gate: manual\n", ""),
+        10,
+        Some("environments.prod"),
+        "declare its `gate: auto` or `gate: manual`",
+    );
+}
+
+#[test]
+fn promotion_first_environment_with_a_gate_is_refused() {
+    assert_promotion_refused(
+        &PROMOTED.replace("[dev, staging, prod]", "[staging, prod]"),
+        10,
+        Some("environments.staging.gate"),
+        "is the first environment of `promotion`",
+    );
+}
+
+#[test]
+fn promotion_gate_on_an_environment_outside_promotion_is_refused() {
+    assert_promotion_refused(
+        &PROMOTED.replace("[dev, staging, prod]", "[dev, staging]"),
+        10,
+        Some("environments.prod.gate"),
+        "has a gate but is not in `promotion`",
+    );
+}
+
+#[test]
+fn promotion_gate_of_an_unknown_kind_is_a_parse_error() {
+    assert_promotion_refused(
+        &PROMOTED.replace("gate: auto", "gate: sometimes"),
+        3,
+        None,
+        "unknown variant `sometimes`",
+    );
 }
