@@ -6,7 +6,7 @@ use base64::Engine as _;
 use microplatform_common::io::sha256_digest;
 use microplatform_test_support::registry::{DOCKER_MANIFEST, OCI_MANIFEST, Registry, RegistryAuth};
 use microplatform_test_support::token::{HttpResponse, TinyServer, TokenServer};
-use microplatform_test_support::{Cmd, TestDir, free_port};
+use microplatform_test_support::{Cmd, Output, TestDir, free_port};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -404,8 +404,17 @@ fn lock_in_place_writes_the_online_bytes_and_then_check_is_clean() {
         .success();
 }
 
-#[test]
-fn every_failing_image_is_reported_and_nothing_is_written() {
+/// A run over `good.yaml` (resolvable) and `sub/bad.yaml` (a missing tag in its document 1 and a
+/// missing repository), with what the files held before it.
+struct FailingRun {
+    _reg: Registry,
+    dir: TestDir,
+    good: String,
+    bad: String,
+    out: Output,
+}
+
+fn failing_run() -> FailingRun {
     let reg = Registry::start();
     reg.push_image("ok/app", "v1", OCI_MANIFEST, "ok");
     let a = &reg.addr;
@@ -417,9 +426,30 @@ fn every_failing_image_is_reported_and_nothing_is_written() {
     );
     dir.write("sub/bad.yaml", &bad);
     let out = tool(&dir).args(["-i", "good.yaml", "sub"]).run();
-    out.code(4).stdout_empty();
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    FailingRun {
+        _reg: reg,
+        dir,
+        good,
+        bad,
+        out,
+    }
+}
+
+impl FailingRun {
+    /// The run's stderr lines, after checking it exited 4 with nothing on stdout and one line per
+    /// failing image.
+    fn failure_lines(&self) -> Vec<&str> {
+        self.out.code(4).stdout_empty();
+        let lines: Vec<&str> = self.out.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", self.out.stderr);
+        lines
+    }
+}
+
+#[test]
+fn a_missing_tag_is_reported_with_its_document_path_and_registry_error() {
+    let run = failing_run();
+    let lines = run.failure_lines();
     assert!(
         lines[0].contains("document 1")
             && lines[0].contains("spec.template.spec.containers[0].image"),
@@ -427,6 +457,12 @@ fn every_failing_image_is_reported_and_nothing_is_written() {
         lines[0]
     );
     assert!(lines[0].contains("MANIFEST_UNKNOWN"), "{}", lines[0]);
+}
+
+#[test]
+fn a_missing_repository_is_reported_with_its_path_and_registry_error() {
+    let run = failing_run();
+    let lines = run.failure_lines();
     assert!(
         lines[1].contains("spec.template.spec.containers[1].image"),
         "{}",
@@ -437,16 +473,25 @@ fn every_failing_image_is_reported_and_nothing_is_written() {
         "{}",
         lines[1]
     );
+}
+
+#[test]
+fn a_failing_image_writes_nothing_not_even_the_good_files() {
     // All or nothing: the good file is untouched too.
-    assert_eq!(dir.read("good.yaml"), good);
-    assert_eq!(dir.read("sub/bad.yaml"), bad);
+    let run = failing_run();
+    run.out.code(4);
+    assert_eq!(run.dir.read("good.yaml"), run.good);
+    assert_eq!(run.dir.read("sub/bad.yaml"), run.bad);
     assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
+        std::fs::read_dir(run.dir.path()).unwrap().count(),
         3,
         "no temp files left"
     );
+}
 
-    // Invalid references: exit 3, one line each with document and path.
+#[test]
+fn invalid_references_exit_3_with_one_line_each_naming_document_and_path() {
+    let dir = TestDir::new();
     let out = tool(&dir)
         .stdin("kind: Pod\nspec:\n  containers:\n  - image: Bad/Name:x\n  - image: 'nginx:'\n")
         .run();
@@ -459,15 +504,22 @@ fn every_failing_image_is_reported_and_nothing_is_written() {
         out.stderr
     );
     assert!(out.stderr.contains("must be lowercase"), "{}", out.stderr);
+}
 
-    // Malformed YAML names the document and line.
+#[test]
+fn malformed_yaml_names_the_document_and_line() {
+    let dir = TestDir::new();
     tool(&dir)
         .stdin("a: 1\n---\nkind: Pod\nspec: {containers: [\n")
         .run()
         .code(3)
         .stderr_one_line()
         .stderr_contains("-: document 1: line");
-    // Malformed JSON too.
+}
+
+#[test]
+fn malformed_json_names_the_line() {
+    let dir = TestDir::new();
     tool(&dir)
         .stdin("{\"kind\": \"Pod\",\n \"spec\": nope}\n")
         .run()
