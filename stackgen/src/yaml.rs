@@ -273,9 +273,16 @@ mod tests {
         assert_eq!(&back, v, "\n{text}");
     }
 
+    /// Each of `strings` round-trips as a key, a value, a list item and a nested key and item.
+    fn roundtrip_as_keys_and_values(strings: &[&str]) {
+        for &s in strings {
+            roundtrip(&json!({ s: s, "list": [s, {s: [s]}] }));
+        }
+    }
+
     #[test]
-    fn strings_that_look_like_other_things_are_quoted() {
-        for s in [
+    fn numbers_times_and_dates_as_strings_are_quoted() {
+        roundtrip_as_keys_and_values(&[
             "8080",
             "0.5",
             "3.8",
@@ -284,48 +291,40 @@ mod tests {
             "0o17",
             "1:20",
             "2026-01-01",
-            "true",
-            "No",
-            "ON",
-            "y",
-            "~",
-            "null",
             ".inf",
-            "-",
-            "- x",
-            "a: b",
-            "x:",
-            ":x",
-            "#c",
-            "a #c",
-            "{{x}}",
-            "[a]",
-            "*a",
-            "&a",
-            "!a",
-            "|",
-            ">",
-            "'q'",
-            "\"q\"",
-            "%x",
-            "@x",
-            "`x`",
+        ]);
+    }
+
+    #[test]
+    fn booleans_and_nulls_as_strings_are_quoted() {
+        roundtrip_as_keys_and_values(&["true", "No", "ON", "y", "~", "null"]);
+    }
+
+    #[test]
+    fn strings_with_yaml_indicators_are_quoted() {
+        roundtrip_as_keys_and_values(&[
+            "-", "- x", "a: b", "x:", ":x", "#c", "a #c", "{{x}}", "[a]", "*a", "&a", "!a", "|",
+            ">", "'q'", "\"q\"", "%x", "@x", "`x`", "a,b", "=", "<<",
+        ]);
+    }
+
+    #[test]
+    fn strings_with_edge_whitespace_or_line_breaks_are_quoted() {
+        roundtrip_as_keys_and_values(&[
             " lead",
             "trail ",
-            "",
             "tab\tx",
-            "ünï",
-            "a,b",
             "multi\nline\n",
             "multi\nline",
             "\nlead",
             "x\n\n",
             "trailing \nspace",
-            "=",
-            "<<",
-        ] {
-            roundtrip(&json!({ s: s, "list": [s, {s: [s]}] }));
-        }
+        ]);
+    }
+
+    #[test]
+    fn empty_and_non_ascii_strings_round_trip() {
+        roundtrip_as_keys_and_values(&["", "ünï"]);
     }
 
     /// Every control character, DEL, the C1 range (NEL), the BOM, the line
