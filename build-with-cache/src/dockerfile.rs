@@ -1759,13 +1759,59 @@ mod tests {
         );
     }
 
+    /// Each `(text, line, what)`, which `BuildKit` refuses, fails to parse naming `Dockerfile:<line>`
+    /// and holding `what`.
+    #[track_caller]
+    fn assert_refused(cases: &[(&str, usize, &str)]) {
+        for (text, line, what) in cases {
+            let e = err(text);
+            assert!(e.contains(&format!("Dockerfile:{line}: ")), "{text:?}: {e}");
+            assert!(e.contains(what), "{text:?}: {e}");
+        }
+    }
+
     #[test]
-    fn refuses_what_buildkit_refuses() {
-        for (text, line, what) in [
+    fn refuses_instructions_with_the_wrong_arguments() {
+        assert_refused(&[
             ("FROM a\nENV PATH\n", 2, "ENV must have two arguments"),
+            ("FROM a\nCOPY x\n", 2, "requires at least two arguments"),
+            (
+                "FROM a\nCMD [\"a\", [\"b\"]]\n",
+                2,
+                "arrays must be comprised of strings",
+            ),
+            ("FROM a\nSHELL sh -c\n", 2, "JSON form"),
+            ("FROM a\nWORKDIR\n", 2, "exactly one argument"),
+            ("FROM a b c d\n", 1, "one or three arguments"),
+        ]);
+    }
+
+    #[test]
+    fn refuses_unknown_flags_and_flag_values() {
+        assert_refused(&[
             ("FROM a\nADD --from=a x y\n", 2, "unknown flag: --from"),
+            ("FROM --plat=x a\n", 1, "unknown flag: --plat"),
+            (
+                "FROM a\nRUN --network=bridge x\n",
+                2,
+                "invalid network mode",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn refuses_blank_invalid_and_duplicate_stage_names() {
+        assert_refused(&[
             ("FROM \"\" AS foo\n", 1, "should not be blank"),
             ("FROM ${BLANK} AS foo\n", 1, "should not be blank"),
+            ("FROM a AS 1bad\n", 1, "invalid name for build stage"),
+            ("FROM a AS x\nFROM b AS X\n", 2, "duplicate stage name"),
+        ]);
+    }
+
+    #[test]
+    fn refuses_variable_expansion_in_stage_references() {
+        assert_refused(&[
             (
                 "FROM a\nCOPY --from=$FOO . .\n",
                 2,
@@ -1776,6 +1822,12 @@ mod tests {
                 2,
                 "doesn't support variable expansion",
             ),
+        ]);
+    }
+
+    #[test]
+    fn refuses_a_named_reference_to_this_stage_or_a_later_one() {
+        assert_refused(&[
             (
                 "FROM a AS b\nCOPY --from=b x y\n",
                 2,
@@ -1786,17 +1838,12 @@ mod tests {
                 2,
                 "refers to this stage or a later one",
             ),
-            ("FROM a\nCOPY x\n", 2, "requires at least two arguments"),
-            (
-                "FROM a\nCMD [\"a\", [\"b\"]]\n",
-                2,
-                "arrays must be comprised of strings",
-            ),
-            ("FROM a\nSHELL sh -c\n", 2, "JSON form"),
-            ("FROM a\nWORKDIR\n", 2, "exactly one argument"),
-            ("FROM a b c d\n", 1, "one or three arguments"),
-            ("FROM a AS 1bad\n", 1, "invalid name for build stage"),
-            ("FROM --plat=x a\n", 1, "unknown flag: --plat"),
+        ]);
+    }
+
+    #[test]
+    fn refuses_instructions_out_of_place() {
+        assert_refused(&[
             (
                 "FROM a\nONBUILD FROM b\n",
                 2,
@@ -1808,19 +1855,19 @@ mod tests {
                 "cannot accept a heredoc as a destination",
             ),
             ("RUN x\n", 1, "before the first FROM"),
-            (
-                "FROM a\nRUN --network=bridge x\n",
-                2,
-                "invalid network mode",
-            ),
+        ]);
+    }
+
+    #[test]
+    fn refuses_a_file_without_instructions_or_without_from() {
+        assert_refused(&[
             ("# only a comment\n\n", 2, "file with no instructions"),
             ("ARG A=1\n", 1, "no FROM instruction"),
-            ("FROM a AS x\nFROM b AS X\n", 2, "duplicate stage name"),
-        ] {
-            let e = err(text);
-            assert!(e.contains(&format!("Dockerfile:{line}: ")), "{text:?}: {e}");
-            assert!(e.contains(what), "{text:?}: {e}");
-        }
+        ]);
+    }
+
+    #[test]
+    fn refuses_a_numeric_reference_to_a_stage_that_does_not_exist() {
         let e = p("FROM a\nCOPY --from=3 x y\n").unwrap_err();
         assert!(matches!(e, BuildError::UnknownStage { line: 2, .. }), "{e}");
     }
