@@ -33,13 +33,22 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[test]
-fn plan_and_workflow_run_identical_commands_for_the_shop() {
+/// A git repository holding `examples/shop`, committed on top of a `Start` commit, with
+/// `monobuild diff`'s JSON (run with `diff_args`) written to `monobuild.json`.
+struct Shop {
+    repo: TestDir,
+    sha: String,
+    schedule: String,
+}
+
+fn shop(branch: Option<&str>, diff_args: &[&str]) -> Shop {
     let repo = TestDir::new();
     repo.git_init();
     repo.write("README.md", "# shop\n");
     repo.commit_all("Start");
-    repo.git(&["checkout", "-q", "-b", "feature/Cart"]);
+    if let Some(branch) = branch {
+        repo.git(&["checkout", "-q", "-b", branch]);
+    }
     let status = std::process::Command::new("cp")
         .arg("-a")
         .arg(workspace_root().join("examples/shop/."))
@@ -47,14 +56,30 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
         .status()
         .expect("cp");
     assert!(status.success());
-    repo.commit_all("Add the shop");
+    repo.commit_all(if branch.is_some() {
+        "Add the shop"
+    } else {
+        "Merge the shop"
+    });
     let sha = repo.git(&["rev-parse", "HEAD"]);
     let mono = Cmd::new(bin("monobuild"))
         .current_dir(repo.path())
-        .args(["diff", "--format", "json", "--base-branch", "main"])
+        .args(["diff", "--format", "json"])
+        .args(diff_args)
         .run();
     mono.success();
     repo.write("monobuild.json", &mono.stdout);
+    Shop {
+        repo,
+        sha,
+        schedule: mono.stdout,
+    }
+}
+
+/// The shop on `feature/Cart`, and the `stackgen plan` and `stackgen workflow` renderings of its
+/// dev run.
+fn branch_renderings() -> (serde_json::Value, serde_json::Value) {
+    let shop = shop(Some("feature/Cart"), &["--base-branch", "main"]);
     let run = [
         "--env",
         "dev",
@@ -71,13 +96,13 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
         "--endpoint-mode",
         "dnsrr",
         "--revision",
-        &sha,
+        &shop.sha,
         "--repo",
         "file:///shop.git",
     ];
     let stackgen = |sub: &str, extra: &[&str], stdin: Option<&str>| {
         let mut c = Cmd::new(bin("stackgen"))
-            .current_dir(repo.path())
+            .current_dir(shop.repo.path())
             .args(["--stack", "stack.yaml", sub])
             .args(run)
             .args(extra);
@@ -92,9 +117,13 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
         serde_json::from_str(&stackgen("plan", &["--schedule", "monobuild.json"], None))
             .expect("plan");
     let wf: serde_json::Value =
-        serde_saphyr::from_str(&stackgen("workflow", &[], Some(&mono.stdout))).expect("wf");
+        serde_saphyr::from_str(&stackgen("workflow", &[], Some(&shop.schedule))).expect("wf");
+    (plan, wf)
+}
 
-    let params: BTreeMap<String, String> = wf["spec"]["arguments"]["parameters"]
+/// The workflow's parameters, by name.
+fn workflow_params(wf: &serde_json::Value) -> BTreeMap<String, String> {
+    wf["spec"]["arguments"]["parameters"]
         .as_array()
         .unwrap()
         .iter()
@@ -104,21 +133,45 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
                 p["value"].as_str().unwrap_or_default().to_string(),
             )
         })
-        .collect();
-    let plan_params: BTreeMap<String, String> =
-        serde_json::from_value(plan["parameters"].clone()).unwrap();
-    assert_eq!(params, plan_params, "the same parameters");
-    let templates: BTreeMap<String, &serde_json::Value> = wf["spec"]["templates"]
+        .collect()
+}
+
+/// The workflow's templates, by name.
+fn workflow_templates(wf: &serde_json::Value) -> BTreeMap<String, &serde_json::Value> {
+    wf["spec"]["templates"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| (t["name"].as_str().unwrap().to_string(), t))
-        .collect();
+        .collect()
+}
+
+/// The `argv` of each of the plan's steps in `steps`.
+fn plan_argvs(steps: &serde_json::Value) -> Vec<Vec<String>> {
+    steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn plan_and_workflow_pass_the_same_parameters_for_the_shop() {
+    let (plan, wf) = branch_renderings();
+    let plan_params: BTreeMap<String, String> =
+        serde_json::from_value(plan["parameters"].clone()).unwrap();
+    assert_eq!(workflow_params(&wf), plan_params, "the same parameters");
+}
+
+#[test]
+fn every_workflow_build_task_is_a_build_of_the_plan_with_the_same_argv() {
+    let (plan, wf) = branch_renderings();
+    let params = workflow_params(&wf);
+    let templates = workflow_templates(&wf);
     let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
         .as_array()
         .unwrap();
-
-    // Builds: every build task of the workflow is a build of the plan, same argv.
     let mut argo_builds = Vec::new();
     for t in tasks
         .iter()
@@ -151,25 +204,16 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
     plan_builds.sort();
     assert_eq!(argo_builds.len(), 2, "api and web");
     assert_eq!(argo_builds, plan_builds);
+}
 
+#[test]
+fn the_workflow_runs_the_plan_deploy_steps_in_order_where_the_plan_says() {
+    let (plan, wf) = branch_renderings();
     // Deploy steps: compose, manifests, resolve, request, in that order.
-    let deploy: Vec<Vec<String>> = ["compose", "manifests", "resolve", "request"]
-        .iter()
-        .map(|id| {
-            let c = &templates[*id]["container"];
-            let mut argv = strings(&c["command"]);
-            argv.extend(strings(&c["args"]));
-            argv.iter().map(|a| substitute(a, &params, &[])).collect()
-        })
-        .collect();
-    let plan_deploy: Vec<Vec<String>> = plan["steps"]["deploy"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
-        .collect();
-    assert_eq!(deploy, plan_deploy);
+    let deploy = workflow_deploy(&wf, &["compose", "manifests", "resolve", "request"]);
+    assert_eq!(deploy, plan_argvs(&plan["steps"]["deploy"]));
     // They run where the plan says: the checkout or the work directory.
+    let templates = workflow_templates(&wf);
     for (id, cwd) in [
         ("compose", "/work"),
         ("request", "/work"),
@@ -181,8 +225,11 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
             "{id}"
         );
     }
+}
 
-    // The diff step: scripts/argo's branch flow runs the plan's diff command line.
+#[test]
+fn the_argo_branch_flow_runs_the_plan_diff_command_line() {
+    let (plan, _) = branch_renderings();
     let diff: Vec<String> = serde_json::from_value(plan["steps"]["diff"]["argv"].clone()).unwrap();
     let flow = std::fs::read_to_string(workspace_root().join("scripts/argo/branch-flow.yaml"))
         .expect("branch flow");
@@ -196,23 +243,8 @@ fn plan_and_workflow_run_identical_commands_for_the_shop() {
 
 /// The deploy command lines of the workflow (`compose`, `manifests`, the pin step, `request`), parameters substituted.
 fn workflow_deploy(wf: &serde_json::Value, ids: &[&str]) -> Vec<Vec<String>> {
-    let params: BTreeMap<String, String> = wf["spec"]["arguments"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_string(),
-                p["value"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    let templates: BTreeMap<String, &serde_json::Value> = wf["spec"]["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["name"].as_str().unwrap().to_string(), t))
-        .collect();
+    let params = workflow_params(wf);
+    let templates = workflow_templates(wf);
     ids.iter()
         .map(|id| {
             let c = &templates[*id]["container"];
@@ -223,30 +255,19 @@ fn workflow_deploy(wf: &serde_json::Value, ids: &[&str]) -> Vec<Vec<String>> {
         .collect()
 }
 
-#[test]
-fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment() {
-    let repo = TestDir::new();
-    repo.git_init();
-    repo.write("README.md", "# shop\n");
-    repo.commit_all("Start");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(workspace_root().join("examples/shop/."))
-        .arg(repo.path())
-        .status()
-        .expect("cp");
-    assert!(status.success());
-    repo.commit_all("Merge the shop");
-    let sha = repo.git(&["rev-parse", "HEAD"]);
-    let mono = Cmd::new(bin("monobuild"))
-        .current_dir(repo.path())
-        .args(["diff", "--format", "json", "--main-branch"])
-        .run();
-    mono.success();
-    repo.write("monobuild.json", &mono.stdout);
-    let run = |sub: &str, env: &str, stdin: Option<&str>| {
+/// The gated environments of `examples/shop`'s main flow, with their gates.
+const GATED: [(&str, &str); 2] = [("staging", "auto"), ("prod", "manual")];
+
+/// The shop merged on `main`.
+fn main_shop() -> Shop {
+    shop(None, &["--main-branch"])
+}
+
+impl Shop {
+    /// Runs `stackgen sub` for `env` on `main`, the schedule from `stdin`, else from `monobuild.json`.
+    fn render(&self, sub: &str, env: &str, stdin: Option<&str>) -> String {
         let mut c = Cmd::new(bin("stackgen"))
-            .current_dir(repo.path())
+            .current_dir(self.repo.path())
             .args([
                 "--stack",
                 "stack.yaml",
@@ -263,7 +284,7 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
                 "127.0.0.1:5001",
             ])
             .args(["--cluster-repo", "file:///cluster.git", "--forge", "github"])
-            .args(["--revision", &sha, "--repo", "file:///shop.git"]);
+            .args(["--revision", &self.sha, "--repo", "file:///shop.git"]);
         c = match stdin {
             Some(s) => c.stdin(s),
             None => c.args(["--schedule", "monobuild.json"]),
@@ -271,9 +292,20 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
         let out = c.run();
         out.success();
         out.stdout
-    };
-    // The main flow the plan names: staging (auto), then prod (manual).
-    let main: serde_json::Value = serde_json::from_str(&run("plan", "dev", None)).unwrap();
+    }
+
+    fn plan(&self, env: &str) -> serde_json::Value {
+        serde_json::from_str(&self.render("plan", env, None)).unwrap()
+    }
+
+    fn workflow(&self, env: &str) -> serde_json::Value {
+        serde_saphyr::from_str(&self.render("workflow", env, Some(&self.schedule))).unwrap()
+    }
+}
+
+#[test]
+fn the_plan_names_the_main_flow_staging_automatically_then_prod_manually() {
+    let main = main_shop().plan("dev");
     let flow: Vec<(String, String)> = main["promotion"]["flow"]
         .as_array()
         .unwrap()
@@ -292,55 +324,75 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
             ("prod".into(), "manual".into())
         ]
     );
-    for (env, gate) in &flow {
-        let plan: serde_json::Value = serde_json::from_str(&run("plan", env, None)).unwrap();
-        let wf: serde_json::Value =
-            serde_saphyr::from_str(&run("workflow", env, Some(&mono.stdout))).unwrap();
-        let plan_deploy: Vec<Vec<String>> = plan["steps"]["deploy"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
-            .collect();
+}
+
+#[test]
+fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment() {
+    let shop = main_shop();
+    for (env, _) in GATED {
+        let plan = shop.plan(env);
+        let wf = shop.workflow(env);
         let ids = ["compose", "manifests", "promote", "request"];
-        assert_eq!(workflow_deploy(&wf, &ids), plan_deploy, "{env}");
-        // Behind an auto gate the child Workflow goes on until the environment is verified, so the
-        // main flow's next child (prod's pull request) waits for staging's apply and smoke checks.
-        let plan_verify: Vec<Vec<String>> = plan["steps"]["verify"]
+        assert_eq!(
+            workflow_deploy(&wf, &ids),
+            plan_argvs(&plan["steps"]["deploy"]),
+            "{env}"
+        );
+    }
+}
+
+/// Checks that the workflow for `env` runs the plan's verify steps, `verify_ids`, one after the
+/// other after `request`; returns the plan's verify command lines.
+fn assert_verify_steps(shop: &Shop, env: &str, verify_ids: &[&str]) -> Vec<Vec<String>> {
+    let plan = shop.plan(env);
+    let wf = shop.workflow(env);
+    let plan_verify = plan_argvs(&plan["steps"]["verify"]);
+    assert_eq!(workflow_deploy(&wf, verify_ids), plan_verify, "{env}");
+    let tasks = &wf["spec"]["templates"][0]["dag"]["tasks"];
+    let depends_of = |name: &str| {
+        tasks
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| serde_json::from_value(s["argv"].clone()).unwrap())
-            .collect();
-        let verify_ids: &[&str] = if gate == "auto" {
-            &["applied", "plan", "smoke", "report"]
-        } else {
-            &[]
-        };
-        assert_eq!(workflow_deploy(&wf, verify_ids), plan_verify, "{env}");
-        let tasks = &wf["spec"]["templates"][0]["dag"]["tasks"];
-        let depends_of = |name: &str| {
-            tasks
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|t| t["name"] == name)
-                .map(|t| t["dependencies"].clone())
-        };
-        let mut previous = "request";
-        for id in verify_ids {
-            assert_eq!(
-                depends_of(id),
-                Some(serde_json::json!([previous])),
-                "{env}: {id}"
-            );
-            previous = id;
-        }
-        if gate == "auto" {
-            assert_eq!(plan_verify[0][..2], ["deploy-bot", "status"]);
-            assert!(plan_verify[2].starts_with(&["deploy-bot".into(), "smoke".into()]));
-        }
-        // Promoted into the release-candidate registry; the request commits directly only behind an auto gate.
+            .find(|t| t["name"] == name)
+            .map(|t| t["dependencies"].clone())
+    };
+    let mut previous = "request";
+    for id in verify_ids {
+        assert_eq!(
+            depends_of(id),
+            Some(serde_json::json!([previous])),
+            "{env}: {id}"
+        );
+        previous = id;
+    }
+    plan_verify
+}
+
+/// Behind an auto gate the child Workflow goes on until the environment is verified, so the
+/// main flow's next child (prod's pull request) waits for staging's apply and smoke checks.
+#[test]
+fn behind_the_auto_gate_the_workflow_verifies_the_environment_after_the_request_like_the_plan() {
+    let plan_verify = assert_verify_steps(
+        &main_shop(),
+        "staging",
+        &["applied", "plan", "smoke", "report"],
+    );
+    assert_eq!(plan_verify[0][..2], ["deploy-bot", "status"]);
+    assert!(plan_verify[2].starts_with(&["deploy-bot".into(), "smoke".into()]));
+}
+
+#[test]
+fn behind_the_manual_gate_neither_plan_nor_workflow_verifies_the_environment() {
+    let plan_verify = assert_verify_steps(&main_shop(), "prod", &[]);
+    assert!(plan_verify.is_empty());
+}
+
+#[test]
+fn promotion_pins_into_the_rc_registry_and_requests_directly_only_behind_the_auto_gate() {
+    let shop = main_shop();
+    for (env, gate) in GATED {
+        let plan_deploy = plan_argvs(&shop.plan(env)["steps"]["deploy"]);
         assert_eq!(
             plan_deploy[2][..4],
             [
@@ -357,21 +409,15 @@ fn plan_and_workflow_run_identical_promotion_commands_for_each_gated_environment
         );
         assert!(plan_deploy[3].ends_with(&["--release-candidate".into(), "promote.json".into()]));
     }
-    // scripts/argo's main flow renders a Workflow per gate with the same stackgen workflow command.
+}
+
+/// `scripts/argo`'s main flow renders a Workflow per gate with the same stackgen workflow command.
+#[test]
+fn the_argo_main_flow_renders_each_gate_with_the_stackgen_workflow_command() {
     let text = std::fs::read_to_string(workspace_root().join("scripts/argo/main-flow.yaml"))
         .expect("main flow");
     let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("main flow yaml");
-    let defaults: BTreeMap<String, String> = doc["spec"]["arguments"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_string(),
-                p["value"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let defaults = workflow_params(&doc);
     assert_eq!(
         (
             defaults["auto-environment"].as_str(),
