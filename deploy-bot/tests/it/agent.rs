@@ -47,8 +47,16 @@ impl Cluster {
     }
 }
 
-#[test]
-fn signatures_bodies_and_endpoints() {
+/// An agent following a cluster repo with a fake kubectl, neither the kubectl applier nor a forge:
+/// for the webhook endpoint itself.
+struct WebhookAgent {
+    agent: AgentProc,
+    k: FakeKubectl,
+    _state: TestDir,
+    repo: ClusterRepo,
+}
+
+fn webhook_agent() -> WebhookAgent {
     let repo = ClusterRepo::new();
     let k = FakeKubectl::new();
     let state = TestDir::new();
@@ -59,6 +67,17 @@ fn signatures_bodies_and_endpoints() {
         &["--kubectl", &k.path().to_string_lossy()],
         &[],
     );
+    WebhookAgent {
+        agent,
+        k,
+        _state: state,
+        repo,
+    }
+}
+
+#[test]
+fn a_missing_forged_or_mangled_signature_is_refused_and_counted() {
+    let WebhookAgent { agent, k, .. } = &webhook_agent();
     let body = push_event("refs/heads/main", "a", "acme/cluster", "x");
     let good = deploy_bot::webhook::sign(support::SECRET.as_bytes(), &body);
     let forged = deploy_bot::webhook::sign(b"not the secret", &body);
@@ -77,7 +96,20 @@ fn signatures_bodies_and_endpoints() {
     // A signature for another body.
     let other = deploy_bot::webhook::sign(support::SECRET.as_bytes(), b"{}");
     assert_eq!(agent.send("push", "d-other", &body, Some(&other)).0, 401);
-    // Ping is answered.
+    let (s, m) = agent.get("/metrics");
+    assert_eq!(s, 200);
+    assert!(
+        m.contains("deploy_bot_webhook_requests_total{outcome=\"unauthorized\"} 8"),
+        "{m}"
+    );
+    // No work was queued by any of it.
+    assert!(m.contains("deploy_bot_queue_depth 0"), "{m}");
+    assert_eq!(k.started("team"), 0);
+}
+
+#[test]
+fn a_ping_is_answered_with_pong_and_counted() {
+    let WebhookAgent { agent, .. } = &webhook_agent();
     let (s, b) = agent.send(
         "ping",
         "d-ping",
@@ -86,6 +118,17 @@ fn signatures_bodies_and_endpoints() {
     );
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("pong"));
+    let (s, m) = agent.get("/metrics");
+    assert_eq!(s, 200);
+    assert!(
+        m.contains("deploy_bot_webhook_requests_total{outcome=\"ping\"} 1"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_malformed_body_is_a_bad_request_and_one_over_25_mb_is_refused() {
+    let WebhookAgent { agent, k, .. } = &webhook_agent();
     // Malformed JSON, correctly signed.
     let (s, b) = agent.send("push", "d-bad", b"{not json", None);
     assert_eq!(s, 400, "{b}");
@@ -93,7 +136,24 @@ fn signatures_bodies_and_endpoints() {
     let big = vec![b' '; 25 * 1024 * 1024 + 1];
     let (s, _) = agent.send("push", "d-big", &big, None);
     assert_eq!(s, 413);
-    // The repo is recognised by its URL too (a full name that is not OWNER/NAME of --repo), and ignored when neither matches.
+    let (s, m) = agent.get("/metrics");
+    assert_eq!(s, 200);
+    assert!(
+        m.contains("deploy_bot_webhook_requests_total{outcome=\"too_large\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("deploy_bot_webhook_requests_total{outcome=\"bad_request\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("deploy_bot_queue_depth 0"), "{m}");
+    assert_eq!(k.started("team"), 0);
+}
+
+#[test]
+fn a_push_is_recognised_by_the_repository_url_and_ignored_when_neither_name_nor_url_match() {
+    let WebhookAgent { agent, k, repo, .. } = &webhook_agent();
+    // A full name that is not OWNER/NAME of --repo, but the clone URL is.
     let by_url = serde_json::json!({"ref": "refs/heads/main", "after": "1111111111111111111111111111111111111111",
         "repository": {"full_name": "local/cluster", "clone_url": repo.url()}});
     let (s, b) = agent.send("push", "d-url", &serde_json::to_vec(&by_url).unwrap(), None);
@@ -107,29 +167,18 @@ fn signatures_bodies_and_endpoints() {
         None,
     );
     assert_eq!((s, b.contains("another repository")), (202, true), "{b}");
-    // Endpoints.
+    // The queued commit does not exist: nothing is applied.
+    assert_eq!(k.started("team"), 0);
+}
+
+#[test]
+fn health_readiness_and_metrics_endpoints_answer() {
+    let WebhookAgent { agent, k, .. } = &webhook_agent();
     assert_eq!(agent.get("/healthz").0, 200);
     assert!(wait_until(WAIT, || agent.get("/readyz").0 == 200));
     let (s, m) = agent.get("/metrics");
     assert_eq!(s, 200);
-    assert!(
-        m.contains("deploy_bot_webhook_requests_total{outcome=\"unauthorized\"} 8"),
-        "{m}"
-    );
-    assert!(
-        m.contains("deploy_bot_webhook_requests_total{outcome=\"too_large\"} 1"),
-        "{m}"
-    );
-    assert!(
-        m.contains("deploy_bot_webhook_requests_total{outcome=\"bad_request\"} 1"),
-        "{m}"
-    );
-    assert!(
-        m.contains("deploy_bot_webhook_requests_total{outcome=\"ping\"} 1"),
-        "{m}"
-    );
     assert!(m.contains("deploy_bot_queue_depth 0"), "{m}");
-    // No work was queued by any of it.
     assert_eq!(k.started("team"), 0);
 }
 
@@ -160,27 +209,57 @@ fn refuses_to_start_without_a_secret() {
     agent().args(["--secret-file", "empty"]).run().code(2);
 }
 
-#[test]
-fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and_replays() {
-    let cluster = Cluster::new(TOKEN);
-    let Cluster {
-        repo, gh, k, st, ..
-    } = &cluster;
+/// A started, ready agent on `cluster` (the startup reconcile found nothing to apply yet).
+fn ready_agent(cluster: &Cluster) -> AgentProc {
     let agent = cluster.agent(&[]);
-    // Startup reconcile: nothing to apply yet.
     assert!(wait_until(WAIT, || agent.get("/readyz").0 == 200));
+    agent
+}
 
-    // A deploy branch merged through a pull request.
-    let head = repo.branch(
+/// A deploy branch for `team` and `shop` merged through a pull request: the pull request's number, the
+/// branch head and the merge commit.
+fn merged_deploy_branch(cluster: &Cluster) -> (u64, String, String) {
+    let head = cluster.repo.branch(
         "deploy/team/v1",
         &[
             ("team/web.yaml", &deployment("team", "web", IMAGE)),
             ("shop/web.yaml", &deployment("shop", "web", IMAGE)),
         ],
     );
-    let n = gh.open_pull("deploy/team/v1");
-    let merged = gh.merge(n);
-    // Pushes for another branch and another repo are ignored.
+    let n = cluster.gh.open_pull("deploy/team/v1");
+    let merged = cluster.gh.merge(n);
+    (n, head, merged)
+}
+
+/// [`merged_deploy_branch`], its merge pushed to `agent` as delivery `d-1` and applied to `team` and
+/// `shop`: the pull request's number, the merge commit and the push body.
+fn deliver_merge(cluster: &Cluster, agent: &AgentProc) -> (u64, String, Vec<u8>) {
+    let (n, _, merged) = merged_deploy_branch(cluster);
+    let body = push_event(
+        "refs/heads/main",
+        &merged,
+        "acme/cluster",
+        &format!("Merge pull request #{n} from acme/deploy/team/v1"),
+    );
+    let (s, b) = agent.send("push", "d-1", &body, None);
+    assert_eq!(s, 202, "{b}");
+    assert!(b.contains("queued"));
+    let st = &cluster.st;
+    assert!(
+        wait_until(WAIT, || applied_commit(st, "team").as_deref()
+            == Some(merged.as_str())
+            && applied_commit(st, "shop").as_deref() == Some(merged.as_str())),
+        "{}",
+        agent.log()
+    );
+    (n, merged, body)
+}
+
+#[test]
+fn pushes_for_another_branch_or_another_repository_are_ignored() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = ready_agent(&cluster);
+    let (_, head, merged) = merged_deploy_branch(&cluster);
     let (s, b) = agent.send(
         "push",
         "d-other-branch",
@@ -206,24 +285,15 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
         agent.metric("deploy_bot_webhook_requests_total{outcome=\"queued\"}"),
         0
     );
-    assert_eq!(k.started("team"), 0, "a foreign push was acted on");
+    assert_eq!(cluster.k.started("team"), 0, "a foreign push was acted on");
+}
 
-    let body = push_event(
-        "refs/heads/main",
-        &merged,
-        "acme/cluster",
-        &format!("Merge pull request #{n} from acme/deploy/team/v1"),
-    );
-    let (s, b) = agent.send("push", "d-1", &body, None);
-    assert_eq!(s, 202, "{b}");
-    assert!(b.contains("queued"));
-    assert!(
-        wait_until(WAIT, || applied_commit(st, "team").as_deref()
-            == Some(merged.as_str())
-            && applied_commit(st, "shop").as_deref() == Some(merged.as_str())),
-        "{}",
-        agent.log()
-    );
+#[test]
+fn a_merge_push_applies_each_changed_namespace_server_side_pruning_by_inventory() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = ready_agent(&cluster);
+    deliver_merge(&cluster, &agent);
+    let k = &cluster.k;
     assert_eq!(k.applies("team"), 1);
     assert_eq!(k.applies("shop"), 1);
     // Server-side apply with our field manager, pruning by inventory label; the namespace is ensured first.
@@ -234,6 +304,14 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
     );
     assert!(log.contains("--server-side --force-conflicts --field-manager deploy-bot --namespace team --prune --selector deploy-bot.microplatform.dev/inventory=team"), "{log}");
     assert!(log.contains("--prune-allowlist apps/v1/Deployment"));
+}
+
+#[test]
+fn a_merge_push_reports_pending_then_success_per_namespace_and_comments_on_the_pull_request() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = ready_agent(&cluster);
+    let (n, merged, _) = deliver_merge(&cluster, &agent);
+    let gh = &cluster.gh;
     // Statuses pending → success per namespace, with the environment URL; a comment on the merged pull request.
     assert!(wait_until(WAIT, || gh
         .statuses_for("deploy-bot/shop")
@@ -254,16 +332,35 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
             && b.contains("**applied**")
             && b.contains("https://team.apps.example.com")));
     });
+}
 
-    // A replayed delivery is acted on once, also after a restart (the delivery ids are persisted).
+/// One test: a replay is only a replay of a delivery that came before, on this agent and then on
+/// a restarted one over the same state directory.
+#[test]
+fn a_replayed_delivery_is_acted_on_once_also_after_a_restart() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = ready_agent(&cluster);
+    let (_, _, body) = deliver_merge(&cluster, &agent);
     let (s, b) = agent.send("push", "d-1", &body, None);
     assert_eq!(s, 200);
     assert!(b.contains("duplicate"));
+    // The delivery ids are persisted.
     drop(agent);
     let agent = cluster.agent(&[]);
     let (s, b) = agent.send("push", "d-1", &body, None);
     assert_eq!((s, b.contains("duplicate")), (200, true));
-    // A new delivery of an already-applied commit (and the startup reconcile) applies nothing again.
+    assert_eq!(cluster.k.applies("team"), 1);
+    assert_eq!(cluster.k.applies("shop"), 1);
+}
+
+#[test]
+fn a_new_delivery_of_an_applied_commit_and_the_startup_reconcile_apply_nothing_again() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = ready_agent(&cluster);
+    let (_, _, body) = deliver_merge(&cluster, &agent);
+    // Restarted, so that its startup reconcile runs over the applied commit and its counters start at 0.
+    drop(agent);
+    let agent = cluster.agent(&[]);
     let (s, _) = agent.send("push", "d-2", &body, None);
     assert_eq!(s, 202);
     assert!(wait_until(WAIT, || agent
@@ -277,10 +374,16 @@ fn push_applies_changed_namespaces_reports_status_and_ignores_foreign_pushes_and
         agent.metric("deploy_bot_applies_total{result=\"success\"}"),
         0
     );
-    assert_eq!(k.applies("team"), 1);
-    assert_eq!(k.applies("shop"), 1);
+    assert_eq!(cluster.k.applies("team"), 1);
+    assert_eq!(cluster.k.applies("shop"), 1);
+}
 
-    // Only the changed namespace is applied; a removed one is pruned.
+#[test]
+fn a_later_push_applies_only_the_changed_namespace_and_prunes_a_removed_one() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = ready_agent(&cluster);
+    deliver_merge(&cluster, &agent);
+    let Cluster { repo, k, st, .. } = &cluster;
     let c2 = repo.commit(
         &[("team/web.yaml", &deployment("team", "web2", IMAGE))],
         &["shop"],
@@ -360,17 +463,22 @@ fn invalid_namespace_applies_nothing_and_reports_why() {
     assert!(!st.join("applied/bad.json").exists());
 }
 
-#[test]
-fn pull_requests_are_validated_dry_run_previewed_and_torn_down() {
-    let cluster = Cluster::new(TOKEN);
-    let Cluster { repo, gh, k, .. } = &cluster;
-    // Dry run mode first.
-    let agent = cluster.agent(&[]);
-    let good = repo.branch(
-        "deploy/team/good",
-        &[("team/web.yaml", &deployment("team", "web", IMAGE))],
+/// A deploy branch `branch` for `team` with `image`, and an open pull request for it: the pull
+/// request's number and the branch head.
+fn team_pull(cluster: &Cluster, branch: &str, image: &str) -> (u64, String) {
+    let head = cluster.repo.branch(
+        branch,
+        &[("team/web.yaml", &deployment("team", "web", image))],
     );
-    let n = gh.open_pull("deploy/team/good");
+    (cluster.gh.open_pull(branch), head)
+}
+
+#[test]
+fn a_pull_request_is_dry_run_on_the_server_and_reported_without_being_applied() {
+    let cluster = Cluster::new(TOKEN);
+    let Cluster { gh, k, .. } = &cluster;
+    let agent = cluster.agent(&[]);
+    let (n, good) = team_pull(&cluster, "deploy/team/good", IMAGE);
     assert_eq!(
         agent
             .send(
@@ -407,11 +515,13 @@ fn pull_requests_are_validated_dry_run_previewed_and_torn_down() {
         .comments
         .iter()
         .any(|(num, b)| *num == n && b.contains("dry run passed")))));
-    let bad = repo.branch(
-        "deploy/team/bad",
-        &[("team/web.yaml", &deployment("team", "web", "busybox:1"))],
-    );
-    let n2 = gh.open_pull("deploy/team/bad");
+}
+
+#[test]
+fn a_pull_request_with_an_unpinned_image_fails_its_status() {
+    let cluster = Cluster::new(TOKEN);
+    let agent = cluster.agent(&[]);
+    let (n2, bad) = team_pull(&cluster, "deploy/team/bad", "busybox:1");
     assert_eq!(
         agent
             .send(
@@ -423,13 +533,21 @@ fn pull_requests_are_validated_dry_run_previewed_and_torn_down() {
             .0,
         202
     );
-    assert!(wait_until(WAIT, || gh
+    assert!(wait_until(WAIT, || cluster
+        .gh
         .statuses_for("deploy-bot/team")
         .iter()
         .any(|s| s.sha == bad && s.state == "failure")));
-    drop(agent);
+    assert_eq!(cluster.k.applies("team"), 0);
+}
 
-    // Preview environments, torn down on close.
+/// One test: the teardown on close is of the preview environment the pull request's update created.
+#[test]
+fn with_previews_a_pull_request_gets_its_own_namespace_torn_down_on_close() {
+    let cluster = Cluster::new(TOKEN);
+    let k = &cluster.k;
+    let (n, good) = team_pull(&cluster, "deploy/team/good", IMAGE);
+    assert_eq!(n, 1, "the preview namespace is named after pull request 1");
     let agent = cluster.agent(&["--preview", "--teardown-on-close"]);
     assert_eq!(
         agent
@@ -663,30 +781,39 @@ struct Status {
     reason: Option<String>,
 }
 
-#[test]
-fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
-    let cluster = Cluster::new(TOKEN);
-    let Cluster { repo, st, .. } = &cluster;
-    let c1 = repo.commit(
+/// An agent that has applied commit `c1` (namespace `good`) of `cluster`'s repo: the commit and the agent.
+fn agent_with_good_applied(cluster: &Cluster) -> (String, AgentProc) {
+    let c1 = cluster.repo.commit(
         &[("good/web.yaml", &deployment("good", "web", IMAGE))],
         &[],
         "one",
     );
     let agent = cluster.agent(&[]);
     assert!(
-        wait_until(WAIT, || applied_commit(st, "good").as_deref()
+        wait_until(WAIT, || applied_commit(&cluster.st, "good").as_deref()
             == Some(c1.as_str())),
         "{}",
         agent.log()
     );
-    let agent_url = agent.url("");
-    let status = |args: &[&str]| {
-        microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
-            .args(["status", "--agent-url", &agent_url])
-            .args(args)
-            .run()
-    };
-    let out = status(&["--namespace", "good", "--commit", &c1, "--wait", "30s"]);
+    (c1, agent)
+}
+
+/// `deploy-bot status --agent-url <agent> args…`.
+fn status(agent: &AgentProc, args: &[&str]) -> microplatform_test_support::Output {
+    microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
+        .args(["status", "--agent-url", &agent.url("")])
+        .args(args)
+        .run()
+}
+
+#[test]
+fn status_of_an_applied_commit_names_its_tree_and_the_recorded_apply() {
+    let cluster = Cluster::new(TOKEN);
+    let (c1, agent) = agent_with_good_applied(&cluster);
+    let out = status(
+        &agent,
+        &["--namespace", "good", "--commit", &c1, "--wait", "30s"],
+    );
     out.success();
     let s: Status = out.json();
     assert_eq!(
@@ -696,22 +823,28 @@ fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
     assert_eq!(s.commit.as_deref(), Some(c1.as_str()));
     assert_eq!(
         s.tree,
-        Some(repo.git(&["rev-parse", &format!("{c1}:good")]))
+        Some(cluster.repo.git(&["rev-parse", &format!("{c1}:good")]))
     );
     assert_eq!(
         s.applied.as_ref().map(|a| a["commit"].clone()),
         Some(c1.clone().into())
     );
     assert_eq!(s.reason, None);
+}
 
-    // A new commit the agent has not heard of: pending; a waiting status returns once the push webhook
-    // made the agent apply it.
-    let c2 = repo.commit(
+/// A new commit the agent has not heard of: pending; a waiting status returns once the push webhook
+/// made the agent apply it.
+#[test]
+fn a_waiting_status_returns_once_the_push_made_the_agent_apply_a_pending_commit() {
+    let cluster = Cluster::new(TOKEN);
+    let (_, agent) = agent_with_good_applied(&cluster);
+    let agent_url = agent.url("");
+    let c2 = cluster.repo.commit(
         &[("good/api.yaml", &deployment("good", "api", IMAGE))],
         &[],
         "two",
     );
-    let pending: Status = status(&["--namespace", "good", "--commit", &c2]).json();
+    let pending: Status = status(&agent, &["--namespace", "good", "--commit", &c2]).json();
     assert_eq!((pending.state.as_str(), pending.tree), ("pending", None));
     let waiter_dir = TestDir::new();
     let waiter_log = waiter_dir.join("status.log");
@@ -758,9 +891,13 @@ fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
         (s.state.as_str(), s.commit.as_deref()),
         ("applied", Some(c2.as_str()))
     );
+}
 
-    // A tree the agent refuses: the wait fails at once with its reason (exit 10).
-    let c3 = repo.commit(
+#[test]
+fn a_waiting_status_fails_at_once_with_the_reason_the_agent_refused_the_tree() {
+    let cluster = Cluster::new(TOKEN);
+    let (_, agent) = agent_with_good_applied(&cluster);
+    let c3 = cluster.repo.commit(
         &[(
             "bad/web.yaml",
             &deployment("bad", "web", "registry.example.com/web:latest"),
@@ -768,46 +905,70 @@ fn status_waits_for_the_agent_to_apply_a_commit_and_names_a_rejection() {
         &[],
         "three",
     );
-    agent.send(
+    let (code, _) = agent.send(
         "push",
         "d-status-3",
         &push_event("refs/heads/main", &c3, "acme/cluster", "three"),
         None,
     );
-    status(&[
-        "--namespace",
-        "bad",
-        "--commit",
-        &c3,
-        "--wait",
-        "60s",
-        "--interval",
-        "200ms",
-    ])
+    assert_eq!(code, 202);
+    // Exit 10.
+    status(
+        &agent,
+        &[
+            "--namespace",
+            "bad",
+            "--commit",
+            &c3,
+            "--wait",
+            "60s",
+            "--interval",
+            "200ms",
+        ],
+    )
     .code(10)
     .stderr_contains("not pinned by digest");
-    // No such directory and nothing applied: removed. The branch head is the default commit.
-    let gone: Status = status(&["--namespace", "nowhere"]).json();
+}
+
+#[test]
+fn status_of_a_namespace_with_no_directory_and_nothing_applied_is_removed_at_the_branch_head() {
+    let cluster = Cluster::new(TOKEN);
+    let (c1, agent) = agent_with_good_applied(&cluster);
+    // The branch head is the default commit.
+    let gone: Status = status(&agent, &["--namespace", "nowhere"]).json();
     assert_eq!(
         (gone.state.as_str(), gone.commit.as_deref()),
-        ("removed", Some(c3.as_str()))
+        ("removed", Some(c1.as_str()))
     );
-    // Names are checked on both sides.
+}
+
+#[test]
+fn namespace_names_are_checked_by_both_the_agent_and_status() {
+    let cluster = Cluster::new(TOKEN);
+    let (_, agent) = agent_with_good_applied(&cluster);
     assert_eq!(agent.get("/namespaces/Not_A_Namespace").0, 400);
     assert_eq!(agent.get("/namespaces/good?commit=HEAD%7E1").0, 400);
-    status(&["--namespace", "Not_A_Namespace"]).code(2);
-    // A request that opened a pull request is applied only once merged.
+    status(&agent, &["--namespace", "Not_A_Namespace"]).code(2);
+}
+
+#[test]
+fn status_of_a_request_that_opened_a_pull_request_is_refused_until_merged() {
+    let cluster = Cluster::new(TOKEN);
+    let (_, agent) = agent_with_good_applied(&cluster);
     let req = TestDir::new();
     let file = req.write(
         "request.json",
         r#"{"schema_version":1,"branch":"deploy/good/abc","commit":"0123abcd","pull_request":null}"#,
     );
-    status(&[
-        "--namespace",
-        "good",
-        "--request",
-        file.to_str().expect("utf-8"),
-    ])
+    status(
+        &agent,
+        &[
+            "--namespace",
+            "good",
+            "--request",
+            file.to_str().expect("utf-8"),
+        ],
+    )
     .code(2)
     .stderr_contains("once merged");
 }
