@@ -370,21 +370,28 @@ fn allow_kind_of_a_cluster_scoped_kind_needs_allow_cluster_scoped() {
     );
 }
 
-#[test]
-fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespace_alone() {
-    let c = Cluster::new(TOKEN);
+/// `team` committed and applied by a verbose agent on `c` polling every 300ms with `extra` flags:
+/// the commit and the agent.
+fn team_applied(c: &Cluster, extra: &[&str]) -> (String, AgentProc) {
     let commit = c.repo.commit(
         &[("team/web.yaml", &deployment("team", "web", IMAGE))],
         &[],
         "deploy",
     );
-    let agent = c.verbose_agent("300ms", &[]);
+    let agent = c.verbose_agent("300ms", extra);
     assert!(
         wait_until(WAIT, || applied_commit(&c.st, "team").as_deref()
             == Some(commit.as_str())),
         "{}",
         agent.log()
     );
+    (commit, agent)
+}
+
+#[test]
+fn self_heal_checks_an_undrifted_namespace_for_drift_and_leaves_it_alone() {
+    let c = Cluster::new(TOKEN);
+    let (_, agent) = team_applied(&c, &[]);
     // In sync: several drift checks, no apply.
     assert!(wait_until(WAIT, || agent
         .metric("deploy_bot_drift_checks_total")
@@ -394,6 +401,13 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
     assert!(c.k.log().iter().any(|l| l.contains(
         "diff --server-side --force-conflicts --field-manager deploy-bot --namespace team -f -"
     )));
+}
+
+/// One test: "not applied again" is about the drift checks that follow the repair.
+#[test]
+fn self_heal_repairs_drift_once_counts_it_and_reports_it_on_the_applied_commit() {
+    let c = Cluster::new(TOKEN);
+    let (commit, agent) = team_applied(&c, &[]);
     // Drift: repaired once, counted, reported on the applied commit.
     c.k.dir.write("drift", "");
     assert!(
@@ -435,7 +449,13 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         n > skipped
     });
     assert_eq!(c.k.applies("team"), 2, "applied again without drift");
-    // A rejected commit applies nothing; the last applied commit is still kept healed.
+}
+
+#[test]
+fn self_heal_keeps_the_last_applied_commit_healed_after_a_rejected_commit() {
+    let c = Cluster::new(TOKEN);
+    let (commit, agent) = team_applied(&c, &[]);
+    // A rejected commit applies nothing.
     c.repo.commit(
         &[("team/web.yaml", &deployment("team", "web", "busybox:1"))],
         &[],
@@ -445,22 +465,28 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         .st
         .join("rejected/team.json")
         .exists()));
+    assert_eq!(c.k.applies("team"), 1);
     c.k.dir.write("drift", "");
     assert!(
-        wait_until(WAIT, || c.k.applies("team") == 3),
+        wait_until(WAIT, || c.k.applies("team") == 2),
         "{}",
         agent.log()
     );
     assert!(wait_until(WAIT, || agent
         .metric("deploy_bot_drift_repairs_total")
-        == 2));
+        == 1));
     assert_eq!(
         applied_commit(&c.st, "team").as_deref(),
         Some(commit.as_str())
     );
-    drop(agent);
+}
 
-    // --no-self-heal: drift stays; only skips are logged.
+#[test]
+fn with_no_self_heal_drift_stays_and_reconciles_only_skip() {
+    let c = Cluster::new(TOKEN);
+    let (_, agent) = team_applied(&c, &[]);
+    drop(agent);
+    // Restarted with --no-self-heal over the applied namespace, now drifted.
     let before = c.k.log().len();
     c.k.dir.write("drift", "");
     let agent = c.verbose_agent("300ms", &["--no-self-heal"]);
@@ -468,13 +494,14 @@ fn self_heal_repairs_drift_counts_it_reports_it_and_leaves_an_undrifted_namespac
         .metric("deploy_bot_reconciles_total")
         >= 4));
     assert_eq!(agent.metric("deploy_bot_drift_checks_total"), 0);
-    assert_eq!(c.k.applies("team"), 3);
+    assert_eq!(c.k.applies("team"), 1);
     assert!(!c.k.log()[before..].iter().any(|l| l.contains(" diff ")));
+    assert!(c.k.dir.join("drift").exists(), "the drift was repaired");
 }
 
-#[test]
-fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_text_or_json() {
-    let c = Cluster::new(TOKEN);
+/// A commit with a valid `team` and an invalid `bad` namespace, delivered as a push (`delivery`) to an
+/// agent on `c` with these `global` flags and polling every 300ms without self-heal: the commit and the agent.
+fn logged_delivery(c: &Cluster, global: &[&str], delivery: &str) -> (String, AgentProc) {
     let commit = c.repo.commit(
         &[
             ("team/web.yaml", &deployment("team", "web", IMAGE)),
@@ -483,15 +510,21 @@ fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_te
         &[],
         "deploy",
     );
-    // Default: text at info.
-    let agent = c.agent_with(&[], "300ms", &["--no-self-heal"]);
+    let agent = c.agent_with(global, "300ms", &["--no-self-heal"]);
     let (s, _) = agent.send(
         "push",
-        "log-1",
+        delivery,
         &push_event("refs/heads/main", &commit, "acme/cluster", "x"),
         None,
     );
     assert_eq!(s, 202);
+    (commit, agent)
+}
+
+#[test]
+fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_text() {
+    let c = Cluster::new(TOKEN);
+    let (_, agent) = logged_delivery(&c, &[], "log-1");
     assert!(wait_until(WAIT, || agent.log().contains("skip: unchanged")
         && agent.log().contains("skip: tree")));
     let log = agent.log();
@@ -508,18 +541,12 @@ fn the_agent_logs_deliveries_applies_skips_and_failures_at_info_by_default_as_te
         assert!(log.contains(want), "{want:?} missing from\n{log}");
     }
     assert!(!log.contains("DEBUG"), "{log}");
-    drop(agent);
+}
 
-    // JSON: one object per line.
-    std::fs::remove_dir_all(&c.st).unwrap();
-    let agent = c.agent_with(&["--log-format", "json"], "300ms", &["--no-self-heal"]);
-    let (s, _) = agent.send(
-        "push",
-        "log-2",
-        &push_event("refs/heads/main", &commit, "acme/cluster", "x"),
-        None,
-    );
-    assert_eq!(s, 202);
+#[test]
+fn with_log_format_json_the_agent_logs_one_object_per_line_with_the_same_fields() {
+    let c = Cluster::new(TOKEN);
+    let (commit, agent) = logged_delivery(&c, &["--log-format", "json"], "log-2");
     assert!(wait_until(WAIT, || agent.log().contains("skip: unchanged")));
     let lines: Vec<serde_json::Value> = agent
         .log()
