@@ -832,13 +832,51 @@ fn status_of_an_applied_commit_names_its_tree_and_the_recorded_apply() {
     assert_eq!(s.reason, None);
 }
 
+/// `deploy-bot -vv status --wait 60s` for `commit` of `good`, asking `agent` every 200ms, started in the
+/// background with its log in `log`.
+fn spawn_status_waiter(
+    agent: &AgentProc,
+    commit: &str,
+    log: &std::path::Path,
+) -> std::process::Child {
+    std::process::Command::new(microplatform_test_support::bin("deploy-bot"))
+        .args([
+            "-vv",
+            "status",
+            "--agent-url",
+            &agent.url(""),
+            "--namespace",
+            "good",
+        ])
+        .args(["--commit", commit, "--wait", "60s", "--interval", "200ms"])
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("status log"))
+        .spawn()
+        .expect("deploy-bot status")
+}
+
+/// The output of a [`spawn_status_waiter`] once it exits.
+fn waited_output(
+    waiter: std::process::Child,
+    log: &std::path::Path,
+) -> microplatform_test_support::Output {
+    let out = waiter.wait_with_output().expect("waiter");
+    microplatform_test_support::Output {
+        command: "deploy-bot -vv status --wait 60s".into(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: std::fs::read_to_string(log).unwrap_or_default(),
+    }
+}
+
 /// A new commit the agent has not heard of: pending; a waiting status returns once the push webhook
 /// made the agent apply it.
 #[test]
 fn a_waiting_status_returns_once_the_push_made_the_agent_apply_a_pending_commit() {
     let cluster = Cluster::new(TOKEN);
     let (_, agent) = agent_with_good_applied(&cluster);
-    let agent_url = agent.url("");
     let c2 = cluster.repo.commit(
         &[("good/api.yaml", &deployment("good", "api", IMAGE))],
         &[],
@@ -848,22 +886,7 @@ fn a_waiting_status_returns_once_the_push_made_the_agent_apply_a_pending_commit(
     assert_eq!((pending.state.as_str(), pending.tree), ("pending", None));
     let waiter_dir = TestDir::new();
     let waiter_log = waiter_dir.join("status.log");
-    let waiter = std::process::Command::new(microplatform_test_support::bin("deploy-bot"))
-        .args([
-            "-vv",
-            "status",
-            "--agent-url",
-            &agent_url,
-            "--namespace",
-            "good",
-        ])
-        .args(["--commit", &c2, "--wait", "60s", "--interval", "200ms"])
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&waiter_log).expect("status log"))
-        .spawn()
-        .expect("deploy-bot status");
+    let waiter = spawn_status_waiter(&agent, &c2, &waiter_log);
     // The waiter asked and was told pending before the push: it really waits for the apply.
     assert!(
         wait_until(WAIT, || std::fs::read_to_string(&waiter_log)
@@ -878,13 +901,7 @@ fn a_waiting_status_returns_once_the_push_made_the_agent_apply_a_pending_commit(
         None,
     );
     assert_eq!(code, 202);
-    let out = waiter.wait_with_output().expect("waiter");
-    let result = microplatform_test_support::Output {
-        command: "deploy-bot -vv status --wait 60s".into(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: std::fs::read_to_string(&waiter_log).unwrap_or_default(),
-    };
+    let result = waited_output(waiter, &waiter_log);
     result.success();
     let s: Status = result.json();
     assert_eq!(
