@@ -264,3 +264,81 @@ impl exit::ExitCode for BuildError {
         }
     }
 }
+
+/// What `build-with-cache` prints on stdout when a build step fails in the builder (exit 9): the
+/// builder's own exit code, machine-readable, beside the one-line message on stderr. Every other
+/// failure leaves stdout empty (docs/conventions.md).
+#[derive(Debug, serde::Serialize)]
+pub struct BuilderFailure {
+    /// Always 2, the build result's version.
+    pub schema_version: u32,
+    /// The failure.
+    pub error: BuilderFailureError,
+}
+
+/// The `error` of a [`BuilderFailure`].
+#[derive(Debug, serde::Serialize)]
+pub struct BuilderFailureError {
+    /// Always `builder`: a build step failed in the builder.
+    pub class: &'static str,
+    /// The step that failed (`building stage one`).
+    pub step: String,
+    /// The builder's own exit code.
+    pub builder_exit_code: i32,
+    /// Ours (9: an external tool failed).
+    pub exit_code: u8,
+    /// The message printed on stderr.
+    pub message: String,
+}
+
+impl BuildError {
+    /// The stdout document of a builder's failure; `None` for every other error.
+    #[must_use]
+    pub fn builder_failure(&self) -> Option<BuilderFailure> {
+        let BuildError::Builder { step, code } = self else {
+            return None;
+        };
+        Some(BuilderFailure {
+            schema_version: 2,
+            error: BuilderFailureError {
+                class: "builder",
+                step: step.clone(),
+                builder_exit_code: *code,
+                exit_code: microplatform_common::exit::ExitCode::exit_code(self),
+                message: self.to_string(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_builder_failure_has_a_stdout_document_with_the_builders_code_and_others_none() {
+        let e = BuildError::Builder {
+            step: "building stage one".into(),
+            code: 3,
+        };
+        let doc = serde_json::to_value(e.builder_failure().expect("a builder failure")).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "schema_version": 2,
+                "error": {
+                    "class": "builder",
+                    "step": "building stage one",
+                    "builder_exit_code": 3,
+                    "exit_code": 9,
+                    "message": "building stage one failed: the builder exited with code 3 (its output is above)"
+                }
+            })
+        );
+        let other = BuildError::Engine {
+            backend: "docker".into(),
+            message: "unreachable".into(),
+        };
+        assert!(other.builder_failure().is_none());
+    }
+}

@@ -43,7 +43,13 @@ fn main() -> std::process::ExitCode {
     let printed = match result {
         Ok(Output::Plan(p)) => microplatform_common::io::write_json_stdout(&p),
         Ok(Output::Result(r)) => microplatform_common::io::write_json_stdout(&r),
-        Err(e) => return exit::fail::<BuildError>("build-with-cache", &e.into(), exit::INTERNAL),
+        Err(e) => {
+            // A builder's failure: its own code, machine-readable, on stdout too.
+            if let Some(doc) = e.builder_failure() {
+                let _ = microplatform_common::io::write_json_stdout(&doc);
+            }
+            return exit::fail::<BuildError>("build-with-cache", &e.into(), exit::INTERNAL);
+        }
     };
     match printed {
         Ok(()) => std::process::ExitCode::SUCCESS,

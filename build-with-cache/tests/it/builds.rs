@@ -500,7 +500,8 @@ fn refused_push_fails_with_its_own_code_and_builder_failure_passes_its_code() {
         "{last}"
     );
 
-    // A failing RUN: exit 9 (an external tool failed) with the builder's own code in the message, its output kept on stderr.
+    // A failing RUN: exit 9 (an external tool failed) with the builder's own code in the message and in a
+    // failure document on stdout, its output kept on stderr.
     dir.write(
         "Dockerfile",
         format!("FROM {base} AS one\nRUN echo about-to-fail && exit 3\nFROM one\n"),
@@ -531,6 +532,18 @@ fn refused_push_fails_with_its_own_code_and_builder_failure_passes_its_code() {
         "{}",
         out.stderr
     );
-    out.stdout_empty().stderr_contains("about-to-fail");
+    out.stderr_contains("about-to-fail");
     out.stderr_contains("build-with-cache: error: building stage one failed");
+    // The builder's code, machine-readable, on stdout.
+    let doc: common::BuilderFailure = out.json();
+    assert_eq!(doc.schema_version, 2);
+    assert_eq!(doc.error.class, "builder");
+    assert_eq!(doc.error.step, "building stage one");
+    assert_eq!(doc.error.builder_exit_code, code);
+    assert_eq!(doc.error.exit_code, 9);
+    assert!(
+        out.stderr.contains(&doc.error.message),
+        "the document's message is the stderr line's: {}",
+        doc.error.message
+    );
 }

@@ -7,6 +7,24 @@ use std::collections::BTreeMap;
 use microplatform_test_support::{Cmd, TestDir, bin};
 use serde::Deserialize;
 
+/// What stdout holds when a build step failed in the builder.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderFailure {
+    pub schema_version: u32,
+    pub error: BuilderFailureError,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderFailureError {
+    pub class: String,
+    pub step: String,
+    pub builder_exit_code: i32,
+    pub exit_code: u8,
+    pub message: String,
+}
+
 /// One stage in the result.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
