@@ -45,8 +45,35 @@ fn manifests_are_schema_valid() {
     }
 }
 
+fn str_list(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+fn deployment(docs: &[Value]) -> &Value {
+    docs.iter().find(|d| d["kind"] == "Deployment").unwrap()
+}
+
+/// The namespaces named by the Deployment's `--namespace=` flags.
+fn managed_namespaces(docs: &[Value]) -> BTreeSet<&str> {
+    str_list(&deployment(docs)["spec"]["template"]["spec"]["containers"][0]["args"])
+        .into_iter()
+        .filter_map(|a| a.strip_prefix("--namespace="))
+        .collect()
+}
+
+fn namespaces_of<'a>(docs: &'a [Value], kind: &str) -> BTreeSet<&'a str> {
+    docs.iter()
+        .filter(|d| d["kind"] == kind)
+        .map(|d| d["metadata"]["namespace"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
-fn rbac_is_scoped_to_the_managed_namespaces() {
+fn manifests_include_every_kind_the_agent_needs() {
     let docs = docs();
     let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     for k in [
@@ -58,61 +85,40 @@ fn rbac_is_scoped_to_the_managed_namespaces() {
     ] {
         assert!(kinds.contains(k), "no {k}");
     }
-    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
-    let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let managed: BTreeSet<&str> = args
-        .iter()
-        .filter_map(|a| a.strip_prefix("--namespace="))
-        .collect();
-    assert!(!managed.is_empty());
-    let image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+}
+
+#[test]
+fn deployment_manages_named_namespaces_with_a_pinned_image() {
+    let docs = docs();
+    assert!(!managed_namespaces(&docs).is_empty());
+    let image = deployment(&docs)["spec"]["template"]["spec"]["containers"][0]["image"]
         .as_str()
         .unwrap();
     assert!(deploy_bot::validate::is_pinned(image), "{image}");
-    let role_ns: BTreeSet<&str> = docs
-        .iter()
-        .filter(|d| d["kind"] == "Role")
-        .map(|d| d["metadata"]["namespace"].as_str().unwrap())
-        .collect();
-    assert_eq!(role_ns, managed);
-    let binding_ns: BTreeSet<&str> = docs
-        .iter()
-        .filter(|d| d["kind"] == "RoleBinding")
-        .map(|d| d["metadata"]["namespace"].as_str().unwrap())
-        .collect();
-    assert_eq!(binding_ns, managed);
-    // No cluster-wide write access except creating namespaces; named namespaces only otherwise.
+}
+
+#[test]
+fn roles_and_role_bindings_cover_exactly_the_managed_namespaces() {
+    let docs = docs();
+    let managed = managed_namespaces(&docs);
+    assert_eq!(namespaces_of(&docs, "Role"), managed);
+    assert_eq!(namespaces_of(&docs, "RoleBinding"), managed);
+}
+
+/// No cluster-wide write access except creating namespaces; named namespaces only otherwise.
+#[test]
+fn cluster_roles_reach_only_the_managed_namespaces() {
+    let docs = docs();
+    let managed = managed_namespaces(&docs);
     for cr in docs.iter().filter(|d| d["kind"] == "ClusterRole") {
         for rule in cr["rules"].as_array().unwrap() {
-            let resources: Vec<&str> = rule["resources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
             assert_eq!(
-                resources,
+                str_list(&rule["resources"]),
                 ["namespaces"],
                 "cluster-wide access beyond namespaces"
             );
-            let verbs: Vec<&str> = rule["verbs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            if verbs != ["create"] {
-                let names: BTreeSet<&str> = rule["resourceNames"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
+            if str_list(&rule["verbs"]) != ["create"] {
+                let names: BTreeSet<&str> = str_list(&rule["resourceNames"]).into_iter().collect();
                 assert_eq!(names, managed);
             }
         }
