@@ -155,11 +155,17 @@ fn crafted_commit(repo: &ClusterRepo) -> String {
     commit
 }
 
-#[test]
-fn a_bad_tree_entry_elsewhere_affects_nothing_and_statuses_name_repo_relative_paths() {
+/// A cluster whose `main` is [`crafted_commit`] and a verbose agent on it: the cluster, the commit and the agent.
+fn crafted_cluster() -> (Cluster, String, AgentProc) {
     let c = Cluster::new(TOKEN);
     let commit = crafted_commit(&c.repo);
     let agent = c.verbose_agent("1h", &[]);
+    (c, commit, agent)
+}
+
+#[test]
+fn a_bad_tree_entry_elsewhere_leaves_the_valid_namespace_applied_once() {
+    let (c, commit, agent) = crafted_cluster();
     assert!(
         wait_until(WAIT, || applied_commit(&c.st, "team").as_deref()
             == Some(commit.as_str())),
@@ -167,6 +173,11 @@ fn a_bad_tree_entry_elsewhere_affects_nothing_and_statuses_name_repo_relative_pa
         agent.log()
     );
     assert_eq!(c.k.applies("team"), 1);
+}
+
+#[test]
+fn namespaces_with_a_symlink_or_a_dot_dot_entry_are_rejected_and_nothing_escapes() {
+    let (c, _commit, _agent) = crafted_cluster();
     assert!(wait_until(WAIT, || c
         .st
         .join("rejected/links.json")
@@ -174,6 +185,13 @@ fn a_bad_tree_entry_elsewhere_affects_nothing_and_statuses_name_repo_relative_pa
         && c.st.join("rejected/dots.json").exists()));
     assert_eq!(c.k.started("links"), 0);
     assert_eq!(c.k.started("dots"), 0);
+    // Nothing was written outside the extraction directory.
+    assert!(!c.st.join("passwd").exists() && !c.st.join("work/passwd").exists());
+}
+
+#[test]
+fn failure_statuses_for_bad_tree_entries_name_repo_relative_paths_only() {
+    let (c, _commit, _agent) = crafted_cluster();
     assert!(wait_until(WAIT, || c
         .gh
         .statuses_for("deploy-bot/links")
@@ -204,21 +222,17 @@ fn a_bad_tree_entry_elsewhere_affects_nothing_and_statuses_name_repo_relative_pa
             assert!(!s.description.contains("/work/"), "local path in {s:?}");
         }
     });
-    // Nothing was written outside the extraction directory.
-    assert!(!c.st.join("passwd").exists() && !c.st.join("work/passwd").exists());
 }
 
-#[test]
-fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
-    let c = Cluster::new(TOKEN);
-    let agent = c.verbose_agent("1h", &[]);
+/// A commit with a valid `team/web.yaml` beside deeply nested flow and block YAML in `team`, and a valid `good`.
+fn hostile_commit(c: &Cluster) -> String {
     let hostile = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
     let mut deep_block = String::new();
     for i in 0..200 {
         deep_block.push_str(&" ".repeat(i));
         deep_block.push_str("k:\n");
     }
-    let commit = c.repo.commit(
+    c.repo.commit(
         &[
             ("team/web.yaml", &deployment("team", "web", IMAGE)),
             ("team/flow.yaml", &hostile),
@@ -227,7 +241,22 @@ fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
         ],
         &[],
         "hostile",
-    );
+    )
+}
+
+fn healthz_client() -> reqwest::blocking::Client {
+    microplatform_test_support::blocking_client_builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
+    let c = Cluster::new(TOKEN);
+    let agent = c.verbose_agent("1h", &[]);
+    let commit = hostile_commit(&c);
     let (s, _) = agent.send(
         "push",
         "y-1",
@@ -235,10 +264,7 @@ fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
         None,
     );
     assert_eq!(s, 202);
-    let client = microplatform_test_support::blocking_client_builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = healthz_client();
     let mut answered = 0;
     let done = wait_until(WAIT, || {
         let ok = client
@@ -257,10 +283,24 @@ fn deeply_nested_yaml_is_refused_before_parsing_while_healthz_answers() {
         "{rejected}"
     );
     assert!(rejected.contains("team/block.yaml:"), "{rejected}");
+    assert_eq!(c.k.started("team"), 0);
+}
+
+#[test]
+fn a_namespace_beside_deeply_nested_yaml_is_still_applied() {
+    let c = Cluster::new(TOKEN);
+    let agent = c.verbose_agent("1h", &[]);
+    let commit = hostile_commit(&c);
+    let (s, b) = agent.send(
+        "push",
+        "y-1",
+        &push_event("refs/heads/main", &commit, "acme/cluster", "x"),
+        None,
+    );
+    assert_eq!(s, 202, "{b}");
     assert!(wait_until(WAIT, || applied_commit(&c.st, "good")
         .as_deref()
         == Some(commit.as_str())));
-    assert_eq!(c.k.started("team"), 0);
 }
 
 fn slow_connection(port: u16) -> TcpStream {
@@ -270,10 +310,9 @@ fn slow_connection(port: u16) -> TcpStream {
     s
 }
 
-#[test]
-fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_served() {
-    let c = Cluster::new(TOKEN);
-    let agent = c.verbose_agent(
+/// A verbose agent on `c` taking at most 32 connections, with a 2 s header and a 1 s body timeout.
+fn limited_agent(c: &Cluster) -> AgentProc {
+    c.verbose_agent(
         "1h",
         &[
             "--max-connections",
@@ -283,13 +322,15 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
             "--body-timeout",
             "1s",
         ],
-    );
-    let mut slow: Vec<TcpStream> = (0..100).map(|_| slow_connection(agent.port)).collect();
-    let client = microplatform_test_support::blocking_client_builder()
-        .timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    )
+}
+
+#[test]
+fn healthz_answers_and_excess_connections_are_shed_under_100_slow_connections() {
+    let c = Cluster::new(TOKEN);
+    let agent = limited_agent(&c);
+    let _slow: Vec<TcpStream> = (0..100).map(|_| slow_connection(agent.port)).collect();
+    let client = healthz_client();
     for _ in 0..20 {
         let r = client
             .get(agent.url("/healthz"))
@@ -297,6 +338,14 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
             .expect("healthz under slow connections");
         assert_eq!(r.status(), 200);
     }
+    assert!(agent.metric("deploy_bot_connections_shed_total") > 0);
+}
+
+#[test]
+fn a_delivery_is_applied_while_100_slow_connections_are_open() {
+    let c = Cluster::new(TOKEN);
+    let agent = limited_agent(&c);
+    let _slow: Vec<TcpStream> = (0..100).map(|_| slow_connection(agent.port)).collect();
     let commit = c.repo.commit(
         &[("team/web.yaml", &deployment("team", "web", IMAGE))],
         &[],
@@ -312,8 +361,13 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
     assert!(wait_until(WAIT, || applied_commit(&c.st, "team")
         .as_deref()
         == Some(commit.as_str())));
-    assert!(agent.metric("deploy_bot_connections_shed_total") > 0);
-    // The slow ones are closed: at the limit, or after the 2 s head timeout.
+}
+
+#[test]
+fn slow_connections_are_closed_at_the_limit_or_after_the_header_timeout() {
+    let c = Cluster::new(TOKEN);
+    let agent = limited_agent(&c);
+    let mut slow: Vec<TcpStream> = (0..100).map(|_| slow_connection(agent.port)).collect();
     let closed = wait_until(Duration::from_secs(20), || {
         slow.iter_mut().all(|s| {
             s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
@@ -323,7 +377,12 @@ fn slow_connections_are_shed_and_timed_out_while_healthz_and_deliveries_are_serv
     });
     assert!(closed, "slow connections left open");
     assert!(agent.metric("deploy_bot_connections_timed_out_total") > 0);
-    // A body that stops arriving gets 408 after the body timeout.
+}
+
+#[test]
+fn a_body_that_stops_arriving_gets_408_after_the_body_timeout() {
+    let c = Cluster::new(TOKEN);
+    let agent = limited_agent(&c);
     let mut s = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
     s.write_all(b"POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: slow-body\r\nContent-Length: 100\r\n\r\n{\"ref\":").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
