@@ -586,16 +586,13 @@ fn with_previews_a_pull_request_gets_its_own_namespace_torn_down_on_close() {
     assert_eq!(k.applies("team"), 0);
 }
 
-#[test]
-fn concurrent_deliveries_for_one_namespace_are_serialised() {
-    let repo = ClusterRepo::new();
-    let k = FakeKubectl::new();
-    k.dir.write("sleep", "1");
-    k.dir.write("sleep-ns", "team");
-    let state = TestDir::new();
-    let st = state.join("s");
-    let kp = k.path().to_string_lossy().into_owned();
-    let agent = AgentProc::follow(&st, &repo, "1s", &["--kubectl", &kp], &[]);
+/// Three commits to `team` in turn, each pushed as three simultaneous deliveries, the next commit's
+/// deliveries arriving while `k` holds the previous apply: the last commit.
+fn push_three_commits_concurrently(
+    repo: &ClusterRepo,
+    k: &FakeKubectl,
+    agent: &AgentProc,
+) -> String {
     let mut last = String::new();
     for i in 0..3 {
         last = repo.commit(
@@ -623,6 +620,20 @@ fn concurrent_deliveries_for_one_namespace_are_serialised() {
             agent.log()
         );
     }
+    last
+}
+
+#[test]
+fn concurrent_deliveries_for_one_namespace_are_serialised() {
+    let repo = ClusterRepo::new();
+    let k = FakeKubectl::new();
+    k.dir.write("sleep", "1");
+    k.dir.write("sleep-ns", "team");
+    let state = TestDir::new();
+    let st = state.join("s");
+    let kp = k.path().to_string_lossy().into_owned();
+    let agent = AgentProc::follow(&st, &repo, "1s", &["--kubectl", &kp], &[]);
+    let last = push_three_commits_concurrently(&repo, &k, &agent);
     assert!(
         wait_until(WAIT, || applied_commit(&st, "team").as_deref()
             == Some(last.as_str())),
@@ -647,82 +658,134 @@ fn concurrent_deliveries_for_one_namespace_are_serialised() {
     }
 }
 
+/// An agent killed (with its kubectl) in the middle of applying `team` (commit `c2`), after it had
+/// applied `alpha` (commit `c1`).
+struct KilledMidApply {
+    repo: ClusterRepo,
+    k: FakeKubectl,
+    _state: TestDir,
+    st: std::path::PathBuf,
+    kubectl: String,
+    c1: String,
+    c2: String,
+}
+
+impl KilledMidApply {
+    fn new() -> Self {
+        let repo = ClusterRepo::new();
+        let k = FakeKubectl::new();
+        let state = TestDir::new();
+        let st = state.join("s");
+        let kubectl = k.path().to_string_lossy().into_owned();
+        let mut agent = AgentProc::follow(&st, &repo, "1h", &["--kubectl", &kubectl], &[]);
+        let c1 = repo.commit(
+            &[("alpha/web.yaml", &deployment("alpha", "web", IMAGE))],
+            &[],
+            "alpha",
+        );
+        assert_eq!(
+            agent
+                .send(
+                    "push",
+                    "k-1",
+                    &push_event("refs/heads/main", &c1, "acme/cluster", "x"),
+                    None
+                )
+                .0,
+            202
+        );
+        assert!(wait_until(WAIT, || applied_commit(&st, "alpha").as_deref()
+            == Some(c1.as_str())));
+        // Hold the apply of `team` and kill the agent (and its kubectl) in the middle of it.
+        k.dir.write("sleep", "30");
+        k.dir.write("sleep-ns", "team");
+        let c2 = repo.commit(
+            &[("team/web.yaml", &deployment("team", "web", IMAGE))],
+            &[],
+            "team",
+        );
+        assert_eq!(
+            agent
+                .send(
+                    "push",
+                    "k-2",
+                    &push_event("refs/heads/main", &c2, "acme/cluster", "x"),
+                    None
+                )
+                .0,
+            202
+        );
+        assert!(
+            wait_until(WAIT, || k.started("team") == 1),
+            "{}",
+            agent.log()
+        );
+        agent.kill();
+        Self {
+            repo,
+            k,
+            _state: state,
+            st,
+            kubectl,
+            c1,
+            c2,
+        }
+    }
+
+    /// Release kubectl's hold and start the agent again on the same state directory, waiting until
+    /// it has applied `c2`.
+    fn restart_and_converge(&self) -> AgentProc {
+        std::fs::remove_file(self.k.dir.join("sleep")).unwrap();
+        let agent = AgentProc::follow(
+            &self.st,
+            &self.repo,
+            "1h",
+            &["--kubectl", &self.kubectl],
+            &[],
+        );
+        assert!(
+            wait_until(WAIT, || applied_commit(&self.st, "team").as_deref()
+                == Some(self.c2.as_str())),
+            "{}",
+            agent.log()
+        );
+        agent
+    }
+}
+
+#[test]
+fn killed_mid_apply_leaves_the_namespace_unapplied_and_the_delivery_journaled() {
+    let killed = KilledMidApply::new();
+    assert_eq!(killed.k.applies("team"), 0);
+    assert!(applied_commit(&killed.st, "team").is_none());
+    // The journal still holds the accepted delivery.
+    let journal = std::fs::read_to_string(killed.st.join("queue/queue.journal")).unwrap();
+    assert!(journal.contains(&killed.c2), "{journal}");
+}
+
+/// One test with the kill: the restart is what has to recover from the state the kill left.
 #[test]
 fn killed_mid_apply_converges_after_restart_without_reapplying_the_rest() {
-    let repo = ClusterRepo::new();
-    let k = FakeKubectl::new();
-    let state = TestDir::new();
-    let st = state.join("s");
-    let kp = k.path().to_string_lossy().into_owned();
-    let args = ["--kubectl", kp.as_str()];
-    let mut agent = AgentProc::follow(&st, &repo, "1h", &args, &[]);
-    let c1 = repo.commit(
-        &[("alpha/web.yaml", &deployment("alpha", "web", IMAGE))],
-        &[],
-        "alpha",
-    );
-    assert_eq!(
-        agent
-            .send(
-                "push",
-                "k-1",
-                &push_event("refs/heads/main", &c1, "acme/cluster", "x"),
-                None
-            )
-            .0,
-        202
-    );
-    assert!(wait_until(WAIT, || applied_commit(&st, "alpha").as_deref()
-        == Some(c1.as_str())));
-    // Hold the apply of `team` and kill the agent (and its kubectl) in the middle of it.
-    k.dir.write("sleep", "30");
-    k.dir.write("sleep-ns", "team");
-    let c2 = repo.commit(
-        &[("team/web.yaml", &deployment("team", "web", IMAGE))],
-        &[],
-        "team",
-    );
-    assert_eq!(
-        agent
-            .send(
-                "push",
-                "k-2",
-                &push_event("refs/heads/main", &c2, "acme/cluster", "x"),
-                None
-            )
-            .0,
-        202
-    );
-    assert!(
-        wait_until(WAIT, || k.started("team") == 1),
-        "{}",
-        agent.log()
-    );
-    agent.kill();
-    assert_eq!(k.applies("team"), 0);
-    assert!(applied_commit(&st, "team").is_none());
-    // The journal still holds the accepted delivery.
-    let journal = std::fs::read_to_string(st.join("queue/queue.journal")).unwrap();
-    assert!(journal.contains(&c2), "{journal}");
-    std::fs::remove_file(k.dir.join("sleep")).unwrap();
-    let agent = AgentProc::follow(&st, &repo, "1h", &args, &[]);
-    assert!(
-        wait_until(WAIT, || applied_commit(&st, "team").as_deref()
-            == Some(c2.as_str())),
-        "{}",
-        agent.log()
-    );
+    let killed = KilledMidApply::new();
+    let agent = killed.restart_and_converge();
     assert!(wait_until(WAIT, || agent
         .get("/metrics")
         .1
         .contains("deploy_bot_queue_depth 0")));
-    assert_eq!(k.applies("team"), 1);
-    assert_eq!(k.applies("alpha"), 1, "alpha was applied again");
-    // A redelivery of the delivery accepted before the crash is recognised.
+    assert_eq!(killed.k.applies("team"), 1);
+    assert_eq!(killed.k.applies("alpha"), 1, "alpha was applied again");
+    assert!(applied_commit(&killed.st, "alpha").as_deref() == Some(killed.c1.as_str()));
+}
+
+/// One test with the kill and restart: the delivery must have been accepted before the crash.
+#[test]
+fn after_a_kill_mid_apply_and_restart_a_redelivery_is_recognised_as_a_duplicate() {
+    let killed = KilledMidApply::new();
+    let agent = killed.restart_and_converge();
     let (s, b) = agent.send(
         "push",
         "k-2",
-        &push_event("refs/heads/main", &c2, "acme/cluster", "x"),
+        &push_event("refs/heads/main", &killed.c2, "acme/cluster", "x"),
         None,
     );
     assert_eq!((s, b.contains("duplicate")), (200, true));
