@@ -682,26 +682,12 @@ fn bearer_token_flow_with_registry_auth_file() {
         .stderr_contains("/token");
 }
 
-#[test]
-fn registry_down_and_proxy_without_digest_header() {
-    let dir = TestDir::new();
-    let port = free_port();
-    tool(&dir)
-        .args(["--retries", "1"])
-        .stdin(format!(
-            "kind: Pod\nspec: {{containers: [{{image: 127.0.0.1:{port}/x/y:1}}]}}\n"
-        ))
-        .run()
-        .code(6)
-        .stdout_empty()
-        .stderr_one_line()
-        .stderr_contains(&format!("http://127.0.0.1:{port}/v2/"));
+type SeenMethods = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
-    let reg = Registry::start();
-    reg.push_image("p/app", "v1", OCI_MANIFEST, "p");
-    let d = served_digest(&reg, "p/app", "v1");
-    let upstream = reg.url();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+/// A proxy in front of `upstream` that forwards every request but strips `Docker-Content-Digest`
+/// from the responses, and records each request's method.
+fn digest_stripping_proxy(upstream: String) -> (TinyServer, SeenMethods) {
+    let seen = SeenMethods::default();
     let seen2 = seen.clone();
     let proxy = TinyServer::start(move |req| {
         seen2.lock().unwrap().push(req.method.clone());
@@ -734,6 +720,32 @@ fn registry_down_and_proxy_without_digest_header() {
             body: resp.bytes().unwrap().to_vec(),
         }
     });
+    (proxy, seen)
+}
+
+#[test]
+fn a_registry_that_is_down_exits_6_naming_its_v2_url() {
+    let dir = TestDir::new();
+    let port = free_port();
+    tool(&dir)
+        .args(["--retries", "1"])
+        .stdin(format!(
+            "kind: Pod\nspec: {{containers: [{{image: 127.0.0.1:{port}/x/y:1}}]}}\n"
+        ))
+        .run()
+        .code(6)
+        .stdout_empty()
+        .stderr_one_line()
+        .stderr_contains(&format!("http://127.0.0.1:{port}/v2/"));
+}
+
+#[test]
+fn a_proxy_without_the_digest_header_still_pins_to_the_served_digest() {
+    let dir = TestDir::new();
+    let reg = Registry::start();
+    reg.push_image("p/app", "v1", OCI_MANIFEST, "p");
+    let d = served_digest(&reg, "p/app", "v1");
+    let (proxy, seen) = digest_stripping_proxy(reg.url());
     let input = format!(
         "kind: Pod\nspec: {{containers: [{{image: {}/p/app:v1}}]}}\n",
         proxy.addr
