@@ -715,30 +715,26 @@ mod tests {
         );
     }
 
-    /// The script in busybox (as in the container): a 404 is a wrong answer with wget's message, a closed port
-    /// no answer. Skipped where busybox is not installed.
-    #[test]
-    fn the_by_name_script_tells_a_wrong_answer_from_none_by_the_status_line() {
-        use std::io::{Read as _, Write as _};
-        let Some(busybox) = std::env::var_os("PATH").and_then(|p| {
+    /// A directory of busybox applets the by-name script needs, or `None` where busybox is not installed.
+    fn busybox_bin() -> Option<tempfile::TempDir> {
+        let busybox = std::env::var_os("PATH").and_then(|p| {
             std::env::split_paths(&p)
                 .map(|d| d.join("busybox"))
                 .find(|b| b.is_file())
-        }) else {
-            eprintln!("busybox not installed: skipped");
-            return;
-        };
+        })?;
         let bin = tempfile::tempdir().unwrap();
         for applet in ["sh", "wget", "timeout", "grep", "mktemp", "wc", "cat", "rm"] {
             std::os::unix::fs::symlink(&busybox, bin.path().join(applet)).unwrap();
         }
+        Some(bin)
+    }
+
+    /// A tiny HTTP server on a free port answering two requests: `GET /ok` with 200 and `hi`, anything
+    /// else with 404. Its port.
+    fn serve_ok_then_404() -> u16 {
+        use std::io::{Read as _, Write as _};
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = server.local_addr().unwrap().port();
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         std::thread::spawn(move || {
             for conn in server.incoming().take(2) {
                 let mut conn = conn.unwrap();
@@ -753,12 +749,40 @@ mod tests {
                 conn.write_all(answer.as_bytes()).unwrap();
             }
         });
-        let call = |path: &str, port: u16| NameCall {
+        port
+    }
+
+    /// A port nothing listens on.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn web_call(path: &str, port: u16) -> NameCall {
+        NameCall {
             service: "web".into(),
             kind: "ingress",
             url: format!("http://127.0.0.1:{port}{path}"),
+        }
+    }
+
+    /// The script in busybox (as in the container): a 404 is a wrong answer with wget's message, a closed port
+    /// no answer. Skipped where busybox is not installed.
+    #[test]
+    fn the_by_name_script_tells_a_wrong_answer_from_none_by_the_status_line() {
+        let Some(bin) = busybox_bin() else {
+            eprintln!("busybox not installed: skipped");
+            return;
         };
-        let calls = [call("/ok", port), call("/missing", port), call("/", closed)];
+        let port = serve_ok_then_404();
+        let calls = [
+            web_call("/ok", port),
+            web_call("/missing", port),
+            web_call("/", closed_port()),
+        ];
         let script = name_script(&calls.iter().collect::<Vec<_>>(), Duration::from_secs(5));
         let scratch = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(bin.path().join("sh"))
