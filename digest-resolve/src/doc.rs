@@ -1010,23 +1010,22 @@ mod tests {
         assert!(e.line >= 3, "{e:?}");
     }
 
-    #[test]
-    fn parallel_scan_matches_serial_parse() {
-        // Small enough for a debug build, cut in many pieces over 3 threads all the same.
-        const DOCS: usize = 2_000;
-        let split = Split {
-            threads: 3,
-            min_len: 0,
-        };
+    /// A comment, then `docs` pods each with one image `img<i>` and a block scalar holding a fake `---` marker.
+    fn many_pods(docs: usize) -> String {
+        use std::fmt::Write as _;
         let mut text = String::from("# head\n");
-        for i in 0..DOCS {
-            use std::fmt::Write as _;
+        for i in 0..docs {
             let _ = write!(
                 text,
                 "---\nkind: Pod # ü\nspec: {{containers: [{{image: 'img{i}'}}]}}\nx: |\n  --- not a marker\n"
             );
         }
-        let serial: Vec<(usize, usize, (usize, usize), String)> = parse_yaml(&text)
+        text
+    }
+
+    /// Each document's index and its first container image's line, span and value, by the serial parser.
+    fn serial_images(text: &str) -> Vec<(usize, usize, (usize, usize), String)> {
+        parse_yaml(text)
             .unwrap()
             .iter()
             .map(|d| {
@@ -1045,9 +1044,13 @@ mod tests {
                 };
                 (d.index, s.line, s.span, s.value)
             })
-            .collect();
-        let parallel = scan_yaml_split(
-            &text,
+            .collect()
+    }
+
+    /// The same as [`serial_images`], by the parallel scan cut as `split` says.
+    fn parallel_images(text: &str, split: Split) -> Vec<(usize, usize, (usize, usize), String)> {
+        scan_yaml_split(
+            text,
             None,
             |d| {
                 let Node::Seq(v) = d.root.get("spec").unwrap().get("containers").unwrap() else {
@@ -1060,15 +1063,24 @@ mod tests {
             },
             split,
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|(i, (l, sp, v))| (i, l, sp, v))
+        .collect()
+    }
+
+    #[test]
+    fn parallel_scan_matches_serial_parse() {
+        // Small enough for a debug build, cut in many pieces over 3 threads all the same.
+        const DOCS: usize = 2_000;
+        let split = Split {
+            threads: 3,
+            min_len: 0,
+        };
+        let text = many_pods(DOCS);
+        let serial = serial_images(&text);
         assert_eq!(serial.len(), DOCS);
-        assert_eq!(
-            serial,
-            parallel
-                .into_iter()
-                .map(|(i, (l, sp, v))| (i, l, sp, v))
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(serial, parallel_images(&text, split));
         let (_, _, (a, b), v) = &serial[DOCS - 1];
         assert_eq!(&text[*a..*b], v);
         let mut bad = text.clone();
