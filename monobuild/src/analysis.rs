@@ -156,17 +156,20 @@ struct GitState {
 
 /// The files of a snapshot an analysis needs, from the quick pass over the index or from gix-index.
 struct Listed {
-    snapshot: Option<Snapshot>,
     /// The manifests to read: path and blob id.
     wanted: Vec<(String, gix_index::hash::ObjectId)>,
+    /// The global inputs' files: path and `MODE ID`.
     global: Vec<(String, String)>,
+    /// Whether some path is unmerged.
     conflicts: bool,
-    /// The tree ids, when the quick pass found them all in the cache-tree.
-    trees: Option<(
-        Option<gix_index::hash::ObjectId>,
-        HashMap<String, gix_index::hash::ObjectId>,
-    )>,
 }
+
+/// The working directory's tree id and the kept directories' ids, as [`Snapshot::tree_ids`]
+/// returns them.
+type TreeIds = (
+    Option<gix_index::hash::ObjectId>,
+    HashMap<String, gix_index::hash::ObjectId>,
+);
 
 /// The quick pass ([`index_scan::scan`]) over the index file `path`, with the tree ids of the
 /// working directory and of the wanted manifests' directories from its cache-tree. `None` when
@@ -179,7 +182,7 @@ fn quick_listing(
     want: &dyn Fn(&[u8]) -> bool,
     global: Option<&globset::GlobSet>,
     found: &mut dyn FnMut(&[index_scan::Found]),
-) -> Option<Listed> {
+) -> Option<(Listed, TreeIds)> {
     use std::os::unix::ffi::OsStrExt as _;
     let matches_global =
         |p: &[u8]| global.is_some_and(|g| g.is_match(std::ffi::OsStr::from_bytes(p)));
@@ -203,8 +206,8 @@ fn quick_listing(
             trees.insert(dir.to_string(), *scan.trees.get(dir)?);
         }
     }
-    Some(Listed {
-        snapshot: None,
+    let root = scan.root?;
+    let listed = Listed {
         wanted: scan.wanted,
         global: scan
             .global
@@ -212,8 +215,8 @@ fn quick_listing(
             .map(|(p, mode, id)| (p, format!("{mode:o} {id}")))
             .collect(),
         conflicts: scan.conflicts,
-        trees: Some((Some(scan.root?), trees)),
-    })
+    };
+    Some((listed, (Some(root), trees)))
 }
 
 /// The index (or the temporary index `index`) read with gix-index, or parsed from `git ls-files`
@@ -225,7 +228,7 @@ fn full_listing(
     want: &dyn Fn(&[u8]) -> bool,
     fetch: bool,
     global: Option<&globset::GlobSet>,
-) -> Result<Listed> {
+) -> Result<(Snapshot, Listed)> {
     let path = index.unwrap_or(&repo.index);
     let snapshot = match Snapshot::read_index(path, &repo.prefix, repo.format) {
         Ok(Some(s)) => s,
@@ -250,13 +253,12 @@ fn full_listing(
             global_files.push((p.to_string(), format!("{:o} {}", f.mode, f.id)));
         }
     }
-    Ok(Listed {
-        conflicts: snapshot.has_conflicts(),
-        snapshot: Some(snapshot),
+    let listed = Listed {
         wanted,
         global: global_files,
-        trees: None,
-    })
+        conflicts: snapshot.has_conflicts(),
+    };
+    Ok((snapshot, listed))
 }
 
 /// Read a snapshot (the index, or the temporary index `index`), read and parse the manifests for
@@ -276,15 +278,15 @@ fn load_git(
     global: Option<&globset::GlobSet>,
 ) -> Result<GitState> {
     let t = std::time::Instant::now();
-    let queue = ChunkQueue::default();
     if fetch {
+        let queue = ChunkQueue::default();
         let path = index.unwrap_or(&repo.index);
         let quick = std::thread::scope(|scope| {
             let reader = scope.spawn(|| read_manifest_chunks(git, repo, &queue));
             let listed = quick_listing(path, repo, want, global, &mut |chunk| {
                 queue.push(chunk.to_vec());
             });
-            let Some(listed) = listed else {
+            let Some((listed, tree_ids)) = listed else {
                 // What was read is dropped; the full listing reads it again.
                 queue.close();
                 drop(reader.join());
@@ -302,11 +304,10 @@ fn load_git(
             );
             let mine = read_manifest_chunks(git, repo, &queue);
             let theirs = reader.join().expect("manifest reader panicked");
-            Some((listed, in_order(mine, theirs)))
+            Some((listed, tree_ids, in_order(mine, theirs)))
         });
-        if let Some((listed, manifests)) = quick {
+        if let Some((listed, (root, trees), manifests)) = quick {
             tracing::debug!("manifests read in {:?}", t.elapsed());
-            let (root, trees) = listed.trees.expect("the quick pass has the tree ids");
             return Ok(GitState {
                 snapshot: None,
                 format: repo.format,
@@ -319,14 +320,14 @@ fn load_git(
         }
     }
     let queue = ChunkQueue::default();
-    let Listed {
+    let (
         snapshot,
-        wanted,
-        global,
-        conflicts,
-        trees: _,
-    } = full_listing(git, repo, index, want, fetch, global)?;
-    let snapshot = snapshot.expect("the full listing keeps its snapshot");
+        Listed {
+            wanted,
+            global,
+            conflicts,
+        },
+    ) = full_listing(git, repo, index, want, fetch, global)?;
     tracing::debug!(
         "index read in {:?} (gix-index): {} manifests",
         t.elapsed(),
