@@ -116,7 +116,18 @@ impl TestDir {
 
     /// Make this directory a git repository on branch `main` with a test identity.
     pub fn git_init(&self) -> &Self {
-        self.git(&["init", "-q", "-b", "main"]);
+        self.git_init_object_format("sha1")
+    }
+
+    /// [`TestDir::git_init`] with another object format (`sha1` or `sha256`).
+    pub fn git_init_object_format(&self, format: &str) -> &Self {
+        self.git(&[
+            "init",
+            "-q",
+            "-b",
+            "main",
+            &format!("--object-format={format}"),
+        ]);
         self.git(&["config", "user.email", "test@example.com"]);
         self.git(&["config", "user.name", "Test"]);
         self.git(&["config", "commit.gpgsign", "false"]);

@@ -13,18 +13,7 @@ use monobuild::snapshot::{Dirs, ObjectFormat, Snapshot};
 /// differently as files and directories, and a long path.
 fn repo(format: &str) -> TestDir {
     let t = TestDir::new();
-    git_in(
-        t.path(),
-        &[
-            "init",
-            "-q",
-            "-b",
-            "main",
-            &format!("--object-format={format}"),
-        ],
-    );
-    git_in(t.path(), &["config", "user.email", "t@example.com"]);
-    git_in(t.path(), &["config", "user.name", "t"]);
+    t.git_init_object_format(format);
     let long = format!(
         "deep/{}Dependencies",
         "abcdefghijklmnopqrstuvwxyz/".repeat(12)
@@ -267,9 +256,7 @@ fn analysis(dir: &std::path::Path) -> String {
 #[test]
 fn a_quick_pass_given_up_after_its_first_chunks_gives_the_same_analysis() {
     let t = TestDir::new();
-    git_in(t.path(), &["init", "-q", "-b", "main"]);
-    git_in(t.path(), &["config", "user.email", "t@example.com"]);
-    git_in(t.path(), &["config", "user.name", "t"]);
+    t.git_init();
     for i in 0..600 {
         let dep = if i > 0 {
             format!("a/c{:03}\n", i - 1)

@@ -68,18 +68,7 @@ fn index_of(t: &TestDir) -> std::path::PathBuf {
 /// A tree with names that sort differently as files and directories, spaces, non-ASCII names,
 /// an executable, a symlink and a submodule entry.
 fn tricky(t: &TestDir, format: &str) {
-    git_in(
-        t.path(),
-        &[
-            "init",
-            "-q",
-            "-b",
-            "main",
-            &format!("--object-format={format}"),
-        ],
-    );
-    git_in(t.path(), &["config", "user.email", "t@example.com"]);
-    git_in(t.path(), &["config", "user.name", "t"]);
+    t.git_init_object_format(format);
     for (p, c) in [
         ("a-b", "1"),
         ("a/x", "2"),
