@@ -106,8 +106,8 @@ impl Window<'_> {
             self.end -= self.start;
             self.start = 0;
             while self.end < self.buf.len() && self.left > 0 {
-                let room = usize::try_from(self.left)
-                    .map_or(self.buf.len(), |l| l.min(self.buf.len() - self.end));
+                let free = self.buf.len() - self.end;
+                let room = usize::try_from(self.left).map_or(free, |l| l.min(free));
                 let n = self
                     .reader
                     .read(&mut self.buf[self.end..self.end + room])
