@@ -167,6 +167,12 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// No token for the forge (`--forge github`).
+    #[error("{what} (needed for --forge github)")]
+    NoToken {
+        /// Where the token was looked for, and what was found there.
+        what: String,
+    },
     /// The forge refused our credentials.
     #[error("{url}: authentication failed (HTTP {status})")]
     Auth {
@@ -302,7 +308,7 @@ impl exit::ExitCode for Error {
                     exit::NETWORK
                 }
             }
-            Self::Auth { .. } => exit::AUTH,
+            Self::Auth { .. } | Self::NoToken { .. } => exit::AUTH,
             Self::External { .. }
             | Self::Spawn { .. }
             | Self::EngineApi { .. }

@@ -19,6 +19,28 @@ impl Token {
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())
     }
+
+    /// The token from `file` (trimmed) when given, else from `GITHUB_TOKEN`; a missing or empty
+    /// one is [`Error::NoToken`] (exit 7), naming where it was looked for.
+    pub fn from_file_or_env(file: Option<&std::path::Path>) -> Result<Self> {
+        let (token, missing) = match file {
+            Some(f) => (
+                std::fs::read_to_string(f)
+                    .map_err(|e| Error::io(f, e))?
+                    .trim()
+                    .to_string(),
+                format!("--token-file {}: empty", f.display()),
+            ),
+            None => (
+                std::env::var("GITHUB_TOKEN").unwrap_or_default(),
+                "GITHUB_TOKEN is not set".to_string(),
+            ),
+        };
+        if token.is_empty() {
+            return Err(Error::NoToken { what: missing });
+        }
+        Ok(Self(token))
+    }
 }
 
 impl std::fmt::Debug for Token {

@@ -122,6 +122,26 @@ fn str_at<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a str> {
     v.as_str()
 }
 
+/// The files a request carries: none to delete the namespace, else the directory `dir` when
+/// given ([`read_dir`]), else the manifests piped on stdin ([`split_stdin`]); a terminal on stdin
+/// is a usage error (nothing was piped).
+pub fn read_input(dir: Option<&Path>, delete: bool, namespace: &str) -> Result<Files> {
+    use std::io::IsTerminal as _;
+    if delete {
+        return Ok(Files::new());
+    }
+    if let Some(d) = dir {
+        return read_dir(d, namespace);
+    }
+    if std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "no manifests: pipe them on stdin or pass --dir".into(),
+        ));
+    }
+    let text = microplatform_common::io::read_stdin().map_err(|e| Error::io("<stdin>", e))?;
+    split_stdin(&text, namespace)
+}
+
 /// Split manifests read from stdin into files named `<kind>-<name>.yaml` (lowercase), deterministically.
 /// A single compose document becomes `compose.yaml`. Objects naming another namespace are refused.
 pub fn split_stdin(text: &str, namespace: &str) -> Result<Files> {

@@ -28,26 +28,6 @@ pub struct NotifyOptions {
     pub timeout: Duration,
 }
 
-/// Read the webhook secret: the file (trailing newlines dropped), else `DEPLOY_BOT_WEBHOOK_SECRET`.
-pub fn read_secret(file: Option<&Path>) -> Result<Vec<u8>> {
-    let secret = match file {
-        Some(f) => std::fs::read_to_string(f)
-            .map_err(|e| Error::io(f, e))?
-            .trim_end_matches(['\n', '\r'])
-            .as_bytes()
-            .to_vec(),
-        None => std::env::var("DEPLOY_BOT_WEBHOOK_SECRET")
-            .unwrap_or_default()
-            .into_bytes(),
-    };
-    if secret.is_empty() {
-        return Err(Error::Usage(
-            "no webhook secret: pass --secret-file FILE or set DEPLOY_BOT_WEBHOOK_SECRET".into(),
-        ));
-    }
-    Ok(secret)
-}
-
 /// The push payload GitHub sends for `branch` moving to `commit` in `repo`.
 pub fn push_payload(repo: &str, branch: &str, commit: &str) -> serde_json::Value {
     let name = repo

@@ -118,6 +118,36 @@ pub struct Report {
     pub context: String,
 }
 
+/// The outcome to report: `success` with the checks of a smoke result (`--smoke`), else the
+/// state given (`--state`); neither is a usage error.
+pub fn outcome(smoke: Option<&Path>, state: Option<State>) -> Result<(State, Vec<SmokeCheck>)> {
+    match (smoke, state) {
+        (Some(f), _) => Ok((State::Success, read_smoke(f)?)),
+        (None, Some(s)) => Ok((s, Vec::new())),
+        (None, None) => Err(Error::Usage("pass --smoke FILE or --state STATE".into())),
+    }
+}
+
+/// The description when none is given: from a smoke result, how many checks passed; else the
+/// state's word (`smoke passed`, `smoke failed`, `error`, `pending`).
+pub fn default_description(from_smoke: bool, state: State, checks: usize) -> String {
+    match (from_smoke, state) {
+        (true, _) if checks == 0 => "deployed; no smoke checks declared".into(),
+        (true, _) => format!(
+            "smoke passed: {checks} check{}",
+            if checks == 1 { "" } else { "s" }
+        ),
+        (false, State::Success) => "smoke passed".into(),
+        (false, State::Failure) => "smoke failed".into(),
+        (false, s) => s.as_str().into(),
+    }
+}
+
+/// The status context: `template` with `<ENV>` replaced by the environment.
+pub fn context(template: &str, environment: &str) -> String {
+    template.replace("<ENV>", environment)
+}
+
 /// The hidden marker that identifies the comment of `environment`.
 pub fn marker(environment: &str) -> String {
     format!("<!-- microplatform:{environment} -->")
@@ -321,6 +351,43 @@ pub async fn report(gh: Option<&GitHub>, r: &Report) -> Result<ReportOut> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_descriptions_count_smoke_checks_or_name_the_state() {
+        assert_eq!(
+            default_description(true, State::Success, 0),
+            "deployed; no smoke checks declared"
+        );
+        assert_eq!(
+            default_description(true, State::Success, 1),
+            "smoke passed: 1 check"
+        );
+        assert_eq!(
+            default_description(true, State::Success, 3),
+            "smoke passed: 3 checks"
+        );
+        assert_eq!(
+            default_description(false, State::Success, 0),
+            "smoke passed"
+        );
+        assert_eq!(
+            default_description(false, State::Failure, 0),
+            "smoke failed"
+        );
+        assert_eq!(default_description(false, State::Pending, 0), "pending");
+        assert_eq!(default_description(false, State::Error, 0), "error");
+    }
+
+    #[test]
+    fn outcome_needs_a_smoke_file_or_a_state_and_context_names_the_environment() {
+        assert!(matches!(outcome(None, None), Err(Error::Usage(_))));
+        let (state, checks) = outcome(None, Some(State::Failure)).unwrap();
+        assert_eq!((state, checks.len()), (State::Failure, 0));
+        assert_eq!(
+            context("microplatform/<ENV>", "staging"),
+            "microplatform/staging"
+        );
+    }
 
     fn sample() -> Report {
         Report {

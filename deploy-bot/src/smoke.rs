@@ -319,6 +319,28 @@ pub async fn run(checks: &[Check], o: &SmokeOptions) -> Result<SmokeResult> {
     })
 }
 
+/// Read a plan (`stackgen plan`'s JSON) from `path`, or from stdin when it is `-`; returns it
+/// with the name to show in messages (the path, or `<stdin>`).
+pub fn read_plan(path: &Path) -> Result<(serde_json::Value, String)> {
+    let (text, source) = if path.as_os_str() == "-" {
+        (
+            microplatform_common::io::read_stdin().map_err(|e| Error::io("<stdin>", e))?,
+            "<stdin>".to_string(),
+        )
+    } else {
+        (
+            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+            path.display().to_string(),
+        )
+    };
+    let plan = serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: source.clone(),
+        what: "not JSON".into(),
+        source: e,
+    })?;
+    Ok((plan, source))
+}
+
 /// A plan's whole smoke step: the calls by service name (with `by_name`: the docker CLI and a busybox image) and
 /// the declared checks at the environment's URL, both at the same time.
 pub async fn run_plan(

@@ -119,6 +119,34 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// The agent's policy from its flags: the default kinds plus `allow_kinds`, digests required
+    /// unless `allow_unpinned`, images only from `allowed_registries` when any are named. A
+    /// cluster-scoped kind in `allow_kinds` without `allow_cluster_scoped` is refused (usage).
+    pub fn for_agent(
+        allow_kinds: Vec<String>,
+        allow_cluster_scoped: bool,
+        allow_unpinned: bool,
+        allowed_registries: Vec<String>,
+    ) -> crate::error::Result<Self> {
+        let refused = cluster_scoped_without_permission(&allow_kinds, allow_cluster_scoped);
+        if !refused.is_empty() {
+            return Err(crate::error::Error::Usage(format!(
+                "--allow-kind {}: cluster-scoped; pass --allow-cluster-scoped as well",
+                refused.join(", ")
+            )));
+        }
+        let mut policy = Self {
+            require_digest: !allow_unpinned,
+            allow_cluster_scoped,
+            allowed_registries,
+            ..Self::default()
+        };
+        policy.kinds.extend(allow_kinds);
+        Ok(policy)
+    }
+}
+
 /// A validated Kubernetes namespace directory, ready for `kubectl apply`.
 #[derive(Debug, Clone)]
 pub struct KubeSet {

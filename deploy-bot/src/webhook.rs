@@ -1,11 +1,36 @@
-//! GitHub webhooks: the `X-Hub-Signature-256` check (HMAC-SHA256 of the raw body, constant time) and the few payload fields deploy-bot reads.
+//! GitHub webhooks: the shared secret, the `X-Hub-Signature-256` check (HMAC-SHA256 of the raw body, constant time) and the few payload fields deploy-bot reads.
+
+use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::error::{Error, Result};
+
 /// Largest body accepted (GitHub caps payloads at 25 MB).
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
+
+/// Read the webhook secret (the agent's and `notify`'s): the file (trailing newlines dropped),
+/// else `DEPLOY_BOT_WEBHOOK_SECRET`; none, or an empty one, is refused.
+pub fn read_secret(file: Option<&Path>) -> Result<Vec<u8>> {
+    let secret = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| Error::io(f, e))?
+            .trim_end_matches(['\n', '\r'])
+            .as_bytes()
+            .to_vec(),
+        None => std::env::var("DEPLOY_BOT_WEBHOOK_SECRET")
+            .unwrap_or_default()
+            .into_bytes(),
+    };
+    if secret.is_empty() {
+        return Err(Error::Usage(
+            "no webhook secret: pass --secret-file FILE or set DEPLOY_BOT_WEBHOOK_SECRET".into(),
+        ));
+    }
+    Ok(secret)
+}
 
 /// Verify `sha256=<hex>` against the HMAC-SHA256 of `body` with `secret`, in constant time.
 pub fn verify_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {

@@ -50,6 +50,24 @@ pub enum Source {
     Main(String),
 }
 
+impl Source {
+    /// Changed paths as `diff -` reads them from stdin: one per line (or NUL-separated with
+    /// `null`), a trailing `\r` and a leading `./` dropped, blank entries skipped.
+    #[must_use]
+    pub fn paths_from_list(input: &str, null: bool) -> Self {
+        let sep = if null { '\0' } else { '\n' };
+        Self::Paths(
+            input
+                .split(sep)
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .map(|l| l.strip_prefix("./").unwrap_or(l))
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+}
+
 /// A changed file and the components it marks.
 #[derive(Debug, Clone)]
 pub struct FileChange {
@@ -1335,5 +1353,35 @@ impl Analysis {
             }
         }
         Ok(selected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    fn paths(source: Source) -> Vec<String> {
+        match source {
+            Source::Paths(p) => p,
+            other => panic!("expected paths, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_list_drops_dot_slash_carriage_returns_and_blank_lines() {
+        let list = "./a/x.rs\r\nb/y.rs\n\n  \nc/./z.rs\n";
+        assert_eq!(
+            paths(Source::paths_from_list(list, false)),
+            ["a/x.rs", "b/y.rs", "c/./z.rs"]
+        );
+    }
+
+    #[test]
+    fn nul_separated_path_list_keeps_newlines_inside_names() {
+        let list = "a/with\nnewline\0./b\0\0";
+        assert_eq!(
+            paths(Source::paths_from_list(list, true)),
+            ["a/with\nnewline", "b"]
+        );
     }
 }

@@ -152,7 +152,7 @@ pub fn jobs(schedule: &Schedule, stack: Option<&Stack>, repo_dir: &Path) -> Resu
         let dir = repo_dir.join(component);
         if dir.join("Dockerfile").is_file() {
             JobKind::Build
-        } else if dir.join("stack.yaml").is_file() {
+        } else if dir.join(crate::stack::DEFAULT_PATH).is_file() {
             JobKind::Deploy
         } else {
             JobKind::Pass

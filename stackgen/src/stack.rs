@@ -368,7 +368,27 @@ pub struct Stack {
     pub file: StackFile,
 }
 
+/// The stack file read when `--stack` is not given: `stack.yaml` in the working directory.
+pub const DEFAULT_PATH: &str = "stack.yaml";
+
 impl Stack {
+    /// Read, parse and validate `path`, or [`DEFAULT_PATH`] when there is none.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Stack> {
+        Self::load(path.unwrap_or(Path::new(DEFAULT_PATH)))
+    }
+
+    /// The stack file where one is optional (`workflow`): `path` when given (it must exist),
+    /// else [`DEFAULT_PATH`] when that file exists, else none.
+    pub fn discover(path: Option<&Path>) -> Result<Option<Stack>> {
+        match path {
+            Some(p) => Self::load(p).map(Some),
+            None if Path::new(DEFAULT_PATH).is_file() => {
+                Self::load(Path::new(DEFAULT_PATH)).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Read, parse and validate a stack file.
     pub fn load(path: &Path) -> Result<Stack> {
         let shown = path.display().to_string();

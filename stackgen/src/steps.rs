@@ -521,7 +521,7 @@ mod tests {
         let o = StepOptions {
             forge: "none".into(),
             endpoint_mode: "dnsrr".into(),
-            stack_file: "stack.yaml".into(),
+            stack_file: crate::stack::DEFAULT_PATH.into(),
             ..StepOptions::default()
         };
         let argo = build(&o).render(&Argo);

@@ -30,6 +30,16 @@ pub struct SummaryOptions {
     pub try_with: Option<TryWith>,
 }
 
+/// Seconds from `started_at` (seconds since the Unix epoch, as `date +%s.%N` prints) until now;
+/// 0 when the clock reads earlier than that.
+#[must_use]
+pub fn seconds_since(started_at: f64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    (now - started_at).max(0.0)
+}
+
 /// How a user calls a service by name on the stack's network.
 #[derive(Debug, Clone)]
 pub struct TryWith {

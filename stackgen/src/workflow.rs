@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 use sha2::Digest as _;
 
 use crate::error::{Error, Result};
-use crate::plan::{Job, JobKind};
+use crate::plan::{self, Job, JobKind};
+use crate::resolve;
+use crate::stack::Stack;
 use crate::steps::{self, Argo, Bind as _, StepOptions};
 
 /// Argo's cap on `dag.tasks` and on `templates` (v4).
@@ -352,6 +354,75 @@ fn dag_task(name: &str, template: &str, deps: &[&str], args: Option<Value>) -> V
     Value::Object(t)
 }
 
+/// The run's values behind the defaults of the workflow parameters (`workflow`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct RunValues {
+    /// The git URL the checkout task clones (`repo`).
+    pub repo: Option<String>,
+    /// The commit built (`revision`).
+    pub revision: Option<String>,
+    /// The branch (`branch`); with a stack it also gives `tag`, `namespace` and `url`.
+    pub branch: Option<String>,
+    /// The branch changes are computed against (`base-branch`).
+    pub base_branch: String,
+    /// The `--registry` override, the `registry` when there is no stack file.
+    pub registry: Option<String>,
+    /// The environment the deploy steps render (`environment`).
+    pub environment: String,
+    /// deploy-bot's cluster repository (`cluster-repo`).
+    pub cluster_repo: Option<String>,
+    /// The cluster repository's branch requests target (`cluster-branch`).
+    pub cluster_branch: String,
+    /// The release-candidate registry (`rc-registry`).
+    pub rc_registry: Option<String>,
+    /// The deploy agent's URL (`agent-url`).
+    pub agent_url: String,
+}
+
+/// The defaults of the workflow parameters ([`Options::params`]) for a run: the values given,
+/// the registry of the stack file (already under its override, see [`plan::apply_registry`]) or
+/// else the override, and, from the branch, its image tag ([`plan::tag`]) and, with a stack, the
+/// environment's namespace and URL. A parameter with no value is left out (it has no default).
+pub fn parameter_defaults(
+    stack: Option<&Stack>,
+    v: &RunValues,
+) -> Result<BTreeMap<String, String>> {
+    let mut params = BTreeMap::new();
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            params.insert(k.to_string(), v);
+        }
+    };
+    set("repo", v.repo.clone());
+    set("revision", v.revision.clone());
+    set("branch", v.branch.clone());
+    set("base-branch", Some(v.base_branch.clone()));
+    set(
+        "registry",
+        stack
+            .map(|s| s.file.registry.clone())
+            .or_else(|| v.registry.clone()),
+    );
+    set("tag", v.branch.as_deref().map(plan::tag).transpose()?);
+    if let (Some(s), Some(b)) = (stack, v.branch.as_deref()) {
+        set("namespace", Some(resolve::namespace(s, &v.environment, b)?));
+        set(
+            "url",
+            Some(
+                resolve::resolve(s, &v.environment, b)?
+                    .url(None)
+                    .unwrap_or_default(),
+            ),
+        );
+    }
+    set("environment", Some(v.environment.clone()));
+    set("cluster-repo", v.cluster_repo.clone());
+    set("cluster-branch", Some(v.cluster_branch.clone()));
+    set("rc-registry", v.rc_registry.clone());
+    set("agent-url", Some(v.agent_url.clone()));
+    Ok(params)
+}
+
 /// Build the workflow of a run's jobs (see [`crate::plan::jobs`]): a
 /// `checkout` task, one task per job (edges from `needs`), then, when
 /// `o.deploy` is set, the deploy steps of the stack (compose, manifests,
@@ -616,6 +687,47 @@ mod tests {
         assert_eq!(task_name("3rdparty/zlib").unwrap(), "c-3rdparty-zlib");
         let long = task_name(&format!("a/{}", "b".repeat(200))).unwrap();
         assert_eq!(long.len(), MAX_TASK_NAME);
+    }
+
+    fn run_values() -> RunValues {
+        RunValues {
+            repo: Some("https://git.example/shop.git".into()),
+            branch: Some("Feature/X".into()),
+            base_branch: "main".into(),
+            registry: Some("flag.example/shop".into()),
+            environment: "dev".into(),
+            cluster_branch: "main".into(),
+            agent_url: "http://agent".into(),
+            ..RunValues::default()
+        }
+    }
+
+    #[test]
+    fn parameter_defaults_without_a_stack_take_the_registry_flag_and_the_branch_tag() {
+        let p = parameter_defaults(None, &run_values()).unwrap();
+        assert_eq!(p["registry"], "flag.example/shop");
+        assert_eq!(p["tag"], plan::tag("Feature/X").unwrap());
+        assert_eq!(p["repo"], "https://git.example/shop.git");
+        assert_eq!(p["base-branch"], "main");
+        assert!(!p.contains_key("namespace") && !p.contains_key("url"));
+        assert!(!p.contains_key("revision") && !p.contains_key("rc-registry"));
+    }
+
+    #[test]
+    fn parameter_defaults_with_a_stack_take_its_registry_namespace_and_url() {
+        let text = "name: shop\nregistry: stack.example/shop\nservices:\n  web:\n    image: web\n    ports: [{port: 80}]\n    ingress: {path: /}\nenvironments:\n  dev: {namespace: \"{stack}-{branch}\", host: \"{branch}.example.com\"}\n";
+        let stack = Stack::parse("stack.yaml", text).unwrap();
+        let p = parameter_defaults(Some(&stack), &run_values()).unwrap();
+        assert_eq!(p["registry"], "stack.example/shop");
+        assert_eq!(
+            p["namespace"],
+            resolve::namespace(&stack, "dev", "Feature/X").unwrap()
+        );
+        assert!(
+            p["url"].starts_with("http://") && p["url"].contains(".example.com"),
+            "{p:?}"
+        );
+        assert_eq!(p["environment"], "dev");
     }
 
     #[test]

@@ -79,6 +79,32 @@ pub struct AgentConfig {
     pub body_timeout: Duration,
 }
 
+impl AgentConfig {
+    /// Refuse a configuration the agent cannot run with ([`check_settings`]).
+    pub fn check(&self) -> Result<()> {
+        check_settings(&self.secret, &self.namespaces, &self.path)
+    }
+}
+
+/// Refuse settings the agent cannot run with, before anything reaches the network: no webhook
+/// secret, a managed namespace that is not a DNS label, a webhook path not starting with `/`.
+pub fn check_settings(secret: &[u8], namespaces: &[String], path: &str) -> Result<()> {
+    if secret.is_empty() {
+        return Err(Error::Usage(
+            "no webhook secret: set DEPLOY_BOT_WEBHOOK_SECRET or --secret-file (the agent refuses to run without one)".into(),
+        ));
+    }
+    for ns in namespaces {
+        crate::names::check_namespace(ns)?;
+    }
+    if !path.starts_with('/') {
+        return Err(Error::Usage(format!(
+            "--path {path:?}: must start with '/'"
+        )));
+    }
+    Ok(())
+}
+
 /// The running agent.
 pub struct Agent {
     cfg: AgentConfig,
@@ -126,13 +152,10 @@ enum Outcome {
 }
 
 impl Agent {
-    /// Prepare the state directory (clone, queue); does not start serving.
+    /// Check the configuration ([`AgentConfig::check`]) and prepare the state directory (clone,
+    /// queue); does not start serving.
     pub fn new(cfg: AgentConfig) -> Result<Arc<Self>> {
-        if cfg.secret.is_empty() {
-            return Err(Error::Usage(
-                "no webhook secret: set DEPLOY_BOT_WEBHOOK_SECRET or --secret-file (the agent refuses to run without one)".into(),
-            ));
-        }
+        cfg.check()?;
         let sd = &cfg.state_dir;
         for d in ["applied", "rejected", "previews", "work"] {
             std::fs::create_dir_all(sd.join(d)).map_err(|e| Error::io(sd.join(d), e))?;
