@@ -723,10 +723,7 @@ mod tests {
             p["namespace"],
             resolve::namespace(&stack, "dev", "Feature/X").unwrap()
         );
-        assert!(
-            p["url"].starts_with("http://") && p["url"].contains(".example.com"),
-            "{p:?}"
-        );
+        assert_eq!(p["url"], format!("https://{}.example.com/", p["tag"]));
         assert_eq!(p["environment"], "dev");
     }
 
