@@ -151,53 +151,79 @@ fn the_schemas_are_not_rubber_stamps() {
     out.failure().stdout_contains("invalid=1");
 }
 
-/// `docker stack config` reads the file as `docker stack deploy` does (YAML
-/// parser, v3.8 schema, interpolation): every value comes back exactly as the
-/// stack file wrote it, `$` and control characters included. Docker's output is
-/// read with `PyYAML` (YAML 1.1, like Go's writer).
-#[test]
-fn docker_stack_config_reads_values_back_literally() {
-    let t = setup();
-    let docker = docker_with_stack_config();
+/// `docker stack config -c FILE` with `docker`, without an engine (`DOCKER_HOST` points nowhere)
+/// and with a `HOME` of its own, so the deployer's environment cannot leak in.
+fn docker_stack_config(docker: &Path, file: &Path) -> microplatform_test_support::Output {
+    Cmd::new(docker)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .env("HOME", "/deployer-home")
+        .args(["stack", "config", "-c"])
+        .arg(file)
+        .run()
+}
+
+/// The stress stack's service with the 63-character name: its name and its declaration.
+fn stress_long_service() -> (String, serde_json::Value) {
     let stack: serde_json::Value = serde_saphyr::from_str(STRESS).unwrap();
-    let (long, declared) = stack["services"]
+    stack["services"]
         .as_object()
         .unwrap()
         .iter()
         .find(|(k, _)| k.as_str().len() == 63)
         .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-        .unwrap();
-    let files = compose_files(&t, "stress.yaml", "dev", "v1");
-    for f in &files {
-        let out = Cmd::new(&docker)
-            // No engine is needed, and the deployer's environment must not leak in.
-            .env("DOCKER_HOST", "unix:///nonexistent.sock")
-            .env("HOME", "/deployer-home")
-            .args(["stack", "config", "-c"])
-            .arg(f)
-            .run();
-        out.success();
-        // Read docker's (Go's) YAML with a YAML 1.1 reader, as Go wrote it: Go breaks lines at U+2028 and
-        // U+2029 inside quoted scalars, which YAML 1.1 folds away and YAML 1.2 (serde_saphyr) keeps as text.
-        let config = t.write("stack-config.yaml", &out.stdout);
-        let json = Cmd::new(venv().join("bin/python"))
-            .args([
-                "-c",
-                "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))",
-            ])
-            .arg(&config)
-            .run();
-        json.success();
-        let config: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-        let (_, svc) = config["services"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .find(|(_, s)| {
-                s["networks"]["default"]["aliases"][0].as_str() == Some(long.as_str())
-                    || s["environment"]["PRICE"].is_string()
-            })
-            .expect("the long service");
+        .unwrap()
+}
+
+/// Docker's (Go's) YAML `text` read with a YAML 1.1 reader (`PyYAML`), as Go wrote it: Go breaks
+/// lines at U+2028 and U+2029 inside quoted scalars, which YAML 1.1 folds away and YAML 1.2
+/// (`serde_saphyr`) keeps as text.
+fn read_go_yaml(t: &TestDir, text: &str) -> serde_json::Value {
+    let config = t.write("stack-config.yaml", text);
+    let json = Cmd::new(venv().join("bin/python"))
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))",
+        ])
+        .arg(&config)
+        .run();
+    json.success();
+    serde_json::from_str(&json.stdout).unwrap()
+}
+
+/// For each branch's compose file of the stress stack: `docker stack config`'s output (asserted
+/// successful), and its service that is the stress stack's long one (see [`stress_long_service`]).
+fn stress_stack_configs(t: &TestDir, long: &str) -> Vec<(PathBuf, String, serde_json::Value)> {
+    let docker = docker_with_stack_config();
+    compose_files(t, "stress.yaml", "dev", "v1")
+        .into_iter()
+        .map(|f| {
+            let out = docker_stack_config(&docker, &f);
+            out.success();
+            let config = read_go_yaml(t, &out.stdout);
+            let (_, svc) = config["services"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(_, s)| {
+                    s["networks"]["default"]["aliases"][0].as_str() == Some(long)
+                        || s["environment"]["PRICE"].is_string()
+                })
+                .expect("the long service");
+            let svc = svc.clone();
+            (f, out.stdout, svc)
+        })
+        .collect()
+}
+
+/// `docker stack config` reads the file as `docker stack deploy` does (YAML
+/// parser, v3.8 schema, interpolation): every environment value comes back exactly as the
+/// stack file wrote it, `$` and control characters included. Docker's output is
+/// read with `PyYAML` (YAML 1.1, like Go's writer).
+#[test]
+fn docker_stack_config_reads_environment_values_back_literally() {
+    let t = setup();
+    let (long, declared) = stress_long_service();
+    for (f, _, svc) in stress_stack_configs(&t, &long) {
         for (k, v) in declared["env"].as_object().unwrap() {
             assert_eq!(
                 svc["environment"][k.as_str()].as_str(),
@@ -206,20 +232,40 @@ fn docker_stack_config_reads_values_back_literally() {
                 f.display()
             );
         }
-        assert_eq!(svc["command"], declared["args"], "{}", f.display());
-        assert!(!out.stdout.contains("/deployer-home"), "{}", out.stdout);
     }
-    // The escaping is needed: unescaped, `$5` is refused and `${HOME}` replaced.
+}
+
+/// `docker stack config` reads the service's command back as the stack file's `args`.
+#[test]
+fn docker_stack_config_reads_the_command_back_literally() {
+    let t = setup();
+    let (long, declared) = stress_long_service();
+    for (f, _, svc) in stress_stack_configs(&t, &long) {
+        assert_eq!(svc["command"], declared["args"], "{}", f.display());
+    }
+}
+
+/// Nothing of the environment `docker stack config` runs in (its `HOME`) reaches the config.
+#[test]
+fn docker_stack_config_output_holds_nothing_of_the_deployers_environment() {
+    let t = setup();
+    let (long, _) = stress_long_service();
+    for (_, stdout, _) in stress_stack_configs(&t, &long) {
+        assert!(!stdout.contains("/deployer-home"), "{stdout}");
+    }
+}
+
+/// The escaping is needed: unescaped, `$5` is refused (and `${HOME}` would be replaced).
+#[test]
+fn docker_stack_config_refuses_an_unescaped_dollar() {
+    let t = setup();
     let raw = t.write(
         "raw.yml",
         "version: \"3.8\"\nservices:\n  a:\n    image: x\n    environment:\n      P: \"$5\"\n",
     );
-    Cmd::new(&docker)
-        .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .args(["stack", "config", "-c"])
-        .arg(&raw)
-        .run()
-        .failure();
+    docker_stack_config(&docker_with_stack_config(), &raw)
+        .failure()
+        .stderr_contains("invalid interpolation format for services.a.environment.P");
 }
 
 /// `PyYAML`, an independent parser, reads stackgen's YAML to the same values as

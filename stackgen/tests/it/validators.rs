@@ -11,8 +11,25 @@ use support::{
     argo_validate, docs_example, kubernetes_validate, monobuild_json, stackgen, with_stack,
 };
 
+/// A stack using every feature: commands, UDP, several ports, no ingress class, added services.
+const FULL_STACK: &str = "name: full\nregistry: reg.example.com:5000/org/full\nservices:\n  dns:\n    image: tools/dns\n    ports: [{port: 53, protocol: UDP}, {port: 53}, {port: 9153, name: metrics}]\n    health: {command: [\"/bin/check\", \"--fast\"], interval_seconds: 5, timeout_seconds: 1, retries: 5}\n    resources: {requests: {cpu: \"0.25\"}, limits: {memory: 1Gi}}\n    replicas: 0\n  batch:\n    image: batch\n    args: [\"run\", \"--all\"]\n    env: {A_B: \"1\", _X: \"\"}\nenvironments:\n  qa:\n    namespace: \"{env}-{stack}-{branch}\"\n    host: \"{branch}.{env}.example.com\"\n    add:\n      web: {image: web, ports: [{port: 80}], ingress: {path: /}}\n";
+
+/// `stackgen --stack full.yaml manifests -e qa ARGS` in a test dir holding [`FULL_STACK`] as
+/// `full.yaml`; asserts success.
+fn full_stack_manifests(args: &[&str]) -> (TestDir, microplatform_test_support::Output) {
+    let t = TestDir::new();
+    t.write("full.yaml", FULL_STACK);
+    let mut all = vec!["--stack", "full.yaml", "manifests", "-e", "qa"];
+    all.extend(args);
+    let out = stackgen(&t, &all);
+    out.success();
+    (t, out)
+}
+
+/// The documented example's manifests, for a plain branch, `main` in prod and a branch name far
+/// longer than any Kubernetes name.
 #[test]
-fn manifests_pass_kubernetes_validate_strict() {
+fn docs_example_manifests_pass_kubernetes_validate_strict() {
     let t = with_stack(&docs_example());
     let mut files = Vec::new();
     for (env, branch) in [
@@ -35,45 +52,22 @@ fn manifests_pass_kubernetes_validate_strict() {
         out.success();
         files.push(t.write(format!("{env}-{}.yaml", files.len()), &out.stdout));
     }
-    // A stack using every feature: commands, UDP, several ports, no ingress class, added services.
-    let full = "name: full\nregistry: reg.example.com:5000/org/full\nservices:\n  dns:\n    image: tools/dns\n    ports: [{port: 53, protocol: UDP}, {port: 53}, {port: 9153, name: metrics}]\n    health: {command: [\"/bin/check\", \"--fast\"], interval_seconds: 5, timeout_seconds: 1, retries: 5}\n    resources: {requests: {cpu: \"0.25\"}, limits: {memory: 1Gi}}\n    replicas: 0\n  batch:\n    image: batch\n    args: [\"run\", \"--all\"]\n    env: {A_B: \"1\", _X: \"\"}\nenvironments:\n  qa:\n    namespace: \"{env}-{stack}-{branch}\"\n    host: \"{branch}.{env}.example.com\"\n    add:\n      web: {image: web, ports: [{port: 80}], ingress: {path: /}}\n";
-    t.write("full.yaml", full);
-    let out = stackgen(
-        &t,
-        &[
-            "--stack",
-            "full.yaml",
-            "manifests",
-            "-e",
-            "qa",
-            "-b",
-            "PR-42",
-            "-t",
-            "v1.2.3",
-        ],
-    );
-    out.success();
-    files.push(t.write("full-out.yaml", &out.stdout));
-    stackgen(
-        &t,
-        &[
-            "--stack",
-            "full.yaml",
-            "manifests",
-            "-e",
-            "qa",
-            "-b",
-            "pr-43",
-            "-t",
-            "v1",
-            "--out-dir",
-            "dir",
-        ],
-    )
-    .success();
-    for e in std::fs::read_dir(t.join("dir/qa-full-pr-43")).unwrap() {
-        files.push(e.unwrap().path());
-    }
+    kubernetes_validate(&files);
+}
+
+#[test]
+fn full_feature_manifests_on_stdout_pass_kubernetes_validate_strict() {
+    let (t, out) = full_stack_manifests(&["-b", "PR-42", "-t", "v1.2.3"]);
+    kubernetes_validate(&[t.write("full-out.yaml", &out.stdout)]);
+}
+
+#[test]
+fn full_feature_manifests_in_the_out_dir_pass_kubernetes_validate_strict() {
+    let (t, _) = full_stack_manifests(&["-b", "pr-43", "-t", "v1", "--out-dir", "dir"]);
+    let files: Vec<_> = std::fs::read_dir(t.join("dir/qa-full-pr-43"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     kubernetes_validate(&files);
 }
 
@@ -117,48 +111,119 @@ fn yaml(text: &str) -> serde_json::Value {
     serde_saphyr::from_str(text).expect("YAML")
 }
 
-#[test]
-fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
-    let t = repo();
-    let input = monobuild_json(&[
+/// The schedule of [`schedule_workflow`]: a library, two services (one needing the library) and
+/// the stack's deploy component needing both services.
+fn schedule_input() -> String {
+    monobuild_json(&[
         ("libs/common", &[]),
         ("services/greeter", &[]),
         ("services/api", &["libs/common"]),
         ("deploy/shop", &["services/api", "services/greeter"]),
-    ]);
-    let args = [
-        "--service-account",
-        "argo-builder",
-        "--parallelism",
-        "3",
-        "--ttl",
-        "2h",
-        "--pod-gc",
-        "OnPodSuccess",
-        "--retries",
-        "3",
-        "--revision",
-        "abc123",
-        "--branch",
-        "feature-x",
-        "--repo",
-        "https://git.example.com/shop.git",
-        "--cluster-repo",
-        "https://git.example.com/cluster.git",
-        "--toolkit-image",
-        "reg.example.com/tools:1",
-    ];
-    let out = workflow(&t, &args, &input);
-    out.success();
-    let again = workflow(&t, &args, &input);
-    assert_eq!(out.stdout, again.stdout, "deterministic");
-    let f = t.write("wf.yaml", &out.stdout);
-    let tmpl = workflow(&t, &["--kind", "template", "--name", "shop-build"], &input);
-    tmpl.success();
-    let g = t.write("wt.yaml", &tmpl.stdout);
-    argo_validate(&[f, g]).success();
+    ])
+}
 
-    let wf = yaml(&out.stdout);
+/// The options of [`schedule_workflow`]'s run: every setting of the Workflow given.
+const SCHEDULE_ARGS: [&str; 20] = [
+    "--service-account",
+    "argo-builder",
+    "--parallelism",
+    "3",
+    "--ttl",
+    "2h",
+    "--pod-gc",
+    "OnPodSuccess",
+    "--retries",
+    "3",
+    "--revision",
+    "abc123",
+    "--branch",
+    "feature-x",
+    "--repo",
+    "https://git.example.com/shop.git",
+    "--cluster-repo",
+    "https://git.example.com/cluster.git",
+    "--toolkit-image",
+    "reg.example.com/tools:1",
+];
+
+/// `stackgen workflow SCHEDULE_ARGS` of [`schedule_input`] in a fresh [`repo`]; asserts success.
+fn schedule_workflow() -> (TestDir, microplatform_test_support::Output) {
+    let t = repo();
+    let out = workflow(&t, &SCHEDULE_ARGS, &schedule_input());
+    out.success();
+    (t, out)
+}
+
+/// `stackgen workflow --kind template --name shop-build` of [`schedule_input`] in `t`; asserts
+/// success.
+fn schedule_template(t: &TestDir) -> microplatform_test_support::Output {
+    let out = workflow(
+        t,
+        &["--kind", "template", "--name", "shop-build"],
+        &schedule_input(),
+    );
+    out.success();
+    out
+}
+
+/// [`schedule_workflow`]'s Workflow, parsed.
+fn schedule_doc() -> serde_json::Value {
+    yaml(&schedule_workflow().1.stdout)
+}
+
+/// The workflow's parameters, name and value.
+fn parameters(spec: &serde_json::Value) -> Vec<(String, Option<String>)> {
+    spec["arguments"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// The workflow's template called `name`.
+fn template<'a>(spec: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    spec["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no template {name}"))
+}
+
+/// A template's container arguments.
+fn container_args(template: &serde_json::Value) -> Vec<&str> {
+    template["container"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn workflow_from_a_schedule_is_deterministic() {
+    let (t, out) = schedule_workflow();
+    let again = workflow(&t, &SCHEDULE_ARGS, &schedule_input());
+    assert_eq!(out.stdout, again.stdout, "deterministic");
+}
+
+#[test]
+fn workflow_and_template_from_a_schedule_pass_argos_schema_and_dag_rules() {
+    let (t, out) = schedule_workflow();
+    let f = t.write("wf.yaml", &out.stdout);
+    let g = t.write("wt.yaml", &schedule_template(&t).stdout);
+    argo_validate(&[f, g]).success();
+}
+
+#[test]
+fn workflow_from_a_schedule_carries_the_given_workflow_settings() {
+    let wf = schedule_doc();
     assert_eq!(wf["kind"].as_str(), Some("Workflow"));
     assert_eq!(wf["metadata"]["generateName"].as_str(), Some("build-"));
     let spec = &wf["spec"];
@@ -170,24 +235,30 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
     );
     assert_eq!(spec["podGC"]["strategy"].as_str(), Some("OnPodSuccess"));
     assert_eq!(spec["onExit"].as_str(), Some("exit-handler"));
-    let params: Vec<(String, Option<String>)> = spec["arguments"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_string(),
-                p["value"].as_str().map(str::to_string),
-            )
-        })
-        .collect();
+}
+
+#[test]
+fn workflow_parameters_are_the_revision_branch_slug_and_the_stacks_registry() {
+    let params = parameters(&schedule_doc()["spec"]);
     assert!(params.contains(&("revision".into(), Some("abc123".into()))));
     assert!(params.contains(&("branch".into(), Some("feature-x".into()))));
     assert!(
         params.contains(&("registry".into(), Some("127.0.0.1:5000/shop".into()))),
         "from the stack file"
     );
-    let tasks = spec["templates"][0]["dag"]["tasks"].as_array().unwrap();
+    assert!(
+        params.contains(&("tag".into(), Some("feature-x".into()))),
+        "the branch slug"
+    );
+}
+
+/// The DAG: checkout, the schedule's jobs in its order with its needs, then the deploy steps.
+#[test]
+fn workflow_dag_follows_the_schedule_then_composes_and_requests() {
+    let wf = schedule_doc();
+    let tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
+        .as_array()
+        .unwrap();
     let summary: Vec<String> = tasks
         .iter()
         .map(|t| {
@@ -217,12 +288,13 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
             "request request [resolve]",
         ]
     );
-    assert!(
-        params.contains(&("tag".into(), Some("feature-x".into()))),
-        "the branch slug"
-    );
-    // Build tasks pass the component's source hash and image to build-with-cache.
-    let api = &tasks[3]["arguments"]["parameters"];
+}
+
+/// Build tasks pass the component's source hash and image to build-with-cache.
+#[test]
+fn workflow_build_tasks_pass_the_components_source_hash_and_image() {
+    let wf = schedule_doc();
+    let api = &wf["spec"]["templates"][0]["dag"]["tasks"][3]["arguments"]["parameters"];
     assert_eq!(
         api[1]["value"].as_str(),
         Some(support::hash("services/api").as_str())
@@ -232,18 +304,13 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         Some("api"),
         "the image from the stack file"
     );
-    let build = spec["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"].as_str() == Some("build"))
-        .unwrap();
-    let args: Vec<&str> = build["container"]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+}
+
+#[test]
+fn workflow_build_template_runs_build_with_cache_in_the_toolkit_image() {
+    let wf = schedule_doc();
+    let build = template(&wf["spec"], "build");
+    let args = container_args(build);
     assert_eq!(args[0], "build-with-cache", "{args:?}");
     assert!(
         args.windows(2)
@@ -258,6 +325,12 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         build["container"]["image"].as_str(),
         Some("reg.example.com/tools:1")
     );
+}
+
+#[test]
+fn workflow_build_template_has_a_privileged_sidecar_and_the_retry_strategy() {
+    let wf = schedule_doc();
+    let build = template(&wf["spec"], "build");
     assert_eq!(
         build["sidecars"][0]["securityContext"]["privileged"].as_bool(),
         Some(true)
@@ -267,26 +340,24 @@ fn workflow_from_a_schedule_passes_argos_schema_and_dag_rules() {
         build["retryStrategy"]["backoff"]["factor"].as_str(),
         Some("2")
     );
-    // The deploy steps use the Workflow's registry parameter.
-    let compose = spec["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"].as_str() == Some("compose"))
-        .unwrap();
-    let cargs: Vec<&str> = compose["container"]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+}
+
+/// The deploy steps use the Workflow's registry parameter.
+#[test]
+fn workflow_compose_template_uses_the_registry_parameter() {
+    let wf = schedule_doc();
+    let cargs = container_args(template(&wf["spec"], "compose"));
     assert!(
         cargs
             .windows(2)
             .any(|w| w == ["--registry", "{{workflow.parameters.registry}}"]),
         "{cargs:?}"
     );
-    let tmpl = yaml(&tmpl.stdout);
+}
+
+#[test]
+fn workflow_template_kind_is_a_workflow_template_of_the_given_name() {
+    let tmpl = yaml(&schedule_template(&repo()).stdout);
     assert_eq!(tmpl["kind"].as_str(), Some("WorkflowTemplate"));
     assert_eq!(tmpl["metadata"]["name"].as_str(), Some("shop-build"));
 }
