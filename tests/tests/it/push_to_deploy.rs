@@ -126,30 +126,27 @@ fn copy_shop(repo: &TestDir) {
     assert!(status.success());
 }
 
+/// A developer's monorepo whose `local` remote is the platform's, with main (a README) pushed
+/// with `-o ci.skip`; returns the repo and that push's output.
+fn repo_with_main_pushed(platform: &Platform) -> (TestDir, Output) {
+    let repo = TestDir::new();
+    repo.git_init();
+    repo.write("README.md", "# shop\n");
+    repo.commit_all("Start");
+    repo.git(&[
+        "remote",
+        "add",
+        "local",
+        &platform.remote().to_string_lossy(),
+    ]);
+    let out = push(repo.path(), &["-o", "ci.skip", "local", "main"]);
+    (repo, out)
+}
+
 #[test]
-#[allow(clippy::too_many_lines)] // one platform, one story: push, change, no-op, delete
-fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
+fn up_serves_a_bare_monorepo_remote_with_the_push_hook() {
     let reg = Registry::start();
-    let dockerd = Dockerd::shared();
-    // Dropped last: the images, once the stacks using them are gone.
-    let _images = ImageCleanup {
-        dockerd,
-        registry: reg.addr.clone(),
-    };
-    let branch = unique("push");
-    let broken = format!("{branch}-broken");
-    let ns = format!("shop-{branch}");
-    // Declared before the platform, so dropped after it: once `down` has
-    // stopped the agent, nothing re-applies the stacks these remove.
-    let _stack = StackGuard {
-        dockerd,
-        name: ns.clone(),
-    };
-    let _broken_stack = StackGuard {
-        dockerd,
-        name: format!("shop-{broken}"),
-    };
-    let (platform, up) = Platform::up(&reg, dockerd);
+    let (platform, up) = Platform::up(&reg, Dockerd::shared());
     up.stderr_contains("deploy-bot agent: started");
     let remote = platform.remote();
     // up serves the remote, records it in the settings file and says how to use it.
@@ -171,15 +168,13 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         hook.contains(&script("push-hook").display().to_string()),
         "{hook}"
     );
+}
 
-    // The developer's monorepo: main holds a README; `local` is the platform.
-    let repo = TestDir::new();
-    repo.git_init();
-    repo.write("README.md", "# shop\n");
-    repo.commit_all("Start");
-    repo.git(&["remote", "add", "local", &remote.to_string_lossy()]);
-    // `-o ci.skip` updates the ref and runs nothing (main has no stack yet).
-    let out = push(repo.path(), &["-o", "ci.skip", "local", "main"]);
+#[test]
+fn a_ci_skip_push_updates_the_ref_and_runs_nothing() {
+    let reg = Registry::start();
+    let (platform, _) = Platform::up(&reg, Dockerd::shared());
+    let (repo, out) = repo_with_main_pushed(&platform);
     assert_eq!(
         remote_lines(&out),
         ["push: main: push option ci.skip: nothing to run"],
@@ -187,18 +182,136 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         out.stderr
     );
     assert!(platform.push_logs().is_empty());
+    assert_eq!(
+        git_in(&platform.remote(), &["rev-parse", "main"]),
+        repo.git(&["rev-parse", "main"])
+    );
+}
 
-    // A failing run: the pusher is told the step and where its log is.
-    repo.git(&["checkout", "-q", "-b", &broken]);
-    copy_shop(&repo);
-    let health = repo.read("services/api/cgi-bin/health");
-    repo.write(
+#[test]
+fn up_again_keeps_the_remote_its_refs_and_its_hook() {
+    let reg = Registry::start();
+    let (platform, _) = Platform::up(&reg, Dockerd::shared());
+    let remote = platform.remote();
+    let (repo, _) = repo_with_main_pushed(&platform);
+    repo.git(&["checkout", "-q", "-b", "second"]);
+    repo.commit_all("Second");
+    push(repo.path(), &["-o", "ci.skip", "local", "second"]);
+    let remote_refs = refs(&remote);
+    let hook = std::fs::read_to_string(remote.join("hooks/post-receive")).expect("hook");
+    platform
+        .cmd()
+        .arg("up")
+        .run()
+        .success()
+        .stderr_contains(&format!("monorepo remote: {}", remote.display()));
+    assert_eq!(refs(&remote), remote_refs);
+    assert_eq!(
+        std::fs::read_to_string(remote.join("hooks/post-receive")).expect("hook"),
+        hook
+    );
+}
+
+#[test]
+fn status_names_the_monorepo_remote_and_how_to_add_it() {
+    let reg = Registry::start();
+    let (platform, _) = Platform::up(&reg, Dockerd::shared());
+    let remote = platform.remote();
+    platform
+        .cmd()
+        .arg("status")
+        .run()
+        .success()
+        .stderr_contains(&format!(
+            "monorepo remote: {} (post-receive",
+            remote.display()
+        ))
+        .stderr_contains(&format!("git remote add local {}", remote.display()));
+}
+
+/// The push-to-deploy scenario's world: the registry, the engine, the platform, the developer's
+/// repo (main pushed with `ci.skip`) and the names of its branches.
+struct Scenario<'a> {
+    reg: &'a Registry,
+    dockerd: &'a Dockerd,
+    platform: &'a Platform,
+    repo: TestDir,
+    /// The branch deployed, changed, pushed again and deleted.
+    branch: String,
+    /// The branch whose run fails.
+    broken: String,
+    /// The branch's namespace (its stack's name).
+    ns: String,
+}
+
+/// An environment after a run: the run's summary and the tasks of its api and web services.
+struct Live {
+    summary: Summary,
+    api: BTreeSet<String>,
+    web: BTreeSet<String>,
+}
+
+impl<'a> Scenario<'a> {
+    fn new(reg: &'a Registry, dockerd: &'a Dockerd, platform: &'a Platform, branch: &str) -> Self {
+        Scenario {
+            reg,
+            dockerd,
+            platform,
+            repo: repo_with_main_pushed(platform).0,
+            branch: branch.to_string(),
+            broken: format!("{branch}-broken"),
+            ns: format!("shop-{branch}"),
+        }
+    }
+
+    /// `git push local ARGS` from the developer's repo.
+    fn push(&self, args: &[&str]) -> Output {
+        push(self.repo.path(), args)
+    }
+
+    /// The platform's cluster repo.
+    fn cluster(&self) -> PathBuf {
+        self.platform.state.join("cluster.git")
+    }
+
+    /// Every task of the branch's `service`.
+    fn tasks(&self, service: &str) -> BTreeSet<String> {
+        task_ids(self.dockerd, &format!("{}_{service}", self.ns))
+    }
+
+    /// The branch's environment now, after the run that wrote `summary`.
+    fn live(&self, summary: Summary) -> Live {
+        Live {
+            summary,
+            api: self.tasks("api"),
+            web: self.tasks("web"),
+        }
+    }
+
+    /// The branch's front page, fetched by service name from its stack's network.
+    fn front_page(&self) -> String {
+        front_page(self.dockerd, &self.reg.addr, &self.ns)
+    }
+}
+
+/// Pushes the shop, with a syntax error in api's health check, on the broken branch.
+fn push_a_broken_api(s: &Scenario) -> Output {
+    s.repo.git(&["checkout", "-q", "-b", &s.broken]);
+    copy_shop(&s.repo);
+    let health = s.repo.read("services/api/cgi-bin/health");
+    s.repo.write(
         "services/api/cgi-bin/health",
         format!("{health}\nif then\n"),
     );
-    repo.commit_all("A syntax error in api's health check");
-    let out = push(repo.path(), &["local", &broken]);
-    let lines = remote_lines(&out);
+    s.repo.commit_all("A syntax error in api's health check");
+    s.push(&["local", &s.broken])
+}
+
+/// A failing run tells the pusher the step and where its logs are (the push's and the step's),
+/// both of which say what failed, and deploys nothing.
+fn a_failing_run_names_its_step_and_its_log(s: &Scenario, out: &Output) {
+    let broken = &s.broken;
+    let lines = remote_lines(out);
     let failed = lines
         .iter()
         .find(|l| {
@@ -208,7 +321,8 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         })
         .unwrap_or_else(|| panic!("no failure line:\n{}", out.stderr));
     let log = PathBuf::from(failed.rsplit(' ').next().expect("log path"));
-    let step_log = platform
+    let step_log = s
+        .platform
         .state
         .join(format!("runs/shop-{broken}/logs/build-api.log"));
     assert!(
@@ -228,14 +342,20 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
     );
     let step_text = std::fs::read_to_string(&step_log).expect("build log");
     assert!(step_text.contains("syntax error"), "{step_text}");
-    assert!(!stacks(dockerd).contains(&format!("shop-{broken}")));
+    assert!(!stacks(s.dockerd).contains(&format!("shop-{broken}")));
+}
 
-    // 1. Push a branch: it is built, deployed and answers; git shows the progress and the URL.
-    repo.git(&["checkout", "-q", "-b", &branch, "main"]);
-    copy_shop(&repo);
-    let commit1 = repo.commit_all("Add the shop");
-    let out = push(repo.path(), &["local", &branch]);
-    let lines = remote_lines(&out);
+/// Pushes the shop on the branch (from main); returns git's output and the commit.
+fn push_the_shop(s: &Scenario) -> (Output, String) {
+    s.repo.git(&["checkout", "-q", "-b", &s.branch, "main"]);
+    copy_shop(&s.repo);
+    let commit = s.repo.commit_all("Add the shop");
+    (s.push(&["local", &s.branch]), commit)
+}
+
+/// git shows the run's start, a progress line for every step of the branch flow, and its end.
+fn git_shows_the_runs_progress(s: &Scenario, out: &Output, commit: &str) {
+    let (branch, lines) = (&s.branch, remote_lines(out));
     for step in [
         "diff", "workflow", "prepare", "build", "render", "resolve", "request", "merge", "apply",
         "smoke",
@@ -251,7 +371,7 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
     assert!(
         lines.iter().any(|l| l.starts_with(&format!(
             "push: {branch}: 000000000000 -> {}: running the branch flow",
-            &commit1[..12]
+            &commit[..12]
         ))),
         "{}",
         out.stderr
@@ -263,94 +383,84 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         "{}",
         out.stderr
     );
-    let s1 = platform.summary(&ns);
-    assert_eq!(s1.branch, branch);
-    assert_eq!(s1.commit, commit1);
-    assert_eq!(s1.namespace, ns);
-    // web's image, content key unchanged, was pushed by the failed run: only api is built.
+}
+
+/// The pushed commit is deployed to the branch's namespace with one URL; web's image, content
+/// key unchanged, was pushed by the failed run: only api is built. Returns the run's summary.
+fn the_branch_is_deployed_building_only_api(s: &Scenario, commit: &str) -> Summary {
+    let s1 = s.platform.summary(&s.ns);
+    assert_eq!(s1.branch, s.branch);
+    assert_eq!(s1.commit, commit);
+    assert_eq!(s1.namespace, s.ns);
     assert_eq!(s1.built, ["api"], "{s1:?}");
     assert_eq!(s1.skipped, ["web"], "{s1:?}");
     assert!(!s1.deployed.unchanged);
     assert_eq!(s1.urls.len(), 1, "{s1:?}");
+    s1
+}
+
+/// The deployed stack answers: web's front page shows api's answer.
+fn the_stack_answers_on_its_network(s: &Scenario) {
+    let page = s.front_page();
+    assert!(page.contains("web says: Hello, visitor!"), "{page}");
+    assert!(page.contains("api says: Hello, web!"), "{page}");
+}
+
+/// git shows the environment's URL, and it opens (the platform's ingress; names under
+/// .localhost are loopback).
+fn git_shows_the_url_and_it_opens(s: &Scenario, out: &Output, s1: &Summary) {
     assert!(
-        lines
+        remote_lines(out)
             .iter()
             .any(|l| l.trim_start() == format!("url:      {} (ingress host)", s1.urls[0])),
         "the URL is not in git's output:\n{}",
         out.stderr
     );
-    let page = front_page(dockerd, &reg.addr, &ns);
-    assert!(page.contains("web says: Hello, visitor!"), "{page}");
-    assert!(page.contains("api says: Hello, web!"), "{page}");
-    // The URL git printed opens (the platform's ingress; names under .localhost are loopback).
     assert!(
-        s1.urls[0].starts_with(&format!("http://{branch}.shop.dev.localhost:")),
+        s1.urls[0].starts_with(&format!("http://{}.shop.dev.localhost:", s.branch)),
         "{s1:?}"
     );
     let out = Cmd::new("curl")
         .args(["-sS", "-m", "10", &s1.urls[0]])
         .run();
     out.success().stdout_contains("api says: Hello, web!");
-    // The cluster repo's main holds the environment's directory.
-    let cluster = platform.state.join("cluster.git");
+}
+
+/// The cluster repo's main, at the run's cluster commit, holds the environment's directory.
+fn the_cluster_repos_main_holds_the_environment(s: &Scenario, s1: &Summary) {
+    let cluster = s.cluster();
     assert_eq!(
         git_in(&cluster, &["rev-parse", "main"]),
         s1.deployed.cluster_commit
     );
     git_in(
         &cluster,
-        &["cat-file", "-e", &format!("main:{ns}/compose.yaml")],
+        &["cat-file", "-e", &format!("main:{}/compose.yaml", s.ns)],
     );
+}
 
-    // up again is idempotent: the remote and its refs are kept, the hook is not rewritten.
-    let remote_refs = refs(&remote);
-    platform
-        .cmd()
-        .arg("up")
-        .run()
-        .success()
-        .stderr_contains(&format!("monorepo remote: {}", remote.display()));
-    assert_eq!(refs(&remote), remote_refs);
-    // status names the remote and how to add it.
-    platform
-        .cmd()
-        .arg("status")
-        .run()
-        .success()
-        .stderr_contains(&format!(
-            "monorepo remote: {} (post-receive",
-            remote.display()
-        ))
-        .stderr_contains(&format!("git remote add local {}", remote.display()));
-    assert_eq!(
-        std::fs::read_to_string(remote.join("hooks/post-receive")).expect("hook"),
-        hook
-    );
-
-    // 2. Push a change to libs/page: only web is rebuilt and redeployed. Meanwhile
-    // another push (deleting the broken branch) waits in the queue.
-    let api = format!("{ns}_api");
-    let web = format!("{ns}_web");
-    let (api_tasks1, web_tasks1) = (task_ids(dockerd, &api), task_ids(dockerd, &web));
-    let layout = repo.read("libs/page/layout.html");
-    repo.write(
+/// Commits a new footer in libs/page (web's) on the branch; pushes it and, once its run has
+/// started, deletes the broken branch. Returns both pushes' output and the change's push log
+/// as it was when the queued push ended.
+fn push_a_change_and_queue_a_delete(s: &Scenario) -> (Output, Output, String) {
+    let layout = s.repo.read("libs/page/layout.html");
+    s.repo.write(
         "libs/page/layout.html",
         layout.replace(
             "shop example of the microplatform tools",
             "shop, pushed edition",
         ),
     );
-    let commit2 = repo.commit_all("New footer");
+    s.repo.commit_all("New footer");
+    let (platform, branch) = (s.platform, &s.branch);
     let logs_before = platform.push_logs();
-    let (out, queued, change_log_then) = std::thread::scope(|s| {
-        let change = s.spawn(|| push(repo.path(), &["local", &branch]));
-        // Once the change's run has started, push again.
+    std::thread::scope(|scope| {
+        let change = scope.spawn(|| s.push(&["local", branch]));
         let started = wait_until(Duration::from_secs(60), || {
             platform.push_logs().len() > logs_before.len()
         });
         assert!(started, "the change's run did not start");
-        let queued = push(repo.path(), &["local", &format!(":{broken}")]);
-        // The queued run only started once the change's run had finished.
+        let queued = s.push(&["local", &format!(":{}", s.broken)]);
         let change_log = platform
             .push_logs()
             .difference(&logs_before)
@@ -360,8 +470,14 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         let text = std::fs::read_to_string(platform.state.join("push-logs").join(change_log))
             .expect("log");
         (change.join().expect("push thread"), queued, text)
-    });
-    let queued_lines = remote_lines(&queued);
+    })
+}
+
+/// A push during a run waits in the queue: it says so, and only runs (and ends) once the run
+/// in progress has finished.
+fn a_push_during_a_run_waits_for_it(s: &Scenario, out: &Output, queued: &Output, log: &str) {
+    let broken = &s.broken;
+    let queued_lines = remote_lines(queued);
     assert!(
         queued_lines.contains(&format!(
             "push: {broken}: queued behind the run in progress"
@@ -376,65 +492,76 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         "{}",
         queued.stderr
     );
+    assert!(log.contains("pipeline: done in"), "{log}");
     assert!(
-        change_log_then.contains("pipeline: done in"),
-        "{change_log_then}"
-    );
-    assert!(
-        remote_lines(&out)
+        remote_lines(out)
             .iter()
-            .any(|l| l.starts_with(&format!("push: {branch}: done"))),
+            .any(|l| l.starts_with(&format!("push: {}: done", s.branch))),
         "{}",
         out.stderr
     );
-    let s2 = platform.summary(&ns);
-    assert_eq!(s2.commit, commit2);
+}
+
+/// A change to libs/page rebuilds and redeploys web only: api keeps its image and its tasks,
+/// web gets a new image, a new task and the new footer. Returns the environment after it.
+fn a_change_redeploys_only_its_component(s: &Scenario, before: &Live) -> Live {
+    let s2 = s.platform.summary(&s.ns);
+    assert_eq!(s2.commit, s.repo.git(&["rev-parse", "HEAD"]));
     assert_eq!(s2.built, ["web"], "{s2:?}");
     assert_eq!(s2.skipped, ["api"], "{s2:?}");
     assert!(!s2.deployed.unchanged);
-    assert_eq!(s2.deployed.images["api"], s1.deployed.images["api"]);
-    assert_ne!(s2.deployed.images["web"], s1.deployed.images["web"]);
-    assert_eq!(task_ids(dockerd, &api), api_tasks1, "api was restarted");
-    let web_tasks2 = task_ids(dockerd, &web);
-    assert!(
-        web_tasks2.len() > web_tasks1.len(),
-        "web was not redeployed"
-    );
-    let page = front_page(dockerd, &reg.addr, &ns);
+    let images = &before.summary.deployed.images;
+    assert_eq!(s2.deployed.images["api"], images["api"]);
+    assert_ne!(s2.deployed.images["web"], images["web"]);
+    let after = s.live(s2);
+    assert_eq!(after.api, before.api, "api was restarted");
+    assert!(after.web.len() > before.web.len(), "web was not redeployed");
+    let page = s.front_page();
     assert!(page.contains("shop, pushed edition"), "{page}");
+    after
+}
 
-    // 3. Push the same commit again: git has nothing to send, no run starts.
-    let (logs2, cluster_refs2) = (platform.push_logs(), refs(&cluster));
-    let out = push(repo.path(), &["local", &branch]);
+/// Pushing the same commit again: git has nothing to send, no run starts.
+fn pushing_the_same_commit_again_runs_nothing(s: &Scenario) {
+    let logs = s.platform.push_logs();
+    let out = s.push(&["local", &s.branch]);
     assert!(remote_lines(&out).is_empty(), "{}", out.stderr);
     assert!(
         out.stderr.contains("Everything up-to-date"),
         "{}",
         out.stderr
     );
-    assert_eq!(platform.push_logs(), logs2);
-    // A new commit with the same tree runs, and changes nothing: no build,
-    // no cluster commit, no restart.
-    let commit3 = repo.commit_all("Nothing new");
-    let out = push(repo.path(), &["local", &branch]);
+    assert_eq!(s.platform.push_logs(), logs);
+}
+
+/// A new commit with the same tree runs, and changes nothing: no build, no cluster commit,
+/// no restart.
+fn a_commit_with_the_same_tree_changes_nothing(s: &Scenario, before: &Live) {
+    let cluster_refs = refs(&s.cluster());
+    let commit = s.repo.commit_all("Nothing new");
+    let out = s.push(&["local", &s.branch]);
     assert!(
         remote_lines(&out).iter().any(|l| l
             .trim_start()
-            .starts_with(&format!("deployed: {ns} unchanged"))),
+            .starts_with(&format!("deployed: {} unchanged", s.ns))),
         "{}",
         out.stderr
     );
-    let s3 = platform.summary(&ns);
-    assert_eq!(s3.commit, commit3);
+    let s3 = s.platform.summary(&s.ns);
+    assert_eq!(s3.commit, commit);
     assert!(s3.built.is_empty(), "{s3:?}");
     assert!(s3.deployed.unchanged);
-    assert_eq!(s3.deployed.images, s2.deployed.images);
-    assert_eq!(refs(&cluster), cluster_refs2, "the cluster repo changed");
-    assert_eq!(task_ids(dockerd, &api), api_tasks1, "api was restarted");
-    assert_eq!(task_ids(dockerd, &web), web_tasks2, "web was restarted");
+    assert_eq!(s3.deployed.images, before.summary.deployed.images);
+    assert_eq!(refs(&s.cluster()), cluster_refs, "the cluster repo changed");
+    assert_eq!(s.tasks("api"), before.api, "api was restarted");
+    assert_eq!(s.tasks("web"), before.web, "web was restarted");
+}
 
-    // 4. Delete the branch: the stack is gone, and its directory in the cluster repo.
-    let out = push(repo.path(), &["local", &format!(":{branch}")]);
+/// Deleting the branch tears its environment down: the stack is gone, and its directory in
+/// the cluster repo, and the branch on the remote.
+fn deleting_the_branch_tears_its_environment_down(s: &Scenario) {
+    let (branch, ns) = (&s.branch, &s.ns);
+    let out = s.push(&["local", &format!(":{branch}")]);
     let lines = remote_lines(&out);
     assert!(
         lines.contains(&format!(
@@ -450,10 +577,54 @@ fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
         "{}",
         out.stderr
     );
-    assert!(!stacks(dockerd).contains(&ns), "{:?}", stacks(dockerd));
-    let tree = git_in(&cluster, &["ls-tree", "--name-only", "main"]);
+    assert!(!stacks(s.dockerd).contains(ns), "{:?}", stacks(s.dockerd));
+    let tree = git_in(&s.cluster(), &["ls-tree", "--name-only", "main"]);
     assert!(!tree.lines().any(|l| l == ns), "{tree}");
-    assert!(git_in(&remote, &["branch", "--list", &branch]).is_empty());
+    assert!(git_in(&s.platform.remote(), &["branch", "--list", branch]).is_empty());
+}
 
+/// The steps share one test: each works on the state the one before left on one platform
+/// (the failed run pushed web's image, so the deploy builds only api; the change, the repeat and
+/// the teardown act on that deployment), and each state is a swarm deploy or a build of tens
+/// of seconds.
+#[test]
+fn git_push_deploys_redeploys_one_component_tears_down_and_ignores_a_repeat() {
+    let reg = Registry::start();
+    let dockerd = Dockerd::shared();
+    // Dropped last: the images, once the stacks using them are gone.
+    let _images = ImageCleanup {
+        dockerd,
+        registry: reg.addr.clone(),
+    };
+    let branch = unique("push");
+    // Declared before the platform, so dropped after it: once `down` has
+    // stopped the agent, nothing re-applies the stacks these remove.
+    let _stack = StackGuard {
+        dockerd,
+        name: format!("shop-{branch}"),
+    };
+    let _broken_stack = StackGuard {
+        dockerd,
+        name: format!("shop-{branch}-broken"),
+    };
+    let (platform, _) = Platform::up(&reg, dockerd);
+    let s = Scenario::new(&reg, dockerd, &platform, &branch);
+    let out = push_a_broken_api(&s);
+    a_failing_run_names_its_step_and_its_log(&s, &out);
+
+    let (out, commit) = push_the_shop(&s);
+    git_shows_the_runs_progress(&s, &out, &commit);
+    let s1 = the_branch_is_deployed_building_only_api(&s, &commit);
+    the_stack_answers_on_its_network(&s);
+    git_shows_the_url_and_it_opens(&s, &out, &s1);
+    the_cluster_repos_main_holds_the_environment(&s, &s1);
+
+    let deployed = s.live(s1);
+    let (out, queued, change_log) = push_a_change_and_queue_a_delete(&s);
+    a_push_during_a_run_waits_for_it(&s, &out, &queued, &change_log);
+    let changed = a_change_redeploys_only_its_component(&s, &deployed);
+    pushing_the_same_commit_again_runs_nothing(&s);
+    a_commit_with_the_same_tree_changes_nothing(&s, &changed);
+    deleting_the_branch_tears_its_environment_down(&s);
     platform.down().success();
 }
