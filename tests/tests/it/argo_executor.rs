@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::registry::Registry;
-use microplatform_test_support::{Cmd, TestDir, git_in};
+use microplatform_test_support::{Cmd, Output, TestDir, git_in};
 use serde_json::Value;
 
-use crate::platform::{Platform, bin_dir, unique, workspace_root};
+use crate::pipeline::shop_repo;
+use crate::platform::{Platform, StackGuard, bin_dir, unique, workspace_root};
 
 const TOOLS: [&str; 5] = [
     "monobuild",
@@ -36,15 +37,6 @@ fn shims(dir: &Path, tools_dir: &str, log: &str) {
             .arg(&p)
             .status()
             .expect("chmod");
-    }
-}
-
-/// Runs its closure when dropped: clean-up that also happens when an assertion fails.
-struct Teardown<F: FnMut()>(F);
-
-impl<F: FnMut()> Drop for Teardown<F> {
-    fn drop(&mut self) {
-        (self.0)();
     }
 }
 
@@ -344,28 +336,23 @@ fn ns_tree(repo: &Path, rev: &str, ns: &str) -> String {
     git_in(repo, &["ls-tree", "-r", &format!("{rev}:{ns}")])
 }
 
-#[test]
-fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
-    let reg = Registry::start();
-    let dockerd = Dockerd::shared();
-    dockerd.ensure_swarm();
-    let _images = ImageCleanup {
-        dockerd,
-        registry: reg.addr.clone(),
-    };
-    let base = format!("{}/base/busybox:1", reg.addr);
-    let make_base = |force: bool| {
-        let mut c = Cmd::new(workspace_root().join("examples/shop/tools/make-base-image"));
-        if force {
-            c = c.arg("--force");
-        }
-        c.arg(&base)
-            .env("DOCKER_HOST", &dockerd.host)
-            .run()
-            .success();
-    };
-    make_base(false);
-    let toolkit = Cmd::new(workspace_root().join("scripts/toolkit-image"))
+/// `examples/shop/tools/make-base-image [--force] BASE`: the base image in the registry;
+/// `--force`, a new one under the same tag.
+fn make_base_image(dockerd: &Dockerd, base: &str, force: bool) {
+    let mut c = Cmd::new(workspace_root().join("examples/shop/tools/make-base-image"));
+    if force {
+        c = c.arg("--force");
+    }
+    c.arg(base)
+        .env("DOCKER_HOST", &dockerd.host)
+        .run()
+        .success();
+}
+
+/// `scripts/toolkit-image` on BASE, pushed to REG as `microplatform/toolkit:argo-e2e` and pulled
+/// into the engine: the image the Argo templates run.
+fn toolkit_image(reg: &Registry, dockerd: &Dockerd, base: &str) -> String {
+    Cmd::new(workspace_root().join("scripts/toolkit-image"))
         .env("DOCKER_HOST", &dockerd.host)
         .env("MICROPLATFORM_STATE_DIR", "/nonexistent")
         .args([
@@ -374,131 +361,259 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
             "--tag",
             "argo-e2e",
             "--base-image",
-            &base,
+            base,
         ])
         .arg("--bin-dir")
         .arg(bin_dir())
-        .run();
-    toolkit.success();
+        .run()
+        .success();
     let image = format!("{}/microplatform/toolkit:argo-e2e", reg.addr);
     dockerd.run(&["pull", "-q", &image]);
+    image
+}
 
-    // The monorepo: main = a README, the branch adds the shop.
-    let branch = unique("argo");
-    let repo = TestDir::new();
-    repo.git_init();
-    repo.write("README.md", "# shop\n");
-    repo.commit_all("Start");
-    repo.git(&["checkout", "-q", "-b", &branch]);
-    assert!(
-        std::process::Command::new("cp")
-            .arg("-a")
-            .arg(workspace_root().join("examples/shop/."))
-            .arg(repo.path())
-            .status()
-            .unwrap()
-            .success()
-    );
-    repo.commit_all("Add the shop");
-    let sha = repo.git(&["rev-parse", "HEAD"]);
-    let ns = format!("shop-{branch}");
+/// What both executors run on: a registry holding the base image and the toolkit image, the shop
+/// on a branch, and the local platform (executor 1) with scripts/pipeline's tools behind
+/// recording shims. The fields drop in order, also when an assertion fails: the platform goes
+/// down first (its agent would re-apply a removed stack), then the stack, then the registry's
+/// images, then the registry.
+struct Bench {
+    platform: Platform,
+    _stack: StackGuard<'static>,
+    _images: ImageCleanup<'static>,
+    reg: Registry,
+    dockerd: &'static Dockerd,
+    /// The base image, `REGISTRY/base/busybox:1`.
+    base: String,
+    /// The toolkit image the Argo templates run.
+    image: String,
+    branch: String,
+    /// The branch's commit.
+    sha: String,
+    /// The branch's stack, `shop-BRANCH`.
+    ns: String,
+    repo: TestDir,
+    /// The runs' out directories, the shims and their logs.
+    logs: TestDir,
+    host_shims: PathBuf,
+    host_log: PathBuf,
+}
 
-    // Executor 1: scripts/pipeline on the local platform, through recording shims.
-    let (platform, _) = Platform::up(&reg, dockerd);
-    let logs = TestDir::new();
-    let host_shims = logs.join("host-shims");
-    let host_log = logs.join("pipeline.log");
-    shims(
-        &host_shims,
-        &bin_dir().to_string_lossy(),
-        &host_log.to_string_lossy(),
-    );
-    let pipeline = |out: &str| {
-        platform
+impl Bench {
+    /// Builds the base and toolkit images, brings the platform up and puts its tools behind shims.
+    fn start() -> Self {
+        let reg = Registry::start();
+        let dockerd = Dockerd::shared();
+        dockerd.ensure_swarm();
+        let images = ImageCleanup {
+            dockerd,
+            registry: reg.addr.clone(),
+        };
+        let base = format!("{}/base/busybox:1", reg.addr);
+        make_base_image(dockerd, &base, false);
+        let image = toolkit_image(&reg, dockerd, &base);
+        let branch = unique("argo");
+        let repo = shop_repo(&branch);
+        let ns = format!("shop-{branch}");
+        let stack = StackGuard {
+            dockerd,
+            name: ns.clone(),
+        };
+        let (platform, _) = Platform::up(&reg, dockerd);
+        let logs = TestDir::new();
+        let (host_shims, host_log) = (logs.join("host-shims"), logs.join("pipeline.log"));
+        shims(
+            &host_shims,
+            &bin_dir().to_string_lossy(),
+            &host_log.to_string_lossy(),
+        );
+        Bench {
+            platform,
+            _stack: stack,
+            _images: images,
+            reg,
+            dockerd,
+            base,
+            image,
+            branch,
+            sha: repo.git(&["rev-parse", "HEAD"]),
+            ns,
+            repo,
+            logs,
+            host_shims,
+            host_log,
+        }
+    }
+
+    /// Executor 1: scripts/pipeline on the platform, its tools behind the recording shims, with
+    /// `--out LOGS/OUT`.
+    fn pipeline(&self, out: &str) -> Output {
+        self.platform
             .pipeline_cmd()
             .arg("--bin-dir")
-            .arg(&host_shims)
-            .args(["--out", &logs.join(out).to_string_lossy()])
-            .arg(repo.path())
-            .arg(&branch)
+            .arg(&self.host_shims)
+            .args(["--out", &self.logs.join(out).to_string_lossy()])
+            .arg(self.repo.path())
+            .arg(&self.branch)
             .run()
-    };
-    let stack_rm = || {
-        let _ = dockerd.try_run(&["stack", "rm", &ns]);
-    };
-    // Whatever fails below, the platform goes down first (its agent would
-    // re-apply a removed stack), then the stack; both are idempotent.
-    let _teardown = Teardown(|| {
-        platform.down();
-        stack_rm();
-    });
-    let run1 = pipeline("run1");
-    run1.success();
-    let cluster1 = platform.cluster_repo();
+    }
 
-    // Executor 2: the Argo branch flow and its child Workflow, in the toolkit image.
-    let c2dir = TestDir::new();
-    let cluster2 = bare_cluster_repo(c2dir.path());
-    let argo_shims = logs.join("argo-shims");
-    shims(&argo_shims, "/usr/local/bin", "/log/argo.log");
-    let flow: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(workspace_root().join("scripts/argo/branch-flow.yaml")).unwrap(),
-    )
-    .unwrap();
-    let cluster2_url = format!("file://{}", cluster2.display());
-    let params: BTreeMap<String, String> = [
-        ("repo-url", repo.path().to_string_lossy().into_owned()),
-        ("branch", branch.clone()),
-        ("revision", sha.clone()),
-        ("registry", reg.addr.clone()),
-        ("environment", "dev".into()),
-        ("cluster-repo", cluster2_url.clone()),
-        ("forge", "none".into()),
-        ("base-image", base.clone()),
-        ("toolkit-image", image.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut exec = Executor {
-        dockerd,
-        image: image.clone(),
-        mounts: vec![repo.path().to_path_buf(), c2dir.path().to_path_buf()],
-        shim: argo_shims,
-        log_dir: logs.path().to_path_buf(),
-        builds: Vec::new(),
-        works: Vec::new(),
-    };
-    exec.workflow(&flow, &params);
-    // Both images exist (skipped: the pipeline built them), the tree is byte-identical.
-    assert_eq!(exec.builds.len(), 2, "{:?}", exec.builds);
+    /// `LOGS/OUT/summary.json` of a pipeline run.
+    fn summary(&self, out: &str) -> Value {
+        let path = self.logs.join(out).join("summary.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+    }
+
+    /// The deploy branch the Argo flow leaves in its cluster repo (no forge merges it).
+    fn deploy_branch(&self) -> String {
+        format!("refs/heads/deploy/{}/{}", self.ns, self.sha)
+    }
+
+    /// Stops the platform, then removes the stack (both idempotent; dropping does it too).
+    fn tear_down(&self) {
+        self.platform.down();
+        let _ = self.dockerd.try_run(&["stack", "rm", &self.ns]);
+    }
+}
+
+/// Executor 2: the Argo branch flow and its child Workflow, in the toolkit image, against a
+/// cluster repo of its own.
+struct ArgoFlow {
+    exec: Executor<'static>,
+    flow: Value,
+    params: BTreeMap<String, String>,
+    cluster: PathBuf,
+    cluster_url: String,
+    _dir: TestDir,
+}
+
+impl ArgoFlow {
+    /// `scripts/argo/branch-flow.yaml` with the bench's branch, registry, images and a fresh
+    /// bare cluster repo; its tools behind shims logging to `LOGS/argo.log`.
+    fn new(bench: &Bench) -> Self {
+        let dir = TestDir::new();
+        let cluster = bare_cluster_repo(dir.path());
+        let shim = bench.logs.join("argo-shims");
+        shims(&shim, "/usr/local/bin", "/log/argo.log");
+        let flow_path = workspace_root().join("scripts/argo/branch-flow.yaml");
+        let flow: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(flow_path).unwrap()).unwrap();
+        let cluster_url = format!("file://{}", cluster.display());
+        let params = [
+            ("repo-url", bench.repo.path().to_string_lossy().into_owned()),
+            ("branch", bench.branch.clone()),
+            ("revision", bench.sha.clone()),
+            ("registry", bench.reg.addr.clone()),
+            ("environment", "dev".into()),
+            ("cluster-repo", cluster_url.clone()),
+            ("forge", "none".into()),
+            ("base-image", bench.base.clone()),
+            ("toolkit-image", bench.image.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let exec = Executor {
+            dockerd: bench.dockerd,
+            image: bench.image.clone(),
+            mounts: vec![bench.repo.path().to_path_buf(), dir.path().to_path_buf()],
+            shim,
+            log_dir: bench.logs.path().to_path_buf(),
+            builds: Vec::new(),
+            works: Vec::new(),
+        };
+        ArgoFlow {
+            exec,
+            flow,
+            params,
+            cluster,
+            cluster_url,
+            _dir: dir,
+        }
+    }
+
+    /// Runs the flow (and the child Workflow it creates) once more, its build outputs afresh.
+    fn run(&mut self) {
+        self.exec.builds.clear();
+        self.exec.workflow(&self.flow, &self.params);
+    }
+
+    /// `git ls-tree -r` of the stack's directory on the flow's deploy branch.
+    fn tree(&self, bench: &Bench) -> String {
+        ns_tree(&self.cluster, &bench.deploy_branch(), &bench.ns)
+    }
+}
+
+/// Both executors deploy the same branch, and each step compares the end state one reached with
+/// the other's, on the state the step before left (the Argo flow finds the pipeline's images, the
+/// pipeline finds the Argo flow's rebuilds). Building the toolkit image and running each flow take
+/// minutes, so the steps share this test.
+#[test]
+fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
+    let bench = Bench::start();
+    let cluster1 = the_pipeline_builds_both_images_and_deploys_the_branch(&bench);
+    let mut argo = ArgoFlow::new(&bench);
+    argo.run();
+    the_argo_flow_skips_both_builds_and_writes_the_same_tree(&bench, &argo, &cluster1);
+    the_argo_flow_runs_the_pipelines_tool_command_lines(&bench, &argo, &cluster1);
+    a_new_base_image_makes_the_argo_flow_rebuild_api_and_web(&bench, &mut argo);
+    the_pipeline_then_builds_nothing_and_deploys_the_argo_flows_tree(&bench, &argo, &cluster1);
+}
+
+/// Executor 1, scripts/pipeline on the local platform through the recording shims, builds both
+/// images and deploys the branch. Returns the platform's cluster repo.
+fn the_pipeline_builds_both_images_and_deploys_the_branch(bench: &Bench) -> PathBuf {
+    bench.pipeline("run1").success();
+    let s1 = bench.summary("run1");
+    let mut built = seq_strings(&s1["built"]);
+    built.sort();
+    assert_eq!(built, ["api", "web"], "{s1}");
+    bench.platform.cluster_repo()
+}
+
+/// Both images exist (the pipeline built them), so the Argo flow skips both builds, and its
+/// deploy branch holds a byte-identical tree.
+fn the_argo_flow_skips_both_builds_and_writes_the_same_tree(
+    bench: &Bench,
+    argo: &ArgoFlow,
+    cluster1: &Path,
+) {
+    let builds = &argo.exec.builds;
+    assert_eq!(builds.len(), 2, "{builds:?}");
     assert!(
-        exec.builds
-            .iter()
-            .all(|b| b["skipped"] == serde_json::Value::Bool(true)),
-        "{:?}",
-        exec.builds
+        builds.iter().all(|b| b["skipped"] == Value::Bool(true)),
+        "{builds:?}"
     );
-    let deploy_branch = format!("refs/heads/deploy/{ns}/{sha}");
-    assert_eq!(
-        ns_tree(&cluster2, &deploy_branch, &ns),
-        ns_tree(&cluster1, "main", &ns)
-    );
-    // The same tool command lines (the cluster repo URL aside).
+    assert_eq!(argo.tree(bench), ns_tree(cluster1, "main", &bench.ns));
+}
+
+/// The Argo flow ran the pipeline's tool command lines (the cluster repo URL aside).
+fn the_argo_flow_runs_the_pipelines_tool_command_lines(
+    bench: &Bench,
+    argo: &ArgoFlow,
+    cluster1: &Path,
+) {
     let c1_url = format!("file://{}", cluster1.display());
     assert_eq!(
-        commands(&logs.join("argo.log"), &[(&cluster2_url, &c1_url)]),
-        commands(&host_log, &[]),
+        commands(
+            &bench.logs.join("argo.log"),
+            &[(&argo.cluster_url, &c1_url)]
+        ),
+        commands(&bench.host_log, &[]),
     );
+}
 
-    // A new base image under the same tag: the Argo path rebuilds api and web.
-    make_base(true);
-    exec.builds.clear();
-    exec.workflow(&flow, &params);
-    let rebuilt: BTreeSet<String> = exec
+/// A new base image under the same tag: the Argo flow rebuilds api and web.
+fn a_new_base_image_makes_the_argo_flow_rebuild_api_and_web(bench: &Bench, argo: &mut ArgoFlow) {
+    make_base_image(bench.dockerd, &bench.base, true);
+    argo.run();
+    let rebuilt: BTreeSet<String> = argo
+        .exec
         .builds
         .iter()
-        .filter(|b| b["skipped"] == serde_json::Value::Bool(false))
+        .filter(|b| b["skipped"] == Value::Bool(false))
         .map(|b| {
             b["tag"]
                 .as_str()
@@ -507,18 +622,25 @@ fn argo_flow_reaches_the_pipelines_end_state_with_the_same_commands() {
                 .to_string()
         })
         .collect();
-    assert_eq!(rebuilt.len(), 2, "api and web rebuilt: {:?}", exec.builds);
-    // The pipeline then finds both images (same content key) and deploys the Argo path's digests.
-    let run2 = pipeline("run2");
-    platform.down();
-    stack_rm();
-    run2.success();
-    let s2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(logs.join("run2/summary.json")).unwrap())
-            .unwrap();
-    assert_eq!(s2["built"], serde_json::json!([]), "{s2}");
     assert_eq!(
-        ns_tree(&cluster2, &deploy_branch, &ns),
-        ns_tree(&cluster1, "main", &ns)
+        rebuilt.len(),
+        2,
+        "api and web rebuilt: {:?}",
+        argo.exec.builds
     );
+}
+
+/// The pipeline then finds both images (same content key), builds nothing, and deploys the Argo
+/// flow's digests: the same tree.
+fn the_pipeline_then_builds_nothing_and_deploys_the_argo_flows_tree(
+    bench: &Bench,
+    argo: &ArgoFlow,
+    cluster1: &Path,
+) {
+    let run2 = bench.pipeline("run2");
+    bench.tear_down();
+    run2.success();
+    let s2 = bench.summary("run2");
+    assert_eq!(s2["built"], serde_json::json!([]), "{s2}");
+    assert_eq!(argo.tree(bench), ns_tree(cluster1, "main", &bench.ns));
 }

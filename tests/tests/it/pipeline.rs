@@ -1,10 +1,11 @@
 //! End-to-end: `scripts/local-platform up` and `scripts/pipeline` on a fresh git copy of `examples/shop`: the whole chain (monobuild → stackgen → build-with-cache → digest-resolve → deploy-bot → swarm), a library change rebuilding and redeploying exactly its dependents, a no-change run that builds, commits and restarts nothing, and two branches answering at their printed URLs through the platform's ingress (curl, and a headless Chromium whose screenshots are kept in `target/test-artifacts/`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::fake_github::FakeGitHub;
-use microplatform_test_support::registry::Registry;
+use microplatform_test_support::registry::{OCI_MANIFEST, Registry};
 use microplatform_test_support::{Cmd, Output, TestDir, git_in, wait_until};
 use serde::Deserialize;
 
@@ -48,7 +49,7 @@ struct SmokeCheck {
 struct Deployed {
     unchanged: bool,
     cluster_commit: String,
-    images: std::collections::BTreeMap<String, String>,
+    images: BTreeMap<String, String>,
 }
 
 /// [`Platform::up`] with what every platform of these tests is checked for: `up` reused the harness
@@ -87,8 +88,8 @@ fn spec(dockerd: &Dockerd, service: &str) -> String {
 }
 
 /// The files of a directory tree, relative path → bytes.
-fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, acc: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, acc: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).expect("read_dir") {
             let p = entry.expect("entry").path();
             if p.is_dir() {
@@ -103,14 +104,14 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
             }
         }
     }
-    let mut acc = std::collections::BTreeMap::new();
+    let mut acc = BTreeMap::new();
     walk(dir, dir, &mut acc);
     acc
 }
 
 /// A fresh git repo: `main` holds only a README (the project is new), the
 /// branch adds a copy of examples/shop.
-fn shop_repo(branch: &str) -> TestDir {
+pub fn shop_repo(branch: &str) -> TestDir {
     let repo = TestDir::new();
     repo.git_init();
     repo.write("README.md", "# shop\n");
@@ -127,26 +128,127 @@ fn shop_repo(branch: &str) -> TestDir {
     repo
 }
 
+/// `OUT/name` parsed as JSON (plan.json, request.json).
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+}
+
+/// A platform [`up`] on a registry of its own and the shared engine, and a fresh copy of the shop
+/// on the first of its branches: what each scenario here starts from. The fields drop in order:
+/// the platform goes down first (its agent, self-healing, would redeploy a stack removed under
+/// it), then the branches' stacks, then the registry's images, then the registry.
+struct Shop {
+    platform: Platform,
+    _stacks: Vec<StackGuard<'static>>,
+    _images: ImageCleanup<'static>,
+    reg: Registry,
+    dockerd: &'static Dockerd,
+    /// The first branch, the one the repo is on.
+    branch: String,
+    repo: TestDir,
+    /// The runs' `--out` directories.
+    runs: TestDir,
+}
+
+impl Shop {
+    /// The platform up, a stack guard for each of `branches`, and the shop's repo on the first.
+    fn start(branches: &[&str]) -> Self {
+        let reg = Registry::start();
+        let dockerd = Dockerd::shared();
+        let stacks = branches
+            .iter()
+            .map(|br| StackGuard {
+                dockerd,
+                name: format!("shop-{br}"),
+            })
+            .collect();
+        let platform = up(&reg, dockerd);
+        Shop {
+            platform,
+            _stacks: stacks,
+            _images: ImageCleanup {
+                dockerd,
+                registry: reg.addr.clone(),
+            },
+            reg,
+            dockerd,
+            branch: branches[0].to_string(),
+            repo: shop_repo(branches[0]),
+            runs: TestDir::new(),
+        }
+    }
+
+    /// `scripts/pipeline --out RUNS/NAME REPO BRANCH`: its output and its out directory.
+    fn pipeline(&self, branch: &str, name: &str) -> (Output, PathBuf) {
+        let out = self.runs.join(name);
+        (self.platform.pipeline(self.repo.path(), branch, &out), out)
+    }
+
+    /// The URL of BRANCH's environment, through the platform's ingress.
+    fn url(&self, branch: &str) -> String {
+        format!(
+            "http://{branch}.shop.dev.localhost:{}/",
+            self.platform.ingress_port
+        )
+    }
+
+    /// The swarm service NAME of the first branch's stack.
+    fn service(&self, name: &str) -> String {
+        format!("shop-{}_{name}", self.branch)
+    }
+}
+
+/// The cluster repo's refs and the api and web services' tasks and specs at one moment.
+struct Snapshot {
+    refs: String,
+    api_tasks: BTreeSet<String>,
+    web_tasks: BTreeSet<String>,
+    api_spec: String,
+    web_spec: String,
+}
+
+impl Snapshot {
+    /// The state of the first branch's deployment now.
+    fn take(shop: &Shop) -> Self {
+        let (api, web) = (shop.service("api"), shop.service("web"));
+        Snapshot {
+            refs: refs(&shop.platform.cluster_repo()),
+            api_tasks: task_ids(shop.dockerd, &api),
+            web_tasks: task_ids(shop.dockerd, &web),
+            api_spec: spec(shop.dockerd, &api),
+            web_spec: spec(shop.dockerd, &web),
+        }
+    }
+}
+
+/// One branch deployed through five runs, each checked against what the run before it left: only
+/// the changed library's dependent rebuilt, then nothing built or restarted, then everything rebuilt
+/// after a new base image, then the environment deleted. Each run is a full pipeline run of tens
+/// of seconds on top of the ones before, so the steps share this test.
 #[test]
 fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
-    let reg = Registry::start();
-    let dockerd = Dockerd::shared();
-    let platform = up(&reg, dockerd);
-    let _images = ImageCleanup {
-        dockerd,
-        registry: reg.addr.clone(),
-    };
-    let branch = unique("e2e");
-    let repo = shop_repo(&branch);
-    let runs = TestDir::new();
-    let _stack = StackGuard {
-        dockerd,
-        name: format!("shop-{branch}"),
-    };
+    let shop = Shop::start(&[&unique("e2e")]);
+    let (run, out1) = shop.pipeline(&shop.branch, "run1");
+    let s1 = the_first_run_builds_both_images_and_deploys_them(&shop, &run, &out1);
+    the_first_run_saves_its_plan_compose_file_and_workflow(&shop, &out1);
+    the_first_run_smoke_tests_at_the_url_and_by_service_name(&run, &s1, &out1);
+    the_first_run_merges_the_stack_into_the_cluster_repo(&shop, &s1, &out1);
+    let after1 = Snapshot::take(&shop);
+    let s2 = a_library_change_rebuilds_and_redeploys_only_its_dependent(&shop, &s1, &after1);
+    let after2 = Snapshot::take(&shop);
+    let s3 = a_run_without_change_builds_commits_and_restarts_nothing(&shop, &s2, &after2);
+    a_new_base_image_rebuilds_and_redeploys_both_services(&shop, &s3, &after2);
+    delete_takes_the_environment_out_of_the_cluster_repo_and_the_engine(&shop);
+}
 
-    // Run 1: everything is new: both images built in schedule order, deployed, answering.
-    let out1 = runs.join("run1");
-    let run = platform.pipeline(repo.path(), &branch, &out1);
+/// Run 1, everything new: every step runs, both images are built in schedule order and deployed
+/// pinned by digest, and the summary describes the branch's environment.
+fn the_first_run_builds_both_images_and_deploys_them(
+    shop: &Shop,
+    run: &Output,
+    out: &Path,
+) -> Summary {
     run.success();
     for step in [
         "diff", "workflow", "prepare", "build", "render", "resolve", "request", "merge", "apply",
@@ -154,92 +256,89 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     ] {
         run.stderr_contains(&format!("] {step}"));
     }
-    let s1 = summary(&out1);
-    assert_eq!(s1.schema_version, 1);
-    assert_eq!(s1.branch, branch);
-    assert_eq!(s1.commit, repo.git(&["rev-parse", "HEAD"]));
-    assert_eq!(s1.environment, "dev");
-    assert_eq!(s1.namespace, format!("shop-{branch}"));
-    assert_eq!(s1.tag, branch);
-    assert_eq!(sorted(&s1.built), ["api", "web"]);
-    assert!(s1.skipped.is_empty(), "{s1:?}");
-    assert_eq!(sorted(&s1.libraries), ["libs/greeting", "libs/page"]);
+    let s = summary(out);
+    let branch = &shop.branch;
+    assert_eq!(s.schema_version, 1);
+    assert_eq!(s.branch, *branch);
+    assert_eq!(s.commit, shop.repo.git(&["rev-parse", "HEAD"]));
+    assert_eq!(s.environment, "dev");
+    assert_eq!(s.namespace, format!("shop-{branch}"));
+    assert_eq!(s.tag, *branch);
+    assert_eq!(sorted(&s.built), ["api", "web"]);
+    assert!(s.skipped.is_empty(), "{s:?}");
+    assert_eq!(sorted(&s.libraries), ["libs/greeting", "libs/page"]);
     assert_eq!(
-        sorted(&s1.affected),
+        sorted(&s.affected),
         ["libs/greeting", "libs/page", "services/api", "services/web"]
     );
-    assert!(!s1.deployed.unchanged);
-    // The plan is saved next to the summary, and the compose file carries the endpoint mode.
-    let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out1.join("plan.json")).expect("plan"))
-            .expect("plan json");
-    assert_eq!(plan["tag"], serde_json::Value::String(branch.clone()));
-    let compose = std::fs::read_to_string(out1.join("deploy/compose.yaml")).expect("compose");
-    assert!(compose.contains("endpoint_mode: dnsrr"), "{compose}");
-    assert_eq!(
-        s1.urls,
-        [format!(
-            "http://{branch}.shop.dev.localhost:{}/",
-            platform.ingress_port
-        )]
-    );
-    assert_eq!(Path::new(&s1.out_dir), out1.as_path());
-    assert!(s1.seconds > 0.0);
-    for (svc, image) in &s1.deployed.images {
-        let prefix = format!("{}/shop/{svc}:{branch}@sha256:", reg.addr);
+    assert!(!s.deployed.unchanged);
+    assert_eq!(s.urls, [shop.url(branch)]);
+    assert_eq!(Path::new(&s.out_dir), out);
+    assert!(s.seconds > 0.0);
+    for (svc, image) in &s.deployed.images {
+        let prefix = format!("{}/shop/{svc}:{branch}@sha256:", shop.reg.addr);
         assert!(image.starts_with(&prefix), "{image} is not {prefix}…");
     }
-    // The saved workflow is an Argo Workflow with a task per scheduled job.
-    let workflow = std::fs::read_to_string(out1.join("workflow.yaml")).expect("workflow");
+    s
+}
+
+/// Run 1 saves its plan next to the summary, a compose file carrying the endpoint mode, and an
+/// Argo Workflow with a task per scheduled job.
+fn the_first_run_saves_its_plan_compose_file_and_workflow(shop: &Shop, out: &Path) {
+    let plan = read_json(&out.join("plan.json"));
+    assert_eq!(plan["tag"], serde_json::Value::String(shop.branch.clone()));
+    let compose = std::fs::read_to_string(out.join("deploy/compose.yaml")).expect("compose");
+    assert!(compose.contains("endpoint_mode: dnsrr"), "{compose}");
+    let workflow = std::fs::read_to_string(out.join("workflow.yaml")).expect("workflow");
     assert!(workflow.contains("kind: Workflow"), "{workflow}");
-    // The front page shows both services' greetings: web called api by name.
-    let page = std::fs::read_to_string(out1.join("smoke/web-ingress.txt")).expect("smoke page");
+}
+
+/// Run 1's smoke step: the front page shows both services' greetings (web called api by name), the
+/// declared healthy answers (stack.yaml `smoke`) were checked at the URL through the ingress, and
+/// every health and ingress path was called by service name (deploy-bot smoke --by-name), the
+/// summary's `try:` lines repeating the ingress calls.
+fn the_first_run_smoke_tests_at_the_url_and_by_service_name(run: &Output, s: &Summary, out: &Path) {
+    let page = std::fs::read_to_string(out.join("smoke/web-ingress.txt")).expect("smoke page");
     assert!(page.contains("web says: Hello, visitor!"), "{page}");
     assert!(page.contains("api says: Hello, web!"), "{page}");
-    // The declared healthy answers (stack.yaml `smoke`) were checked at the URL, through the ingress.
-    let checked: Vec<(&str, &str, u16)> = s1
+    let checked: Vec<(&str, &str, u16)> = s
         .smoke
         .iter()
         .map(|c| (c.service.as_str(), c.url.as_str(), c.status))
         .collect();
-    let base = &s1.urls[0];
+    let base = &s.urls[0];
+    let greet = format!("{base}cgi-bin/greet?name=smoke");
     assert_eq!(
         checked,
-        [
-            (
-                "api",
-                format!("{base}cgi-bin/greet?name=smoke").as_str(),
-                200
-            ),
-            ("web", base.as_str(), 200)
-        ]
+        [("api", greet.as_str(), 200), ("web", base.as_str(), 200)]
     );
-    assert!(s1.smoke.iter().all(|c| c.attempts >= 1));
-    let web_body = std::fs::read_to_string(out1.join("smoke/web.txt")).expect("smoke body");
+    assert!(s.smoke.iter().all(|c| c.attempts >= 1));
+    let web_body = std::fs::read_to_string(out.join("smoke/web.txt")).expect("smoke body");
     assert!(web_body.contains("status: ok"), "{web_body}");
     run.stderr_contains(
         "at the URL: api 200 /\"greeting\":\"[^\"]+, smoke!\"/, web 200 /status: ok/",
     );
-    // Every health and ingress path was called by service name (deploy-bot smoke --by-name), and the summary's
-    // `try:` lines repeat the ingress calls.
     run.stderr_contains("] smoke    4 calls by service name answered");
-    run.stderr_contains(&format!("--network shop-{branch}_default "));
+    run.stderr_contains(&format!("--network {}_default ", s.namespace));
     run.stderr_contains(" wget -qO- http://web:8080/\n");
-    let health = std::fs::read_to_string(out1.join("smoke/api-health.txt")).expect("health");
+    let health = std::fs::read_to_string(out.join("smoke/api-health.txt")).expect("health");
     assert_eq!(health, "ok\n", "api's health answer, by name");
-    // Merged: the cluster repo's main holds the resolved stack, no deploy branch is left.
-    let cluster = platform.cluster_repo();
+}
+
+/// Run 1 is merged: the cluster repo's main holds the resolved stack, no deploy branch is left.
+fn the_first_run_merges_the_stack_into_the_cluster_repo(shop: &Shop, s: &Summary, out: &Path) {
+    let cluster = shop.platform.cluster_repo();
     assert_eq!(
         git_in(&cluster, &["rev-parse", "main"]),
-        s1.deployed.cluster_commit
+        s.deployed.cluster_commit
     );
-    let compose1 = git_in(
+    let merged = git_in(
         &cluster,
-        &["show", &format!("main:shop-{branch}/compose.yaml")],
+        &["show", &format!("main:shop-{}/compose.yaml", shop.branch)],
     );
     assert_eq!(
-        compose1.trim(),
-        std::fs::read_to_string(out1.join("deploy/compose.yaml"))
+        merged.trim(),
+        std::fs::read_to_string(out.join("deploy/compose.yaml"))
             .expect("compose")
             .trim()
     );
@@ -248,49 +347,63 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
         "{}",
         refs(&cluster)
     );
-    let api = format!("shop-{branch}_api");
-    let web = format!("shop-{branch}_web");
-    let api_tasks1 = task_ids(dockerd, &api);
-    let web_tasks1 = task_ids(dockerd, &web);
-    let api_spec1 = spec(dockerd, &api);
+}
 
-    // Run 2: a change to libs/page: only web (its one dependent) is rebuilt and redeployed.
-    let layout = repo.read("libs/page/layout.html");
-    repo.write(
+/// Run 2, after a change to libs/page: only web (its one dependent) is rebuilt and redeployed;
+/// api keeps its image, its spec and its task.
+fn a_library_change_rebuilds_and_redeploys_only_its_dependent(
+    shop: &Shop,
+    s1: &Summary,
+    before: &Snapshot,
+) -> Summary {
+    let layout = shop.repo.read("libs/page/layout.html");
+    shop.repo.write(
         "libs/page/layout.html",
         layout.replace(
             "shop example of the microplatform tools",
             "shop, second edition",
         ),
     );
-    repo.commit_all("New footer");
-    let out2 = runs.join("run2");
-    platform.pipeline(repo.path(), &branch, &out2).success();
-    let s2 = summary(&out2);
+    shop.repo.commit_all("New footer");
+    let (run, out) = shop.pipeline(&shop.branch, "run2");
+    run.success();
+    let s2 = summary(&out);
     assert_eq!(s2.built, ["web"], "{s2:?}");
     assert_eq!(s2.skipped, ["api"], "{s2:?}");
     assert!(!s2.deployed.unchanged);
     assert_eq!(s2.deployed.images["api"], s1.deployed.images["api"]);
     assert_ne!(s2.deployed.images["web"], s1.deployed.images["web"]);
-    let page = std::fs::read_to_string(out2.join("smoke/web-ingress.txt")).expect("smoke page");
+    let page = std::fs::read_to_string(out.join("smoke/web-ingress.txt")).expect("smoke page");
     assert!(page.contains("shop, second edition"), "{page}");
     assert!(page.contains("api says: Hello, web!"), "{page}");
-    let api_tasks2 = task_ids(dockerd, &api);
-    let web_tasks2 = task_ids(dockerd, &web);
-    assert_eq!(api_tasks2, api_tasks1, "api was restarted");
+    let (api, web) = (shop.service("api"), shop.service("web"));
+    assert_eq!(
+        task_ids(shop.dockerd, &api),
+        before.api_tasks,
+        "api was restarted"
+    );
     // `docker stack deploy` touches every service of the stack, but api's
     // spec (its pinned image) is the same, so its task kept running.
-    assert_eq!(spec(dockerd, &api), api_spec1, "api's spec changed");
+    assert_eq!(
+        spec(shop.dockerd, &api),
+        before.api_spec,
+        "api's spec changed"
+    );
     assert!(
-        web_tasks2.len() > web_tasks1.len(),
+        task_ids(shop.dockerd, &web).len() > before.web_tasks.len(),
         "web was not redeployed"
     );
-    let refs2 = refs(&cluster);
-    let (api_spec2, web_spec2) = (spec(dockerd, &api), spec(dockerd, &web));
+    s2
+}
 
-    // Run 3: no change: nothing built, byte-identical manifests, no commit, no restart.
-    let out3 = runs.join("run3");
-    let run = platform.pipeline(repo.path(), &branch, &out3);
+/// Run 3, without a change: nothing built, byte-identical manifests, no commit to the cluster
+/// repo, no restart and no changed spec.
+fn a_run_without_change_builds_commits_and_restarts_nothing(
+    shop: &Shop,
+    s2: &Summary,
+    before: &Snapshot,
+) -> Summary {
+    let (run, out3) = shop.pipeline(&shop.branch, "run3");
     run.success().stderr_contains("unchanged");
     let s3 = summary(&out3);
     assert!(s3.built.is_empty(), "{s3:?}");
@@ -298,81 +411,102 @@ fn pipeline_deploys_a_branch_rebuilds_only_dependents_and_is_idempotent() {
     assert!(s3.deployed.unchanged);
     assert_eq!(s3.deployed.cluster_commit, s2.deployed.cluster_commit);
     assert_eq!(s3.deployed.images, s2.deployed.images);
-    let request: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out3.join("request.json")).expect("request"))
-            .expect("request json");
+    let request = read_json(&out3.join("request.json"));
     assert_eq!(request["unchanged"], serde_json::Value::Bool(true));
+    let out2 = shop.runs.join("run2");
     assert_eq!(
         std::fs::read(out3.join("deploy/compose.yaml")).expect("compose3"),
         std::fs::read(out2.join("deploy/compose.yaml")).expect("compose2")
     );
     assert_eq!(tree(&out3.join("manifests")), tree(&out2.join("manifests")));
     assert!(!tree(&out3.join("manifests")).is_empty());
-    assert_eq!(refs(&cluster), refs2, "the cluster repo changed");
-    assert_eq!(task_ids(dockerd, &api), api_tasks2, "api was restarted");
-    assert_eq!(task_ids(dockerd, &web), web_tasks2, "web was restarted");
-    assert_eq!(spec(dockerd, &api), api_spec2, "api's spec changed");
-    assert_eq!(spec(dockerd, &web), web_spec2, "web's spec changed");
+    let now = Snapshot::take(shop);
+    assert_eq!(now.refs, before.refs, "the cluster repo changed");
+    assert_eq!(now.api_tasks, before.api_tasks, "api was restarted");
+    assert_eq!(now.web_tasks, before.web_tasks, "web was restarted");
+    assert_eq!(now.api_spec, before.api_spec, "api's spec changed");
+    assert_eq!(now.web_spec, before.web_spec, "web's spec changed");
+    s3
+}
 
-    // Run 4: a new base image under the same tag: its digest is part of every
-    // content key (build-with-cache), so api and web are rebuilt and redeployed.
-    let base = format!("{}/base/busybox:1", reg.addr);
+/// Run 4, after a new base image under the same tag: its digest is part of every content key
+/// (build-with-cache), so api and web are rebuilt and redeployed.
+fn a_new_base_image_rebuilds_and_redeploys_both_services(
+    shop: &Shop,
+    s3: &Summary,
+    before: &Snapshot,
+) {
+    let base = format!("{}/base/busybox:1", shop.reg.addr);
     Cmd::new(workspace_root().join("examples/shop/tools/make-base-image"))
         .args(["--force", &base])
-        .env("DOCKER_HOST", &dockerd.host)
+        .env("DOCKER_HOST", &shop.dockerd.host)
         .run()
         .success();
-    let out4 = runs.join("run4");
-    platform.pipeline(repo.path(), &branch, &out4).success();
+    let (run, out4) = shop.pipeline(&shop.branch, "run4");
+    run.success();
     let s4 = summary(&out4);
     assert_eq!(sorted(&s4.built), ["api", "web"], "{s4:?}");
     assert!(s4.skipped.is_empty(), "{s4:?}");
     assert!(!s4.deployed.unchanged);
     assert_ne!(s4.deployed.images["api"], s3.deployed.images["api"]);
     assert_ne!(s4.deployed.images["web"], s3.deployed.images["web"]);
+    let now = Snapshot::take(shop);
     assert!(
-        task_ids(dockerd, &api).len() > api_tasks2.len(),
+        now.api_tasks.len() > before.api_tasks.len(),
         "api not redeployed"
     );
     assert!(
-        task_ids(dockerd, &web).len() > web_tasks2.len(),
+        now.web_tasks.len() > before.web_tasks.len(),
         "web not redeployed"
     );
+}
 
-    // --delete: the environment's directory leaves the cluster repo, the stack goes.
-    let del = platform
+/// `--delete`: the environment's directory leaves the cluster repo, and the stack goes.
+fn delete_takes_the_environment_out_of_the_cluster_repo_and_the_engine(shop: &Shop) {
+    let ns = format!("shop-{}", shop.branch);
+    shop.platform
         .pipeline_cmd()
-        .args(["--delete", "--out", &runs.join("delete").to_string_lossy()])
-        .arg(repo.path())
-        .arg(&branch)
-        .run();
-    del.success();
-    let tree_after = git_in(&cluster, &["ls-tree", "--name-only", "main"]);
-    assert!(
-        !tree_after.contains(&format!("shop-{branch}")),
-        "{tree_after}"
+        .args([
+            "--delete",
+            "--out",
+            &shop.runs.join("delete").to_string_lossy(),
+        ])
+        .arg(shop.repo.path())
+        .arg(&shop.branch)
+        .run()
+        .success();
+    let tree_after = git_in(
+        &shop.platform.cluster_repo(),
+        &["ls-tree", "--name-only", "main"],
     );
+    assert!(!tree_after.contains(&ns), "{tree_after}");
     assert!(
-        dockerd
+        shop.dockerd
             .run(&[
                 "service",
                 "ls",
                 "-q",
                 "--filter",
-                &format!("label=com.docker.stack.namespace=shop-{branch}")
+                &format!("label=com.docker.stack.namespace={ns}")
             ])
             .trim()
             .is_empty(),
         "the stack still runs"
     );
+}
 
-    // down stops what up started (the agent) and nothing else.
+#[test]
+fn down_stops_what_up_started_and_nothing_else() {
+    let reg = Registry::start();
+    let dockerd = Dockerd::shared();
+    let platform = up(&reg, dockerd);
+    reg.push_image("shop/api", "kept", OCI_MANIFEST, "a");
     platform.down().success();
     let agent = std::net::TcpStream::connect(("127.0.0.1", platform.agent_port));
     assert!(agent.is_err(), "the agent still listens");
     let ingress = std::net::TcpStream::connect(("127.0.0.1", platform.ingress_port));
     assert!(ingress.is_err(), "the ingress still listens");
-    assert!(reg.has("shop/api", &branch), "the registry was stopped");
+    assert!(reg.has("shop/api", "kept"), "the registry was stopped");
     dockerd.run(&["version"]);
 }
 
@@ -471,86 +605,97 @@ fn chromium(profile: &Path, args: &[&str]) -> Output {
         .run()
 }
 
+/// Both branches' deployments (a full pipeline run each, tens of seconds) are what every step
+/// looks at: the two URLs answer at the same time, each with its own branch's page, in curl and
+/// in a browser; so the steps share this test rather than each deploying both branches again.
 #[test]
 fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
-    let reg = Registry::start();
-    let dockerd = Dockerd::shared();
-    let a = unique("url-a");
-    let b = unique("url-b");
-    // Declared before the platform, so they are dropped after it: the agent
-    // (self-heal) would otherwise redeploy a stack removed under it.
-    let _stacks = [&a, &b].map(|br| StackGuard {
-        dockerd,
-        name: format!("shop-{br}"),
-    });
-    let platform = up(&reg, dockerd);
-    let _images = ImageCleanup {
-        dockerd,
-        registry: reg.addr.clone(),
-    };
-    let repo = shop_repo(&a);
-    // Branch b differs from a by its page title, so each URL shows its own branch.
-    repo.git(&["checkout", "-q", "-b", &b]);
-    let layout = repo.read("libs/page/layout.html");
+    let (a, b) = (unique("url-a"), unique("url-b"));
+    let shop = Shop::start(&[&a, &b]);
+    let b_edition = branch_with_its_own_edition(&shop, &b);
+    let urls =
+        [&a, &b].map(|br| each_run_prints_the_url_its_summary_plan_and_compose_name(&shop, br));
+    each_url_shows_its_branch_page_and_sends_the_api_prefix_to_api(
+        &shop,
+        &urls,
+        &b_edition,
+        [&a, &b],
+    );
+    chromium_shows_apis_answer_at_each_url_and_a_screenshot_is_kept(&urls);
+}
+
+/// Branch B, made from the repo's branch: it differs by its page title, so each URL shows its
+/// own branch. Returns that title.
+fn branch_with_its_own_edition(shop: &Shop, b: &str) -> String {
+    shop.repo.git(&["checkout", "-q", "-b", b]);
+    let layout = shop.repo.read("libs/page/layout.html");
     let b_edition = format!("shop, edition {b}");
-    repo.write(
+    shop.repo.write(
         "libs/page/layout.html",
         layout.replace("shop example of the microplatform tools", &b_edition),
     );
-    repo.commit_all("Branch b's edition");
-    let runs = TestDir::new();
+    shop.repo.commit_all("Branch b's edition");
+    b_edition
+}
 
-    let mut urls = Vec::new();
-    for br in [&a, &b] {
-        let out = runs.join(br);
-        let run = platform.pipeline(repo.path(), br, &out);
-        run.success();
-        let url = printed_url(&run);
-        // One URL rule: the printed line, summary.json and the plan agree, and name the ingress port.
-        assert_eq!(
-            url,
-            format!("http://{br}.shop.dev.localhost:{}/", platform.ingress_port)
-        );
-        assert_eq!(summary(&out).urls, std::slice::from_ref(&url));
-        let plan: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).expect("plan"))
-                .expect("plan json");
-        assert_eq!(plan["url"], serde_json::Value::String(url.clone()));
-        // The compose file routes the host: labels and a host-mode port without a fixed number.
-        let compose = std::fs::read_to_string(out.join("deploy/compose.yaml")).expect("compose");
-        assert!(
-            compose.contains(&format!(
-                "dev.microplatform.ingress.host: {br}.shop.dev.localhost"
-            )),
-            "{compose}"
-        );
-        urls.push(url);
-    }
+/// One URL rule: a run of BR prints the URL that summary.json and the plan hold, naming the
+/// ingress port, and its compose file routes the host (labels and a host-mode port without a
+/// fixed number). Returns the URL.
+fn each_run_prints_the_url_its_summary_plan_and_compose_name(shop: &Shop, br: &str) -> String {
+    let (run, out) = shop.pipeline(br, br);
+    run.success();
+    let url = printed_url(&run);
+    assert_eq!(url, shop.url(br));
+    assert_eq!(summary(&out).urls, std::slice::from_ref(&url));
+    let plan = read_json(&out.join("plan.json"));
+    assert_eq!(plan["url"], serde_json::Value::String(url.clone()));
+    let compose = std::fs::read_to_string(out.join("deploy/compose.yaml")).expect("compose");
+    assert!(
+        compose.contains(&format!(
+            "dev.microplatform.ingress.host: {br}.shop.dev.localhost"
+        )),
+        "{compose}"
+    );
+    url
+}
 
-    // Both environments answer at the same time, each at its own URL, through
-    // the ingress `scripts/local-platform up` started: web's page shows api's answer.
-    // What to show when a URL answers with the wrong page: both runs' builds and
-    // digests, the ingress's routes with their task ports, and the engine's tasks.
-    let diagnose = || {
-        let run = |br: &str| {
-            std::fs::read_to_string(runs.join(br).join("summary.json")).unwrap_or_default()
-        };
-        format!(
-            "summary a: {}\nsummary b: {}\nthe ingress's routes: {}\ncontainers: {}",
-            run(&a),
-            run(&b),
-            curl(&format!(
-                "http://no-such-host.localhost:{}/",
-                platform.ingress_port
-            )),
-            dockerd
-                .try_run(&["ps", "--format", "{{.Names}} {{.Image}} {{.Ports}}"])
-                .stdout
-        )
+/// The ingress's routes with their task ports: its answer to a host it does not route.
+fn ingress_routes(shop: &Shop) -> String {
+    curl(&format!(
+        "http://no-such-host.localhost:{}/",
+        shop.platform.ingress_port
+    ))
+}
+
+/// What to show when a URL answers with the wrong page: both runs' builds and digests, the
+/// ingress's routes, and the engine's tasks.
+fn diagnose(shop: &Shop, branches: [&str; 2]) -> String {
+    let run = |br: &str| {
+        std::fs::read_to_string(shop.runs.join(br).join("summary.json")).unwrap_or_default()
     };
+    format!(
+        "summary a: {}\nsummary b: {}\nthe ingress's routes: {}\ncontainers: {}",
+        run(branches[0]),
+        run(branches[1]),
+        ingress_routes(shop),
+        shop.dockerd
+            .try_run(&["ps", "--format", "{{.Names}} {{.Image}} {{.Ports}}"])
+            .stdout
+    )
+}
+
+/// Both environments answer at the same time, each at its own URL, through the ingress
+/// `scripts/local-platform up` started: web's page shows api's answer and its branch's title, and
+/// the api's path prefix routes to api, the rest to web.
+fn each_url_shows_its_branch_page_and_sends_the_api_prefix_to_api(
+    shop: &Shop,
+    urls: &[String; 2],
+    b_edition: &str,
+    branches: [&str; 2],
+) {
     for (url, edition) in [
         (&urls[0], "shop example of the microplatform tools"),
-        (&urls[1], b_edition.as_str()),
+        (&urls[1], b_edition),
     ] {
         let mut page = String::new();
         let ok = wait_until(std::time::Duration::from_secs(60), || {
@@ -560,19 +705,15 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
         assert!(
             ok,
             "{url} did not show its branch's page with api's answer:\n{page}\n{}",
-            diagnose()
+            diagnose(shop, branches)
         );
         assert!(page.contains("status: ok"), "{page}");
-        // The api's path prefix routes to api, the rest to web.
         let greet = curl(&format!("{url}cgi-bin/greet?name=curl"));
         assert!(
             greet.contains(r#""greeting":"Hello, curl!""#),
             "{url}cgi-bin/greet: {greet}\nthe ingress's routes: {}\nservices: {}",
-            curl(&format!(
-                "http://no-such-host.localhost:{}/",
-                platform.ingress_port
-            )),
-            dockerd
+            ingress_routes(shop),
+            shop.dockerd
                 .try_run(&[
                     "service",
                     "ls",
@@ -583,11 +724,13 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
         );
     }
     assert!(
-        !curl(&urls[0]).contains(&b_edition),
+        !curl(&urls[0]).contains(b_edition),
         "branch a shows b's page"
     );
+}
 
-    // A real browser opens the URL: the DOM shows api's answer, and a screenshot is kept.
+/// A real browser opens each URL: the DOM shows api's answer, and a screenshot is kept.
+fn chromium_shows_apis_answer_at_each_url_and_a_screenshot_is_kept(urls: &[String; 2]) {
     let profile = TestDir::new();
     for (name, url) in [("a", &urls[0]), ("b", &urls[1])] {
         let dom = chromium(profile.path(), &["--dump-dom", url]);
@@ -619,50 +762,70 @@ fn two_branches_answer_at_their_printed_urls_in_curl_and_chromium() {
     }
 }
 
-#[test]
-fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge_hears_both() {
-    let reg = Registry::start();
-    let dockerd = Dockerd::shared();
-    let branch = unique("degraded");
-    // Dropped after the platform (see above).
-    let _stack = StackGuard {
-        dockerd,
-        name: format!("shop-{branch}"),
-    };
-    let platform = up(&reg, dockerd);
-    let _images = ImageCleanup {
-        dockerd,
-        registry: reg.addr.clone(),
-    };
-    let repo = shop_repo(&branch);
-    // The monorepo's forge: the fake GitHub on loopback, with the branch's pull request open.
-    let gh = FakeGitHub::start("acme", "shop", repo.path(), "forge-token");
-    let pr = gh.open_pull(&branch);
-    let secrets = TestDir::new();
-    let token = secrets.write("forge-token", "forge-token\n");
-    let runs = TestDir::new();
-    let url = format!(
-        "http://{branch}.shop.dev.localhost:{}/",
-        platform.ingress_port
-    );
-    let run_with_forge = |out: &Path, extra: &[&str]| {
-        platform
+/// The monorepo's forge: the fake GitHub on loopback, with the branch's pull request open, and
+/// the token file `scripts/pipeline` reads.
+struct Forge {
+    gh: FakeGitHub,
+    pr: u64,
+    token: PathBuf,
+    _secrets: TestDir,
+}
+
+impl Forge {
+    /// The forge of the shop's repo, with a pull request for the shop's branch.
+    fn open(shop: &Shop) -> Self {
+        let gh = FakeGitHub::start("acme", "shop", shop.repo.path(), "forge-token");
+        let pr = gh.open_pull(&shop.branch);
+        let secrets = TestDir::new();
+        let token = secrets.write("forge-token", "forge-token\n");
+        Forge {
+            gh,
+            pr,
+            token,
+            _secrets: secrets,
+        }
+    }
+
+    /// `scripts/pipeline --forge github EXTRA --out RUNS/NAME` on the shop's branch, reporting to
+    /// this forge: its output and its out directory.
+    fn pipeline(&self, shop: &Shop, name: &str, extra: &[&str]) -> (Output, PathBuf) {
+        let out = shop.runs.join(name);
+        let run = shop
+            .platform
             .pipeline_cmd()
             .env("MICROPLATFORM_GITHUB_REPO", "acme/shop")
-            .env("MICROPLATFORM_GITHUB_API", gh.url())
-            .env("MICROPLATFORM_GITHUB_TOKEN_FILE", &token)
+            .env("MICROPLATFORM_GITHUB_API", self.gh.url())
+            .env("MICROPLATFORM_GITHUB_TOKEN_FILE", &self.token)
             .args(["--forge", "github"])
             .args(extra)
             .args(["--out", &out.to_string_lossy()])
-            .arg(repo.path())
-            .arg(&branch)
-            .run()
-    };
-    // Healthy: the URL and the smoke result reach the commit (status) and the pull request (one comment).
-    let good = run_with_forge(&runs.join("good"), &[]);
-    good.success();
-    let head = repo.git(&["rev-parse", "HEAD"]);
-    let statuses = gh.statuses_for("microplatform/dev");
+            .arg(shop.repo.path())
+            .arg(&shop.branch)
+            .run();
+        (run, out)
+    }
+}
+
+/// The failing run is checked against what the healthy run before it told the forge (a second
+/// status on the new commit, the same comment edited), and each is a full pipeline run of tens of
+/// seconds, so the steps share this test.
+#[test]
+fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge_hears_both() {
+    let shop = Shop::start(&[&unique("degraded")]);
+    let forge = Forge::open(&shop);
+    a_healthy_run_reports_its_url_to_the_commit_and_the_pull_request(&shop, &forge);
+    let out = a_web_pointed_at_a_closed_port_fails_the_smoke_step_naming_it(&shop, &forge);
+    a_failed_run_keeps_the_failing_body_and_writes_no_summary(&out);
+    the_forge_hears_the_failure_and_the_comment_is_edited_not_duplicated(&shop, &forge);
+}
+
+/// Healthy: the URL and the smoke result reach the commit (a status) and the pull request (one
+/// comment).
+fn a_healthy_run_reports_its_url_to_the_commit_and_the_pull_request(shop: &Shop, forge: &Forge) {
+    forge.pipeline(shop, "good", &[]).0.success();
+    let head = shop.repo.git(&["rev-parse", "HEAD"]);
+    let url = shop.url(&shop.branch);
+    let statuses = forge.gh.statuses_for("microplatform/dev");
     assert_eq!(statuses.len(), 1, "{statuses:?}");
     assert_eq!(
         (
@@ -672,25 +835,31 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge
         ),
         (head.as_str(), "success", Some(url.as_str()))
     );
-    let comments = gh.with(|r| r.comments.clone());
+    let comments = forge.gh.with(|r| r.comments.clone());
     assert_eq!(comments.len(), 1, "{comments:?}");
-    assert_eq!(comments[0].0, pr);
+    assert_eq!(comments[0].0, forge.pr);
     assert!(
         comments[0].1.starts_with("<!-- microplatform:dev -->") && comments[0].1.contains(&url),
         "{}",
         comments[0].1
     );
+}
 
-    // web cannot reach api: it still answers 200, with a page saying "status: degraded".
-    let stack = repo.read("stack.yaml");
+/// web cannot reach api: it still answers 200, with a page saying "status: degraded", and the
+/// smoke step fails naming the service, the URL and the body. Returns the run's out directory.
+fn a_web_pointed_at_a_closed_port_fails_the_smoke_step_naming_it(
+    shop: &Shop,
+    forge: &Forge,
+) -> PathBuf {
+    let stack = shop.repo.read("stack.yaml");
     assert!(stack.contains("API_URL: http://api:8080"), "{stack}");
-    repo.write(
+    shop.repo.write(
         "stack.yaml",
         stack.replace("API_URL: http://api:8080", "API_URL: http://api:9"),
     );
-    repo.commit_all("Point web at a closed port");
-    let out = runs.join("run");
-    let run = run_with_forge(&out, &["--smoke-timeout", "5"]);
+    shop.repo.commit_all("Point web at a closed port");
+    let (run, out) = forge.pipeline(shop, "run", &["--smoke-timeout", "5"]);
+    let url = shop.url(&shop.branch);
     run.code(1)
         .stderr_contains("] apply")
         .stderr_contains(&format!(
@@ -702,6 +871,11 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge
         "the smoke step reported success:\n{}",
         run.stderr
     );
+    out
+}
+
+/// A failed run writes no summary and keeps the failing body.
+fn a_failed_run_keeps_the_failing_body_and_writes_no_summary(out: &Path) {
     assert!(
         !out.join("summary.json").exists(),
         "a failed run wrote a summary"
@@ -709,9 +883,16 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge
     let body =
         std::fs::read_to_string(out.join("smoke/web.txt")).expect("the failing body is kept");
     assert!(body.contains("status: degraded"), "{body}");
-    // The forge hears the failure on the new commit; the pull request's comment is edited, not duplicated.
-    let failing = repo.git(&["rev-parse", "HEAD"]);
-    let statuses = gh.statuses_for("microplatform/dev");
+}
+
+/// The forge hears the failure on the new commit; the pull request's comment is edited, not
+/// duplicated.
+fn the_forge_hears_the_failure_and_the_comment_is_edited_not_duplicated(
+    shop: &Shop,
+    forge: &Forge,
+) {
+    let failing = shop.repo.git(&["rev-parse", "HEAD"]);
+    let statuses = forge.gh.statuses_for("microplatform/dev");
     assert_eq!(statuses.len(), 2, "{statuses:?}");
     assert_eq!(
         (statuses[1].sha.as_str(), statuses[1].state.as_str()),
@@ -722,7 +903,7 @@ fn a_degraded_web_fails_the_smoke_step_naming_service_url_and_body_and_the_forge
         "{}",
         statuses[1].description
     );
-    let comments = gh.with(|r| r.comments.clone());
+    let comments = forge.gh.with(|r| r.comments.clone());
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(
         comments[0].1.contains("failure") || comments[0].1.contains("❌"),
