@@ -54,6 +54,7 @@ fn service(name: &str, image: &str, host: &str, path: &str, text: &str) -> Strin
     )
 }
 
+/// `docker stack rm NAME` when dropped, also when the test fails.
 struct Stack<'a>(&'a Dockerd, String);
 
 impl Drop for Stack<'_> {
@@ -62,6 +63,7 @@ impl Drop for Stack<'_> {
     }
 }
 
+/// Deploy stack `name` of `services` (`docker stack deploy --prune`).
 fn deploy<'a>(d: &'a Dockerd, dir: &TestDir, name: &str, services: &[String]) -> Stack<'a> {
     let file = dir.write(
         format!("{name}.yaml"),
@@ -78,6 +80,7 @@ fn deploy<'a>(d: &'a Dockerd, dir: &TestDir, name: &str, services: &[String]) ->
     Stack(d, name.to_string())
 }
 
+/// A process killed on drop.
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -109,127 +112,203 @@ fn get(port: u16, host: &str, path: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// An ingress on 127.0.0.1 following the shared swarm, and stack `a` it routes to: `web` at `/` and `api` at
+/// `/cgi-bin/greet` of `host_a`, of the echo image (answering `web-a URI`, `api-a URI`); stack `b` and its host
+/// `host_b` are named for a later step to deploy.
+struct Ingress {
+    d: &'static Dockerd,
+    dir: TestDir,
+    image: String,
+    b: String,
+    host_a: String,
+    host_b: String,
+    /// The ingress's port on 127.0.0.1.
+    port: u16,
+    _proxy: Proc,
+    _sa: Stack<'static>,
+    _reg: Registry,
+}
+
+impl Ingress {
+    /// Build and push the echo image, deploy stack `a` and start the ingress (refreshing every 500 ms).
+    fn start() -> Self {
+        let d = Dockerd::shared();
+        d.ensure_swarm();
+        let reg = Registry::start();
+        let dir = TestDir::new();
+        let image = echo_image(d, &reg.addr, &dir);
+        let id = std::process::id();
+        let (a, b) = (format!("ing{id}a"), format!("ing{id}b"));
+        let host_a = format!("{a}.shop.dev.localhost");
+        let host_b = format!("{b}.shop.dev.localhost");
+        let sa = deploy(
+            d,
+            &dir,
+            &a,
+            &[
+                service("web", &image, &host_a, "/", "web-a"),
+                service("api", &image, &host_a, "/cgi-bin/greet", "api-a"),
+            ],
+        );
+        let port = free_port();
+        let proxy = Proc(
+            Command::new(bin("deploy-bot"))
+                .args([
+                    "ingress",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--refresh",
+                    "500ms",
+                    "--docker",
+                ])
+                .arg(docker_cli())
+                .env("DOCKER_HOST", &d.host)
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("deploy-bot ingress"),
+        );
+        Self {
+            d,
+            dir,
+            image,
+            b,
+            host_a,
+            host_b,
+            port,
+            _proxy: proxy,
+            _sa: sa,
+            _reg: reg,
+        }
+    }
+
+    /// `(status, body)` of GET `path` with this Host through the ingress.
+    fn get(&self, host: &str, path: &str) -> (u16, String) {
+        get(self.port, host, path)
+    }
+}
+
+/// The ingress's behaviours are steps of one scenario rather than tests of their own: the set-up is an engine build
+/// (the echo image), a stack deploy and an ingress start, about 6 s unloaded and over 10 s under load, where most
+/// steps take under a second; and the later steps need what the earlier left (stack `b` found by the running
+/// ingress, then listed in its 404 and scaled down).
 #[test]
 fn routes_by_host_and_longest_prefix_to_host_published_tasks() {
     let _serial = crate::support::swarm_lock();
-    let d = Dockerd::shared();
-    d.ensure_swarm();
-    let reg = Registry::start();
-    let dir = TestDir::new();
-    let image = echo_image(d, &reg.addr, &dir);
-    let id = std::process::id();
-    let (a, b) = (format!("ing{id}a"), format!("ing{id}b"));
-    let host_a = format!("{a}.shop.dev.localhost");
-    let host_b = format!("{b}.shop.dev.localhost");
+    let i = Ingress::start();
+    routes_by_host_and_longest_whole_segment_prefix(&i);
+    path_and_query_reach_the_service_unchanged(&i);
+    port_and_case_of_host_do_not_matter(&i);
+    let _sb = a_new_stack_is_found_without_restarting_the_ingress(&i);
+    an_unknown_host_is_a_404_listing_the_routes(&i);
+    a_service_scaled_to_zero_is_a_503_naming_it_until_scaled_up(&i);
+}
 
-    let _sa = deploy(
-        d,
-        &dir,
-        &a,
-        &[
-            service("web", &image, &host_a, "/", "web-a"),
-            service("api", &image, &host_a, "/cgi-bin/greet", "api-a"),
-        ],
-    );
-    let port = free_port();
-    let _proxy = Proc(
-        Command::new(bin("deploy-bot"))
-            .args([
-                "ingress",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--refresh",
-                "500ms",
-                "--docker",
-            ])
-            .arg(docker_cli())
-            .env("DOCKER_HOST", &d.host)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("deploy-bot ingress"),
-    );
+/// Step: each path goes to the service of the Host with the longest prefix, matching whole segments only.
+fn routes_by_host_and_longest_whole_segment_prefix(i: &Ingress) {
     assert!(
-        wait_until(WAIT, || get(port, &host_a, "/").1.starts_with("web-a")),
+        wait_until(WAIT, || i.get(&i.host_a, "/").1.starts_with("web-a")),
         "web of stack a never answered through the ingress: {:?}",
-        get(port, &host_a, "/")
+        i.get(&i.host_a, "/")
     );
     assert!(
-        wait_until(WAIT, || get(port, &host_a, "/cgi-bin/greet?name=x")
+        wait_until(WAIT, || i
+            .get(&i.host_a, "/cgi-bin/greet?name=x")
             .1
             .starts_with("api-a")),
         "api of stack a never answered: {:?}",
-        get(port, &host_a, "/cgi-bin/greet?name=x")
+        i.get(&i.host_a, "/cgi-bin/greet?name=x")
     );
-    // The request's path and query reach the service unchanged.
-    let (status, body) = get(port, &host_a, "/cgi-bin/greet/deeper?q=1");
+    assert!(i.get(&i.host_a, "/cgi-bin/greeting").1.starts_with("web-a"));
+}
+
+/// Step: the request's path and query reach the service unchanged.
+fn path_and_query_reach_the_service_unchanged(i: &Ingress) {
+    let (status, body) = i.get(&i.host_a, "/cgi-bin/greet/deeper?q=1");
     assert_eq!(
         (status, body.trim()),
         (200, "api-a /cgi-bin/greet/deeper?q=1")
     );
-    // Prefixes match whole segments only; the port and case of Host do not matter.
-    assert!(
-        get(port, &host_a, "/cgi-bin/greeting")
-            .1
-            .starts_with("web-a")
-    );
-    assert!(
-        get(port, &format!("{}:{port}", host_a.to_uppercase()), "/")
-            .1
-            .starts_with("web-a")
-    );
+}
 
-    // A second environment is found without restarting the proxy.
-    let _sb = deploy(
-        d,
-        &dir,
-        &b,
-        &[service("web", &image, &host_b, "/", "web-b")],
+/// Step: a port in Host and its case do not change the route.
+fn port_and_case_of_host_do_not_matter(i: &Ingress) {
+    let host = format!("{}:{}", i.host_a.to_uppercase(), i.port);
+    assert!(i.get(&host, "/").1.starts_with("web-a"));
+}
+
+/// Step: a second environment (stack `b`) deployed after the ingress started is routed to, and `a` still is;
+/// returns `b`, removed on drop.
+fn a_new_stack_is_found_without_restarting_the_ingress(i: &Ingress) -> Stack<'static> {
+    let sb = deploy(
+        i.d,
+        &i.dir,
+        &i.b,
+        &[service("web", &i.image, &i.host_b, "/", "web-b")],
     );
     assert!(
-        wait_until(WAIT, || get(port, &host_b, "/").1.starts_with("web-b")),
+        wait_until(WAIT, || i.get(&i.host_b, "/").1.starts_with("web-b")),
         "stack b never answered: {:?}",
-        get(port, &host_b, "/")
+        i.get(&i.host_b, "/")
     );
-    assert!(get(port, &host_a, "/").1.starts_with("web-a"));
+    assert!(i.get(&i.host_a, "/").1.starts_with("web-a"));
+    sb
+}
 
-    // An unknown host is a 404 that lists the routes.
-    let (status, body) = get(port, "nope.localhost", "/");
+/// Step: an unknown host is a 404 that lists the routes.
+fn an_unknown_host_is_a_404_listing_the_routes(i: &Ingress) {
+    let (status, body) = i.get("nope.localhost", "/");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no route for host"), "{body}");
-    assert!(body.contains(&format!("http://{host_b}/")), "{body}");
+    assert!(body.contains(&format!("http://{}/", i.host_b)), "{body}");
+}
 
-    // A service scaled to 0 is a 503 naming it, and comes back when scaled up.
-    d.run(&["service", "scale", "--detach", &format!("{b}_web=0")]);
+/// Step: a service scaled to 0 is a 503 naming it, and is routed to again when scaled up.
+fn a_service_scaled_to_zero_is_a_503_naming_it_until_scaled_up(i: &Ingress) {
+    let web_b = format!("{}_web", i.b);
+    i.d.run(&["service", "scale", "--detach", &format!("{web_b}=0")]);
     assert!(
-        wait_until(WAIT, || get(port, &host_b, "/").0 == 503),
+        wait_until(WAIT, || i.get(&i.host_b, "/").0 == 503),
         "scaled-down service still answered: {:?}",
-        get(port, &host_b, "/")
+        i.get(&i.host_b, "/")
     );
-    assert!(get(port, &host_b, "/").1.contains(&format!("{b}_web")));
-    d.run(&["service", "scale", "--detach", &format!("{b}_web=1")]);
+    assert!(i.get(&i.host_b, "/").1.contains(&web_b));
+    i.d.run(&["service", "scale", "--detach", &format!("{web_b}=1")]);
     assert!(
-        wait_until(WAIT, || get(port, &host_b, "/").1.starts_with("web-b")),
+        wait_until(WAIT, || i.get(&i.host_b, "/").1.starts_with("web-b")),
         "service did not come back: {:?}",
-        get(port, &host_b, "/")
+        i.get(&i.host_b, "/")
     );
 }
 
-/// `--listen localhost:PORT` holds the port on both loopback addresses, as
-/// curl and browsers try `::1` first for `*.localhost` names; with `::1:PORT`
-/// already taken (an engine's `[::]:PORT` published port) it refuses to start,
-/// naming the address, instead of letting requests reach that other server.
-#[test]
-fn localhost_listens_on_both_loopbacks_and_refuses_a_taken_ipv6_port() {
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
+/// Whether this host has an IPv6 loopback; says so when it has not (the tests of `localhost` then have nothing to check).
+fn has_ipv6_loopback() -> bool {
+    let has = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !has {
         eprintln!("no IPv6 loopback on this host: only the 127.0.0.1 half applies");
+    }
+    has
+}
+
+/// `ingress --listen localhost:PORT --docker /bin/false`: the engine cannot be listed, so every request gets the
+/// ingress's own 502 (`ingress: …`), which proves who answered.
+fn localhost_ingress(port: u16) -> Command {
+    let mut cmd = Command::new(bin("deploy-bot"));
+    cmd.args(["ingress", "--listen", &format!("localhost:{port}")])
+        .args(["--docker", "/bin/false"]);
+    cmd
+}
+
+/// `--listen localhost:PORT` holds the port on both loopback addresses, as
+/// curl and browsers try `::1` first for `*.localhost` names.
+#[test]
+fn localhost_listens_on_both_loopbacks() {
+    if !has_ipv6_loopback() {
         return;
     }
     let port = free_port();
-    let mut proxy = Proc(
-        Command::new(bin("deploy-bot"))
-            .args(["ingress", "--listen", &format!("localhost:{port}")])
-            .args(["--docker", "/bin/false"])
+    let _proxy = Proc(
+        localhost_ingress(port)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -247,22 +326,27 @@ fn localhost_listens_on_both_loopbacks_and_refuses_a_taken_ipv6_port() {
         format!("http://[::1]:{port}/"),
         format!("http://feature-x.shop.dev.localhost:{port}/"),
     ] {
-        // The engine cannot be listed (`--docker /bin/false`): the proxy's own 502 proves who answered.
         assert!(
             wait_until(WAIT, || answer(&url).starts_with("ingress: ")),
             "{url}: {:?}",
             answer(&url)
         );
     }
-    let _ = proxy.0.kill();
-    let _ = proxy.0.wait();
+}
 
+/// With `::1:PORT` already taken (an engine's `[::]:PORT` published port),
+/// `--listen localhost:PORT` refuses to start, naming the address, instead of
+/// letting requests reach that other server.
+#[test]
+fn localhost_refuses_a_taken_ipv6_port() {
+    if !has_ipv6_loopback() {
+        return;
+    }
+    let port = free_port();
     // Another server on the IPv6 loopback first (docker-proxy binds `[::]:PORT`,
     // IPv6 only, for a task; std cannot set IPV6_V6ONLY, so `::1` stands in).
     let taken = std::net::TcpListener::bind(("::1", port)).expect("bind [::1]:port");
-    let out = Command::new(bin("deploy-bot"))
-        .args(["ingress", "--listen", &format!("localhost:{port}")])
-        .args(["--docker", "/bin/false"])
+    let out = localhost_ingress(port)
         .output()
         .expect("deploy-bot ingress");
     drop(taken);

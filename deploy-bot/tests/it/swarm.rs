@@ -5,11 +5,14 @@
 use crate::support;
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use microplatform_test_support::dockerd::{Dockerd, docker_cli};
 use microplatform_test_support::registry::Registry;
-use microplatform_test_support::{TestDir, wait_until};
+use microplatform_test_support::{Cmd, Output, TestDir, bin, wait_until};
 use support::{AgentProc, ClusterRepo, applied_commit, push_event};
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -81,177 +84,23 @@ fn running_tasks(d: &Dockerd, stack: &str) -> Vec<String> {
     v
 }
 
-struct StackGuard<'a>(&'a Dockerd, String);
+/// Those of `tasks` that belong to the service named `service`.
+fn tasks_of(d: &Dockerd, service: &str, tasks: &[String]) -> Vec<String> {
+    let id = d.run(&["service", "inspect", "--format", "{{.ID}}", service]);
+    tasks
+        .iter()
+        .filter(|t| d.run(&["inspect", "--format", "{{.ServiceID}}", t]) == id)
+        .cloned()
+        .collect()
+}
 
-impl Drop for StackGuard<'_> {
+/// `docker stack rm NAME` when dropped, also when the test fails.
+struct StackGuard(&'static Dockerd, String);
+
+impl Drop for StackGuard {
     fn drop(&mut self) {
         let _ = self.0.try_run(&["stack", "rm", &self.1]);
     }
-}
-
-#[test]
-fn swarm_deploy_redeploy_without_restarts_and_prune() {
-    let _serial = support::swarm_lock();
-    let d = Dockerd::shared();
-    d.ensure_swarm();
-    let reg = Registry::start();
-    let base = d.base_image(&reg.addr);
-    let (status, digest, _) = reg.get_manifest("base/busybox", "1");
-    assert_eq!(status, 200);
-    let digest = digest.expect("digest");
-    let image = format!("{}@{digest}", base.trim_end_matches(":1"));
-    let ns = format!("dbt{}x{}", std::process::id(), rand_suffix());
-    let _guard = StackGuard(d, ns.clone());
-
-    let repo = ClusterRepo::new();
-    let state = TestDir::new();
-    let st = state.join("s");
-    let docker = docker_cli().to_string_lossy().into_owned();
-    let agent = AgentProc::follow(
-        &st,
-        &repo,
-        "1h",
-        &[
-            "--applier",
-            "swarm",
-            "--docker",
-            &docker,
-            "--namespace",
-            &ns,
-        ],
-        &[("DOCKER_HOST", &d.host)],
-    );
-
-    // Deploy three services.
-    let c1 = repo.commit(
-        &[(
-            &format!("{ns}/compose.yaml"),
-            &compose(&image, &["api", "web", "worker"]),
-        )],
-        &[],
-        "deploy",
-    );
-    assert_eq!(
-        agent
-            .send(
-                "push",
-                "s-1",
-                &push_event("refs/heads/main", &c1, "acme/cluster", "x"),
-                None
-            )
-            .0,
-        202
-    );
-    assert!(
-        wait_until(WAIT, || applied_commit(&st, &ns).as_deref()
-            == Some(c1.as_str())),
-        "{}",
-        agent.log()
-    );
-    let want: Vec<String> = ["api", "web", "worker"]
-        .iter()
-        .map(|s| format!("{ns}_{s} 1/1"))
-        .collect();
-    assert!(
-        wait_until(WAIT, || services(d, &ns) == want),
-        "{:?}\n{}",
-        services(d, &ns),
-        agent.log()
-    );
-    let tasks = running_tasks(d, &ns);
-    assert_eq!(tasks.len(), 3);
-    let before = specs(d, &ns);
-
-    // Redeploy the same digests (the directory changed, the stack did not): no task restarts.
-    let c2 = repo.commit(
-        &[(&format!("{ns}/NOTES.md"), "same images\n")],
-        &[],
-        "redeploy",
-    );
-    assert_eq!(
-        agent
-            .send(
-                "push",
-                "s-2",
-                &push_event("refs/heads/main", &c2, "acme/cluster", "x"),
-                None
-            )
-            .0,
-        202
-    );
-    assert!(
-        wait_until(WAIT, || applied_commit(&st, &ns).as_deref()
-            == Some(c2.as_str())),
-        "{}",
-        agent.log()
-    );
-    // The agent applied it (a second `docker stack deploy`, not a skip) and the services' specs are what
-    // they were: Swarm has nothing to roll, so the tasks are the same ones.
-    agent.wait_for_metric("deploy_bot_applies_total{result=\"success\"}", |n| n == 2);
-    assert_eq!(specs(d, &ns), before, "the redeploy changed a service");
-    assert_eq!(running_tasks(d, &ns), tasks, "tasks were restarted");
-    assert_eq!(services(d, &ns), want);
-
-    // One service removed: pruned.
-    let c3 = repo.commit(
-        &[(
-            &format!("{ns}/compose.yaml"),
-            &compose(&image, &["api", "web"]),
-        )],
-        &[],
-        "drop worker",
-    );
-    assert_eq!(
-        agent
-            .send(
-                "push",
-                "s-3",
-                &push_event("refs/heads/main", &c3, "acme/cluster", "x"),
-                None
-            )
-            .0,
-        202
-    );
-    assert!(
-        wait_until(WAIT, || applied_commit(&st, &ns).as_deref()
-            == Some(c3.as_str())),
-        "{}",
-        agent.log()
-    );
-    let want: Vec<String> = ["api", "web"]
-        .iter()
-        .map(|s| format!("{ns}_{s} 1/1"))
-        .collect();
-    assert!(
-        wait_until(WAIT, || services(d, &ns) == want),
-        "{:?}",
-        services(d, &ns)
-    );
-
-    // An unpinned image is refused: nothing changes.
-    let c4 = repo.commit(
-        &[(&format!("{ns}/compose.yaml"), &compose(&base, &["api"]))],
-        &[],
-        "unpinned",
-    );
-    assert_eq!(
-        agent
-            .send(
-                "push",
-                "s-4",
-                &push_event("refs/heads/main", &c4, "acme/cluster", "x"),
-                None
-            )
-            .0,
-        202
-    );
-    assert!(
-        wait_until(WAIT, || st.join(format!("rejected/{ns}.json")).exists()),
-        "{}",
-        agent.log()
-    );
-    assert_eq!(applied_commit(&st, &ns).as_deref(), Some(c3.as_str()));
-    assert_eq!(services(d, &ns), want);
 }
 
 fn rand_suffix() -> u32 {
@@ -262,150 +111,296 @@ fn rand_suffix() -> u32 {
         % 100_000
 }
 
-#[test]
-fn swarm_drift_is_repaired_without_restarting_undrifted_services_and_delete_tears_the_stack_down() {
-    let _serial = support::swarm_lock();
-    let d = Dockerd::shared();
-    d.ensure_swarm();
-    let reg = Registry::start();
-    let base = d.base_image(&reg.addr);
-    let (status, digest, _) = reg.get_manifest("base/busybox", "1");
-    assert_eq!(status, 200);
-    let image = format!(
-        "{}@{}",
-        base.trim_end_matches(":1"),
-        digest.expect("digest")
-    );
-    let ns = format!("dbh{}x{}", std::process::id(), rand_suffix());
-    let _guard = StackGuard(d, ns.clone());
+/// A stack of its own on the shared engine (in swarm mode), removed on drop, and a fresh registry holding the
+/// base image. Nothing is deployed yet.
+struct Stack {
+    _rm: StackGuard,
+    d: &'static Dockerd,
+    _reg: Registry,
+    /// The base image by tag, `REGISTRY/base/busybox:1`.
+    base: String,
+    /// The base image pinned by digest.
+    image: String,
+    /// The stack's name (its directory in a cluster repo, its namespace): `PREFIX<pid>x<n>`.
+    ns: String,
+}
 
-    let repo = ClusterRepo::new();
-    let state = TestDir::new();
-    let st = state.join("s");
-    let docker = docker_cli().to_string_lossy().into_owned();
-    let c1 = repo.commit(
-        &[(
-            &format!("{ns}/compose.yaml"),
-            &compose(&image, &["api", "web"]),
-        )],
-        &[],
-        "deploy",
+impl Stack {
+    /// A stack named `PREFIX<pid>x<n>`.
+    fn new(prefix: &str) -> Self {
+        let d = Dockerd::shared();
+        d.ensure_swarm();
+        let reg = Registry::start();
+        let base = d.base_image(&reg.addr);
+        let (status, digest, _) = reg.get_manifest("base/busybox", "1");
+        assert_eq!(status, 200);
+        let image = format!(
+            "{}@{}",
+            base.trim_end_matches(":1"),
+            digest.expect("digest")
+        );
+        let ns = format!("{prefix}{}x{}", std::process::id(), rand_suffix());
+        Self {
+            _rm: StackGuard(d, ns.clone()),
+            d,
+            _reg: reg,
+            base,
+            image,
+            ns,
+        }
+    }
+
+    /// `name replicas` of the stack's services, sorted.
+    fn services(&self) -> Vec<String> {
+        services(self.d, &self.ns)
+    }
+
+    /// `NS_<name> 1/1` for each of `names`: what [`Stack::services`] is when the stack runs them.
+    fn want(&self, names: &[&str]) -> Vec<String> {
+        names
+            .iter()
+            .map(|s| format!("{}_{s} 1/1", self.ns))
+            .collect()
+    }
+
+    /// Wait until the stack runs exactly `names`, one replica each; false when it does not in time.
+    fn wait_running(&self, names: &[&str]) -> bool {
+        let want = self.want(names);
+        wait_until(WAIT, || self.services() == want)
+    }
+}
+
+/// A [`Stack`] deployed from its directory in a cluster repo by an agent with the swarm applier, and the
+/// agent's state directory.
+struct Followed {
+    s: Stack,
+    repo: ClusterRepo,
+    st: PathBuf,
+    _state: TestDir,
+}
+
+impl Followed {
+    /// A stack named `PREFIX<pid>x<n>`, an empty cluster repo and no agent yet.
+    fn new(prefix: &str) -> Self {
+        let state = TestDir::new();
+        Self {
+            s: Stack::new(prefix),
+            repo: ClusterRepo::new(),
+            st: state.join("s"),
+            _state: state,
+        }
+    }
+
+    /// An agent following the repo's main branch every `poll`, applying the stack's directory to the engine.
+    fn agent(&self, poll: &str) -> AgentProc {
+        let docker = docker_cli().to_string_lossy().into_owned();
+        AgentProc::follow(
+            &self.st,
+            &self.repo,
+            poll,
+            &[
+                "--applier",
+                "swarm",
+                "--docker",
+                &docker,
+                "--namespace",
+                &self.s.ns,
+            ],
+            &[("DOCKER_HOST", &self.s.d.host)],
+        )
+    }
+
+    /// Commit `NS/compose.yaml` running `services` of `image` to main; returns the commit.
+    fn commit_compose(&self, image: &str, services: &[&str], msg: &str) -> String {
+        self.repo.commit(
+            &[(
+                &format!("{}/compose.yaml", self.s.ns),
+                &compose(image, services),
+            )],
+            &[],
+            msg,
+        )
+    }
+
+    /// Wait until the agent recorded `commit` as applied to the stack; false when it did not in time.
+    fn wait_applied(&self, commit: &str) -> bool {
+        wait_until(WAIT, || {
+            applied_commit(&self.st, &self.s.ns).as_deref() == Some(commit)
+        })
+    }
+
+    /// A stack its agent (driven by webhooks: it polls hourly) deployed from a push (`s-1`) of `names`, pinned:
+    /// the push accepted, the commit applied, every service running one task.
+    fn pushed(prefix: &str, names: &[&str]) -> (Self, AgentProc) {
+        let f = Self::new(prefix);
+        let agent = f.agent("1h");
+        let c1 = f.commit_compose(&f.s.image, names, "deploy");
+        assert_eq!(push(&agent, "s-1", &c1), 202);
+        assert!(f.wait_applied(&c1), "{}", agent.log());
+        assert!(
+            f.s.wait_running(names),
+            "{:?}\n{}",
+            f.s.services(),
+            agent.log()
+        );
+        (f, agent)
+    }
+
+    /// A stack of `api` and `web`, pinned, its agent deployed on its first poll; the agent polls every second, so
+    /// it checks the stack for drift every second.
+    fn polled(prefix: &str) -> (Self, AgentProc) {
+        let f = Self::new(prefix);
+        let c1 = f.commit_compose(&f.s.image, &["api", "web"], "deploy");
+        let agent = f.agent("1s");
+        assert!(f.wait_applied(&c1), "{}", agent.log());
+        assert!(f.s.wait_running(&["api", "web"]), "{:?}", f.s.services());
+        (f, agent)
+    }
+}
+
+/// Send the agent a push of `commit` to main as delivery `delivery`; returns the HTTP status.
+fn push(agent: &AgentProc, delivery: &str, commit: &str) -> u16 {
+    let body = push_event("refs/heads/main", commit, "acme/cluster", "x");
+    agent.send("push", delivery, &body, None).0
+}
+
+/// A push of pinned services deploys them as the stack, one running task each.
+#[test]
+fn a_push_of_pinned_services_deploys_them_one_task_each() {
+    let _serial = support::swarm_lock();
+    let (f, _agent) = Followed::pushed("dbt", &["api", "web", "worker"]);
+    assert_eq!(running_tasks(f.s.d, &f.s.ns).len(), 3);
+}
+
+/// A push that changes the stack's directory but no image is applied (a second `docker stack deploy`, not a
+/// skip) and leaves the services' specs as they were: Swarm has nothing to roll, so the tasks are the same ones.
+#[test]
+fn redeploying_the_same_digests_restarts_no_task() {
+    let _serial = support::swarm_lock();
+    let (f, agent) = Followed::pushed("dbt", &["api", "web", "worker"]);
+    let (tasks, before) = (running_tasks(f.s.d, &f.s.ns), specs(f.s.d, &f.s.ns));
+    let notes = format!("{}/NOTES.md", f.s.ns);
+    let c2 = f.repo.commit(&[(&notes, "same images\n")], &[], "redeploy");
+    assert_eq!(push(&agent, "s-2", &c2), 202);
+    assert!(f.wait_applied(&c2), "{}", agent.log());
+    agent.wait_for_metric("deploy_bot_applies_total{result=\"success\"}", |n| n == 2);
+    assert_eq!(
+        specs(f.s.d, &f.s.ns),
+        before,
+        "the redeploy changed a service"
     );
-    let agent = AgentProc::follow(
-        &st,
-        &repo,
-        "1s",
-        &[
-            "--applier",
-            "swarm",
-            "--docker",
-            &docker,
-            "--namespace",
-            &ns,
-        ],
-        &[("DOCKER_HOST", &d.host)],
-    );
+    assert_eq!(running_tasks(f.s.d, &f.s.ns), tasks, "tasks were restarted");
+    assert_eq!(f.s.services(), f.s.want(&["api", "web", "worker"]));
+}
+
+/// A push without one of the services removes it from the stack (pruned).
+#[test]
+fn a_service_dropped_from_the_compose_file_is_pruned() {
+    let _serial = support::swarm_lock();
+    let (f, agent) = Followed::pushed("dbt", &["api", "web", "worker"]);
+    let c2 = f.commit_compose(&f.s.image, &["api", "web"], "drop worker");
+    assert_eq!(push(&agent, "s-2", &c2), 202);
+    assert!(f.wait_applied(&c2), "{}", agent.log());
     assert!(
-        wait_until(WAIT, || applied_commit(&st, &ns).as_deref()
-            == Some(c1.as_str())),
-        "{}",
+        f.s.wait_running(&["api", "web"]),
+        "{:?}\n{}",
+        f.s.services(),
         agent.log()
     );
-    let want: Vec<String> = ["api", "web"]
-        .iter()
-        .map(|s| format!("{ns}_{s} 1/1"))
-        .collect();
-    assert!(
-        wait_until(WAIT, || services(d, &ns) == want),
-        "{:?}",
-        services(d, &ns)
-    );
-    let tasks = running_tasks(d, &ns);
-    // Undrifted: drift checks run on every reconcile, nothing is applied, no task restarts.
+}
+
+/// A push of an image by tag (not pinned) is rejected: the applied commit and the services stay as they were.
+#[test]
+fn an_unpinned_image_is_refused_and_changes_nothing() {
+    let _serial = support::swarm_lock();
+    let (f, agent) = Followed::pushed("dbt", &["api", "web"]);
+    let applied = applied_commit(&f.st, &f.s.ns);
+    let c2 = f.commit_compose(&f.s.base, &["api"], "unpinned");
+    assert_eq!(push(&agent, "s-2", &c2), 202);
+    let rejected = f.st.join(format!("rejected/{}.json", f.s.ns));
+    assert!(wait_until(WAIT, || rejected.exists()), "{}", agent.log());
+    assert_eq!(applied_commit(&f.st, &f.s.ns), applied);
+    assert_eq!(f.s.services(), f.s.want(&["api", "web"]));
+}
+
+/// With nothing drifted, drift checks run on every reconcile, nothing is repaired and no task restarts.
+#[test]
+fn an_undrifted_stack_is_checked_on_every_reconcile_and_left_alone() {
+    let _serial = support::swarm_lock();
+    let (f, agent) = Followed::polled("dbh");
+    let tasks = running_tasks(f.s.d, &f.s.ns);
     let checks = agent.metric("deploy_bot_drift_checks_total");
     assert!(wait_until(WAIT, || agent
         .metric("deploy_bot_drift_checks_total")
         >= checks + 3));
     assert_eq!(agent.metric("deploy_bot_drift_repairs_total"), 0);
     assert_eq!(
-        running_tasks(d, &ns),
+        running_tasks(f.s.d, &f.s.ns),
         tasks,
         "an undrifted stack was restarted"
     );
+}
 
-    // Drift: scaled to 0 by hand; the agent brings it back, counts it, logs it. The other service keeps its task.
+/// A service scaled to 0 by hand is brought back, counted (metric and applied record) and logged; the other
+/// service keeps its task.
+#[test]
+fn a_service_scaled_down_by_hand_is_repaired_without_restarting_the_other() {
+    let _serial = support::swarm_lock();
+    let (f, agent) = Followed::polled("dbh");
+    let (d, ns) = (f.s.d, &f.s.ns);
+    let tasks = running_tasks(d, ns);
     d.run(&["service", "scale", "--detach", &format!("{ns}_web=0")]);
     assert!(
         wait_until(WAIT, || agent.metric("deploy_bot_drift_repairs_total") >= 1),
         "{}",
         agent.log()
     );
+    assert!(f.s.wait_running(&["api", "web"]), "{:?}", f.s.services());
+    let log = agent.log();
     assert!(
-        wait_until(WAIT, || services(d, &ns) == want),
-        "{:?}",
-        services(d, &ns)
+        log.contains(&format!("{ns}_web: replicas 0, want 1")),
+        "{log}"
     );
-    assert!(
-        agent
-            .log()
-            .contains(&format!("{ns}_web: replicas 0, want 1")),
-        "{}",
-        agent.log()
-    );
-    let api_task = |t: &[String]| -> Vec<String> {
-        t.iter()
-            .filter(|id| {
-                d.run(&["inspect", "--format", "{{.ServiceID}}", id])
-                    == d.run(&[
-                        "service",
-                        "inspect",
-                        "--format",
-                        "{{.ID}}",
-                        &format!("{ns}_api"),
-                    ])
-            })
-            .cloned()
-            .collect()
-    };
+    let api = format!("{ns}_api");
     assert_eq!(
-        api_task(&running_tasks(d, &ns)),
-        api_task(&tasks),
+        tasks_of(d, &api, &running_tasks(d, ns)),
+        tasks_of(d, &api, &tasks),
         "the undrifted service was restarted"
     );
-    let rec: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(st.join(format!("applied/{ns}.json"))).unwrap(),
-    )
-    .unwrap();
+    let record = std::fs::read_to_string(f.st.join(format!("applied/{ns}.json"))).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(&record).unwrap();
     assert!(rec["drift_repairs"].as_u64() >= Some(1));
+}
 
-    // Teardown: `request --delete` removes the directory; the agent removes the stack.
-    let out = repo
-        .request(&ns)
+/// `request --delete` removes the stack's directory; the agent removes the stack, forgets it and counts the
+/// teardown.
+#[test]
+fn deleting_the_directory_tears_the_stack_down() {
+    let _serial = support::swarm_lock();
+    let (f, agent) = Followed::polled("dbh");
+    let out = f
+        .repo
+        .request(&f.s.ns)
         .args(["--delete", "--direct", "--forge", "none"])
         .run();
     out.success();
+    let record = f.st.join(format!("applied/{}.json", f.s.ns));
     assert!(
-        wait_until(WAIT, || services(d, &ns).is_empty()
-            && !st.join(format!("applied/{ns}.json")).exists()),
+        wait_until(WAIT, || f.s.services().is_empty() && !record.exists()),
         "{:?}\n{}",
-        services(d, &ns),
+        f.s.services(),
         agent.log()
     );
     assert_eq!(agent.metric("deploy_bot_teardowns_total"), 1);
 }
 
-/// A stand-in agent on loopback: answers every webhook 202 and counts them; the n-th delivery (1-based) for each
-/// n in `remove_on` runs `docker stack rm NS` a second later, as the real agent does for a torn-down directory.
-fn fake_agent(
-    d: &Dockerd,
-    ns: &str,
-    remove_on: usize,
-) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// A stand-in agent on loopback: answers every webhook 202 and counts them; the `remove_on`-th delivery (1-based;
+/// 0: none) runs `docker stack rm NS` a second later, as the real agent does for a torn-down directory.
+fn fake_agent(d: &Dockerd, ns: &str, remove_on: usize) -> (u16, Arc<AtomicUsize>) {
     use std::io::{BufRead, BufReader, Read, Write};
-    use std::sync::atomic::Ordering;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
     let (host, ns) = (d.host.clone(), ns.to_string());
     std::thread::spawn(move || {
@@ -456,70 +451,85 @@ fn fake_agent(
     (port, count)
 }
 
-#[test]
-fn smoke_calls_every_service_by_name_and_notify_waits_for_a_removed_stack() {
-    let _serial = support::swarm_lock();
-    let d = Dockerd::shared();
-    d.ensure_swarm();
-    let reg = Registry::start();
-    let base = d.base_image(&reg.addr);
-    let ns = format!("dbn{}x{}", std::process::id(), rand_suffix());
-    let _guard = StackGuard(d, ns.clone());
-    let t = TestDir::new();
-    // web serves two pages (busybox httpd), by name on the stack's attachable overlay network.
-    let compose = format!(
-        "version: \"3.8\"\nservices:\n  web:\n    image: \"{base}\"\n    command: [\"sh\", \"-c\", \
-         \"mkdir -p /w/h && echo web page > /w/index.html && echo healthy > /w/h/index.html && exec httpd -f -p 8080 -h /w\"]\n    \
-         deploy:\n      endpoint_mode: dnsrr\nnetworks:\n  default:\n    driver: overlay\n    attachable: true\n"
-    );
-    let compose_file = t.write("compose.yaml", compose);
-    d.run(&[
-        "stack",
-        "deploy",
-        "-c",
-        &compose_file.to_string_lossy(),
-        &ns,
-    ]);
-    assert!(
-        wait_until(WAIT, || services(d, &ns) == [format!("{ns}_web 1/1")]),
-        "{:?}",
-        services(d, &ns)
-    );
-    let plan = |services: serde_json::Value| {
-        let p = t.write(
+/// A running stack of one service, `web`: busybox httpd on 8080 serving `/` ("web page") and `/h/` ("healthy"),
+/// by name on the stack's attachable overlay network (`NS_default`); and a directory for plans and answers.
+struct Web {
+    s: Stack,
+    t: TestDir,
+}
+
+impl Web {
+    /// Deploy it (`docker stack deploy`, no agent) and wait until `web` runs.
+    fn deploy() -> Self {
+        let s = Stack::new("dbn");
+        let t = TestDir::new();
+        let compose = format!(
+            "version: \"3.8\"\nservices:\n  web:\n    image: \"{}\"\n    command: [\"sh\", \"-c\", \
+             \"mkdir -p /w/h && echo web page > /w/index.html && echo healthy > /w/h/index.html && exec httpd -f -p 8080 -h /w\"]\n    \
+             deploy:\n      endpoint_mode: dnsrr\nnetworks:\n  default:\n    driver: overlay\n    attachable: true\n",
+            s.base
+        );
+        let compose_file = t.write("compose.yaml", compose);
+        let file = compose_file.to_string_lossy();
+        s.d.run(&["stack", "deploy", "-c", &file, &s.ns]);
+        assert!(s.wait_running(&["web"]), "{:?}", s.services());
+        Self { s, t }
+    }
+
+    /// `deploy-bot smoke --by-name` (every 200 ms, up to `timeout`) of a plan of these `services`; the answers go
+    /// to `smoke/` of the directory.
+    fn smoke(&self, services: &serde_json::Value, timeout: &str) -> Output {
+        let plan = self.t.write(
             "plan.json",
-            serde_json::json!({"namespace": ns, "environment": "dev", "services": services})
+            serde_json::json!({"namespace": self.s.ns, "environment": "dev", "services": services})
                 .to_string(),
         );
-        p.to_string_lossy().into_owned()
-    };
-    let smoke = |plan: &str, timeout: &str| {
-        microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
-            .env("DOCKER_HOST", &d.host)
-            .args([
-                "smoke",
-                "--plan",
-                plan,
-                "--by-name",
-                "--base-image",
-                &base,
-                "--timeout",
-                timeout,
-            ])
+        Cmd::new(bin("deploy-bot"))
+            .env("DOCKER_HOST", &self.s.d.host)
+            .args(["smoke", "--plan", &plan.to_string_lossy(), "--by-name"])
+            .args(["--base-image", &self.s.base, "--timeout", timeout])
             .args([
                 "--interval",
                 "200ms",
                 "--docker",
                 &docker_cli().to_string_lossy(),
             ])
-            .args(["--out-dir", &t.join("smoke").to_string_lossy()])
+            .args(["--out-dir", &self.t.join("smoke").to_string_lossy()])
             .run()
-    };
-    let good = plan(serde_json::json!([
-        {"name": "web", "health": {"port": 8080, "path": "/h/"}, "ingress": {"port": 8080, "path": "/"}, "smoke": null},
-        {"name": "worker", "health": null, "ingress": null, "smoke": null}
-    ]));
-    let out = smoke(&good, "60s");
+    }
+
+    /// `deploy-bot notify --removed` of the stack at commit `abc`, to an agent on loopback `port`, with `extra` flags.
+    fn notify(&self, port: u16, extra: &[&str]) -> Output {
+        let secret = self.t.write("secret", support::SECRET);
+        Cmd::new(bin("deploy-bot"))
+            .env("DOCKER_HOST", &self.s.d.host)
+            .args(["notify", "--agent-url", &format!("http://127.0.0.1:{port}")])
+            .args(["--repo", "file:///cluster.git", "--commit", "abc"])
+            .args(["--namespace", &self.s.ns, "--removed"])
+            .args([
+                "--secret-file",
+                &secret.to_string_lossy(),
+                "--docker",
+                &docker_cli().to_string_lossy(),
+            ])
+            .args(extra)
+            .run()
+    }
+}
+
+/// `smoke --by-name` calls each service's health and ingress path by name from the stack's network (a service
+/// with neither is not called) and saves each answer.
+#[test]
+fn smoke_calls_every_service_by_name_and_saves_the_answers() {
+    let _serial = support::swarm_lock();
+    let web = Web::deploy();
+    let out = web.smoke(
+        &serde_json::json!([
+            {"name": "web", "health": {"port": 8080, "path": "/h/"}, "ingress": {"port": 8080, "path": "/"}, "smoke": null},
+            {"name": "worker", "health": null, "ingress": null, "smoke": null}
+        ]),
+        "60s",
+    );
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     let calls: Vec<(String, String)> = v["by_name"]
@@ -541,70 +551,89 @@ fn smoke_calls_every_service_by_name_and_notify_waits_for_a_removed_stack() {
         ]
     );
     assert_eq!(v["by_name"][1]["bytes"], 9);
-    assert_eq!(t.read("smoke/web-health.txt"), "healthy\n");
-    assert_eq!(t.read("smoke/web-ingress.txt"), "web page\n");
+    assert_eq!(web.t.read("smoke/web-health.txt"), "healthy\n");
+    assert_eq!(web.t.read("smoke/web-ingress.txt"), "web page\n");
+}
 
-    // A path the service does not have: a wrong answer naming service and URL; a service not on the network: no answer.
-    let missing = plan(serde_json::json!([
-        {"name": "web", "health": null, "ingress": {"port": 8080, "path": "/missing"}}
-    ]));
-    smoke(&missing, "2s")
-        .code(1)
-        .stderr_one_line()
-        .stderr_contains(&format!(
-            "smoke check failed: service web: GET http://web:8080/missing (ingress check, by name on network {ns}_default) wget: server returned error: HTTP/1.1 404"
-        ));
-    let ghost = plan(serde_json::json!([
-        {"name": "ghost", "health": {"port": 80, "path": "/"}, "ingress": null}
-    ]));
-    smoke(&ghost, "2s")
-        .code(6)
-        .stderr_one_line()
-        .stderr_contains(
-            "smoke check got no answer: service ghost: GET http://ghost:80/ (health check",
-        );
+/// `smoke --by-name` of a path the service does not have fails (exit 1) with one line naming the service, the
+/// URL, the network and the answer.
+#[test]
+fn smoke_by_name_names_service_and_url_of_a_wrong_answer() {
+    let _serial = support::swarm_lock();
+    let web = Web::deploy();
+    web.smoke(
+        &serde_json::json!([{"name": "web", "health": null, "ingress": {"port": 8080, "path": "/missing"}}]),
+        "2s",
+    )
+    .code(1)
+    .stderr_one_line()
+    .stderr_contains(&format!(
+        "smoke check failed: service web: GET http://web:8080/missing (ingress check, by name on network {}_default) wget: server returned error: HTTP/1.1 404",
+        web.s.ns
+    ));
+}
 
-    // notify --removed: still there after --wait is a failure naming the stack and its services; once the agent
-    // removed it, --wait returns; with --if-needed a removed stack gets no webhook.
-    let (port, deliveries) = fake_agent(d, &ns, 2);
-    let secret = t.write("secret", support::SECRET);
-    let notify = |extra: &[&str]| {
-        microplatform_test_support::Cmd::new(microplatform_test_support::bin("deploy-bot"))
-            .env("DOCKER_HOST", &d.host)
-            .args(["notify", "--agent-url", &format!("http://127.0.0.1:{port}")])
-            .args([
-                "--repo",
-                "file:///cluster.git",
-                "--commit",
-                "abc",
-                "--namespace",
-                &ns,
-                "--removed",
-            ])
-            .args([
-                "--secret-file",
-                &secret.to_string_lossy(),
-                "--docker",
-                &docker_cli().to_string_lossy(),
-            ])
-            .args(extra)
-            .run()
-    };
-    notify(&["--wait", "1"])
+/// `smoke --by-name` of a service that is not on the stack's network gets no answer (exit 6), naming it and the URL.
+#[test]
+fn smoke_by_name_gets_no_answer_from_a_service_not_on_the_network() {
+    let _serial = support::swarm_lock();
+    let web = Web::deploy();
+    web.smoke(
+        &serde_json::json!([{"name": "ghost", "health": {"port": 80, "path": "/"}, "ingress": null}]),
+        "2s",
+    )
+    .code(6)
+    .stderr_one_line()
+    .stderr_contains("smoke check got no answer: service ghost: GET http://ghost:80/ (health check");
+}
+
+/// `notify --removed --wait` sends the webhook, then fails (exit 9) naming the stack and its services when they
+/// are still there at the deadline.
+#[test]
+fn notify_removed_fails_naming_the_services_still_there_after_the_wait() {
+    let _serial = support::swarm_lock();
+    let web = Web::deploy();
+    let (port, deliveries) = fake_agent(web.s.d, &web.s.ns, 0);
+    let ns = &web.s.ns;
+    web.notify(port, &["--wait", "1"])
         .code(9)
         .stderr_one_line()
         .stderr_contains(&format!("stack {ns} still has services after 1s: {ns}_web"));
-    let out = notify(&["--wait", "120"]);
+    assert_eq!(deliveries.load(Ordering::SeqCst), 1);
+}
+
+/// `notify --removed --wait` returns once the agent it notified removed the stack: sent, applied, no services left.
+#[test]
+fn notify_removed_waits_until_the_agent_removed_the_stack() {
+    let _serial = support::swarm_lock();
+    let web = Web::deploy();
+    let (port, deliveries) = fake_agent(web.s.d, &web.s.ns, 1);
+    let out = web.notify(port, &["--wait", "120"]);
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(
         (v["sent"].as_bool(), v["applied"].as_bool()),
         (Some(true), Some(true))
     );
-    assert!(services(d, &ns).is_empty(), "{:?}", services(d, &ns));
-    let out = notify(&["--wait", "5", "--if-needed"]);
+    assert!(web.s.services().is_empty(), "{:?}", web.s.services());
+    assert_eq!(deliveries.load(Ordering::SeqCst), 1);
+}
+
+/// `notify --removed --if-needed` sends no webhook for a stack that was removed already.
+#[test]
+fn notify_removed_if_needed_sends_nothing_for_a_removed_stack() {
+    let _serial = support::swarm_lock();
+    let web = Web::deploy();
+    web.s.d.run(&["stack", "rm", &web.s.ns]);
+    assert!(
+        wait_until(WAIT, || web.s.services().is_empty()),
+        "{:?}",
+        web.s.services()
+    );
+    let (port, deliveries) = fake_agent(web.s.d, &web.s.ns, 0);
+    let out = web.notify(port, &["--wait", "5", "--if-needed"]);
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(v["sent"], false);
-    assert_eq!(deliveries.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(deliveries.load(Ordering::SeqCst), 0);
 }
