@@ -7,7 +7,7 @@
 #                                          no validator venv: unit tests and the
 #                                          FAST_TESTS modules of each crate's
 #                                          integration-test binary, every executable
-#                                          at once, scratch files on tmpfs (529 tests,
+#                                          at once, scratch files on tmpfs (535 tests,
 #                                          about 23 s on 2 cores once built; no apt,
 #                                          no venv). ARGS before `--` go to cargo,
 #                                          after it to every test executable.
