@@ -4,12 +4,7 @@ use std::path::{Path, PathBuf};
 
 use microplatform_test_support::{Cmd, require};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use crate::platform::workspace_root;
 
 fn venv_bin(name: &str) -> PathBuf {
     let venv = std::env::var("MICROPLATFORM_VENV").map_or_else(

@@ -1,15 +1,10 @@
 //! The Argo `WorkflowTemplate`s of `scripts/argo/` (branch flow, main-branch flow): valid for Argo's schema (hera's models of it, via stackgen's validator script) and its DAG rules, and every step runs the toolkit's own image.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use microplatform_test_support::{Cmd, require};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use crate::platform::workspace_root;
 
 fn venv_python() -> PathBuf {
     let venv = std::env::var("MICROPLATFORM_VENV").map_or_else(

@@ -10,7 +10,7 @@ use microplatform_test_support::{Cmd, Output, TestDir, git_in, wait_until};
 use serde::Deserialize;
 
 use crate::platform::{
-    Platform, StackGuard, bin_dir, refs, script, task_ids, unique, workspace_root,
+    Platform, StackGuard, bin_dir, copy_shop, refs, script, task_ids, unique, workspace_root,
 };
 
 /// `OUT/summary.json` written by scripts/pipeline.
@@ -117,13 +117,7 @@ pub fn shop_repo(branch: &str) -> TestDir {
     repo.write("README.md", "# shop\n");
     repo.commit_all("Start");
     repo.git(&["checkout", "-q", "-b", branch]);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(workspace_root().join("examples/shop/."))
-        .arg(repo.path())
-        .status()
-        .expect("cp");
-    assert!(status.success());
+    copy_shop(&repo);
     repo.commit_all("Add the shop");
     repo
 }

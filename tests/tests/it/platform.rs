@@ -17,6 +17,17 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Copy `examples/shop` (its files, not the directory) into `repo`'s working tree.
+pub fn copy_shop(repo: &TestDir) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(workspace_root().join("examples/shop/."))
+        .arg(repo.path())
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp -a examples/shop: {status}");
+}
+
 /// `scripts/NAME`.
 pub fn script(name: &str) -> PathBuf {
     workspace_root().join("scripts").join(name)

@@ -12,7 +12,7 @@ use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::registry::Registry;
 use microplatform_test_support::{Output, TestDir, git_in};
 
-use crate::platform::{Platform, StackGuard, refs, task_ids, workspace_root};
+use crate::platform::{Platform, StackGuard, copy_shop, refs, task_ids};
 
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -66,13 +66,7 @@ impl<'a> MainFlow<'a> {
         repo.git_init();
         repo.write("README.md", "# shop\n");
         repo.commit_all("Start");
-        let cp = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(workspace_root().join("examples/shop/."))
-            .arg(repo.path())
-            .status()
-            .expect("cp");
-        assert!(cp.success());
+        copy_shop(&repo);
         repo.commit_all("Merge the shop");
         let merged = repo.git(&["rev-parse", "HEAD"]);
         MainFlow {

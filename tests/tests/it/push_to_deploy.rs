@@ -15,7 +15,7 @@ use microplatform_test_support::registry::Registry;
 use microplatform_test_support::{Cmd, Output, TestDir, git_in, wait_until};
 use serde::Deserialize;
 
-use crate::platform::{Platform, StackGuard, refs, script, task_ids, unique, workspace_root};
+use crate::platform::{Platform, StackGuard, copy_shop, refs, script, task_ids, unique};
 
 /// The parts of `OUT/summary.json` (written by scripts/pipeline) checked here.
 #[derive(Debug, Deserialize)]
@@ -114,16 +114,6 @@ fn front_page(dockerd: &Dockerd, registry: &str, namespace: &str) -> String {
         "-qO-",
         "http://web:8080/",
     ])
-}
-
-fn copy_shop(repo: &TestDir) {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(workspace_root().join("examples/shop/."))
-        .arg(repo.path())
-        .status()
-        .expect("cp");
-    assert!(status.success());
 }
 
 /// A developer's monorepo whose `local` remote is the platform's, with main (a README) pushed

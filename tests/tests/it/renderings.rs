@@ -1,16 +1,9 @@
 //! One set of step commands, two renderings: for `examples/shop`, the command lines `stackgen plan` gives `scripts/pipeline` equal the generated Argo Workflow's (and `scripts/argo`'s diff step), parameters and inputs substituted.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
+use crate::platform::{copy_shop, workspace_root};
 use microplatform_test_support::{Cmd, TestDir, bin};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
 
 fn substitute(text: &str, params: &BTreeMap<String, String>, inputs: &[(&str, String)]) -> String {
     let mut s = text.to_string();
@@ -49,13 +42,7 @@ fn shop(branch: Option<&str>, diff_args: &[&str]) -> Shop {
     if let Some(branch) = branch {
         repo.git(&["checkout", "-q", "-b", branch]);
     }
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(workspace_root().join("examples/shop/."))
-        .arg(repo.path())
-        .status()
-        .expect("cp");
-    assert!(status.success());
+    copy_shop(&repo);
     repo.commit_all(if branch.is_some() {
         "Add the shop"
     } else {

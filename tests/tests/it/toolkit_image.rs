@@ -1,17 +1,12 @@
 //! The toolkit's own image (root `Dockerfile`), built by `scripts/toolkit-image` with build-with-cache itself: every tool runs in it, and an unchanged toolkit is skipped by source hash.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use microplatform_test_support::dockerd::{Dockerd, ImageCleanup};
 use microplatform_test_support::registry::Registry;
 use microplatform_test_support::{Cmd, bin};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use crate::platform::workspace_root;
 
 /// The toolkit image's inputs: a registry, the engine, a busybox base image pushed to the
 /// registry and the workspace's binaries.
